@@ -1,0 +1,71 @@
+"""`dsconsole` entry point: global options and the subcommand table.
+
+Each subcommand lives in its own module under console/commands/ exposing
+`add_arguments(parser)` and `run(args) -> int`. A command module imports only
+the standard library at module level and everything else inside `run()`, so
+building the parser stays cheap and `dsconsole` reaches its first frame
+without importing what it does not need (kubernetes is heavy; DESIGN.md).
+Exit codes: 0 ok, 1 the operation failed, 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("console.commands.demo", "open the dashboard on the embedded demo site"),
+    "status": ("console.commands.status", "print one snapshot of the overview and exit"),
+    "check-config": ("console.commands.check_config", "validate a site file"),
+    "gpus": ("console.commands.gpus", "print one GPU telemetry round and exit"),
+    "hosts": ("console.commands.hosts", "manage hosts (trust a host key)"),
+    "tune": ("console.commands.tune", "host tuning wizard: plan|apply|verify|rollback|resume"),
+    "audit": ("console.commands.audit", "audit log: verify|show"),
+    "sim": ("console.commands.sim", "the demo site's simulated cluster (sim serve)"),
+}
+
+
+def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    """Options shared by every command that talks to a site. They are accepted
+    before or after the command name (`dsconsole --site F status` and
+    `dsconsole status --site F`); on a subcommand they default to SUPPRESS so
+    they do not overwrite what was given before it."""
+    kw = {"default": argparse.SUPPRESS} if sub else {}
+    parser.add_argument("--site", metavar="FILE", help="site YAML file", **kw)
+    parser.add_argument("--kubeconfig", metavar="PATH",
+                        help="kubeconfig (default: KUBECONFIG, ~/.kube/config)", **kw)
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context", **kw)
+    parser.add_argument("--read-only", action="store_true", help="disable every action", **kw)
+    parser.add_argument("--operator", metavar="NAME", help="operator name for the audit log", **kw)
+    parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast", **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsconsole",
+        description="Admin console for private DeepSeek deployments on GPU Kubernetes clusters. "
+                    "With no command it opens the dashboard (the embedded demo site when no site is configured).")
+    add_site_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_site_arguments(p, sub=True)
+        importlib.import_module(module_name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module_name = COMMANDS[args.command][0] if args.command else "console.commands.open"
+    module = importlib.import_module(module_name)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Transport: the one way to touch a host (DESIGN.md).
+
+`run(cmd)`, `read(path)`, `write(path, data, mode)`. SshTransport (paramiko) and
+the demo site's SimulatedHost implement it; wizards and telemetry sources only
+ever see this interface.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+
+class TransportError(Exception):
+    """A host could not be reached or a command could not be run on it."""
+
+    def __init__(self, host: str, message: str):
+        super().__init__(f"{host}: {message}")
+        self.host = host
+        self.message = message
+
+
+class HostUnreachable(TransportError):
+    pass
+
+
+class HostKeyError(TransportError):
+    """Unknown or changed host key; `fingerprint` is the SHA256 one the host offered."""
+
+    def __init__(self, host: str, message: str, fingerprint: str, changed: bool):
+        super().__init__(host, message)
+        self.fingerprint = fingerprint
+        self.changed = changed
+
+
+class CommandTimeout(TransportError):
+    pass
+
+
+class SudoPasswordRequired(TransportError):
+    pass
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class Transport(abc.ABC):
+    """A host the console can run commands on and read/write files of."""
+
+    name: str
+
+    @abc.abstractmethod
+    def run(self, cmd: str, *, timeout: float = 30.0, sudo: bool = False,
+            stdin: bytes | None = None) -> CommandResult:
+        """Run a shell command; `sudo` runs it as root (`sudo -n` for non-root users)."""
+
+    @abc.abstractmethod
+    def read(self, path: str, *, sudo: bool = False) -> bytes:
+        """Contents of a file; FileNotFoundError if it does not exist."""
+
+    @abc.abstractmethod
+    def write(self, path: str, data: bytes, *, mode: int | None = None,
+              sudo: bool = False) -> None:
+        """Write a file atomically (temp file + rename), keeping mode and owner
+        of an existing file unless `mode` is given."""
+
+    def exists(self, path: str, *, sudo: bool = False) -> bool:
+        try:
+            self.read(path, sudo=sudo)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def close(self) -> None:  # pragma: no cover - trivial default
+        pass
