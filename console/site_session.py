@@ -1,0 +1,372 @@
+"""SiteSession: everything the screens need about one site, behind one object.
+
+Opened from the command line (`SiteSession.from_args(args)`): a site file
+(`--site` / DSCONSOLE_SITE), a kubeconfig (`--kubeconfig` / `--context`), or,
+when nothing is configured, the embedded demo site (started in process and
+labelled DEMO). It runs the ClusterCache (list+watch), the TelemetryPoller (SSH
+to the site's GPU hosts, the simulated fleet in the demo) and the alert engine,
+and publishes immutable Snapshots.
+
+Threading contract for the UI:
+- `start()` returns at once; the demo simulator, the cache and telemetry come up
+  on worker threads. `snapshot()` never blocks (it returns the latest built
+  Snapshot, an empty one with `synced=False` before the first data).
+- `subscribe(cb)` calls `cb(snapshot)` from a worker thread after each rebuild;
+  the UI hops to its own thread (App.call_from_thread).
+- `pod_log`, `object_yaml`, `transports` may block: call them from a worker.
+- `events_for` reads the cache only (never blocks).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from console.snapshot import EMPTY, EventRow, Snapshot
+
+DEMO_CONTEXT = "dsconsole-demo"
+DEFAULT_NAMESPACE = "deepseek"
+
+
+class SessionError(Exception):
+    """Bad configuration given to a session (exit code 2 in the CLI)."""
+
+
+class SiteSession:
+    """One site: cluster cache + GPU telemetry + alerts, published as Snapshots."""
+
+    def __init__(self, *, title: str, is_demo: bool = False, read_only: bool = False,
+                 site: Any = None, kubeconfig: str | None = None, context: str | None = None,
+                 namespace: str | None = None, demo_options: dict | None = None,
+                 operator: str | None = None):
+        self.title = title                    # header text: site name, "DEMO", or the context
+        self.is_demo = is_demo
+        self.read_only = read_only
+        self.operator = operator
+        self.site = site                      # console.site_config.Site or None
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self.namespace = namespace or (site.cluster.namespace if site else DEFAULT_NAMESPACE)
+        self._demo_options = dict(demo_options or {})
+        self.demo_site = None                 # console.sim.demo_site.DemoSite once started
+        self.cache = None                     # console.cluster_cache.ClusterCache
+        self.poller = None                    # console.telemetry.poller.TelemetryPoller
+        self.alerts = None                    # console.alerts.AlertEngine
+        self._snapshot: Snapshot = EMPTY
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()       # demo started / cache created
+        self._stopping = threading.Event()
+        self._dirty = threading.Event()
+        self._start_error: str | None = None
+        self._threads: list[threading.Thread] = []
+        self._transports: dict[str, Any] | None = None
+        self._target = None                   # console.kube_connect.KubeTarget
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def from_args(cls, args: Any) -> "SiteSession":
+        """Build (not start) a session from parsed CLI arguments.
+
+        Precedence: CLI flag > environment (DSCONSOLE_SITE) > site file > defaults.
+        No --site, DSCONSOLE_SITE, --kubeconfig, --context or ~/.config/dsconsole/site.yaml
+        (or `args.demo` true): the embedded demo site. Raises SessionError /
+        console.site_config.ConfigError on bad input."""
+        get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+        read_only = bool(get("read_only", False))
+        operator = get("operator")
+        if get("demo"):
+            return cls.demo(read_only=read_only, operator=operator, **_demo_options_from(args))
+        site_path = get("site") or os.environ.get("DSCONSOLE_SITE")
+        if not site_path and not get("kubeconfig") and not get("context"):
+            from console.paths import config_dir
+            default = config_dir() / "site.yaml"
+            if default.is_file():
+                site_path = str(default)
+        if site_path:
+            from console.site_config import load_site
+            site = load_site(site_path)
+            kubeconfig = get("kubeconfig") or site.cluster.kubeconfig
+            context = get("context") or site.cluster.context
+            return cls(title=site.name, site=site, kubeconfig=kubeconfig, context=context,
+                       namespace=site.cluster.namespace, read_only=read_only, operator=operator)
+        if get("kubeconfig") or get("context"):
+            from console.kube_connect import resolve
+            target = resolve(get("kubeconfig"), get("context"))  # raises KubeConfigError
+            s = cls(title=target.context, kubeconfig=get("kubeconfig"), context=target.context,
+                    namespace=DEFAULT_NAMESPACE, read_only=read_only, operator=operator)
+            s._target = target
+            return s
+        return cls.demo(read_only=read_only, operator=operator, **_demo_options_from(args))
+
+    @classmethod
+    def demo(cls, *, read_only: bool = False, operator: str | None = None,
+             **sim_options: Any) -> "SiteSession":
+        """The embedded demo site; `sim_options` go to start_demo_site (nodes,
+        gpus_per_node, replicas, time_scale, seed, frozen, ...)."""
+        return cls(title="DEMO", is_demo=True, read_only=read_only, context=DEMO_CONTEXT,
+                   namespace=DEFAULT_NAMESPACE, demo_options=sim_options, operator=operator)
+
+    @property
+    def context(self) -> str | None:
+        """The kubeconfig context in use (known before start for --context/demo)."""
+        if self._target is not None:
+            return self._target.context
+        return self._context
+
+    # --------------------------------------------------------------- lifecycle
+    def start(self) -> "SiteSession":
+        """Start everything on worker threads and return at once."""
+        t = threading.Thread(target=self._bring_up, name="site-session-start", daemon=True)
+        self._threads.append(t)
+        t.start()
+        b = threading.Thread(target=self._build_loop, name="site-session-snapshots", daemon=True)
+        self._threads.append(b)
+        b.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every worker (and the demo simulator); safe to call twice."""
+        self._stopping.set()
+        self._dirty.set()
+        for part in (self.alerts, self.poller, self.cache):
+            if part is not None:
+                try:
+                    part.stop()
+                except Exception:  # noqa: BLE001 - stopping must not fail halfway
+                    pass
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=5)
+        if self._transports:
+            for tr in self._transports.values():
+                try:
+                    tr.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        if self.demo_site is not None:
+            self.demo_site.stop()
+            self.demo_site = None
+
+    def __enter__(self) -> "SiteSession":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the cache exists (demo started, config resolved)."""
+        return self._ready.wait(timeout)
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Block until a snapshot with every kind synced is published (bounded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._snapshot.synced:
+                return True
+            if self._start_error:
+                return False
+            time.sleep(0.02)
+        return self._snapshot.synced
+
+    @property
+    def start_error(self) -> str | None:
+        """Why the session could not start (e.g. a kubeconfig it cannot use)."""
+        return self._start_error
+
+    # ----------------------------------------------------------- reading state
+    def snapshot(self) -> Snapshot:
+        """The latest Snapshot; never blocks."""
+        return self._snapshot
+
+    def subscribe(self, cb: Callable[[Snapshot], None]) -> Callable[[], None]:
+        """Call `cb(snapshot)` (from a worker thread) after each rebuild.
+        Returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(cb)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if cb in self._subscribers:
+                    self._subscribers.remove(cb)
+        return unsubscribe
+
+    def events_for(self, kind: str, namespace: str | None, name: str) -> tuple[EventRow, ...]:
+        """Cached events about one object (kind as in involvedObject: Pod, Node, ...),
+        newest first. Reads the cache only."""
+        if self.cache is None:
+            return ()
+        return self.cache.events_for(kind, namespace, name)
+
+    # ------------------------------------------------------ blocking (workers)
+    def object_yaml(self, kind: str, namespace: str | None, name: str) -> str:
+        """The full object, fetched from the API now, as YAML. `kind`: a cache kind
+        ("pods", "nodes", ...) or its Kind ("Pod"). Raises KubeApiError."""
+        self._require_cache()
+        return self.cache.object_yaml(kind, namespace, name)
+
+    def pod_log(self, namespace: str, name: str, follow: bool = True, *,
+                tail_lines: int | None = 500, container: str | None = None) -> Iterator[str]:
+        """Lines of a pod's log; with `follow` it keeps yielding until the pod's
+        log ends or `.close()` is called on the returned iterator. Blocking."""
+        self._require_cache()
+        return self.cache.http.pod_log(namespace, name, follow=follow,
+                                       tail_lines=tail_lines, container=container)
+
+    def follow_pod_log(self, namespace: str, name: str, *, max_lines: int = 5000,
+                       on_lines: Callable[[list[str]], None] | None = None,
+                       container: str | None = None):
+        """Follow a pod's log on a thread of its own into a capped buffer
+        (console.pod_log.LogFollower: .lines(), .stop(), .error)."""
+        from console.pod_log import LogFollower
+        self._require_cache()
+        return LogFollower(self, namespace, name, max_lines=max_lines, on_lines=on_lines,
+                           container=container).start()
+
+    def transports(self, timeout: float = 10.0) -> dict[str, Any]:
+        """host name -> Transport: SshTransport per site host (not connected until
+        used), the SimulatedHosts in the demo (waits for the demo to start)."""
+        if self.is_demo:
+            self._ready.wait(timeout)
+            return dict(self.demo_site.hosts) if self.demo_site else {}
+        if self._transports is None:
+            self._transports = _site_transports(self.site)
+        return dict(self._transports)
+
+    # ---------------------------------------------------------------- internal
+    def _require_cache(self) -> None:
+        if self.cache is None and not self._ready.wait(10):
+            raise SessionError(self._start_error or "the cluster connection is not up yet")
+        if self.cache is None:
+            raise SessionError(self._start_error or "no cluster connection")
+
+    def _bring_up(self) -> None:
+        try:
+            from console.cluster_cache import ClusterCache
+            from console.kube_connect import KubeHttp, resolve
+            if self.is_demo:
+                from console.sim.demo_site import start_demo_site
+                opts = dict(self._demo_options)
+                self.demo_site = start_demo_site(**opts)
+                if self._stopping.is_set():
+                    return
+                self._target = resolve(str(self.demo_site.kubeconfig_path), self.demo_site.context)
+            elif self._target is None:
+                self._target = resolve(self._kubeconfig, self._context)
+            self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
+                                      on_change=self._dirty.set)
+            self.cache.start()
+            self._ready.set()
+            self._start_telemetry()
+            self._start_alerts()
+        except Exception as e:  # noqa: BLE001 - reported in the header / status
+            self._start_error = f"{type(e).__name__}: {e}"
+            self._ready.set()
+            self._dirty.set()
+
+    def _start_telemetry(self) -> None:
+        try:
+            from console.telemetry.poller import TelemetryPoller
+        except ImportError:
+            return
+        sources = self._telemetry_sources()
+        if not sources:
+            return
+        interval = self.site.telemetry.interval_s if self.site else 1.0
+        self.poller = TelemetryPoller(sources, interval_s=interval)
+        self.poller.on_update(lambda *a: self._dirty.set())
+        self.poller.start()
+
+    def _telemetry_sources(self) -> list:
+        if self.is_demo:
+            fleet = self.demo_site.gpus
+            return [fleet.source(node) for node in sorted(self.demo_site.hosts)]
+        if not self.site:
+            return []
+        from console.telemetry.nvidia_smi import NvidiaSmiSource
+        transports = self.transports()
+        return [NvidiaSmiSource(transports[h.name]) for h in self.site.hosts if h.role == "gpu"]
+
+    def _start_alerts(self) -> None:
+        from console.alerts import AlertEngine
+        from console.site_config import Thresholds
+        thresholds = self.site.thresholds if self.site else Thresholds()
+        self.alerts = AlertEngine(self, thresholds, on_change=self._dirty.set)
+        self.alerts.start()
+
+    def _build_loop(self) -> None:
+        """Rebuild the snapshot when something changed, at most every ~150 ms."""
+        min_gap = 0.15
+        last = 0.0
+        heartbeat = 1.0  # rebuild anyway so ages and staleness stay current
+        while not self._stopping.is_set():
+            self._dirty.wait(timeout=heartbeat)
+            if self._stopping.is_set():
+                break
+            wait = last + min_gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._dirty.clear()
+            last = time.monotonic()
+            try:
+                snap = self._build()
+            except Exception as e:  # noqa: BLE001 - never kill the publisher
+                snap = Snapshot(version=self._snapshot.version + 1, time=time.time(), api_ok=False,
+                                api_error=f"snapshot failed: {type(e).__name__}: {e}",
+                                last_update=self._snapshot.last_update)
+            self._snapshot = snap
+            with self._lock:
+                subscribers = list(self._subscribers)
+            for cb in subscribers:
+                try:
+                    cb(snap)
+                except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
+                    pass
+
+    def _build(self) -> Snapshot:
+        now = time.time()
+        version = self._snapshot.version + 1
+        if self.cache is None:
+            return Snapshot(version=version, time=now, api_ok=False,
+                            api_error=self._start_error or "connecting", last_update=None)
+        view = self.cache.view()
+        gpus = self.poller.snapshot() if self.poller is not None else {}
+        gpu_time = max((s.last_ok for s in gpus.values() if s.last_ok), default=None)
+        alerts = self.alerts.current() if self.alerts is not None else ()
+        return Snapshot(version=version, time=now, api_ok=view.api_ok, api_error=view.api_error,
+                        last_update=view.last_update, nodes=view.nodes, pods=view.pods, gpus=gpus,
+                        alerts=alerts, events=view.events, synced=view.synced, kinds=view.kinds,
+                        deployments=view.deployments, pdbs=view.pdbs, pod_total=view.pod_total,
+                        gpu_time=gpu_time)
+
+
+def _demo_options_from(args: Any) -> dict:
+    """start_demo_site options present on `args` (dsconsole demo / status --demo)."""
+    out = {}
+    for name in ("nodes", "gpus_per_node", "replicas", "time_scale", "seed", "frozen", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _site_transports(site: Any) -> dict[str, Any]:
+    """SshTransport per host of the site file, jump hosts wired by name."""
+    if site is None:
+        return {}
+    from console.ssh_transport import SshTransport
+    by_name = {h.name: h for h in site.hosts}
+    made: dict[str, Any] = {}
+
+    def make(name: str) -> Any:
+        if name not in made:
+            h = by_name[name]
+            jump = make(h.jump) if h.jump else None
+            made[name] = SshTransport(h.name, h.address, user=h.user, port=h.port,
+                                      identity_file=h.identity_file, jump=jump)
+        return made[name]
+    for name in by_name:
+        make(name)
+    return made

@@ -1,0 +1,144 @@
+"""Snapshot: one immutable, versioned picture of a site, what every screen renders.
+
+SiteSession builds a new Snapshot (at most every ~150 ms, only when something
+changed) from the ClusterCache, the TelemetryPoller and the alert engine. The UI
+never reads the cache directly and never waits on the API: it takes the latest
+Snapshot (`SiteSession.snapshot()`, never blocks) and diffs it against what it
+shows. Everything here is frozen; tuples, not lists, so a snapshot can be shared
+between threads without copying.
+
+Times are unix seconds (time.time()). `None` means unknown / never.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Kinds the ClusterCache lists and watches, in the order they are shown.
+KINDS = ("nodes", "pods", "deployments", "services", "pdbs", "events")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    name: str
+    ready: bool
+    cordoned: bool
+    gpu_alloc: int          # nvidia.com/gpu requested by non-terminated pods bound here
+    gpu_cap: int            # nvidia.com/gpu allocatable (capacity when allocatable is absent)
+    pods: int               # non-terminated pods bound here
+    ready_since: float | None = None   # lastTransitionTime of the Ready condition
+    gpu_product: str | None = None     # label nvidia.com/gpu.product
+    created: float | None = None
+    ready_reason: str | None = None    # Ready condition reason/message when not ready
+
+
+@dataclass(frozen=True, slots=True)
+class PodRow:
+    namespace: str
+    name: str
+    phase: str              # Pending | Running | Succeeded | Failed | Unknown
+    ready: bool
+    restarts: int
+    node: str | None
+    created: float | None
+    version: str | None     # label `version` (blue / green) of model-server pods
+    status: str = ""        # what kubectl's STATUS column says: Running, CrashLoopBackOff, Terminating, ...
+    ip: str | None = None
+    gpus: int = 0           # nvidia.com/gpu requested (sum over containers)
+    ready_containers: str = "0/0"
+    last_restart: float | None = None  # when a container last terminated (restarts)
+    app: str | None = None  # label `app`
+    model_port: int | None = None  # annotation dsconsole.io/model-port, else first container port
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRow:
+    namespace: str
+    name: str
+    replicas: int
+    ready: int
+    updated: int
+    available: int
+    version: str | None = None  # label `version` of its pod template
+    created: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PdbRow:
+    namespace: str
+    name: str
+    disruptions_allowed: int
+    current_healthy: int
+    desired_healthy: int
+    expected_pods: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    namespace: str
+    kind: str               # involvedObject.kind (Pod, Node, ...)
+    name: str               # involvedObject.name
+    type: str               # Normal | Warning
+    reason: str
+    message: str
+    count: int
+    time: float | None      # lastTimestamp (or eventTime / firstTimestamp)
+    uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    severity: str           # "critical" | "warning"
+    kind: str               # node-not-ready | pod-restarting | pdb-blocking | gpu-util | p99-latency | consistency | xid
+    target: str             # what it is about: node name, ns/pod, ns/pdb, host:gpu
+    message: str
+    since: float            # when the condition was first seen
+
+
+@dataclass(frozen=True, slots=True)
+class KindStatus:
+    """Health of one list+watch of the ClusterCache."""
+    synced: bool                    # the initial list completed (data is complete)
+    last_contact: float | None      # last time the API answered for this kind
+    error: str | None               # last error, None while healthy
+    count: int = 0                  # objects cached
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int                    # increases by one with every rebuild
+    time: float                     # when this snapshot was built
+    api_ok: bool                    # the API answered recently and every watch is healthy
+    api_error: str | None           # why not, for the header
+    last_update: float | None       # newest time good data came from the API
+    nodes: tuple[NodeRow, ...] = ()
+    pods: tuple[PodRow, ...] = ()   # pods of the model-server namespace, sorted by name
+    gpus: Mapping[str, Any] = field(default_factory=dict)  # host -> telemetry.poller.HostGpuState
+    alerts: tuple[Alert, ...] = ()  # most severe first
+    events: tuple[EventRow, ...] = ()  # newest first, capped
+    # Extensions beyond the agreed contract (all optional for readers):
+    synced: bool = False            # every kind finished its initial list
+    kinds: Mapping[str, KindStatus] = field(default_factory=dict)
+    deployments: tuple[DeploymentRow, ...] = ()  # of the model-server namespace
+    pdbs: tuple[PdbRow, ...] = ()   # all namespaces
+    pod_total: int = 0              # pods in all namespaces (pods holds only the model namespace)
+    gpu_time: float | None = None   # newest good GPU telemetry (any host)
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the newest good data from the API (None: never had any)."""
+        import time as _time
+        if self.last_update is None:
+            return None
+        return max(0.0, (now if now is not None else _time.time()) - self.last_update)
+
+    @property
+    def stale(self) -> bool:
+        """True when what this snapshot shows must not be presented as live."""
+        return not self.api_ok or not self.synced
+
+
+EMPTY = Snapshot(version=0, time=0.0, api_ok=False, api_error="connecting", last_update=None)
