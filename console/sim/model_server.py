@@ -1,0 +1,524 @@
+"""ModelServerPool: a simulated OpenAI-compatible model server for every demo pod.
+
+All pods share ONE listening socket and ONE thread running an asyncio loop: the
+socket listens on all addresses of a port, and a connection is routed by the
+address it was made TO (getsockname). Every pod gets its own address in the
+loopback range 127.0.0.0/8 (Linux routes the whole /8 to `lo`), so
+`http://<podIP>:<port>/health` from this machine reaches that pod's server and
+20,000 pods cost 20,000 small dict entries, not sockets or threads. Connections
+whose destination is not a loopback address are reset unread, so the simulator
+never serves the network; connections to an address of no (or a removed) pod
+are reset too, as a real closed port would refuse them.
+
+Each server behaves like a torch.compile'd vLLM server (see CompileProfile):
+the first request of a new (batch, prompt-length) shape pays the compile time,
+later ones are fast. Latencies are simulated seconds, slept through the clock's
+time scale, without blocking other pods' requests. Faults can be injected per
+pod: a latency regression (for the P99 alert), a wrong reply (for the
+consistency check), a failing /health.
+
+Endpoints: GET /health, GET /v1/models, POST /v1/completions,
+POST /v1/chat/completions, GET /metrics (vLLM's metric names).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ipaddress
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.sim.compile_profile import CompileProfile, Shape
+from console.sim.vllm_metrics import ServerMetrics, render_metrics
+
+MAX_BODY = 4 * 1024 * 1024
+RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
+# Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
+_HOSTS_PER_24 = 254
+_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+_WORDS = ("the model answers that cluster nodes keep serving tokens while operators watch "
+          "latency budgets and GPU memory stays within limits so every replica agrees on "
+          "a stable reply for this prompt under a fixed seed which makes consistency checks "
+          "simple to verify across blue and green deployments during switchover drills").split()
+
+
+class RealClock:
+    """Wall clock (time scale 1): the default when no simulation clock is given."""
+    time_scale = 1.0
+    frozen = False
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def default_clock():
+    """The demo site's clock if console/sim/clock.py provides one, else wall time."""
+    try:
+        from console.sim import clock as sim_clock  # SIM-API's module, optional
+    except ImportError:
+        return RealClock()
+    for name in ("SimClock", "Clock"):
+        cls = getattr(sim_clock, name, None)
+        if cls is not None:
+            try:
+                return cls()
+            except TypeError:
+                break
+    return RealClock()
+
+
+def wall_seconds(clock: Any, sim_s: float) -> float:
+    """Real seconds to wait for `sim_s` simulated seconds on `clock`.
+
+    A clock exposes its speed as `time_scale` (simulated seconds per real
+    second); a frozen clock (SVG snapshots) never advances, so nothing waits.
+    """
+    if sim_s <= 0 or getattr(clock, "frozen", False):
+        return 0.0
+    scale = float(getattr(clock, "time_scale", 1.0) or 0.0)
+    return sim_s / scale if scale > 0 else 0.0
+
+
+@dataclass(eq=False)
+class _Pod:
+    ip: str
+    name: str
+    model: str
+    node: str
+    ready_at: float
+    compiled: set[Shape] = field(default_factory=set)
+    compiling: dict[Shape, tuple[asyncio.Future, float]] = field(default_factory=dict)
+    metrics: ServerMetrics | None = None
+    running: int = 0
+    waiting: int = 0
+    kv_tokens: int = 0
+    seq: int = 0
+    done_times: collections.deque | None = None
+    slots: asyncio.Semaphore | None = None
+    # injected faults
+    extra_latency_s: float = 0.0
+    bad_reply: bool = False
+    unhealthy: bool = False
+
+
+class ModelServerPool:
+    """Simulated model servers of all pods behind one socket (see module doc)."""
+
+    def __init__(self, profile: CompileProfile | None = None, clock: Any = None, *,
+                 port: int = 0, bind: str = "0.0.0.0"):
+        self.profile = profile or CompileProfile()
+        self.clock = clock if clock is not None else default_clock()
+        self._bind = bind
+        self._port = port
+        self._pods: dict[str, _Pod] = {}
+        self._lock = threading.Lock()
+        self._next_ip = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._bind, self._port))
+        sock.listen(4096)
+        sock.setblocking(False)
+        self._sock = sock
+        self._port = sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._server = self._loop.run_until_complete(
+                    asyncio.start_server(self._serve_connection, sock=sock, limit=64 * 1024))
+            except BaseException as e:  # pragma: no cover - reported to start()
+                failure.append(e)
+                started.set()
+                return
+            started.set()
+            try:
+                self._loop.run_forever()
+            finally:
+                self._server.close()
+                pending = asyncio.all_tasks(self._loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="sim-model-servers", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        loop, thread = self._loop, self._thread
+        self._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self) -> "ModelServerPool":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- pods ------------------------------------------------------------
+    def allocate_ip(self) -> str:
+        """A loopback address no pod of this pool uses: 127.a.b.c with a >= 1
+        (127.0.0.x is left to the machine itself) and c in 1..254."""
+        with self._lock:
+            span = 254 * 256 * _HOSTS_PER_24
+            for _ in range(span):
+                n = self._next_ip % span
+                self._next_ip += 1
+                a = 1 + n // (256 * _HOSTS_PER_24)
+                b = (n // _HOSTS_PER_24) % 256
+                c = n % _HOSTS_PER_24 + 1
+                ip = f"127.{a}.{b}.{c}"
+                if ip not in self._pods:
+                    return ip
+        raise RuntimeError("no free loopback address left for a pod")
+
+    def add(self, pod_ip: str, pod_name: str, model: str, node: str, *,
+            load_s: float = 0.0) -> None:
+        """Start the server of a pod; /health turns 200 after `load_s` simulated
+        seconds of model loading (0: at once)."""
+        if ipaddress.ip_address(pod_ip) not in _LOOPBACK:
+            raise ValueError(f"pod address {pod_ip} is not in 127.0.0.0/8")
+        with self._lock:
+            if pod_ip in self._pods:
+                raise ValueError(f"pod address {pod_ip} is already used by {self._pods[pod_ip].name}")
+            self._pods[pod_ip] = _Pod(pod_ip, pod_name, model, node,
+                                      ready_at=self.clock.now() + max(0.0, load_s))
+
+    def remove(self, pod_ip: str) -> None:
+        with self._lock:
+            self._pods.pop(pod_ip, None)
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def __contains__(self, pod_ip: str) -> bool:
+        return pod_ip in self._pods
+
+    def url(self, pod_ip: str) -> str:
+        return f"http://{pod_ip}:{self._port}"
+
+    def healthy(self, pod_ip: str) -> bool:
+        """What GET /health of the pod answers, without a request: True for 200."""
+        pod = self._pods.get(pod_ip)
+        return pod is not None and self._is_healthy(pod)
+
+    def load(self, pod_ip: str) -> dict[str, float]:
+        """Current load of a pod's server, for the GPU fleet's utilisation:
+        requests_running, requests_waiting, requests_per_s (completions per
+        simulated second over the last RATE_WINDOW_S)."""
+        pod = self._pods.get(pod_ip)
+        if pod is None:
+            return {"requests_running": 0, "requests_waiting": 0, "requests_per_s": 0.0}
+        rate = 0.0
+        if pod.done_times is not None:
+            horizon = self.clock.now() - RATE_WINDOW_S
+            times = pod.done_times
+            try:
+                while times and times[0] < horizon:
+                    times.popleft()
+            except IndexError:  # emptied by the server thread meanwhile
+                pass
+            rate = len(times) / RATE_WINDOW_S
+        return {"requests_running": pod.running, "requests_waiting": pod.waiting,
+                "requests_per_s": rate}
+
+    def compiled_shapes(self, pod_ip: str) -> set[Shape]:
+        pod = self._pods.get(pod_ip)
+        return set(pod.compiled) if pod else set()
+
+    # ---- fault injection ---------------------------------------------------
+    def inject_latency(self, pod_ip: str, extra_s: float) -> None:
+        """Add `extra_s` simulated seconds to every request of the pod (0 clears)."""
+        self._pod(pod_ip).extra_latency_s = max(0.0, float(extra_s))
+
+    def inject_bad_reply(self, pod_ip: str, bad: bool = True) -> None:
+        """Make the pod's completions differ from every other replica's."""
+        self._pod(pod_ip).bad_reply = bad
+
+    def set_unhealthy(self, pod_ip: str, unhealthy: bool = True) -> None:
+        """Make /health answer 503 (and completions fail) while set."""
+        self._pod(pod_ip).unhealthy = unhealthy
+
+    def clear_faults(self, pod_ip: str) -> None:
+        pod = self._pod(pod_ip)
+        pod.extra_latency_s, pod.bad_reply, pod.unhealthy = 0.0, False, False
+
+    def _pod(self, pod_ip: str) -> _Pod:
+        pod = self._pods.get(pod_ip)
+        if pod is None:
+            raise KeyError(f"no model server at {pod_ip}")
+        return pod
+
+    def _is_healthy(self, pod: _Pod) -> bool:
+        return not pod.unhealthy and self.clock.now() >= pod.ready_at
+
+    # ---- HTTP ----------------------------------------------------------------
+    async def _serve_connection(self, reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        dest = writer.get_extra_info("sockname")[0]
+        if not dest.startswith("127.") or dest not in self._pods:
+            _reset(writer)
+            return
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                except asyncio.LimitOverrunError:
+                    await _respond(writer, 431, b'{"detail":"Request Header Fields Too Large"}', close=True)
+                    return
+                try:
+                    method, path, version, headers = _parse_head(head)
+                except ValueError:
+                    await _respond(writer, 400, b'{"detail":"Bad Request"}', close=True)
+                    return
+                length = int(headers.get("content-length", "0") or 0)
+                if length > MAX_BODY or "chunked" in headers.get("transfer-encoding", ""):
+                    await _respond(writer, 413, b'{"detail":"Request body too large or chunked"}', close=True)
+                    return
+                body = await reader.readexactly(length) if length else b""
+                pod = self._pods.get(dest)
+                if pod is None:  # removed while the connection was open
+                    _reset(writer)
+                    return
+                status, payload, ctype = await self._route(pod, method, path.split("?", 1)[0], body)
+                close = (version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive") \
+                    or headers.get("connection", "").lower() == "close"
+                await _respond(writer, status, payload, ctype, close=close, head_only=method == "HEAD")
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    async def _route(self, pod: _Pod, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+        routes = {"/health": ("GET",), "/v1/models": ("GET",), "/metrics": ("GET",),
+                  "/v1/completions": ("POST",), "/v1/chat/completions": ("POST",)}
+        allowed = routes.get(path)
+        if allowed is None:
+            return 404, b'{"detail":"Not Found"}', "application/json"
+        if method not in allowed and not (method == "HEAD" and "GET" in allowed):
+            return 405, b'{"detail":"Method Not Allowed"}', "application/json"
+        if path == "/health":
+            return (200, b"", "text/plain") if self._is_healthy(pod) else \
+                (503, b'{"detail":"model is loading or unhealthy"}', "application/json")
+        if path == "/metrics":
+            text = render_metrics(pod.model, pod.metrics, running=pod.running, waiting=pod.waiting,
+                                  cache_usage=min(1.0, pod.kv_tokens / self.profile.kv_cache_tokens))
+            return 200, text.encode(), "text/plain; version=0.0.4; charset=utf-8"
+        if not self._is_healthy(pod):
+            return _error(503, "The model server is loading or unhealthy.", "ServiceUnavailableError")
+        if path == "/v1/models":
+            now = int(self.clock.now())
+            return 200, _json({"object": "list", "data": [{
+                "id": pod.model, "object": "model", "created": now, "owned_by": "vllm",
+                "root": pod.model, "parent": None, "max_model_len": self.profile.max_model_len}]}), \
+                "application/json"
+        return await self._complete(pod, body, chat=path == "/v1/chat/completions")
+
+    async def _complete(self, pod: _Pod, body: bytes, *, chat: bool) -> tuple[int, bytes, str]:
+        try:
+            req = json.loads(body or b"null")
+            if not isinstance(req, dict):
+                raise ValueError("the body must be a JSON object")
+            model = req.get("model", pod.model)
+            if model != pod.model:
+                return _error(404, f"The model `{model}` does not exist.", "NotFoundError", param="model")
+            prompts = _prompts(req, chat)
+            max_tokens = req.get("max_tokens", 16)
+            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 8192:
+                raise ValueError("max_tokens must be an integer between 1 and 8192")
+            seed = req.get("seed", 0)
+            if req.get("stream"):
+                raise ValueError("stream=true is not supported by the simulated server")
+            prompt_tokens = [_count_tokens(p) for p in prompts]
+            shape = self.profile.shape(len(prompts), max(prompt_tokens))
+        except ValueError as e:  # also json.JSONDecodeError
+            return _error(400, str(e), "BadRequestError")
+
+        pod.waiting += 1
+        if pod.slots is None:
+            pod.slots = asyncio.Semaphore(self.profile.max_running)
+        async with pod.slots:
+            pod.waiting -= 1
+            pod.running += 1
+            kv = sum(prompt_tokens) + max_tokens * len(prompts)
+            pod.kv_tokens += kv
+            try:
+                compile_s = await self._ensure_compiled(pod, shape)
+                pod.seq += 1
+                key = f"{pod.name}/{pod.seq}"
+                ttft, e2e = self.profile.fast_timing(shape, max_tokens, key)
+                ttft += pod.extra_latency_s
+                e2e += pod.extra_latency_s
+                await asyncio.sleep(wall_seconds(self.clock, e2e))
+            finally:
+                pod.running -= 1
+                pod.kv_tokens -= kv
+        if self._pods.get(pod.ip) is not pod:  # removed while the request ran
+            return _error(503, "The model server was stopped.", "ServiceUnavailableError")
+
+        texts = [_generate(pod.model, p, seed, max_tokens, "fault" if pod.bad_reply else "") for p in prompts]
+        if pod.metrics is None:
+            pod.metrics = ServerMetrics()
+        for n in prompt_tokens:
+            pod.metrics.record(prompt_tokens=n, generation_tokens=max_tokens, finish_reason="length",
+                               ttft_s=compile_s + ttft, e2e_s=compile_s + e2e)
+        if pod.done_times is None:
+            pod.done_times = collections.deque()
+        pod.done_times.append(self.clock.now())
+
+        created = int(self.clock.now())
+        rid = hashlib.blake2b(f"{pod.ip}/{pod.seq}".encode(), digest_size=12).hexdigest()
+        usage = {"prompt_tokens": sum(prompt_tokens), "completion_tokens": max_tokens * len(prompts),
+                 "total_tokens": sum(prompt_tokens) + max_tokens * len(prompts)}
+        if chat:
+            choices = [{"index": i, "message": {"role": "assistant", "content": t},
+                        "logprobs": None, "finish_reason": "length"} for i, t in enumerate(texts)]
+            resp = {"id": f"chatcmpl-{rid}", "object": "chat.completion", "created": created,
+                    "model": pod.model, "choices": choices, "usage": usage}
+        else:
+            choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length",
+                        "stop_reason": None} for i, t in enumerate(texts)]
+            resp = {"id": f"cmpl-{rid}", "object": "text_completion", "created": created,
+                    "model": pod.model, "choices": choices, "usage": usage}
+        return 200, _json(resp), "application/json"
+
+    async def _ensure_compiled(self, pod: _Pod, shape: Shape) -> float:
+        """Wait until `shape` is compiled on the pod; the simulated seconds waited."""
+        if shape in pod.compiled:
+            return 0.0
+        pending = pod.compiling.get(shape)
+        if pending is not None:  # another request is compiling this shape: wait for it
+            fut, done_at = pending
+            waited = max(0.0, done_at - self.clock.now())
+            await asyncio.shield(fut)
+            return waited
+        fut = asyncio.get_running_loop().create_future()
+        compile_s = self.profile.compile_s
+        pod.compiling[shape] = (fut, self.clock.now() + compile_s)
+        try:
+            await asyncio.sleep(wall_seconds(self.clock, compile_s))
+            pod.compiled.add(shape)
+        finally:
+            pod.compiling.pop(shape, None)
+            if not fut.done():
+                fut.set_result(None)
+        return compile_s
+
+
+# ---- helpers --------------------------------------------------------------------
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise ValueError(lines[0])
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ValueError(line)
+            headers[name.strip().lower()] = value.strip()
+    return parts[0], parts[1], parts[2], headers
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            413: "Payload Too Large", 431: "Request Header Fields Too Large",
+            503: "Service Unavailable"}
+
+
+async def _respond(writer: asyncio.StreamWriter, status: int, payload: bytes,
+                   ctype: str = "application/json", *, close: bool = False, head_only: bool = False) -> None:
+    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+            f"server: dsconsole-sim\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
+            f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n")
+    writer.write(head.encode() + (b"" if head_only else payload))
+    await writer.drain()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST, as a port nobody listens on would answer."""
+    sock = writer.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    writer.transport.abort()
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _error(status: int, message: str, kind: str, param: str | None = None) -> tuple[int, bytes, str]:
+    # vLLM's OpenAI-compatible error object
+    return status, _json({"object": "error", "message": message, "type": kind, "param": param,
+                          "code": status}), "application/json"
+
+
+def _prompts(req: dict, chat: bool) -> list[str]:
+    if chat:
+        messages = req.get("messages")
+        if not isinstance(messages, list) or not messages or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+            raise ValueError("messages must be a non-empty list of {role, content} objects")
+        return ["\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in messages)]
+    prompt = req.get("prompt")
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+        return prompt
+    raise ValueError("prompt must be a string or a non-empty list of strings")
+
+
+def _count_tokens(text: str) -> int:
+    # About 4 bytes per token, as BPE tokenizers average on English text.
+    return max(1, (len(text.encode()) + 3) // 4)
+
+
+def _generate(model: str, prompt: str, seed: Any, max_tokens: int, salt: str) -> str:
+    """The same text for the same model, prompt, seed and length, on every replica."""
+    digest = hashlib.sha256(f"{model}\0{seed}\0{salt}\0{max_tokens}\0{prompt}".encode()).digest()
+    rng = random.Random(digest)
+    return " " + " ".join(rng.choice(_WORDS) for _ in range(max_tokens))
