@@ -1,0 +1,52 @@
+"""vm.swappiness: persistent through a dsconsole file in /etc/sysctl.d, runtime
+through `sysctl -w vm.swappiness=N` for that key only."""
+from __future__ import annotations
+
+import re
+
+from console.transport import Transport
+
+from ..step import SettingStep
+from .knobs import read_sysctl, write_sysctl
+
+SWAPPINESS_FILE = "/etc/sysctl.d/60-dsconsole-swappiness.conf"
+KEY = "vm.swappiness"
+
+
+def file_value(data: bytes | None) -> int | None:
+    """The vm.swappiness a sysctl.d file sets (last assignment wins), or None."""
+    if data is None:
+        return None
+    value = None
+    for line in data.decode("utf-8", "replace").splitlines():
+        m = re.match(r"^\s*-?\s*vm[./]swappiness\s*=\s*(\d+)\s*$", line)
+        if m:
+            value = int(m.group(1))
+    return value
+
+
+class SwappinessStep(SettingStep):
+    id = "swappiness"
+    files = (SWAPPINESS_FILE,)
+    runtime_keys = (KEY,)
+
+    def __init__(self, host: Transport, target: int):
+        super().__init__(host)
+        self.target = target
+        self.title = f"vm.swappiness={target}"
+
+    def desired_file(self, path: str, current: bytes | None) -> bytes | None:
+        if file_value(current) == self.target:
+            return current  # already right; keep the operator's comments
+        return (f"# Written by dsconsole host tuning (deployment guide: keep GPU hosts from swapping).\n"
+                f"# Applied at boot by systemd-sysctl; remove this file to undo.\n"
+                f"{KEY} = {self.target}\n").encode()
+
+    def read_runtime(self, key: str) -> str:
+        return read_sysctl(self.host, key)
+
+    def write_runtime(self, key: str, value: str) -> None:
+        write_sysctl(self.host, key, value)
+
+    def desired_runtime(self, key: str, current: str) -> str:
+        return str(self.target)

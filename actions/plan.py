@@ -1,0 +1,56 @@
+"""Plan: the steps of one wizard, per host, and the registry that rebuilds a
+plan from what the journal stored (so resume and rollback work in a new process)."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from console.transport import Transport
+
+from .step import Step
+
+
+@dataclass
+class HostPlan:
+    host: str
+    transport: Transport
+    steps: list[Step]
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+@dataclass
+class Plan:
+    """`wizard` names the builder in WIZARDS; `params` are JSON-able and,
+    with the hosts' transports, rebuild the same plan."""
+    wizard: str
+    title: str
+    params: dict
+    hosts: list[HostPlan] = field(default_factory=list)
+
+    @property
+    def host_names(self) -> list[str]:
+        return [h.host for h in self.hosts]
+
+    def host(self, name: str) -> HostPlan | None:
+        return next((h for h in self.hosts if h.host == name), None)
+
+
+# wizard name -> "module:function(transports: dict[str, Transport], params: dict) -> Plan"
+WIZARDS: dict[str, str] = {
+    "host-tuning": "actions.host_tuning.plan:build_plan",
+}
+
+
+class UnknownWizard(ValueError):
+    pass
+
+
+def build_plan(wizard: str, transports: dict[str, Transport], params: dict) -> Plan:
+    try:
+        target = WIZARDS[wizard]
+    except KeyError:
+        raise UnknownWizard(f"unknown wizard {wizard!r} (known: {', '.join(WIZARDS)})") from None
+    module_name, func = target.split(":")
+    return getattr(importlib.import_module(module_name), func)(transports, params)

@@ -1,0 +1,411 @@
+"""Runner: executes a plan's steps on its hosts (plan, apply, verify, resume,
+rollback), with a journal for every change and an audit record for every
+apply, resume, rollback, confirmation and refusal.
+
+Hosts run in parallel (at most `max_parallel` at once); within a host the steps
+run in order, and a failure stops that host's plan (and, with
+`stop_all_on_failure`, every host's remaining steps). Progress is reported
+through `on_progress(Progress)`, called from worker threads.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from console.audit import AuditLog
+
+from . import journal as jr
+from .confirm import ConfirmationRequired, ReadOnlyRefused
+from .plan import HostPlan, Plan, build_plan
+from .step import (APPLIED, ERROR, FAILED, NEEDED, OK, ROLLED_BACK, SKIPPED, UNCHANGED,
+                   CheckResult, Step, StepError, VerifyResult, WARN)
+
+# Overall statuses of a runner action.
+DONE = "complete"
+NO_CHANGE = "no-change"
+RUN_FAILED = "failed"
+
+
+@dataclass
+class StepResult:
+    id: str
+    title: str
+    status: str
+    report_only: bool = False
+    check: CheckResult | None = None
+    verify: VerifyResult | None = None
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "status": self.status,
+                "report_only": self.report_only,
+                "check": self.check.to_dict() if self.check else None,
+                "verify": self.verify.to_dict() if self.verify else None,
+                "notes": list(self.notes), "error": self.error}
+
+
+@dataclass
+class HostResult:
+    host: str
+    status: str            # ok | changed | needed | failed | skipped
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "status": self.status, "error": self.error,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class RunResult:
+    action: str
+    status: str
+    message: str
+    hosts: dict[str, HostResult]
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != RUN_FAILED
+
+    @property
+    def changed(self) -> int:
+        return sum(1 for h in self.hosts.values() for s in h.steps if s.status in (APPLIED, ROLLED_BACK))
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "status": self.status, "message": self.message,
+                "run_id": self.run_id, "changed": self.changed,
+                "hosts": {h: r.to_dict() for h, r in self.hosts.items()}}
+
+
+@dataclass(frozen=True)
+class Progress:
+    kind: str              # run-start | step-start | step-done | host-done | run-done
+    action: str
+    host: str | None = None
+    step: str | None = None
+    status: str | None = None
+    message: str = ""
+    run_id: str | None = None
+
+
+def _err(e: BaseException) -> str:
+    return str(e) or type(e).__name__
+
+
+class Runner:
+    def __init__(self, *, audit: AuditLog | None = None, operator: str | None = None,
+                 site: str | None = None, read_only: bool = False, max_parallel: int = 8,
+                 stop_all_on_failure: bool = False,
+                 on_progress: Callable[[Progress], None] | None = None):
+        self.audit = audit
+        self.operator = operator
+        self.site = site
+        self.read_only = read_only
+        self.max_parallel = max(1, max_parallel)
+        self.stop_all_on_failure = stop_all_on_failure
+        self.on_progress = on_progress
+
+    # -- helpers -------------------------------------------------------------
+    def _progress(self, kind: str, action: str, **kw) -> None:
+        if self.on_progress:
+            try:
+                self.on_progress(Progress(kind, action, **kw))
+            except Exception:  # a broken progress view must not break a run
+                pass
+
+    def _audit(self, action: str, *, host: str | None, args: dict, result: str) -> None:
+        if self.audit is not None:
+            self.audit.append(action, host=host, args=args, result=result,
+                              site=self.site, operator=self.operator)
+
+    def _guard(self, action: str, hosts: list[str], confirmation: str | None, args: dict) -> None:
+        """Refuse in read-only mode; require and audit the confirmation."""
+        if self.read_only:
+            self._audit(action, host=",".join(hosts), args=args, result="refused: read-only session")
+            raise ReadOnlyRefused(action)
+        if not confirmation:
+            raise ConfirmationRequired(f"{action} on {', '.join(hosts)} needs a confirmation")
+        self._audit("confirm", host=",".join(hosts),
+                    args={**args, "confirms": action, "how": confirmation}, result="confirmed")
+
+    def _each_host(self, plan: Plan, fn: Callable[[HostPlan], HostResult]) -> dict[str, HostResult]:
+        with ThreadPoolExecutor(max_workers=min(self.max_parallel, max(1, len(plan.hosts))),
+                                thread_name_prefix="wizard") as pool:
+            futures = {hp.host: pool.submit(self._guarded, fn, hp) for hp in plan.hosts}
+            return {h: f.result() for h, f in futures.items()}
+
+    @staticmethod
+    def _guarded(fn, hp: HostPlan) -> HostResult:
+        try:
+            return fn(hp)
+        except Exception as e:  # a bug in one host's path must not lose the others' results
+            return HostResult(hp.host, FAILED, error=_err(e))
+
+    @staticmethod
+    def plan_for_run(run_id: str, transports: dict) -> tuple[jr.RunState, Plan]:
+        """Rebuild the plan of a journaled run for the given hosts' transports."""
+        state = jr.load(run_id)
+        missing = [h for h in state.hosts if h not in transports]
+        if missing:
+            raise KeyError(f"run {run_id} touched host(s) not available now: {', '.join(missing)}")
+        plan = build_plan(state.wizard, {h: transports[h] for h in state.hosts}, state.params)
+        return state, plan
+
+    # -- plan (check) ----------------------------------------------------------
+    def check(self, plan: Plan) -> RunResult:
+        def host(hp: HostPlan) -> HostResult:
+            steps = []
+            for step in hp.steps:
+                self._progress("step-start", "plan", host=hp.host, step=step.id)
+                try:
+                    r = step.check()
+                    sr = StepResult(step.id, step.title, r.status, step.report_only, check=r)
+                except Exception as e:
+                    sr = StepResult(step.id, step.title, ERROR, step.report_only, error=_err(e))
+                steps.append(sr)
+                self._progress("step-done", "plan", host=hp.host, step=step.id, status=sr.status,
+                               message=sr.error or (sr.check.summary if sr.check else ""))
+            if any(s.status == ERROR for s in steps):
+                status = FAILED
+            elif any(s.status == NEEDED for s in steps):
+                status = NEEDED
+            else:
+                status = OK
+            res = HostResult(hp.host, status, steps,
+                             error=next((s.error for s in steps if s.error), None))
+            self._progress("host-done", "plan", host=hp.host, status=status)
+            return res
+
+        hosts = self._each_host(plan, host)
+        needed = [h for h, r in hosts.items() if r.status == NEEDED]
+        failed = [h for h, r in hosts.items() if r.status == FAILED]
+        if failed:
+            status, msg = RUN_FAILED, f"could not check {', '.join(failed)}"
+        elif needed:
+            status, msg = DONE, f"changes needed on {len(needed)} of {len(hosts)} host(s): {', '.join(needed)}"
+        else:
+            status, msg = NO_CHANGE, f"nothing to change: all {len(hosts)} host(s) compliant"
+        self._progress("run-done", "plan", status=status, message=msg)
+        return RunResult("plan", status, msg, hosts)
+
+    # -- verify ------------------------------------------------------------------
+    def verify(self, plan: Plan) -> RunResult:
+        def host(hp: HostPlan) -> HostResult:
+            steps = []
+            for step in hp.steps:
+                try:
+                    if step.report_only:
+                        r = step.check()
+                        v = VerifyResult(ok=True, message=r.summary, notes=r.notes)
+                        sr = StepResult(step.id, step.title, r.status, True, check=r, verify=v)
+                    else:
+                        v = step.verify()
+                        sr = StepResult(step.id, step.title, OK if v.ok else FAILED, False, verify=v)
+                except Exception as e:
+                    sr = StepResult(step.id, step.title, FAILED, step.report_only, error=_err(e))
+                steps.append(sr)
+                self._progress("step-done", "verify", host=hp.host, step=step.id, status=sr.status,
+                               message=sr.error or (sr.verify.message if sr.verify else ""))
+            bad = [s for s in steps if s.status == FAILED]
+            res = HostResult(hp.host, FAILED if bad else OK, steps,
+                             error=bad[0].error or (bad[0].verify.message if bad[0].verify else None) if bad else None)
+            self._progress("host-done", "verify", host=hp.host, status=res.status)
+            return res
+
+        hosts = self._each_host(plan, host)
+        failed = [h for h, r in hosts.items() if r.status == FAILED]
+        if failed:
+            status, msg = RUN_FAILED, f"verify failed on {', '.join(failed)}"
+        else:
+            status, msg = DONE, f"verify passed on all {len(hosts)} host(s)"
+        self._progress("run-done", "verify", status=status, message=msg)
+        return RunResult("verify", status, msg, hosts)
+
+    # -- apply / resume ------------------------------------------------------------
+    def apply(self, plan: Plan, *, confirmation: str | None) -> RunResult:
+        self._guard("apply", plan.host_names, confirmation, {"wizard": plan.wizard})
+        journal = jr.Journal.create({"wizard": plan.wizard, "title": plan.title, "params": plan.params,
+                                     "site": self.site, "hosts": plan.host_names,
+                                     "operator": self.operator})
+        try:
+            return self._apply(plan, journal, None, "apply")
+        finally:
+            journal.close()
+
+    def resume(self, run_id: str, plan: Plan, *, confirmation: str | None) -> RunResult:
+        state = jr.load(run_id)
+        self._guard("resume", state.hosts, confirmation, {"wizard": state.wizard, "run_id": run_id})
+        if state.status == jr.RUNNING:
+            raise jr.JournalBusy(f"run {run_id} is being run by another process")
+        journal = jr.Journal.open(run_id)
+        try:
+            return self._apply(plan, journal, state, "resume")
+        finally:
+            journal.close()
+
+    def _apply(self, plan: Plan, journal: jr.Journal, state: jr.RunState | None, action: str) -> RunResult:
+        run_id = journal.run_id
+        journal.write({"t": "begin", "action": action})
+        self._progress("run-start", action, run_id=run_id, message=f"{action} run {run_id}")
+        stop = threading.Event()
+
+        def host(hp: HostPlan) -> HostResult:
+            steps: list[StepResult] = []
+            failure: str | None = None
+            for step in hp.steps:
+                if failure or stop.is_set():
+                    steps.append(StepResult(step.id, step.title, SKIPPED, step.report_only,
+                                            error="not run: " + (failure and "an earlier step failed"
+                                                                 or "another host failed")))
+                    continue
+                if state is not None and state.done(hp.host, step.id):
+                    prev = state.steps[hp.host][step.id].status
+                    steps.append(StepResult(step.id, step.title, prev, step.report_only,
+                                            notes=("done in an earlier attempt of this run",)))
+                    self._progress("step-done", action, host=hp.host, step=step.id, status=prev,
+                                   run_id=run_id, message="done earlier")
+                    continue
+                self._progress("step-start", action, host=hp.host, step=step.id, run_id=run_id)
+                sr = self._apply_step(hp, step, journal, state)
+                steps.append(sr)
+                self._progress("step-done", action, host=hp.host, step=step.id, status=sr.status,
+                               run_id=run_id, message=sr.error or (sr.check.summary if sr.check else ""))
+                if sr.status == FAILED:
+                    failure = f"step {step.id}: {sr.error}"
+                    if self.stop_all_on_failure:
+                        stop.set()
+            applied = [s.id for s in steps if s.status == APPLIED]
+            if failure:
+                status = FAILED
+            elif any(s.status == SKIPPED for s in steps):
+                status = SKIPPED
+            else:
+                status = "changed" if applied else OK
+            res = HostResult(hp.host, status, steps, error=failure)
+            self._audit(action, host=hp.host,
+                        args={"wizard": plan.wizard, "run_id": run_id, "applied": applied,
+                              "params": plan.params},
+                        result=(f"failed: {failure}" if failure else
+                                "skipped: stopped after another host failed" if status == SKIPPED else
+                                f"ok: applied {', '.join(applied)}" if applied else "ok: no change"))
+            self._progress("host-done", action, host=hp.host, status=status, run_id=run_id,
+                           message=failure or "")
+            return res
+
+        hosts = self._each_host(plan, host)
+        bad = [h for h, r in hosts.items() if r.status in (FAILED, SKIPPED)]
+        changed = sum(1 for r in hosts.values() for s in r.steps if s.status == APPLIED)
+        if bad:
+            status = RUN_FAILED
+            msg = (f"{action} stopped on {', '.join(bad)}: "
+                   + "; ".join(f"{h}: {hosts[h].error}" for h in bad if hosts[h].error)
+                   + f". Resume or roll back run {run_id}")
+        elif changed:
+            status, msg = DONE, f"{action} complete: {changed} step(s) changed on {len(hosts)} host(s)"
+        else:
+            status, msg = NO_CHANGE, f"nothing changed: all {len(hosts)} host(s) were already compliant"
+        journal.write({"t": "end", "action": action, "status": jr.COMPLETE if not bad else "failed"})
+        self._progress("run-done", action, status=status, message=msg, run_id=run_id)
+        return RunResult(action, status, msg, hosts, run_id=run_id)
+
+    def _apply_step(self, hp: HostPlan, step: Step, journal: jr.Journal,
+                    state: jr.RunState | None) -> StepResult:
+        chk = None
+        try:
+            chk = step.check()
+            if step.report_only:
+                return StepResult(step.id, step.title, chk.status, True, check=chk, notes=chk.notes)
+            if not chk.needed:
+                journal.write({"t": "outcome", "host": hp.host, "step": step.id, "status": UNCHANGED,
+                               "summary": chk.summary})
+                return StepResult(step.id, step.title, UNCHANGED, check=chk, notes=chk.notes)
+            rec = state.steps.get(hp.host, {}).get(step.id) if state else None
+            # On resume keep the ORIGINAL before-state: the interrupted attempt
+            # may already have changed part of what capture() would see now.
+            before = rec.before if rec and rec.before is not None and not rec.rolled_back else step.capture()
+            journal.write({"t": "intent", "host": hp.host, "step": step.id,
+                           "before": before.to_json(), "summary": chk.summary})
+            notes = step.apply(before)
+            v = step.verify()
+            if not v.ok:
+                raise StepError(f"not in effect after apply: {v.message}")
+            journal.write({"t": "outcome", "host": hp.host, "step": step.id, "status": APPLIED,
+                           "summary": chk.summary, "notes": list(notes)})
+            return StepResult(step.id, step.title, APPLIED, check=chk, verify=v, notes=tuple(notes))
+        except Exception as e:
+            try:
+                journal.write({"t": "outcome", "host": hp.host, "step": step.id, "status": FAILED,
+                               "error": _err(e)})
+            except OSError:
+                pass
+            return StepResult(step.id, step.title, FAILED, step.report_only, check=chk, error=_err(e))
+
+    # -- rollback ------------------------------------------------------------------
+    def rollback(self, run_id: str, plan: Plan, *, confirmation: str | None) -> RunResult:
+        state = jr.load(run_id)
+        self._guard("rollback", state.hosts, confirmation, {"wizard": state.wizard, "run_id": run_id})
+        if state.status == jr.RUNNING:
+            raise jr.JournalBusy(f"run {run_id} is being run by another process")
+        journal = jr.Journal.open(run_id)
+        journal.write({"t": "begin", "action": "rollback"})
+        self._progress("run-start", "rollback", run_id=run_id, message=f"rollback run {run_id}")
+        stop = threading.Event()
+
+        def host(hp: HostPlan) -> HostResult:
+            steps: list[StepResult] = []
+            failure = None
+            for step_id, rec in state.changed_steps(hp.host):
+                step = hp.step(step_id)
+                title = step.title if step else step_id
+                if failure or stop.is_set() or step is None:
+                    steps.append(StepResult(step_id, title, SKIPPED,
+                                            error="unknown step" if step is None else "not run"))
+                    failure = failure or (f"step {step_id} unknown to this plan" if step is None else None)
+                    continue
+                self._progress("step-start", "rollback", host=hp.host, step=step_id, run_id=run_id)
+                journal.write({"t": "rb-intent", "host": hp.host, "step": step_id})
+                try:
+                    step.rollback(rec.before)
+                    now = step.capture()
+                    if now.files != rec.before.files or now.runtime != rec.before.runtime:
+                        raise StepError("host does not match the recorded before-state after rollback")
+                    journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": ROLLED_BACK})
+                    steps.append(StepResult(step_id, title, ROLLED_BACK))
+                except Exception as e:
+                    journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": FAILED,
+                                   "error": _err(e)})
+                    steps.append(StepResult(step_id, title, FAILED, error=_err(e)))
+                    failure = f"step {step_id}: {_err(e)}"
+                    if self.stop_all_on_failure:
+                        stop.set()
+                self._progress("step-done", "rollback", host=hp.host, step=step_id,
+                               status=steps[-1].status, run_id=run_id, message=steps[-1].error or "")
+            rolled = [s.id for s in steps if s.status == ROLLED_BACK]
+            status = FAILED if failure else ("changed" if rolled else OK)
+            self._audit("rollback", host=hp.host, args={"wizard": state.wizard, "run_id": run_id,
+                                                        "rolled_back": rolled},
+                        result=f"failed: {failure}" if failure else
+                        (f"ok: restored {', '.join(rolled)}" if rolled else "ok: nothing to restore"))
+            self._progress("host-done", "rollback", host=hp.host, status=status, run_id=run_id)
+            return HostResult(hp.host, status, steps, error=failure)
+
+        try:
+            hosts = self._each_host(plan, host)
+            bad = [h for h, r in hosts.items() if r.status == FAILED]
+            n = sum(1 for r in hosts.values() for s in r.steps if s.status == ROLLED_BACK)
+            if bad:
+                status = RUN_FAILED
+                msg = "rollback failed on " + "; ".join(f"{h}: {hosts[h].error}" for h in bad)
+            elif n:
+                status, msg = DONE, f"rolled back {n} step(s) on {len(hosts)} host(s): hosts are as before run {run_id}"
+            else:
+                status, msg = NO_CHANGE, f"nothing to roll back in run {run_id}"
+            journal.write({"t": "end", "action": "rollback", "status": jr.COMPLETE if not bad else "failed"})
+        finally:
+            journal.close()
+        self._progress("run-done", "rollback", status=status, message=msg, run_id=run_id)
+        return RunResult("rollback", status, msg, hosts, run_id=run_id)
