@@ -245,7 +245,8 @@ class SiteSession:
     def _bring_up(self) -> None:
         try:
             from console.cluster_cache import ClusterCache
-            from console.kube_connect import KubeHttp, resolve
+            from console.kube_connect import resolve
+            from console.kube_http import KubeHttp
             if self.is_demo:
                 from console.sim.demo_site import start_demo_site
                 opts = dict(self._demo_options)

@@ -1,11 +1,32 @@
-"""Placeholder until its issue lands; replaced by the module's owner."""
+"""`dsconsole check-config FILE`: validate a site file.
+
+Prints every problem as `file:line: what is wrong, what was expected` and exits 2,
+or prints a one-line OK summary and exits 0. Never a traceback.
+"""
+from __future__ import annotations
+
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("file", metavar="FILE", nargs="?",
+                        help="site YAML file (default: --site, then DSCONSOLE_SITE)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dsconsole: this command is not built yet")
-    return 2
+    import os
+
+    from console.site_config import ENV_SITE, ConfigError, load_site, summary
+    path = args.file or getattr(args, "site", None) or os.environ.get(ENV_SITE)
+    if not path:
+        print("dsconsole check-config: no site file given; expected FILE, --site FILE or DSCONSOLE_SITE",
+              file=sys.stderr)
+        return 2
+    try:
+        site = load_site(path)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    print(summary(site))
+    return 0

@@ -1,0 +1,461 @@
+"""ClusterCache: an informer-style cache of the cluster, so no view waits on the API.
+
+One list+watch per kind (nodes, pods, deployments, services, PDBs, events), each
+on its own thread:
+- list in chunks (limit/continue), each page's raw JSON json.loads-ed and
+  reduced at once to a small row (console.k8s_rows) so the 20,000-pod full dicts
+  never live together; the garbage collector is paused during bulk loads (it is
+  60-70 % of parse time there, DESIGN.md) and the long-lived rows are moved out
+  of its way (gc.freeze) once everything is synced;
+- watch from the list's resourceVersion with bookmarks; 410 Gone -> relist;
+  any connection error -> backoff (0.2 s doubling to 5 s, with jitter) and relist
+  (a restarted API server may have a new history, so resuming is not trusted);
+- a heartbeat (GET /version every second) tells whether the API answers; when it
+  stops answering, every open watch is closed so that none hangs half-open, and
+  when it answers again the watchers are woken at once.
+
+Per kind it tracks: synced (initial list done), last successful contact, error,
+count. `view()` returns the rows the Snapshot needs, rebuilt incrementally: GPU
+allocation per node is kept up to date as pods change, and the sorted tuples of
+node and pod rows are rebuilt only for what changed.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from console import k8s_rows
+from console.kube_http import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
+from console.snapshot import KINDS, DeploymentRow, EventRow, KindStatus, NodeRow, PdbRow, PodRow
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+class gc_paused:
+    """Pause the cyclic GC while any thread is in a bulk load (reference counted,
+    since gc.disable() is process-wide and lists run on several threads)."""
+
+    def __enter__(self):
+        global _gc_pausers
+        with _gc_lock:
+            if _gc_pausers == 0:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            _gc_pausers += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _gc_pausers
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0:
+                gc.enable()
+
+
+@dataclass(frozen=True)
+class CacheView:
+    """What ClusterCache.view() returns: the cluster half of a Snapshot."""
+    api_ok: bool
+    api_error: str | None
+    last_update: float | None
+    synced: bool
+    kinds: dict
+    nodes: tuple[NodeRow, ...]
+    pods: tuple[PodRow, ...]
+    deployments: tuple[DeploymentRow, ...]
+    pdbs: tuple[PdbRow, ...]
+    events: tuple[EventRow, ...]
+    pod_total: int
+
+
+class _Kind:
+    """State of one kind: its rows by key and its list+watch health."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.items: dict[str, object] = {}
+        self.synced = False
+        self.last_contact: float | None = None
+        self.error: str | None = None
+        self.watching = False
+        self.resource_version: str | None = None
+        self.relists = 0
+
+
+class ClusterCache:
+    def __init__(self, http: KubeHttp, *, model_namespace: str = "deepseek",
+                 kinds: Iterable[str] = KINDS, on_change: Callable[[], None] | None = None,
+                 page_size: int = 500, events_cap: int = 2000, events_shown: int = 500,
+                 heartbeat_s: float = 1.0, watch_timeout_s: int = 300, max_backoff_s: float = 5.0):
+        self.http = http
+        self.model_namespace = model_namespace
+        self.page_size = page_size
+        self.events_cap = events_cap
+        self.events_shown = events_shown
+        self.heartbeat_s = heartbeat_s
+        self.watch_timeout_s = watch_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self._on_change = on_change or (lambda: None)
+        self._kinds = {k: _Kind(k) for k in kinds}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()       # set when the API answers again
+        self._threads: list[threading.Thread] = []
+        self._api_ok = False
+        self._api_error: str | None = "connecting"
+        self._api_contact: float | None = None
+        self._frozen = False
+        # incremental derived state ---------------------------------------
+        self._node_use: dict[str, list[int]] = {}     # node -> [gpus, pods] of live pods
+        self._dirty_nodes: set[str] = set()
+        self._node_rows: dict[str, NodeRow] = {}      # derived rows (with gpu_alloc/pods)
+        self._nodes_tuple: tuple[NodeRow, ...] = ()
+        self._nodes_order: list[str] | None = None    # sorted names; None when membership changed
+        self._model_pods: dict[str, PodRow] = {}
+        self._pods_order: list[str] | None = None
+        self._pods_tuple: tuple[PodRow, ...] | None = ()
+        self._small_dirty = {"deployments": True, "pdbs": True, "events": True}
+        self._small: dict[str, tuple] = {"deployments": (), "pdbs": (), "events": ()}
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> "ClusterCache":
+        for name in self._kinds:
+            t = threading.Thread(target=self._run_kind, args=(name,), name=f"cache-{name}", daemon=True)
+            self._threads.append(t)
+        hb = threading.Thread(target=self._heartbeat, name="cache-heartbeat", daemon=True)
+        self._threads.append(hb)
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.http.close_streams()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.http.close()
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if self.synced:
+                return True
+            time.sleep(0.01)
+        return self.synced
+
+    @property
+    def synced(self) -> bool:
+        return all(k.synced for k in self._kinds.values())
+
+    # ---------------------------------------------------------------- reading
+    def status(self) -> dict[str, KindStatus]:
+        with self._lock:
+            return {name: self._kind_status(k) for name, k in self._kinds.items()}
+
+    def _kind_status(self, k: _Kind) -> KindStatus:
+        contact = k.last_contact
+        if k.watching and self._api_ok and self._api_contact and (contact is None or self._api_contact > contact):
+            contact = self._api_contact   # a quiet watch on a live API is current
+        return KindStatus(synced=k.synced, last_contact=contact, error=k.error, count=len(k.items))
+
+    def items(self, kind: str) -> dict:
+        """A copy of one kind's rows by key ("ns/name", or "name" for nodes)."""
+        with self._lock:
+            return dict(self._kinds[kind].items)
+
+    def pod(self, namespace: str, name: str) -> PodRow | None:
+        return self._kinds["pods"].items.get(f"{namespace}/{name}")
+
+    def view(self) -> CacheView:
+        with self._lock:
+            kinds = {name: self._kind_status(k) for name, k in self._kinds.items()}
+            errors = [f"{n}: {s.error}" for n, s in kinds.items() if s.error]
+            api_ok = self._api_ok and not errors
+            api_error = None if api_ok else (self._api_error or (errors[0] if errors else None))
+            contacts = [s.last_contact for s in kinds.values() if s.last_contact]
+            last = max(contacts + ([self._api_contact] if self._api_contact else []), default=None)
+            return CacheView(api_ok=api_ok, api_error=api_error, last_update=last,
+                             synced=all(s.synced for s in kinds.values()), kinds=kinds,
+                             nodes=self._nodes_view(), pods=self._pods_view(),
+                             deployments=self._small_view("deployments"), pdbs=self._small_view("pdbs"),
+                             events=self._small_view("events"),
+                             pod_total=len(self._kinds["pods"].items) if "pods" in self._kinds else 0)
+
+    def events_for(self, kind: str, namespace: str | None, name: str) -> tuple[EventRow, ...]:
+        if "events" not in self._kinds:
+            return ()
+        want_kind = kind.lower().rstrip("s") if kind.lower() not in ("pdbs",) else "poddisruptionbudget"
+        with self._lock:
+            rows = [e for e in self._kinds["events"].items.values()
+                    if e.name == name and e.kind.lower() == want_kind
+                    and (not namespace or not e.namespace or e.namespace == namespace)]
+        rows.sort(key=lambda e: e.time or 0, reverse=True)
+        return tuple(rows)
+
+    def object_yaml(self, kind: str, namespace: str | None, name: str) -> str:
+        """The full object from the API now, as YAML (managedFields dropped)."""
+        import yaml
+        obj = self.http.get_object(kind, namespace, name)
+        (obj.get("metadata") or {}).pop("managedFields", None)
+        return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+    # ------------------------------------------------------- derived (locked)
+    def _nodes_view(self) -> tuple[NodeRow, ...]:
+        nodes = self._kinds.get("nodes")
+        if nodes is None:
+            return ()
+        if self._nodes_order is None:
+            self._nodes_order = sorted(nodes.items)
+            self._dirty_nodes.update(nodes.items)
+            self._node_rows = {n: r for n, r in self._node_rows.items() if n in nodes.items}
+        elif not self._dirty_nodes:
+            return self._nodes_tuple
+        for name in self._dirty_nodes:
+            base = nodes.items.get(name)
+            if base is None:
+                continue
+            use = self._node_use.get(name, (0, 0))
+            self._node_rows[name] = replace(base, gpu_alloc=use[0], pods=use[1])
+        self._dirty_nodes.clear()
+        self._nodes_tuple = tuple(self._node_rows[n] for n in self._nodes_order)
+        return self._nodes_tuple
+
+    def _pods_view(self) -> tuple[PodRow, ...]:
+        if self._pods_order is None:
+            self._pods_order = sorted(self._model_pods)
+            self._pods_tuple = None
+        if self._pods_tuple is None:
+            rows = self._model_pods
+            self._pods_tuple = tuple(rows[k] for k in self._pods_order)
+        return self._pods_tuple
+
+    def _small_view(self, kind: str) -> tuple:
+        k = self._kinds.get(kind)
+        if k is None:
+            return ()
+        if self._small_dirty[kind]:
+            rows = list(k.items.values())
+            if kind == "events":
+                rows.sort(key=lambda e: e.time or 0, reverse=True)
+                rows = rows[:self.events_shown]
+            elif kind == "deployments":
+                rows = sorted((r for r in rows if r.namespace == self.model_namespace),
+                              key=lambda r: r.name)
+            else:
+                rows.sort(key=lambda r: (r.namespace, r.name))
+            self._small[kind] = tuple(rows)
+            self._small_dirty[kind] = False
+        return self._small[kind]
+
+    def _pod_changed(self, key: str, old: PodRow | None, new: PodRow | None) -> None:
+        """Keep per-node GPU allocation and the model-namespace rows current."""
+        for row, sign in ((old, -1), (new, 1)):
+            if row is not None and row.node and row.phase not in ("Succeeded", "Failed"):
+                use = self._node_use.setdefault(row.node, [0, 0])
+                use[0] += sign * row.gpus
+                use[1] += sign
+                self._dirty_nodes.add(row.node)
+        ns = (new or old).namespace
+        if ns == self.model_namespace:
+            if new is None:
+                self._model_pods.pop(key, None)
+                self._pods_order = None
+            else:
+                if key not in self._model_pods:
+                    self._pods_order = None
+                self._model_pods[key] = new
+            self._pods_tuple = None
+
+    def _apply(self, kind: str, key: str, row) -> None:
+        """Insert/replace (row) or delete (row is None) one object; lock held."""
+        k = self._kinds[kind]
+        old = k.items.get(key)
+        if row is None:
+            if old is None:
+                return
+            del k.items[key]
+        else:
+            k.items[key] = row
+        if kind == "pods":
+            self._pod_changed(key, old, row)
+        elif kind == "nodes":
+            if (old is None) != (row is None):
+                self._nodes_order = None
+            self._dirty_nodes.add(key)
+        elif kind == "events":
+            self._small_dirty["events"] = True
+            if row is not None and len(k.items) > self.events_cap:
+                # dicts keep insertion order: drop the oldest received
+                for stale in list(k.items)[: len(k.items) - self.events_cap]:
+                    del k.items[stale]
+        elif kind in self._small_dirty:
+            self._small_dirty[kind] = True
+
+    def _replace_all(self, kind: str, rows: dict) -> None:
+        """Swap in a fresh list's rows; lock held."""
+        k = self._kinds[kind]
+        if kind == "pods":
+            self._node_use = {}
+            self._model_pods = {}
+            for key, row in rows.items():
+                if row.node and row.phase not in ("Succeeded", "Failed"):
+                    use = self._node_use.setdefault(row.node, [0, 0])
+                    use[0] += row.gpus
+                    use[1] += 1
+                if row.namespace == self.model_namespace:
+                    self._model_pods[key] = row
+            self._pods_order = None
+            self._pods_tuple = None
+            self._nodes_order = None     # every node's allocation may have changed
+        elif kind == "nodes":
+            self._nodes_order = None
+        elif kind == "events" and len(rows) > self.events_cap:
+            newest = sorted(rows.items(), key=lambda kv: kv[1].time or 0)[-self.events_cap:]
+            rows = dict(newest)
+        if kind in self._small_dirty:
+            self._small_dirty[kind] = True
+        k.items = rows
+
+    # ------------------------------------------------------------ list+watch
+    def _run_kind(self, name: str) -> None:
+        k = self._kinds[name]
+        backoff = 0.2
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self._list(k)
+                    need_list = False
+                    backoff = 0.2
+                self._watch(k)
+                backoff = 0.2
+            except Gone:
+                need_list = True            # history expired: relist at once
+                k.watching = False
+            except (ApiUnreachable, KubeApiError, ValueError, OSError) as e:
+                if self._stop.is_set():
+                    break
+                k.watching = False
+                k.error = str(e) if not isinstance(e, ValueError) else f"bad response: {e}"
+                need_list = True
+                self._on_change()
+                self._wake.clear()
+                self._wake.wait(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _list(self, k: _Kind) -> None:
+        reduce = k8s_rows.REDUCERS[k.name]
+        path = object_path(k.name)
+        rows: dict = {}
+        cont = None
+        with gc_paused():
+            while True:
+                try:
+                    body = self.http.get_bytes(path, {"limit": self.page_size, "continue": cont},
+                                               timeout=60)
+                except Gone:
+                    if cont is None:
+                        raise
+                    rows, cont = {}, None      # continue token expired: start over
+                    continue
+                page = json.loads(body)
+                del body
+                for obj in page.get("items") or ():
+                    row = reduce(obj)
+                    rows[_key_of(row)] = row
+                meta = page.get("metadata") or {}
+                cont = meta.get("continue") or None
+                rv = meta.get("resourceVersion")
+                del page
+                if not cont:
+                    break
+                if self._stop.is_set():
+                    return
+        now = time.time()
+        with self._lock:
+            self._replace_all(k.name, rows)
+            k.resource_version = rv
+            k.last_contact = now
+            k.error = None
+            k.relists += 1
+            first_sync = not k.synced
+            k.synced = True
+        if first_sync and self.synced and not self._frozen:
+            # The bulk of long-lived rows is in: keep it out of future GC passes.
+            self._frozen = True
+            gc.collect(0)
+            gc.freeze()
+        self._on_change()
+
+    def _watch(self, k: _Kind) -> None:
+        reduce = k8s_rows.REDUCERS[k.name]
+        timeout_s = int(self.watch_timeout_s * (0.8 + 0.2 * random.random()))
+        stream = self.http.watch(object_path(k.name), k.resource_version, timeout_s=timeout_s)
+        k.watching = True
+        k.error = None
+        try:
+            for line in stream:
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                etype = ev.get("type")
+                obj = ev.get("object") or {}
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if etype == "ERROR":
+                    code = obj.get("code")
+                    if code == 410:
+                        raise Gone(410, "Gone", obj.get("message", ""))
+                    raise KubeApiError(code or 500, obj.get("reason", "Error"), obj.get("message", ""))
+                now = time.time()
+                if etype == "BOOKMARK":
+                    k.resource_version = rv or k.resource_version
+                    k.last_contact = now
+                    continue
+                row = reduce(obj)
+                with self._lock:
+                    self._apply(k.name, _key_of(row), None if etype == "DELETED" else row)
+                    k.resource_version = rv or k.resource_version
+                    k.last_contact = now
+                self._on_change()
+        finally:
+            k.watching = False
+            stream.close()
+        if self._stop.is_set():
+            return
+        if not self._api_ok:
+            # the stream ended because the API went away; make the loop relist
+            raise ApiUnreachable(self._api_error or "API unreachable")
+
+    def _heartbeat(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.http.version(timeout=max(1.0, self.heartbeat_s * 2))
+                was_ok = self._api_ok
+                self._api_ok, self._api_error, self._api_contact = True, None, time.time()
+                if not was_ok:
+                    self._wake.set()        # reconnect the watchers now, not after their backoff
+                    self._on_change()
+            except (ApiUnreachable, KubeApiError, ValueError) as e:
+                was_ok = self._api_ok
+                self._api_ok, self._api_error = False, f"API unreachable: {e}"
+                if was_ok:
+                    self.http.close_streams()   # no watch may hang half-open on a dead server
+                self._on_change()
+            self._stop.wait(self.heartbeat_s)
+
+
+def _key_of(row) -> str:
+    if isinstance(row, dict):
+        return f"{row['namespace']}/{row['name']}"
+    if isinstance(row, EventRow):
+        return row.uid
+    if isinstance(row, NodeRow):
+        return row.name
+    return f"{row.namespace}/{row.name}"

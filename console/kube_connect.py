@@ -1,0 +1,209 @@
+"""Which cluster to talk to, and with which credentials, resolved as kubectl does.
+
+Kubeconfig files: `--kubeconfig PATH` alone when given; otherwise every file of
+KUBECONFIG (os.pathsep-separated, missing ones skipped) merged with the first
+file that defines a name winning (also for current-context); otherwise
+~/.kube/config. Context: `--context` or the merged current-context. Relative
+paths inside a file (certificate-authority, client-certificate, client-key,
+tokenFile) are relative to that file.
+
+The result, a KubeTarget, feeds two clients:
+- console.kube_http.KubeHttp: the ClusterCache's thin urllib3 client (list,
+  watch, get, logs). The cache bypasses the official client on its hot path on
+  purpose: `import kubernetes.client` costs ~0.3-0.7 s (the dashboard's first
+  frame budget on the demo site is 0.8 s from process start), and on that path
+  the official client would only hand over the same urllib3 response
+  (`_preload_content=False`) that we json.loads ourselves anyway.
+- `api_client()`: the official kubernetes ApiClient (imported lazily) for the
+  wizards and for anything that wants the client's models. Built by the
+  official loader from the same merged kubeconfig, so both agree.
+Credentials that need a plugin (`exec`, `auth-provider`) are obtained through
+the official loader too (`KubeTarget.refresh_credentials()`).
+
+Secrets (tokens, passwords, key data) never appear in repr() or errors.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class KubeConfigError(Exception):
+    """No usable kubeconfig/context; str() says which file and what was expected."""
+
+
+_PATH_KEYS = {"clusters": ("certificate-authority",),
+              "users": ("client-certificate", "client-key", "tokenFile")}
+
+
+@dataclass
+class KubeTarget:
+    context: str
+    cluster: str
+    user: str | None
+    server: str
+    namespace: str | None = None
+    files: tuple[str, ...] = ()                   # kubeconfig files it was merged from
+    ca_file: str | None = None
+    ca_data: bytes | None = field(default=None, repr=False)
+    insecure: bool = False
+    tls_server_name: str | None = None
+    client_cert_file: str | None = None
+    client_cert_data: bytes | None = field(default=None, repr=False)
+    client_key_file: str | None = None
+    client_key_data: bytes | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    token_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    plugin: str | None = None                      # "exec" | "auth-provider" when credentials need one
+    raw: dict = field(default_factory=dict, repr=False)  # the merged kubeconfig (for the official loader)
+
+    def describe(self) -> str:
+        """One line for headers and errors, without secrets."""
+        return f"context {self.context} ({self.server})"
+
+    def bearer_token(self) -> str | None:
+        if self.token:
+            return self.token
+        if self.token_file:
+            try:
+                return Path(self.token_file).read_text().strip()
+            except OSError as e:
+                raise KubeConfigError(f"{self.token_file}: cannot read tokenFile: {e.strerror}") from e
+        return None
+
+    def refresh_credentials(self) -> None:
+        """Run the exec / auth-provider plugin through the official loader and keep
+        the token it produced (or client cert files it wrote)."""
+        if not self.plugin:
+            return
+        from kubernetes import client, config  # heavy; only for plugin users
+        cfg = client.Configuration()
+        config.load_kube_config_from_dict(self.raw, context=self.context, client_configuration=cfg)
+        auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
+        if auth:
+            self.token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+        if cfg.cert_file:
+            self.client_cert_file, self.client_cert_data = cfg.cert_file, None
+        if cfg.key_file:
+            self.client_key_file, self.client_key_data = cfg.key_file, None
+
+
+def kubeconfig_files(kubeconfig: str | None = None) -> list[Path]:
+    """The kubeconfig files in kubectl's order of precedence."""
+    if kubeconfig:
+        p = Path(kubeconfig).expanduser()
+        if not p.is_file():
+            raise KubeConfigError(f"{kubeconfig}: no such kubeconfig file")
+        return [p]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        files = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+        found = [p for p in files if p.is_file()]
+        if not found:
+            raise KubeConfigError(f"KUBECONFIG={env}: none of these files exists")
+        return found
+    default = Path.home() / ".kube" / "config"
+    if not default.is_file():
+        raise KubeConfigError(f"{default}: no kubeconfig (give --kubeconfig, set KUBECONFIG, or use --site)")
+    return [default]
+
+
+def load_merged(files: list[Path]) -> dict:
+    """Merge kubeconfig files: the first file to define a name (or current-context) wins."""
+    import yaml
+    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "contexts": [],
+                              "users": [], "current-context": None, "preferences": {}}
+    seen: dict[str, set] = {"clusters": set(), "contexts": set(), "users": set()}
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise KubeConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        except OSError as e:
+            raise KubeConfigError(f"{path}: cannot read: {e.strerror}") from None
+        if not isinstance(doc, dict):
+            raise KubeConfigError(f"{path}: expected a kubeconfig mapping (apiVersion, clusters, contexts, users)")
+        if not merged["current-context"] and doc.get("current-context"):
+            merged["current-context"] = doc["current-context"]
+        for section in ("clusters", "contexts", "users"):
+            for entry in doc.get(section) or []:
+                if not isinstance(entry, dict) or "name" not in entry:
+                    raise KubeConfigError(f"{path}: each entry of {section} needs a name")
+                if entry["name"] in seen[section]:
+                    continue
+                seen[section].add(entry["name"])
+                merged[section].append(_absolutize(section, entry, path.parent))
+    return merged
+
+
+def _absolutize(section: str, entry: dict, base: Path) -> dict:
+    inner_key = {"clusters": "cluster", "users": "user"}.get(section)
+    if not inner_key or not isinstance(entry.get(inner_key), dict):
+        return entry
+    inner = dict(entry[inner_key])
+    for key in _PATH_KEYS[section]:
+        value = inner.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
+            inner[key] = str(base / value)
+        elif isinstance(value, str):
+            inner[key] = os.path.expanduser(value)
+    return {**entry, inner_key: inner}
+
+
+def _b64(value: Any) -> bytes | None:
+    return base64.b64decode(value) if value else None
+
+
+def resolve(kubeconfig: str | None = None, context: str | None = None) -> KubeTarget:
+    """The cluster, user and namespace of `context` (default: current-context)."""
+    files = kubeconfig_files(kubeconfig)
+    merged = load_merged(files)
+    where = ", ".join(str(f) for f in files)
+    name = context or merged.get("current-context")
+    if not name:
+        raise KubeConfigError(f"{where}: no current-context set; give --context NAME")
+    contexts = {c["name"]: c.get("context") or {} for c in merged["contexts"]}
+    if name not in contexts:
+        known = ", ".join(sorted(contexts)) or "none"
+        raise KubeConfigError(f"{where}: context {name!r} not found (known: {known})")
+    ctx = contexts[name]
+    clusters = {c["name"]: c.get("cluster") or {} for c in merged["clusters"]}
+    users = {u["name"]: u.get("user") or {} for u in merged["users"]}
+    cluster_name = ctx.get("cluster")
+    if cluster_name not in clusters:
+        raise KubeConfigError(f"{where}: context {name!r} names cluster {cluster_name!r}, which is not defined")
+    cl = clusters[cluster_name]
+    if not cl.get("server"):
+        raise KubeConfigError(f"{where}: cluster {cluster_name!r} has no server URL")
+    user_name = ctx.get("user")
+    if user_name and user_name not in users:
+        raise KubeConfigError(f"{where}: context {name!r} names user {user_name!r}, which is not defined")
+    us = users.get(user_name, {}) if user_name else {}
+    plugin = "exec" if us.get("exec") else ("auth-provider" if us.get("auth-provider") else None)
+    target = KubeTarget(
+        context=name, cluster=cluster_name, user=user_name, server=cl["server"].rstrip("/"),
+        namespace=ctx.get("namespace"), files=tuple(str(f) for f in files),
+        ca_file=cl.get("certificate-authority"), ca_data=_b64(cl.get("certificate-authority-data")),
+        insecure=bool(cl.get("insecure-skip-tls-verify")), tls_server_name=cl.get("tls-server-name"),
+        client_cert_file=us.get("client-certificate"), client_cert_data=_b64(us.get("client-certificate-data")),
+        client_key_file=us.get("client-key"), client_key_data=_b64(us.get("client-key-data")),
+        token=us.get("token"), token_file=us.get("tokenFile"),
+        username=us.get("username"), password=us.get("password"), plugin=plugin, raw=merged)
+    return target
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None,
+               target: KubeTarget | None = None):
+    """The official kubernetes ApiClient for the same context (imported lazily)."""
+    from kubernetes import client, config
+    target = target or resolve(kubeconfig, context)
+    cfg = client.Configuration()
+    config.load_kube_config_from_dict(target.raw, context=target.context, client_configuration=cfg)
+    return client.ApiClient(configuration=cfg)

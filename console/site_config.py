@@ -1,0 +1,470 @@
+"""The site file: one YAML document describing a site (cluster, hosts, thresholds).
+
+    name: prod-east                      # required
+    cluster: {kubeconfig, context, namespace}
+    hosts: [{name, address, user, port, jump, identity_file, role}]
+    thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
+
+(README.md, "Site file", has the complete example and every default.)
+
+Parsed with yaml.compose so every node keeps its line: every problem is reported
+as `file:line: what is wrong, what was expected`, all of them at once, as a
+ConfigError. Unknown keys are errors (with a did-you-mean when one is close),
+as are wrong types, missing required fields, bad addresses and ports, duplicate
+keys or host names, and a jump naming an unknown host.
+
+Precedence of settings: CLI flag > environment (DSCONSOLE_*) > site file >
+defaults (`effective_cluster`).
+"""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+
+class ConfigError(Exception):
+    """One or more problems in a site file; str() is one `file:line: message` per line."""
+
+    def __init__(self, file: str, line: int, message: str, *, more: list["ConfigError"] | None = None):
+        self.file = str(file)
+        self.line = line
+        self.message = message
+        self.errors: list[ConfigError] = [self] + list(more or [])
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(f"{e.file}:{e.line}: {e.message}" for e in self.errors)
+
+
+# --------------------------------------------------------------- the model
+ROLES = ("gpu", "lb", "backup", "bastion")
+THP_VALUES = ("never", "madvise", "always")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    kubeconfig: str | None = None     # default: KUBECONFIG, then ~/.kube/config (as kubectl)
+    context: str | None = None        # default: the kubeconfig's current-context
+    namespace: str = "deepseek"       # namespace of the model servers
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    address: str
+    user: str | None = None           # default: ~/.ssh/config, then the local user
+    port: int | None = None           # default: ~/.ssh/config, then 22
+    jump: str | None = None           # name of another host of this file (ProxyJump)
+    identity_file: str | None = None
+    role: str = "gpu"                 # gpu | lb | backup | bastion
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    gpu_util_pct: float = 90          # alert when a GPU stays above this ...
+    gpu_util_window_s: float = 300    # ... for this long
+    p99_latency_ms: float = 500       # P99 of vllm:e2e_request_latency_seconds
+    p99_scrape_interval_s: float = 15 # how often the model servers' /metrics are read
+    consistency_failure_pct: float = 0.1  # failed consistency checks, % of checks in the window
+    consistency_interval_s: float = 60    # one check per model server per interval
+    consistency_window_s: float = 3600    # failure rate window
+    restart_window_s: float = 600     # a pod that restarted within this is "restarting"
+
+
+@dataclass(frozen=True)
+class ConsistencyConfig:
+    prompt: str = "Reply with the capital of France, then count from one to five."
+    seed: int = 1234
+    max_tokens: int = 16
+    reference: str | None = None      # expected reply; default: the majority reply of each round
+
+
+@dataclass(frozen=True)
+class TuningTargets:
+    swappiness: int = 1               # vm.swappiness
+    thp: str = "never"                # transparent hugepages: never | madvise | always
+    thp_cmdline: bool = True          # also transparent_hugepage=... on GRUB_CMDLINE_LINUX
+    cuda_major: int = 12              # CUDA toolkit major version required
+    memlock: str = "unlimited"        # ulimit -l wanted ("unlimited" or KiB)
+    shm_min_gib: float = 16           # minimum /dev/shm size
+    numa_balancing: int = 0           # kernel.numa_balancing wanted
+    persistenced: bool = True         # nvidia-persistenced must run
+    sysctl_file: str = "/etc/sysctl.d/90-dsconsole.conf"
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    interval_s: float = 5             # GPU telemetry poll interval per host
+    history: int = 120                # samples kept per GPU (sparklines, sustained-util alert)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    hosts: tuple[HostConfig, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    tuning: TuningTargets = field(default_factory=TuningTargets)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    path: str | None = None
+
+    def host(self, name: str) -> HostConfig:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def hosts_with_role(self, role: str) -> tuple[HostConfig, ...]:
+        return tuple(h for h in self.hosts if h.role == role)
+
+
+# ------------------------------------------------------------ value checks
+# A check takes the constructed Python value and returns (ok, converted value).
+Check = Callable[[Any], Any]
+
+
+class _Bad(Exception):
+    """Raised by a check: the message says what was expected."""
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise _Bad(f"expected a non-empty string, got {_describe(v)}")
+    return v
+
+
+def _int_range(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _Bad(f"expected an integer{_range_text(lo, hi)}, got {_describe(v)}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise _Bad(f"{v} is out of range, expected an integer{_range_text(lo, hi)}")
+        return v
+    return check
+
+
+def _number(lo: float | None = None, hi: float | None = None, *, positive: bool = False) -> Check:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Bad(f"expected a number{_range_text(lo, hi, positive)}, got {_describe(v)}")
+        if (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise _Bad(f"{v} is out of range, expected a number{_range_text(lo, hi, positive)}")
+        return v
+    return check
+
+
+def _range_text(lo, hi, positive: bool = False) -> str:
+    if positive:
+        return " greater than 0"
+    if lo is not None and hi is not None:
+        return f" from {lo} to {hi}"
+    if lo is not None:
+        return f" >= {lo}"
+    return ""
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"expected true or false, got {_describe(v)}")
+    return v
+
+
+def _choice(options: tuple[str, ...]) -> Check:
+    def check(v: Any) -> str:
+        if v not in options:
+            raise _Bad(f"expected one of {', '.join(options)}, got {_describe(v)}")
+        return v
+    return check
+
+
+def _memlock(v: Any) -> str:
+    if v == "unlimited" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+        return str(v)
+    raise _Bad(f"expected 'unlimited' or a size in KiB, got {_describe(v)}")
+
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _host_name(v: Any) -> str:
+    v = _string(v)
+    if not _HOST_NAME.match(v):
+        raise _Bad(f"bad host name {v!r}, expected letters, digits, '.', '_' or '-' (at most 63)")
+    return v
+
+
+def _address(v: Any) -> str:
+    """An IPv4/IPv6 address or a DNS name."""
+    if isinstance(v, str):
+        candidate = v.strip("[]")
+        try:
+            ipaddress.ip_address(candidate)
+            return candidate
+        except ValueError:
+            pass
+        looks_numeric = re.fullmatch(r"[\d.]+", v) is not None or ":" in v
+        labels = v.rstrip(".").split(".")
+        if (not looks_numeric and len(v) <= 253 and all(_DNS_LABEL.match(label) for label in labels)
+                and not labels[-1].isdigit()):
+            return v
+    raise _Bad(f"bad address {_describe(v)}, expected an IP address or a DNS name")
+
+
+def _path(v: Any) -> str:
+    return os.path.expanduser(_string(v))
+
+
+# ---------------------------------------------------------------- sections
+# key -> (check, required)
+_CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
+_HOST = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
+         "port": (_int_range(1, 65535), False), "jump": (_host_name, False),
+         "identity_file": (_path, False), "role": (_choice(ROLES), False)}
+_THRESHOLDS = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
+               "p99_latency_ms": (_number(positive=True), False),
+               "p99_scrape_interval_s": (_number(positive=True), False),
+               "consistency_failure_pct": (_number(0, 100), False),
+               "consistency_interval_s": (_number(positive=True), False),
+               "consistency_window_s": (_number(positive=True), False),
+               "restart_window_s": (_number(positive=True), False)}
+_CONSISTENCY = {"prompt": (_string, False), "seed": (_int_range(0), False),
+                "max_tokens": (_int_range(1, 8192), False), "reference": (_string, False)}
+_TUNING = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
+           "thp_cmdline": (_boolean, False), "cuda_major": (_int_range(1, 99), False),
+           "memlock": (_memlock, False), "shm_min_gib": (_number(0), False),
+           "numa_balancing": (_int_range(0, 1), False), "persistenced": (_boolean, False),
+           "sysctl_file": (_string, False)}
+_TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
+_SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
+             "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
+             "telemetry": (_TELEMETRY, TelemetryConfig)}
+_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry")
+
+
+# ----------------------------------------------------------------- parsing
+class _Parser:
+    def __init__(self, path: str):
+        import yaml
+        self.yaml = yaml
+        self.path = path
+        self.errors: list[tuple[int, str]] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def error(self, node, message: str) -> None:
+        self.errors.append((node.start_mark.line + 1 if node is not None else 1, message))
+
+    def scalar(self, node) -> Any:
+        if isinstance(node, self.yaml.ScalarNode):
+            return self._constructor.construct_object(node, deep=True)
+        return [] if isinstance(node, self.yaml.SequenceNode) else {}
+
+    def mapping(self, node, what: str, allowed, context: str) -> dict | None:
+        """key -> (key node, value node); reports duplicates, unknown keys, non-mappings."""
+        if not isinstance(node, self.yaml.MappingNode):
+            got = "nothing" if _is_null(node) else _describe(self.scalar(node))
+            self.error(node, f"{what}: expected a mapping ({context}), got {got}")
+            return None
+        out: dict[str, tuple] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node) if isinstance(key_node, self.yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                self.error(key_node, f"{what}: keys must be strings, got {_describe(key)}")
+                continue
+            if key in out:
+                self.error(key_node, f"{what}: duplicate key {key!r} (first at line "
+                                     f"{out[key][0].start_mark.line + 1})")
+                continue
+            if key not in allowed:
+                close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.error(key_node, f"{what}: unknown key {key!r}{hint}; expected one of {', '.join(allowed)}")
+                continue
+            out[key] = (key_node, value_node)
+        return out
+
+    def fields(self, node, what: str, spec: dict, parent_node=None) -> dict | None:
+        m = self.mapping(node, what, spec, "keys " + ", ".join(spec))
+        if m is None:
+            return None
+        values: dict[str, Any] = {}
+        for key, (check, required) in spec.items():
+            if key not in m:
+                if required:
+                    self.error(node, f"{what}: missing required key {key!r}")
+                continue
+            key_node, value_node = m[key]
+            value = self.scalar(value_node)
+            if not isinstance(value_node, self.yaml.ScalarNode):
+                self.error(value_node, f"{what}.{key}: expected a single value, got {_describe(value)}")
+                continue
+            try:
+                values[key] = check(value)
+            except _Bad as e:
+                self.error(value_node, f"{what}.{key}: {e}")
+        return values
+
+
+def _is_null(node) -> bool:
+    return getattr(node, "tag", "").endswith(":null")
+
+
+def parse_site(text: str, path: str = "<site>") -> Site:
+    """Parse and validate a site document; raises ConfigError with every problem."""
+    import yaml
+    p = _Parser(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        msg = f"bad YAML: {problem}" + (f" ({context})" if context else "")
+        raise ConfigError(path, line, msg + "; expected a YAML mapping") from None
+    if root is None:
+        raise ConfigError(path, 1, "empty site file; expected a mapping with at least `name:`")
+    top = p.mapping(root, "site", _TOP, "keys " + ", ".join(_TOP))
+    kwargs: dict[str, Any] = {}
+    if top is not None:
+        if "name" not in top:
+            p.error(root, "site: missing required key 'name' (the site's name, shown in the header)")
+        else:
+            value_node = top["name"][1]
+            try:
+                kwargs["name"] = _string(p.scalar(value_node))
+            except _Bad as e:
+                p.error(value_node, f"name: {e}")
+        for section, (spec, cls) in _SECTIONS.items():
+            if section in top:
+                values = p.fields(top[section][1], section, spec)
+                if values is not None:
+                    kwargs[section] = cls(**values)
+        if "hosts" in top:
+            kwargs["hosts"] = _parse_hosts(p, top["hosts"][1])
+    if p.errors:
+        p.errors.sort(key=lambda e: e[0])
+        errs = [ConfigError(path, line, msg) for line, msg in p.errors]
+        raise ConfigError(errs[0].file, errs[0].line, errs[0].message, more=errs[1:])
+    return Site(path=path, **kwargs)
+
+
+def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
+    yaml = p.yaml
+    if not isinstance(node, yaml.SequenceNode):
+        got = "nothing" if _is_null(node) else _describe(p.scalar(node))
+        p.error(node, f"hosts: expected a list of hosts (each with name, address, ...), got {got}")
+        return ()
+    hosts: list[HostConfig] = []
+    lines: dict[str, int] = {}
+    jumps: dict[str, tuple[str, Any]] = {}    # host -> (jump name, its node)
+    for i, item in enumerate(node.value):
+        values = p.fields(item, f"hosts[{i}]", _HOST)
+        if values is None or "name" not in values:
+            continue
+        name = values["name"]
+        if name in lines:
+            p.error(item, f"hosts[{i}]: duplicate host name {name!r} (first at line {lines[name]}); "
+                          "expected unique names")
+            continue
+        lines[name] = item.start_mark.line + 1
+        if "jump" in values:
+            for key_node, value_node in item.value:
+                if p.scalar(key_node) == "jump":
+                    jumps[name] = (values["jump"], value_node)
+        if "address" in values and len(p.errors) == 0:
+            hosts.append(HostConfig(**values))
+    for name, (jump, jump_node) in jumps.items():
+        if jump not in lines:
+            close = difflib.get_close_matches(jump, list(lines), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            p.error(jump_node, f"host {name!r}: jump names unknown host {jump!r}{hint}; "
+                               "expected the name of another host in this file")
+            continue
+        chain, cur = [name], jump
+        while cur is not None:
+            if cur in chain:
+                p.error(jump_node, f"host {name!r}: jump hosts form a loop ({' -> '.join(chain + [cur])}); "
+                                   "expected a chain that ends at a host without jump")
+                break
+            chain.append(cur)
+            cur = jumps.get(cur, (None, None))[0]
+    return tuple(hosts)
+
+
+def load_site(path: str | os.PathLike) -> Site:
+    """Read and validate a site file; ConfigError on any problem (also unreadable files)."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, 1, "no such file; expected a site YAML file") from None
+    except IsADirectoryError:
+        raise ConfigError(path, 1, "is a directory; expected a site YAML file") from None
+    except UnicodeDecodeError as e:
+        line = text_line_of_offset(Path(path).read_bytes(), e.start)
+        raise ConfigError(path, line, "not UTF-8 text; expected a YAML file") from None
+    except OSError as e:
+        raise ConfigError(path, 1, f"cannot read: {e.strerror}") from None
+    return parse_site(text, path)
+
+
+def text_line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+# -------------------------------------------------------------- precedence
+ENV_SITE = "DSCONSOLE_SITE"
+ENV_KUBECONFIG = "DSCONSOLE_KUBECONFIG"
+ENV_CONTEXT = "DSCONSOLE_CONTEXT"
+ENV_NAMESPACE = "DSCONSOLE_NAMESPACE"
+
+
+def effective_cluster(site: Site | None, *, kubeconfig: str | None = None, context: str | None = None,
+                      namespace: str | None = None, env: dict | None = None) -> ClusterConfig:
+    """CLI flag > environment (DSCONSOLE_KUBECONFIG/CONTEXT/NAMESPACE) > site file > defaults.
+    (With none of them, kube_connect applies kubectl's own defaults: KUBECONFIG, ~/.kube/config,
+    current-context.)"""
+    env = os.environ if env is None else env
+    base = site.cluster if site else ClusterConfig()
+    return ClusterConfig(
+        kubeconfig=kubeconfig or env.get(ENV_KUBECONFIG) or base.kubeconfig,
+        context=context or env.get(ENV_CONTEXT) or base.context,
+        namespace=namespace or env.get(ENV_NAMESPACE) or base.namespace)
+
+
+def summary(site: Site) -> str:
+    """The one-line OK summary of check-config."""
+    roles = {r: len(site.hosts_with_role(r)) for r in ROLES}
+    role_text = ", ".join(f"{n} {r}" for r, n in roles.items() if n) or "no hosts"
+    cluster = site.cluster.context or "current context"
+    return (f"{site.path}: OK: site {site.name!r}, cluster {cluster} (namespace {site.cluster.namespace}), "
+            f"{len(site.hosts)} host(s): {role_text}")
+
+
+def defaults_of(cls) -> dict[str, Any]:
+    return {f.name: f.default for f in fields(cls)}
