@@ -1,0 +1,387 @@
+"""The simulated `nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]`.
+
+Renders GpuSamples (the demo fleet's) in the real driver's CSV: ", " between
+values, `[N/A]` for what a GPU does not report, hex masks like
+0x0000000000000001, units appended only without `nounits`, and for a field the
+driver does not know its own message with rc 2. The field table below —
+names, aliases, units and the values of fields the simulation does not model —
+was taken from a real NVIDIA H200 (driver 580.159.04): tests/data/gpu/h200/
+(help-query-gpu.txt, query-all.csv, query-all-header.csv). Valid fields that
+recording did not capture (camelCase names) carry the value `nvidia-smi -q`
+showed, else [N/A].
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from console.gpu_sample import CLOCK_EVENT_REASONS, GpuSample
+
+DRIVER_VERSION = "580.159.04"
+LOST = "[GPU is lost]"  # what the driver prints for a value of a GPU that fell off the bus
+GPU_LOST_REASON = "gpu is lost"  # GpuSample.field_errors reason of such a GPU's values
+
+# ((canonical name, aliases...), unit, value recorded on the idle H200 with nounits)
+FIELDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (('timestamp',), '', '2026/11/28 18:15:03.954'),
+    (('driver_version',), '', '580.159.04'),
+    (('vgpu_driver_capability.heterogenous_multivGPU',), '', '[N/A]'),
+    (('count',), '', '1'),
+    (('name', 'gpu_name'), '', 'NVIDIA H200'),
+    (('serial', 'gpu_serial'), '', '1654024076864'),
+    (('uuid', 'gpu_uuid'), '', 'GPU-945c4619-c4a7-9f3b-a6fd-cbe31d515b2c'),
+    (('pci.bus_id', 'gpu_bus_id'), '', '00000000:00:06.0'),
+    (('pci.domain',), '', '0x0000'),
+    (('pci.bus',), '', '0x00'),
+    (('pci.device',), '', '0x06'),
+    (('pci.baseClass',), '', '0x3'),
+    (('pci.subClass',), '', '0x2'),
+    (('pci.device_id',), '', '0x233510DE'),
+    (('pci.sub_device_id',), '', '0x18BF10DE'),
+    (('vgpu_device_capability.fractional_multiVgpu',), '', '[N/A]'),
+    (('vgpu_device_capability.heterogeneous_timeSlice_profile',), '', '[N/A]'),
+    (('vgpu_device_capability.heterogeneous_timeSlice_sizes',), '', '[N/A]'),
+    (('vgpu_device_capability.homogeneous_placements',), '', '[N/A]'),
+    (('vgpu_device_capability.mig_timeSlicing',), '', '[N/A]'),
+    (('vgpu_device_capability.mig_timeSlicing_mode',), '', '[N/A]'),
+    (('pcie.link.gen.current',), '', '5'),
+    (('pcie.link.gen.gpucurrent',), '', '5'),
+    (('pcie.link.gen.max',), '', '5'),
+    (('pcie.link.gen.gpumax',), '', '5'),
+    (('pcie.link.gen.hostmax',), '', '[N/A]'),
+    (('pcie.link.width.current',), '', '16'),
+    (('pcie.link.width.max',), '', '16'),
+    (('index',), '', '0'),
+    (('display_mode',), '', '[Requested functionality has been deprecated]'),
+    (('display_attached',), '', 'Yes'),
+    (('display_active',), '', 'Disabled'),
+    (('persistence_mode',), '', 'Enabled'),
+    (('addressing_mode',), '', 'None'),
+    (('accounting.mode',), '', 'Disabled'),
+    (('accounting.buffer_size',), '', '4000'),
+    (('driver_model.current',), '', '[N/A]'),
+    (('driver_model.pending',), '', '[N/A]'),
+    (('vbios_version',), '', '96.00.A5.00.1A'),
+    (('inforom.img', 'inforom.image'), '', 'G520.0282.02.02'),
+    (('inforom.oem',), '', '2.1'),
+    (('inforom.ecc',), '', '7.16'),
+    (('inforom.pwr', 'inforom.power'), '', '[N/A]'),
+    (('inforom.checksum_validation',), '', 'valid'),
+    (('gpu_recovery_action',), '', 'None'),
+    (('gom.current', 'gpu_operation_mode.current'), '', '[N/A]'),
+    (('gom.pending', 'gpu_operation_mode.pending'), '', '[N/A]'),
+    (('fan.speed',), '%', '[N/A]'),
+    (('pstate',), '', 'P0'),
+    (('clocks_event_reasons.supported', 'clocks_throttle_reasons.supported'), '', '0x00000000000001FF'),
+    (('clocks_event_reasons.active', 'clocks_throttle_reasons.active'), '', '0x0000000000000001'),
+    (('clocks_event_reasons.gpu_idle', 'clocks_throttle_reasons.gpu_idle'), '', 'Active'),
+    (('clocks_event_reasons.applications_clocks_setting', 'clocks_throttle_reasons.applications_clocks_setting'), '', 'Not Active'),
+    (('clocks_event_reasons.sw_power_cap', 'clocks_throttle_reasons.sw_power_cap'), '', 'Not Active'),
+    (('clocks_event_reasons.hw_slowdown', 'clocks_throttle_reasons.hw_slowdown'), '', 'Not Active'),
+    (('clocks_event_reasons.hw_thermal_slowdown', 'clocks_throttle_reasons.hw_thermal_slowdown'), '', 'Not Active'),
+    (('clocks_event_reasons.hw_power_brake_slowdown', 'clocks_throttle_reasons.hw_power_brake_slowdown'), '', 'Not Active'),
+    (('clocks_event_reasons.sw_thermal_slowdown', 'clocks_throttle_reasons.sw_thermal_slowdown'), '', 'Not Active'),
+    (('clocks_event_reasons.sync_boost', 'clocks_throttle_reasons.sync_boost'), '', 'Not Active'),
+    (('clocks_event_reasons_counters.sw_power_cap',), 'us', '0'),
+    (('clocks_event_reasons_counters.sync_boost',), 'us', '0'),
+    (('clocks_event_reasons_counters.sw_thermal_slowdown',), 'us', '0'),
+    (('clocks_event_reasons_counters.hw_thermal_slowdown',), 'us', '0'),
+    (('clocks_event_reasons_counters.hw_power_brake_slowdown',), 'us', '0'),
+    (('memory.total',), 'MiB', '143771'),
+    (('memory.reserved',), 'MiB', '616'),
+    (('memory.used',), 'MiB', '0'),
+    (('memory.free',), 'MiB', '143156'),
+    (('compute_mode',), '', 'Default'),
+    (('compute_cap',), '', '9.0'),
+    (('utilization.gpu',), '%', '0'),
+    (('utilization.memory',), '%', '0'),
+    (('utilization.encoder',), '%', '0'),
+    (('utilization.decoder',), '%', '0'),
+    (('utilization.jpeg',), '%', '0'),
+    (('utilization.ofa',), '%', '0'),
+    (('encoder.stats.sessionCount',), '', '0'),
+    (('encoder.stats.averageFps',), '', '0'),
+    (('encoder.stats.averageLatency',), '', '0'),
+    (('dramEncryption.mode.current',), '', '[N/A]'),
+    (('dramEncryption.mode.pending',), '', '[N/A]'),
+    (('ecc.mode.current',), '', 'Enabled'),
+    (('ecc.mode.pending',), '', 'Enabled'),
+    (('ecc.errors.corrected.volatile.device_memory',), '', '0'),
+    (('ecc.errors.corrected.volatile.dram',), '', '0'),
+    (('ecc.errors.corrected.volatile.register_file',), '', '[N/A]'),
+    (('ecc.errors.corrected.volatile.l1_cache',), '', '[N/A]'),
+    (('ecc.errors.corrected.volatile.l2_cache',), '', '[N/A]'),
+    (('ecc.errors.corrected.volatile.texture_memory',), '', '[N/A]'),
+    (('ecc.errors.corrected.volatile.cbu',), '', '[N/A]'),
+    (('ecc.errors.corrected.volatile.sram',), '', '0'),
+    (('ecc.errors.corrected.volatile.total',), '', '0'),
+    (('ecc.errors.corrected.aggregate.device_memory',), '', '0'),
+    (('ecc.errors.corrected.aggregate.dram',), '', '0'),
+    (('ecc.errors.corrected.aggregate.register_file',), '', '[N/A]'),
+    (('ecc.errors.corrected.aggregate.l1_cache',), '', '[N/A]'),
+    (('ecc.errors.corrected.aggregate.l2_cache',), '', '[N/A]'),
+    (('ecc.errors.corrected.aggregate.texture_memory',), '', '[N/A]'),
+    (('ecc.errors.corrected.aggregate.cbu',), '', '[N/A]'),
+    (('ecc.errors.corrected.aggregate.sram',), '', '0'),
+    (('ecc.errors.corrected.aggregate.total',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.device_memory',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.dram',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.register_file',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.volatile.l1_cache',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.volatile.l2_cache',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.volatile.texture_memory',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.volatile.cbu',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.volatile.sram',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.total',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.device_memory',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.dram',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.register_file',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.aggregate.l1_cache',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.aggregate.l2_cache',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.aggregate.texture_memory',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.aggregate.cbu',), '', '[N/A]'),
+    (('ecc.errors.uncorrected.aggregate.sram',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.total',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.sram.parity',), '', '0'),
+    (('ecc.errors.uncorrected.volatile.sram.secded',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.parity',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.secded',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.thresholdExceeded',), '', 'No'),
+    (('ecc.errors.uncorrected.aggregate.sram.l2',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.sm',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.mcu',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.pcie',), '', '0'),
+    (('ecc.errors.uncorrected.aggregate.sram.other',), '', '0'),
+    (('retired_pages.single_bit_ecc.count', 'retired_pages.sbe'), '', '[N/A]'),
+    (('retired_pages.double_bit.count', 'retired_pages.dbe'), '', '[N/A]'),
+    (('retired_pages.pending',), '', '[N/A]'),
+    (('remapped_rows.correctable', 'remapped_rows.sbe'), '', '0'),
+    (('remapped_rows.correctable_inactive',), '', '0'),
+    (('remapped_rows.uncorrectable', 'remapped_rows.dbe'), '', '0'),
+    (('remapped_rows.uncorrectable_inactive',), '', '0'),
+    (('remapped_rows.pending',), '', 'No'),
+    (('remapped_rows.failure',), '', 'No'),
+    (('remapped_rows.histogram.max',), '', '3072'),
+    (('remapped_rows.histogram.high',), '', '0'),
+    (('remapped_rows.histogram.partial',), '', '0'),
+    (('remapped_rows.histogram.low',), '', '0'),
+    (('remapped_rows.histogram.none',), '', '0'),
+    (('temperature.gpu',), '', '32'),
+    (('temperature.gpu.tlimit',), '', '55'),
+    (('temperature.memory',), '', '33'),
+    (('power.management',), '', 'Enabled'),
+    (('power.draw',), 'W', '78.85'),
+    (('power.draw.average', 'gpu.power.draw.average'), 'W', '78.85'),
+    (('power.draw.instant', 'gpu.power.draw.instant'), 'W', '79.15'),
+    (('power.limit', 'gpu.power.requested_limit'), 'W', '700.00'),
+    (('enforced.power.limit', 'gpu.power.current_limit'), 'W', '700.00'),
+    (('power.default_limit', 'gpu.power.default_limit'), 'W', '700.00'),
+    (('power.min_limit', 'gpu.power.min_limit'), 'W', '200.00'),
+    (('power.max_limit', 'gpu.power.max_limit'), 'W', '700.00'),
+    (('module.power.draw.average',), 'W', '[N/A]'),
+    (('module.power.draw.instant',), 'W', '[N/A]'),
+    (('module.power.limit', 'module.power.requested_limit'), 'W', '[N/A]'),
+    (('module.enforced.power.limit', 'module.power.current_limit'), 'W', '[N/A]'),
+    (('module.power.default_limit',), 'W', '[N/A]'),
+    (('module.power.min_limit',), 'W', '[N/A]'),
+    (('module.power.max_limit',), 'W', '[N/A]'),
+    (('power_smoothing.delayed_power_smoothing_supported',), '', '[N/A]'),
+    (('power_smoothing.primary_power_floor',), 'W', '[N/A]'),
+    (('power_smoothing.secondary_power_floor',), 'W', '[N/A]'),
+    (('power_smoothing.min_primary_floor_activation_offset',), 'W', '[N/A]'),
+    (('power_smoothing.min_primary_floor_activation_point',), 'W', '[N/A]'),
+    (('power_smoothing.window_multiplier',), 'ms', '[N/A]'),
+    (('power_smoothing.curr_profile.secondary_power_floor',), 'W', '[N/A]'),
+    (('power_smoothing.curr_profile.primary_floor_act_window_multiplier',), '', '[N/A]'),
+    (('power_smoothing.curr_profile.primary_floor_tar_window_multiplier',), '', '[N/A]'),
+    (('power_smoothing.curr_profile.primary_floor_act_offset',), 'W', '[N/A]'),
+    (('power_smoothing.admin_override.secondary_power_floor',), 'W', '[N/A]'),
+    (('power_smoothing.admin_override.primary_floor_act_window_multiplier',), '', '[N/A]'),
+    (('power_smoothing.admin_override.primary_floor_tar_window_multiplier',), '', '[N/A]'),
+    (('power_smoothing.admin_override.primary_floor_act_offset',), 'W', '[N/A]'),
+    (('clocks.current.graphics', 'clocks.gr'), 'MHz', '345'),
+    (('clocks.current.sm', 'clocks.sm'), 'MHz', '345'),
+    (('clocks.current.memory', 'clocks.mem'), 'MHz', '3201'),
+    (('clocks.current.video', 'clocks.video'), 'MHz', '765'),
+    (('clocks.applications.graphics', 'clocks.applications.gr'), 'MHz', '1980'),
+    (('clocks.applications.memory', 'clocks.applications.mem'), 'MHz', '3201'),
+    (('clocks.default_applications.graphics', 'clocks.default_applications.gr'), 'MHz', '1980'),
+    (('clocks.default_applications.memory', 'clocks.default_applications.mem'), 'MHz', '3201'),
+    (('clocks.max.graphics', 'clocks.max.gr'), 'MHz', '1980'),
+    (('clocks.max.sm', 'clocks.max.sm'), 'MHz', '1980'),
+    (('clocks.max.memory', 'clocks.max.mem'), 'MHz', '3201'),
+    (('mig.mode.current',), '', 'Disabled'),
+    (('mig.mode.pending',), '', 'Disabled'),
+    (('gsp.mode.current',), '', 'Enabled'),
+    (('gsp.mode.default',), '', 'Enabled'),
+    (('c2c.mode',), '', 'Disabled'),
+    (('protected_memory.total',), 'MiB', '0'),
+    (('protected_memory.used',), 'MiB', '0'),
+    (('protected_memory.free',), 'MiB', '0'),
+    (('fabric.state',), '', 'N/A'),
+    (('fabric.status',), '', 'N/A'),
+    (('fabric.cliqueId',), '', '[N/A]'),
+    (('fabric.clusterUuid',), '', '[N/A]'),
+    (('fabric.health.summary',), '', 'N/A'),
+    (('fabric.health.bandwidth',), '', 'N/A'),
+    (('fabric.health.route_recovery_in_progress',), '', 'N/A'),
+    (('fabric.health.route_unhealthy',), '', 'N/A'),
+    (('fabric.health.access_timeout_recovery',), '', 'N/A'),
+    (('fabric.health.incorrect_configuration',), '', 'N/A'),
+    (('fabric.health.partition_assigned',), '', 'N/A'),
+    (('platform.chassis_serial_number',), '', ''),
+    (('platform.slot_number',), '', '0'),
+    (('platform.tray_index',), '', '0'),
+    (('platform.host_id',), '', '1'),
+    (('platform.peer_type',), '', 'Direct Connected'),
+    (('platform.module_id',), '', '3'),
+    (('platform.gpu_fabric_guid',), '', '0x0000000000000000'),
+    (('hostname',), '', '[N/A]'),
+)
+
+CANONICAL: dict[str, str] = {alias: names[0] for names, _, _ in FIELDS for alias in names}
+UNIT: dict[str, str] = {names[0]: unit for names, unit, _ in FIELDS}
+RECORDED: dict[str, str] = {names[0]: value for names, _, value in FIELDS}
+
+# Fields that still answer for a lost GPU: the driver knows them without asking it.
+_IDENTITY = frozenset({"timestamp", "driver_version", "count", "name", "serial", "uuid", "index",
+                       "pci.bus_id", "pci.domain", "pci.bus", "pci.device", "pci.device_id",
+                       "pci.sub_device_id", "pci.baseClass", "pci.subClass", "vbios_version",
+                       "hostname"})
+
+_REASON_FIELDS = {
+    "gpu_idle": 0x1, "applications_clocks_setting": 0x2, "sw_power_cap": 0x4,
+    "hw_slowdown": 0x8, "sync_boost": 0x10, "sw_thermal_slowdown": 0x20,
+    "hw_thermal_slowdown": 0x40, "hw_power_brake_slowdown": 0x80,
+}
+assert all(bit in CLOCK_EVENT_REASONS for bit in _REASON_FIELDS.values())
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
+def serial_of(uuid: str | None) -> str:
+    """A stable 13-digit board serial for a simulated GPU."""
+    digest = hashlib.blake2b((uuid or "").encode(), digest_size=8).digest()
+    return str(1650000000000 + int.from_bytes(digest, "big") % 9999999999)
+
+
+def sample_values(s: GpuSample, count: int) -> dict[str, str]:
+    """Every field of one GPU, as printed with `nounits`."""
+    v = dict(RECORDED)
+    v["timestamp"] = _timestamp(s.time)
+    v["driver_version"] = DRIVER_VERSION
+    v["count"] = str(count)
+    v["index"] = str(s.index)
+    if s.name:
+        v["name"] = s.name
+    if s.uuid:
+        v["uuid"] = s.uuid
+        v["serial"] = serial_of(s.uuid)
+    if s.pci_bus_id:
+        v["pci.bus_id"] = s.pci_bus_id  # 00000000:18:00.0
+        domain, bus, devfn = s.pci_bus_id.split(":")
+        v["pci.domain"] = f"0x{int(domain, 16):04X}"
+        v["pci.bus"] = f"0x{int(bus, 16):02X}"
+        v["pci.device"] = f"0x{int(devfn.split('.')[0], 16):02X}"
+    lost = {k: LOST for k in v if k not in _IDENTITY}
+    if GPU_LOST_REASON in s.field_errors.values():
+        v.update(lost)
+        return v
+
+    def put(name: str, value, fmt: str = "{}") -> None:
+        v[name] = "[N/A]" if value is None else fmt.format(value)
+
+    put("persistence_mode", _enabled(s.persistence_mode))
+    put("pcie.link.gen.current", s.pcie_gen)
+    put("pcie.link.gen.gpucurrent", s.pcie_gen)
+    put("pcie.link.width.current", s.pcie_width)
+    mask = s.clock_event_reasons
+    put("clocks_event_reasons.active", mask, "0x{:016X}")
+    for name, bit in _REASON_FIELDS.items():
+        v[f"clocks_event_reasons.{name}"] = "[N/A]" if mask is None else \
+            ("Active" if mask & bit else "Not Active")
+    if s.mem_total_mib is not None:
+        reserved = int(RECORDED["memory.reserved"])
+        used = int(s.mem_used_mib or 0)
+        v["memory.total"] = str(int(s.mem_total_mib))
+        v["memory.used"] = str(used)
+        v["memory.free"] = str(max(0, int(s.mem_total_mib) - reserved - used))
+    put("utilization.gpu", None if s.util_pct is None else round(s.util_pct))
+    put("utilization.memory", None if s.mem_util_pct is None else round(s.mem_util_pct))
+    put("ecc.mode.current", _enabled(s.ecc_mode))
+    put("ecc.mode.pending", _enabled(s.ecc_mode))
+    for scope, n in (("volatile", s.ecc_uncorrected_volatile), ("aggregate", s.ecc_uncorrected_aggregate)):
+        put(f"ecc.errors.uncorrected.{scope}.dram", n)
+        put(f"ecc.errors.uncorrected.{scope}.total", n)
+    put("remapped_rows.correctable", s.remapped_rows_correctable)
+    put("remapped_rows.uncorrectable", s.remapped_rows_uncorrectable)
+    put("remapped_rows.pending", _yes(s.remapped_rows_pending))
+    put("remapped_rows.failure", _yes(s.remapped_rows_failure))
+    if s.temp_c is not None:
+        t = round(s.temp_c)
+        v["temperature.gpu"] = str(t)
+        v["temperature.memory"] = str(t + 1)
+        v["temperature.gpu.tlimit"] = str(87 - t)  # margin to the max operating temperature
+    else:
+        v["temperature.gpu"] = v["temperature.memory"] = v["temperature.gpu.tlimit"] = "[N/A]"
+    for name in ("power.draw", "power.draw.average", "power.draw.instant"):
+        put(name, s.power_w, "{:.2f}")
+    for name in ("power.limit", "enforced.power.limit"):
+        put(name, s.power_limit_w, "{:.2f}")
+    if s.sm_clock_mhz is not None:
+        sm = round(s.sm_clock_mhz)
+        v["clocks.current.graphics"] = v["clocks.current.sm"] = str(sm)
+        v["clocks.current.video"] = str(round(765 + (1545 - 765) * max(0, sm - 345) / (1980 - 345)))
+        v["pstate"] = "P0"
+    if s.sm_clock_max_mhz is not None:
+        v["clocks.max.sm"] = v["clocks.max.graphics"] = str(round(s.sm_clock_max_mhz))
+    put("mig.mode.current", _enabled(s.mig_mode))
+    put("mig.mode.pending", _enabled(s.mig_mode))
+    return v
+
+
+def query_gpu(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
+    """`nvidia-smi --query-gpu=<spec> --format=<fmt>` over these GPUs."""
+    opts = set(fmt.split(","))
+    if "csv" not in opts:
+        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
+    header, nounits = "noheader" not in opts, "nounits" in opts
+    fields = [f.strip() for f in spec.split(",") if f.strip()]
+    if not fields:
+        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
+    for f in fields:
+        if f not in CANONICAL:
+            # The driver names the first field it does not know, on stdout, rc 2.
+            return QueryResult(2, f'Field "{f}" is not a valid field to query.\n\n')
+    canon = [CANONICAL[f] for f in fields]
+    lines = []
+    if header:
+        lines.append(", ".join(c if nounits or not UNIT[c] else f"{c} [{UNIT[c]}]" for c in canon))
+    for s in samples:
+        vals = sample_values(s, len(samples))
+        row = []
+        for c in canon:
+            value = vals[c]
+            if not nounits and UNIT[c] and not value.startswith("[") and value != "N/A":
+                value = f"{value} {UNIT[c]}"
+            row.append(value)
+        lines.append(", ".join(row))
+    return QueryResult(0, "".join(line + "\n" for line in lines))
+
+
+def _timestamp(t: float) -> str:
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def _enabled(b: bool | None) -> str | None:
+    return None if b is None else ("Enabled" if b else "Disabled")
+
+
+def _yes(b: bool | None) -> str | None:
+    return None if b is None else ("Yes" if b else "No")
