@@ -134,3 +134,5 @@ class HostTelemetry:
     samples: tuple[GpuSample, ...] = ()
     error: str | None = None
     xids: tuple[XidEvent, ...] = ()
+    # Non-fatal problems of an "ok" round, e.g. "kernel log not readable" (no XIDs).
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,166 @@
+"""XID events: `NVRM: Xid` lines of a host's kernel log, parsed and remembered.
+
+The NVIDIA kernel module logs GPU errors as, for example:
+    NVRM: Xid (PCI:0000:3b:00): 79, pid=0, name=<unknown>, GPU has fallen off the bus.
+We read them over the host's Transport from `journalctl -k` (asked for in
+short-unix form: exact times), falling back to `dmesg` (seconds since boot,
+converted with /proc/uptime) when journalctl is missing, has no kernel messages
+or may not be read, and to `sudo -n` for either where reading needs root.
+Codes in CRITICAL_XIDS (48, 63, 64, 74, 79, 94, 95) mean the GPU needs attention.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import threading
+import time
+from typing import Iterable, Sequence
+
+from console.gpu_sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
+from console.telemetry.smi_values import normalize_bus_id
+
+_XID = re.compile(
+    r"NVRM: Xid \((?:PCI:)?(?P<bus>[0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}(?:\.[0-7])?)\)"
+    r":\s*(?P<code>\d+)(?:\s*,\s*(?P<msg>.*))?")
+# Time stamps a kernel log line can start with, by the tool that printed it.
+_UNIX = re.compile(r"^\s*(\d{9,11}(?:\.\d+)?)\s")                       # journalctl -o short-unix
+_MONO = re.compile(r"^\s*\[\s*(\d+(?:\.\d+)?)\]")                      # dmesg
+_CTIME = re.compile(r"^\s*\[(\w{3} \w{3}\s+\d{1,2} \d\d:\d\d:\d\d \d{4})\]")  # dmesg -T
+_ISO = re.compile(r"^\s*(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s")
+_SYSLOG = re.compile(r"^\s*(\w{3}\s+\d{1,2} \d\d:\d\d:\d\d)\s")         # journalctl short, syslog
+
+# One command: the first kernel-log reader that works and has messages.
+KERNEL_LOG_READERS = (
+    "journalctl -k -b --no-pager -o short-unix -q",
+    "sudo -n journalctl -k -b --no-pager -o short-unix -q",
+    "dmesg",
+    "sudo -n dmesg",
+)
+_MARK = "@@dsconsole-kernel-log"
+KERNEL_LOG_COMMAND = (
+    "for m in " + " ".join(f"'{c}'" for c in KERNEL_LOG_READERS) + "; do "
+    "out=$($m 2>/dev/null) || continue; [ -n \"$out\" ] || continue; "
+    f"echo \"{_MARK} $m\"; echo \"{_MARK}-uptime $(cut -d' ' -f1 /proc/uptime) $(date +%s)\"; "
+    "printf '%s\\n' \"$out\" | grep -F 'NVRM: Xid' | tail -n 200; exit 0; done; "
+    f"echo \"{_MARK} none\"")
+
+
+def _line_time(line: str, boot_time: float | None, now: float) -> float:
+    """Best-effort unix time of a kernel log line (`now` when it has none)."""
+    m = _UNIX.match(line)
+    if m:
+        return float(m.group(1))
+    m = _MONO.match(line)
+    if m:
+        return (boot_time + float(m.group(1))) if boot_time is not None else now
+    try:
+        m = _CTIME.match(line)
+        if m:
+            return time.mktime(time.strptime(m.group(1).replace("  ", " "), "%a %b %d %H:%M:%S %Y"))
+        m = _ISO.match(line)
+        if m:
+            t = _dt.datetime.fromisoformat(m.group(1).replace(",", ".").replace("Z", "+00:00"))
+            return t.timestamp()
+        m = _SYSLOG.match(line)
+        if m:  # no year in this form: assume this year, last year if that is in the future
+            year = time.localtime(now).tm_year
+            t = time.mktime(time.strptime(f"{year} {m.group(1)}", "%Y %b %d %H:%M:%S"))
+            return t if t <= now + 86400 else time.mktime(
+                time.strptime(f"{year - 1} {m.group(1)}", "%Y %b %d %H:%M:%S"))
+    except (ValueError, OverflowError):
+        pass
+    return now
+
+
+def parse_xid_lines(text: str, host: str, *, boot_time: float | None = None,
+                    now: float | None = None,
+                    samples: Sequence[GpuSample] = ()) -> list[XidEvent]:
+    """XID events in kernel log text (journalctl short-unix / short / iso, dmesg,
+    dmesg -T). GPU indexes come from the samples' PCI bus ids. Never raises:
+    a line that does not parse is skipped."""
+    now = time.time() if now is None else now
+    by_bus = {normalize_bus_id(s.pci_bus_id): s.index for s in samples if s.pci_bus_id}
+    events: list[XidEvent] = []
+    for line in (text or "").splitlines():
+        m = _XID.search(line)
+        if not m:
+            continue
+        try:
+            bus = m.group("bus")
+            events.append(XidEvent(
+                host=host, time=_line_time(line, boot_time, now), pci_bus_id=bus,
+                gpu_index=by_bus.get(normalize_bus_id(bus)), code=int(m.group("code")),
+                message=(m.group("msg") or "").strip()))
+        except (ValueError, OverflowError):
+            continue
+    return events
+
+
+def with_gpu_indexes(events: Iterable[XidEvent], samples: Sequence[GpuSample]) -> list[XidEvent]:
+    """Events whose GPU index was unknown, resolved against (newer) samples."""
+    by_bus = {normalize_bus_id(s.pci_bus_id): s.index for s in samples if s.pci_bus_id}
+    out = []
+    for e in events:
+        if e.gpu_index is None and normalize_bus_id(e.pci_bus_id) in by_bus:
+            e = XidEvent(e.host, e.time, e.pci_bus_id, by_bus[normalize_bus_id(e.pci_bus_id)],
+                         e.code, e.message)
+        out.append(e)
+    return out
+
+
+def parse_kernel_log_output(stdout: str, host: str, *, samples: Sequence[GpuSample] = (),
+                            now: float | None = None) -> tuple[list[XidEvent], str | None]:
+    """Output of KERNEL_LOG_COMMAND -> (events, problem or None)."""
+    reader = None
+    boot_time = None
+    lines = []
+    for line in (stdout or "").splitlines():
+        if line.startswith(_MARK + "-uptime "):
+            try:
+                uptime, host_now = line.split()[1:3]
+                boot_time = float(host_now) - float(uptime)
+            except ValueError:
+                pass
+        elif line.startswith(_MARK + " "):
+            reader = line[len(_MARK) + 1:].strip()
+        else:
+            lines.append(line)
+    if reader is None:
+        return [], "kernel log: no answer from the reader script"
+    if reader == "none":
+        return [], ("kernel log not readable (journalctl -k and dmesg gave nothing; "
+                    "they may need root and sudo -n was refused)")
+    return parse_xid_lines("\n".join(lines), host, boot_time=boot_time, now=now,
+                           samples=samples), None
+
+
+class XidLog:
+    """The XID events seen on one host, oldest first, without duplicates (the
+    same kernel log is read again and again), bounded."""
+
+    def __init__(self, maxlen: int = 100):
+        self._maxlen = maxlen
+        self._events: dict[tuple, XidEvent] = {}
+        self._lock = threading.Lock()
+
+    def add(self, events: Iterable[XidEvent]) -> None:
+        with self._lock:
+            for e in events:
+                # dmesg-derived times wobble by a fraction of a second between reads
+                key = (round(e.time), normalize_bus_id(e.pci_bus_id), e.code, e.message)
+                self._events.setdefault(key, e)
+            if len(self._events) > self._maxlen:
+                keep = sorted(self._events.items(), key=lambda kv: kv[1].time)[-self._maxlen:]
+                self._events = dict(keep)
+
+    def events(self) -> tuple[XidEvent, ...]:
+        with self._lock:
+            return tuple(sorted(self._events.values(), key=lambda e: e.time))
+
+
+def critical(events: Iterable[XidEvent]) -> list[XidEvent]:
+    return [e for e in events if e.code in CRITICAL_XIDS]
+
+
+__all__ = ["CRITICAL_XIDS", "KERNEL_LOG_COMMAND", "XidLog", "critical", "parse_kernel_log_output",
+           "parse_xid_lines", "with_gpu_indexes"]
