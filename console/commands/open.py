@@ -1,11 +1,43 @@
-"""Placeholder until its issue lands; replaced by the module's owner."""
+"""Plain `dsconsole`: open the dashboard.
+
+With no site configured (no --site, DSCONSOLE_SITE, --kubeconfig, --context or
+~/.config/dsconsole/site.yaml) it starts the embedded demo site in this process
+and opens the dashboard on it, labelled DEMO. Only the standard library is
+imported at module level; the session starts first (its threads bring the demo
+site and the cache up) and Textual is imported while they work.
+"""
+from __future__ import annotations
+
 import argparse
+import os
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    pass  # plain `dsconsole` takes only the global site options (console/cli.py)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dsconsole: this command is not built yet")
-    return 2
+    import themes
+    try:
+        themes.resolve(getattr(args, "theme", None))
+    except ValueError as exc:
+        print(f"dsconsole: --theme: {exc}", file=sys.stderr)
+        return 2
+    from console.site_session import SiteSession
+    try:
+        session = SiteSession.from_args(args)
+    except Exception as exc:  # noqa: BLE001 - bad input: ConfigError, KubeConfigError, SessionError
+        if type(exc).__name__ in ("ConfigError", "KubeConfigError", "SessionError", "FileNotFoundError"):
+            print(f"dsconsole: {exc}", file=sys.stderr)
+            return 2
+        raise
+    session.start()
+    try:
+        from screens.app import DashboardApp
+        app = DashboardApp(session, theme=getattr(args, "theme", None),
+                           frame_log=os.environ.get("DSCONSOLE_FRAME_LOG"))
+        app.run()
+    finally:
+        session.stop()
+    return int(app.return_code or 0)

@@ -1,0 +1,216 @@
+"""DashboardApp: the Textual application around one SiteSession.
+
+Data path: the session publishes immutable Snapshots from its own threads and
+calls our subscriber there; the subscriber only posts a message (never blocks,
+never touches widgets). On the UI thread the latest snapshot is applied to the
+active screen, at most every MIN_APPLY_INTERVAL (10 repaints/s) and, if applying
+was slow (a 20,000-pod table), at most once every 3x the time it took, so a
+flood of watch events can never starve key handling.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from textual import events
+from textual.app import App
+from textual.message import Message
+
+import themes
+from screens import keymap
+from screens.dashboard_screen import DashboardScreen
+from screens.detail_screen import DetailScreen, target_for
+from screens.help_screen import HelpScreen
+from screens.overview_screen import OverviewScreen
+from screens.palette import DashboardCommands
+from screens.prompt_screen import PromptScreen
+from screens.resource_screen import ResourceScreen
+from screens.virtual_table import VirtualTable
+
+MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
+SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
+VIEWS = ("overview", "nodes", "pods", "gpus", "events", "alerts")
+
+
+class SnapshotReady(Message):
+    """Posted (from the session's thread) when a newer snapshot exists."""
+
+
+class DashboardApp(App, inherit_bindings=False):
+    CSS_PATH = themes.CSS_PATHS
+    BINDINGS = keymap.bindings("app")
+    COMMANDS = {DashboardCommands}
+    TITLE = "dsconsole"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, session: Any, *, theme: str | None = None,
+                 clock: Callable[[], float] = time.time, frame_log: str | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.clock = clock
+        self.frame_log = frame_log
+        for t in themes.THEMES.values():
+            self.register_theme(t)
+        self.theme = themes.resolve(theme).name
+        self._update_posted = False
+        self._next_apply = 0.0
+        self._unsubscribe: Callable[[], None] | None = None
+        self.first_frame_at: float | None = None   # time.time() of the first complete frame
+        self.applies = 0                            # snapshots applied (benchmarks read it)
+        self.apply_seconds = 0.0
+
+    def get_default_screen(self) -> OverviewScreen:
+        return OverviewScreen()
+
+    def on_mount(self) -> None:
+        self._unsubscribe = self.session.subscribe(self._on_session_update)
+        self.set_interval(1.0, self._tick)
+        self._apply_latest()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # ------------------------------------------------------------ snapshots
+    def _on_session_update(self, _snapshot: Any = None) -> None:
+        """Called on the session's thread: only flag and post, never block."""
+        if not self._update_posted:
+            self._update_posted = True
+            self.post_message(SnapshotReady())
+
+    def on_snapshot_ready(self, _message: SnapshotReady) -> None:
+        wait = self._next_apply - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, self._apply_latest)
+        else:
+            self._apply_latest()
+
+    def dashboard_screen(self) -> DashboardScreen | None:
+        """The top-most screen that renders snapshots (a prompt may be over it)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    def _apply_latest(self) -> None:
+        self._update_posted = False
+        snap = self.session.snapshot()
+        screen = self.dashboard_screen()
+        if screen is None or not screen.is_mounted or snap.version == screen.shown_version:
+            return
+        t0 = time.monotonic()
+        screen.show_snapshot(snap)
+        took = time.monotonic() - t0
+        self.applies += 1
+        self.apply_seconds += took
+        self._next_apply = time.monotonic() + max(MIN_APPLY_INTERVAL, SLOW_APPLY_FACTOR * took)
+        if self.first_frame_at is None and isinstance(screen, OverviewScreen) and screen.is_complete():
+            self.call_after_refresh(self._first_frame_painted)
+
+    def _first_frame_painted(self) -> None:
+        if self.first_frame_at is None:
+            self.first_frame_at = time.time()
+            self._log("first_frame", self.first_frame_at)
+
+    def _tick(self) -> None:
+        screen = self.dashboard_screen()
+        if screen is not None and screen.is_mounted:
+            screen.tick()
+
+    # ------------------------------------------------------------ benchmark hook
+    def _log(self, what: str, value: Any) -> None:
+        """DSCONSOLE_FRAME_LOG (benchmarks/bench_dashboard.py): one line per event."""
+        if self.frame_log:
+            with open(self.frame_log, "a") as f:
+                f.write(f"{what} {value}\n")
+
+    async def on_event(self, event: events.Event) -> None:
+        if self.frame_log and isinstance(event, events.Key) and not event.is_forwarded:
+            key = event.key
+            self.call_after_refresh(lambda: self._log("key_painted", f"{key} {time.time()}"))
+        await super().on_event(event)
+
+    # ------------------------------------------------------------ commands
+    def run_command(self, text: str) -> str | None:
+        """Run a `:` command; returns an error message for an unknown one."""
+        cmd, arg = keymap.find_command(text)
+        if cmd is None:
+            return f"unknown command :{text.strip()} (:help lists them)"
+        if cmd.name == "theme" and arg:
+            try:
+                self.theme = themes.resolve(arg).name
+            except ValueError as exc:
+                return str(exc)
+            return None
+        self.call_later(self.run_action, cmd.action)
+        return None
+
+    def _check_command(self, text: str) -> str | None:
+        cmd, arg = keymap.find_command(text)
+        if cmd is None:
+            return f"unknown command :{text.strip()} (:help lists them)"
+        if cmd.name == "theme" and arg and arg.strip().lower() not in themes.THEMES:
+            return f"unknown theme {arg!r}: expected one of {', '.join(themes.THEMES)}"
+        return None
+
+    def action_command_mode(self) -> None:
+        if isinstance(self.screen, PromptScreen):
+            return
+        names = [c.name for c in keymap.COMMANDS]
+        self.push_screen(
+            PromptScreen(":", on_submit=self._check_command, suggestions=names,
+                         placeholder="nodes | pods | gpus | events | alerts | tune | help | quit"),
+            callback=lambda text: self.run_command(text) if text else None)
+
+    def action_filter_mode(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, DashboardScreen):
+            return
+        table = screen.current_table()
+        if table is None:
+            return
+        self.push_screen(PromptScreen("/", initial=table.filter_text, on_change=table.set_filter,
+                                      on_submit=table.set_filter,
+                                      placeholder="filter: text, or a regular expression"))
+
+    def action_view(self, kind: str) -> None:
+        if kind not in VIEWS:
+            return
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+        if kind != "overview":
+            self.push_screen(ResourceScreen(kind))
+
+    def action_back(self) -> None:
+        screen = self.screen
+        if isinstance(screen, DashboardScreen):
+            table = screen.current_table()
+            if table is not None and table.filter_text:
+                table.set_filter("")
+                return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_next_theme(self) -> None:
+        self.theme = themes.resolve(themes.next_name(self.theme)).name
+        self.notify(f"theme: {self.theme.removeprefix('dsconsole-')}")
+
+    def action_tune(self) -> None:
+        try:
+            from screens.wizard_screen import open_tuning_wizard
+        except ImportError:
+            self.notify("the host tuning wizard is not available in this build", severity="warning")
+            return
+        open_tuning_wizard(self, self.session)
+
+    def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
+        kind = getattr(getattr(event.table, "spec", None), "kind", "")
+        if kind == "object-events":
+            kind = "events"
+        alert_text = event.source.message if kind == "alerts" else None
+        self.push_screen(DetailScreen(target_for(kind, event.source), alert_text))

@@ -1,0 +1,52 @@
+"""DashboardScreen: the base of every screen that renders Snapshots.
+
+The app hands the latest Snapshot to the active screen only (`show_snapshot`);
+a screen that comes back to the top catches up on resume. `tick()` runs once a
+second so ages and STALE marks move even when no new data arrives.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from textual.screen import Screen
+
+from screens.data_panel import DataPanel
+from screens.site_header import SiteHeader
+
+
+class DashboardScreen(Screen):
+    shown_version: int = -1
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        self.shown_version = snapshot.version
+        for header in self.query(SiteHeader):
+            header.show(snapshot)
+        for panel in self.query(DataPanel):
+            panel.show(snapshot)
+
+    def tick(self) -> None:
+        for header in self.query(SiteHeader):
+            header.tick()
+        for panel in self.query(DataPanel):
+            panel.update_title()
+            panel.refresh()  # ages are formatted at paint time
+
+    def current_table(self) -> DataPanel | None:
+        """The table `/` filters and Enter opens: the focused one, else the first."""
+        focused = self.focused
+        if isinstance(focused, DataPanel):
+            return focused
+        panels = list(self.query(DataPanel))
+        return panels[0] if panels else None
+
+    def panel(self, kind: str) -> DataPanel | None:
+        for p in self.query(DataPanel):
+            if p.spec.kind == kind:
+                return p
+        return None
+
+    def on_screen_resume(self) -> None:
+        app = self.app
+        snap = app.session.snapshot()
+        if snap.version != self.shown_version:
+            self.show_snapshot(snap)

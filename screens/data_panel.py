@@ -1,0 +1,54 @@
+"""DataPanel: a VirtualTable bound to one kind of Snapshot row (a TableSpec).
+
+It knows how to take its rows out of a Snapshot and how to say, in its border
+title, how many rows it shows, what filter is on, and whether its data is stale
+(the API unreachable: rows dimmed and the title says STALE with the data's age).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from textual.markup import escape
+
+from screens.formatting import format_age
+from screens.table_specs import TableSpec
+from screens.virtual_table import VirtualTable
+
+
+class DataPanel(VirtualTable):
+    DEFAULT_CSS = """
+    DataPanel { border-top: solid $panel-lighten-2; border-title-align: left; }
+    DataPanel:focus { border-top: solid $accent; }
+    DataPanel.-stale { border-top: dashed $error; }
+    """
+
+    def __init__(self, spec: TableSpec, clock: Callable[[], float] = time.time, **kw: Any) -> None:
+        super().__init__(spec.columns, key=spec.key, format=spec.format, clock=clock,
+                         empty_text=spec.empty_text, **kw)
+        self.spec = spec
+        self.snapshot: Any = None
+        self.stale_since: float | None = None  # last good data when stale
+
+    def show(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+        self.set_rows(self.spec.rows(snapshot))
+        stale = self.spec.api_data and not snapshot.api_ok and snapshot.last_update is not None
+        self.stale_since = snapshot.last_update if stale else None
+        self.stale = stale
+        self.set_class(stale, "-stale")
+        self.update_title()
+
+    def update_title(self) -> None:
+        title = f"{self.spec.title} [b]{self.visible_count}[/]"
+        if self.filter_text:
+            title += f"/{self.row_count} [$accent]/{escape(self.filter_text)}[/]"
+        if self.stale:
+            age = format_age(self.clock() - self.stale_since) if self.stale_since else "?"
+            title += f" [b reverse $error] STALE {age} [/]"
+        self.border_title = title
+
+    def set_filter(self, text: str) -> str | None:
+        error = super().set_filter(text)
+        self.update_title()
+        return error

@@ -1,0 +1,40 @@
+"""The overview: header, nodes, alerts, model-server pods and GPUs on one screen.
+
+Layout (a grid, usable at 80x24): nodes | alerts on top, pods across, GPUs across.
+From 140 columns the pods and GPU panels sit side by side.
+"""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.widgets import Footer
+
+from screens.dashboard_screen import DashboardScreen
+from screens.data_panel import DataPanel
+from screens.site_header import SiteHeader
+from screens.table_specs import ALERTS, GPUS, NODES, PODS
+
+
+class OverviewScreen(DashboardScreen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+
+    def compose(self) -> ComposeResult:
+        clock = self.app.clock
+        yield SiteHeader(self.app.session, clock, id="header")
+        with Grid(id="overview"):
+            yield DataPanel(NODES, clock, id="nodes")
+            yield DataPanel(ALERTS, clock, id="alerts")
+            yield DataPanel(PODS, clock, id="pods")
+            yield DataPanel(GPUS, clock, id="gpus")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pods", DataPanel).focus()
+
+    def is_complete(self) -> bool:
+        """Every panel filled from data (what 'first complete frame' means):
+        nodes, pods and GPU telemetry present, alerts evaluated."""
+        snap = self.app.session.snapshot()
+        return (self.shown_version >= 0 and bool(getattr(snap, "synced", True))
+                and all(self.query_one(f"#{k}", DataPanel).row_count > 0 for k in ("nodes", "pods", "gpus"))
+                and self.query_one("#alerts", DataPanel).snapshot is not None)

@@ -1,0 +1,72 @@
+"""The one-line (two at 80 columns) header: which site, whether it is live.
+
+It never shows stale data as live: when the API is unreachable it says so in the
+error colour, with the age of the last good data, until the cache recovers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from textual.markup import escape
+from textual.widgets import Static
+
+from screens.formatting import format_age
+
+
+class SiteHeader(Static):
+    DEFAULT_CSS = """
+    SiteHeader { height: auto; max-height: 2; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def __init__(self, session: Any, clock: Callable[[], float] = time.time, **kw: Any) -> None:
+        super().__init__("", **kw)
+        self.session = session
+        self.clock = clock
+        self.snapshot: Any = None
+        self.api_state = "connecting"   # "connecting" | "live" | "stale" (tests and benchmarks read it)
+
+    def show(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+        self.tick()
+
+    def tick(self) -> None:
+        self.update(self._markup())
+
+    def _markup(self) -> str:
+        s, snap, now = self.session, self.snapshot, self.clock()
+        parts = ["[b]dsconsole[/]"]
+        if getattr(s, "is_demo", False):
+            parts.append("[b reverse $warning] DEMO [/]")
+        title = getattr(s, "title", "") or ""
+        if title and title != "DEMO":
+            parts.append(f"site [b]{escape(title)}[/]")
+        ctx = getattr(s, "context", None)
+        if ctx:
+            parts.append(f"ctx {escape(ctx)}")
+        if getattr(s, "read_only", False):
+            parts.append("[b reverse $error] READ-ONLY [/]")
+        start_error = getattr(s, "start_error", None)
+        if snap is None or (snap.last_update is None and not snap.api_ok):
+            why = start_error or (snap.api_error if snap is not None else None) or "connecting"
+            style = "$error" if start_error else "$warning"
+            parts.append(f"[b {style}]API {escape(why)}[/]")
+            self.api_state = "connecting"
+        elif not snap.api_ok:
+            age = format_age(now - snap.last_update) if snap.last_update else "-"
+            why = snap.api_error or "unreachable"
+            parts.append(f"[b reverse $error] API UNREACHABLE [/] [$error]{escape(why[:60])}; "
+                         f"last good data {age} ago[/]")
+            self.api_state = "stale"
+        else:
+            age = format_age(now - snap.last_update) if snap.last_update else "-"
+            sync = "" if getattr(snap, "synced", True) else " [$warning]syncing[/]"
+            parts.append(f"API [b $success]live[/]{sync} · updated {age} ago")
+            self.api_state = "live" if getattr(snap, "synced", True) else "connecting"
+        if snap is not None and snap.nodes:
+            ready = sum(1 for n in snap.nodes if n.ready)
+            pods_ready = sum(1 for p in snap.pods if p.ready)
+            crit = sum(1 for a in snap.alerts if a.severity == "critical")
+            alerts = f"alerts {len(snap.alerts)}" + (f" ([$error]{crit} crit[/])" if crit else "")
+            parts.append(f"nodes {ready}/{len(snap.nodes)} · pods {pods_ready}/{len(snap.pods)} · {alerts}")
+        return "  ".join(parts)

@@ -1,0 +1,164 @@
+"""What each table shows: columns, row key and row formatter per kind.
+
+One spec per kind of row in a Snapshot (nodes, pods, gpus, alerts, events). The
+overview panels and the full-screen `:nodes`/`:pods`/... views build their
+VirtualTable from the same spec, so a column is defined exactly once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Sequence
+
+from screens.formatting import fmt_gib, sparkline
+from screens.virtual_table import Column
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    kind: str                                # "nodes" | "pods" | "gpus" | "alerts" | "events"
+    title: str
+    columns: tuple[Column, ...]
+    key: Callable[[Any], Hashable]
+    format: Callable[[Any], tuple[tuple, tuple | None]]
+    rows: Callable[[Any], Sequence[Any]]     # Snapshot -> items
+    empty_text: str = "no rows"
+    api_data: bool = True                    # comes from the API (stale when it is unreachable)
+
+
+# ------------------------------------------------------------------ nodes
+def _node_cells(n) -> tuple[tuple, tuple]:
+    ready = "Ready" if n.ready else "NotReady"
+    gpus = f"{n.gpu_alloc}/{n.gpu_cap}"
+    gpu_style = "warn" if n.gpu_cap and n.gpu_alloc >= n.gpu_cap else None
+    return ((n.name, ready, "cordoned" if n.cordoned else "-", gpus, str(n.pods)),
+            (None if n.ready else "bad", "ok" if n.ready else "bad",
+             "warn" if n.cordoned else "dim", gpu_style, None))
+
+
+NODES = TableSpec(
+    kind="nodes", title="Nodes",
+    columns=(Column("NAME", 12, 40), Column("READY", 5, 8), Column("CORDON", 6, 8),
+             Column("GPU", 3, 9, "right"), Column("PODS", 4, 6, "right")),
+    key=lambda n: n.name, format=_node_cells, rows=lambda s: s.nodes,
+    empty_text="no nodes yet")
+
+
+# ------------------------------------------------------------------ pods
+_PHASE_STYLE = {"Running": "ok", "Pending": "warn", "Succeeded": "dim", "Failed": "bad",
+                "Unknown": "bad", "Terminating": "dim"}
+
+
+def _pod_cells(p) -> tuple[tuple, tuple]:
+    status = p.status or p.phase
+    status_style = _PHASE_STYLE.get(status, "bad" if status not in (p.phase,) else None)
+    ready = getattr(p, "ready_containers", None) or ("1/1" if p.ready else "0/1")
+    version = p.version or "-"
+    return ((p.name, status, ready, str(p.restarts), p.node or "-", p.created, version),
+            (None, status_style, "ok" if p.ready else "warn",
+             "warn" if p.restarts else None, None, None,
+             version if version in ("blue", "green") else None))
+
+
+PODS = TableSpec(
+    kind="pods", title="Model-server pods",
+    columns=(Column("NAME", 16, 48), Column("STATUS", 6, 18), Column("READY", 5, 5, "right"),
+             Column("RESTARTS", 8, 8, "right"), Column("NODE", 4, 24),
+             Column("AGE", kind="age"), Column("VERSION", 7, 10)),
+    key=lambda p: (p.namespace, p.name), format=_pod_cells, rows=lambda s: s.pods,
+    empty_text="no model-server pods")
+
+
+# ------------------------------------------------------------------ GPUs
+def _gpu_cells(item) -> tuple[tuple, tuple]:
+    host, st = item
+    latest = getattr(st, "latest", None)
+    samples = latest.samples if latest is not None else ()
+    utils = [s.util_pct for s in samples if s.util_pct is not None]
+    used = [s.mem_used_mib for s in samples if s.mem_used_mib is not None]
+    total = [s.mem_total_mib for s in samples if s.mem_total_mib is not None]
+    temps = [s.temp_c for s in samples if s.temp_c is not None]
+    power = [s.power_w for s in samples if s.power_w is not None]
+    flags: list[str] = []
+    for s in samples:
+        for f in s.health_flags:
+            if f not in flags:
+                flags.append(f)
+    xids = getattr(st, "xids", ()) or ()
+    critical = sorted({x.code for x in xids if x.critical})
+    flags.extend(f"XID{c}" for c in critical)
+    state = latest.state if latest is not None else "waiting"
+    ok = state == "ok"
+    if not ok:
+        flags.insert(0, state.upper())
+    history = getattr(st, "util_history", {}) or {}
+    series = [h for h in history.values() if h]
+    spark = ""
+    if series:
+        n = min(len(h) for h in series)
+        spark = sparkline([sum(h[-n:][i] for h in series) / len(series) for i in range(n)][-12:])
+    cells = (host, str(len(samples)) if samples else "-",
+             f"{sum(utils) / len(utils):.0f}%" if utils else "-",
+             fmt_gib(sum(used), sum(total)) if used and total else "-",
+             f"{max(temps):.0f}C" if temps else "-",
+             f"{sum(power):.0f}W" if power else "-",
+             " ".join(flags) or "ok", spark, getattr(st, "last_ok", None))
+    row_style = None if ok else "stale"
+    flag_style = "bad" if flags else "ok"
+    return cells, (row_style, row_style, row_style, row_style, row_style, row_style,
+                   flag_style, row_style, row_style)
+
+
+GPUS = TableSpec(
+    kind="gpus", title="GPUs",
+    columns=(Column("NODE", 12, 40), Column("GPUS", 4, 4, "right"), Column("UTIL", 4, 5, "right"),
+             Column("MEM", 9, 12, "right"), Column("TEMP", 4, 5, "right"),
+             Column("POWER", 5, 7, "right"), Column("FLAGS", 5, 30, expand=True), Column("UTIL HISTORY", 12, 12),
+             Column("SEEN", kind="age")),
+    key=lambda item: item[0], format=_gpu_cells, rows=lambda s: _sorted_gpus(s.gpus),
+    empty_text="no GPU telemetry yet", api_data=False)
+
+_gpu_sort_cache: dict[int, tuple] = {}
+
+
+def _sorted_gpus(gpus) -> tuple:
+    """(host, state) pairs by host; the same mapping object gives the same tuple
+    (so an unchanged GPU mapping is recognised by identity, for free)."""
+    cached = _gpu_sort_cache.get(id(gpus))
+    if cached is not None and cached[0] is gpus:
+        return cached[1]
+    items = tuple(sorted(gpus.items(), key=lambda kv: kv[0]))
+    _gpu_sort_cache.clear()
+    _gpu_sort_cache[id(gpus)] = (gpus, items)
+    return items
+
+
+# ------------------------------------------------------------------ alerts
+def _alert_cells(a) -> tuple[tuple, tuple]:
+    sev_style = "crit" if a.severity == "critical" else "warn"
+    return ((a.severity.upper(), a.kind, a.target, a.message, a.since),
+            (sev_style, None, None, None, None))
+
+
+ALERTS = TableSpec(
+    kind="alerts", title="Alerts",
+    columns=(Column("SEVERITY", 8, 8), Column("KIND", 4, 16), Column("TARGET", 6, 32),
+             Column("MESSAGE", 7, 80, expand=True), Column("SINCE", kind="age")),
+    key=lambda a: (a.kind, a.target), format=_alert_cells, rows=lambda s: s.alerts,
+    empty_text="no alerts", api_data=False)
+
+
+# ------------------------------------------------------------------ events
+def _event_cells(e) -> tuple[tuple, tuple]:
+    return ((e.type, e.reason, f"{e.kind}/{e.name}", e.message, e.time, str(e.count)),
+            ("warn" if e.type == "Warning" else "dim", None, None, None, None, None))
+
+
+EVENTS = TableSpec(
+    kind="events", title="Events",
+    columns=(Column("TYPE", 4, 7), Column("REASON", 6, 22), Column("OBJECT", 6, 40),
+             Column("MESSAGE", 7, 100, expand=True), Column("LAST", kind="age"), Column("COUNT", 5, 5, "right")),
+    key=lambda e: e.uid or (e.namespace, e.kind, e.name, e.reason, e.message),
+    format=_event_cells, rows=lambda s: s.events, empty_text="no events")
+
+
+SPECS: dict[str, TableSpec] = {s.kind: s for s in (NODES, PODS, GPUS, ALERTS, EVENTS)}

@@ -1,0 +1,362 @@
+"""VirtualTable: a keyed table on Textual's Line API, fast at 20,000 rows.
+
+Textual's DataTable measures every cell and keeps an index it rebuilds on each
+remove_row: 3.5 s of frozen event loop for 20,000 rows (DESIGN.md, "Measured
+facts"). This widget instead keeps plain rows (tuples of strings) by key and
+renders only the lines on screen in `render_line`, so its cost is:
+
+- `set_rows(items)`: one pass over the items; an item identical (or equal) to the
+  one shown before keeps its formatted row, only new or changed items are
+  formatted. Widths grow as rows arrive (cheap) rather than being re-measured.
+- filtering: one list comprehension over precomputed lower-case search strings.
+- painting: the visible lines only (~25), whatever the number of rows.
+
+Columns of kind "age" hold a unix time and are formatted at paint time, so an
+age ticking up never makes a row "changed".
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Iterable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from screens import keymap
+from screens.formatting import format_age
+
+# Per-cell style names a formatter may use; each is a component class
+# "vt--<name>" that themes/dashboard.tcss colours.
+CELL_STYLES = ("ok", "bad", "warn", "blue", "green", "dim", "crit", "stale")
+_REGEX_CHARS = re.compile(r"[\\^$.|?*+()\[\]{}]")
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    min_width: int = 3
+    max_width: int = 40
+    justify: str = "left"   # "left" | "right"
+    kind: str = "text"      # "text" | "age" (value: unix time or None)
+    expand: bool = False    # takes the spare width (message-like columns)
+
+
+class Row:
+    """One formatted row. `cells` are strings (or unix times for age columns),
+    `styles` per-cell style names or None, `source` the object it came from."""
+    __slots__ = ("key", "cells", "styles", "search", "source")
+
+    def __init__(self, key: Hashable, cells: tuple, styles: tuple | None, source: Any):
+        self.key = key
+        self.cells = cells
+        self.styles = styles
+        self.source = source
+        self.search = " ".join(c for c in cells if isinstance(c, str)).lower()
+
+
+Formatter = Callable[[Any], tuple[tuple, "tuple | None"]]
+
+
+def compile_filter(text: str) -> Callable[[str], bool] | None:
+    """A predicate over a row's lower-case search string. Plain text matches as a
+    case-insensitive substring; text with regex characters as a case-insensitive
+    regular expression. Raises re.error for an invalid expression."""
+    text = text.strip()
+    if not text:
+        return None
+    if _REGEX_CHARS.search(text):
+        pattern = re.compile(text, re.IGNORECASE)
+        return lambda s: pattern.search(s) is not None
+    needle = text.lower()
+    return lambda s: needle in s
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """A keyed, filterable table that renders only its visible rows."""
+
+    BINDINGS = keymap.bindings("table")
+    COMPONENT_CLASSES = {"vt--header", "vt--cursor", "vt--stale", "vt--empty",
+                         *(f"vt--{name}" for name in CELL_STYLES)}
+    DEFAULT_CSS = """
+    VirtualTable { height: 1fr; }
+    VirtualTable > .vt--header { text-style: bold; }
+    VirtualTable > .vt--cursor { text-style: reverse; }
+    VirtualTable > .vt--stale { text-style: dim italic; }
+    VirtualTable > .vt--empty { text-style: italic; }
+    """
+
+    stale: reactive[bool] = reactive(False)
+
+    class RowOpened(Message):
+        """Enter (or a double click) on a row."""
+        def __init__(self, table: "VirtualTable", key: Hashable, source: Any) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+            self.source = source
+
+    class FilterChanged(Message):
+        def __init__(self, table: "VirtualTable") -> None:
+            super().__init__()
+            self.table = table
+
+    def __init__(self, columns: Sequence[Column], *, key: Callable[[Any], Hashable],
+                 format: Formatter, clock: Callable[[], float] = time.time,
+                 empty_text: str = "no rows", name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns = tuple(columns)
+        self._key_of = key
+        self._format = format
+        self.clock = clock
+        self.empty_text = empty_text
+        self._rows: dict[Hashable, Row] = {}
+        self._order: list[Hashable] = []
+        self._view: list[Hashable] = []
+        self._last_items: Any = None
+        self._match: Callable[[str], bool] | None = None
+        self.filter_text = ""
+        self.cursor = 0
+        self._cursor_key: Hashable | None = None
+        self._widths = [max(c.min_width, len(c.label)) if c.kind != "age" else 5
+                        for c in self.columns]
+        self.updates = 0  # count of set_rows calls that changed something
+
+    # ------------------------------------------------------------- data
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def visible_count(self) -> int:
+        return len(self._view)
+
+    def keys(self) -> list[Hashable]:
+        """Keys of the rows that pass the filter, in display order."""
+        return list(self._view)
+
+    def row(self, key: Hashable) -> Row | None:
+        return self._rows.get(key)
+
+    @property
+    def cursor_key(self) -> Hashable | None:
+        return self._view[self.cursor] if 0 <= self.cursor < len(self._view) else None
+
+    def set_rows(self, items: Sequence[Any]) -> bool:
+        """Show `items` (in order). Returns True when anything changed.
+
+        Formats only items that are new or differ from the shown ones (identity
+        first, then equality), keeps the cursor on the same key."""
+        if items is self._last_items:
+            return False
+        self._last_items = items
+        rows = self._rows
+        key_of = self._key_of
+        changed: list[Row] = []
+        order = []
+        append = order.append
+        for item in items:
+            key = key_of(item)
+            append(key)
+            old = rows.get(key)
+            if old is not None and (old.source is item or old.source == item):
+                continue
+            cells, styles = self._format(item)
+            row = Row(key, cells, styles, item)
+            rows[key] = row
+            changed.append(row)
+        structural = order != self._order
+        if structural and len(rows) != len(order):
+            keep = set(order)
+            for key in [k for k in rows if k not in keep]:
+                del rows[key]
+        if not changed and not structural:
+            return False
+        self._grow_widths(changed)
+        if structural:
+            self._order = order
+            self._rebuild_view()
+        elif self._match is not None and changed:
+            self._rebuild_view()  # a changed row may now match or not
+        self.updates += 1
+        self._sync_size()
+        self.refresh()
+        return True
+
+    def set_filter(self, text: str) -> str | None:
+        """Filter the rows; returns an error message (and keeps the previous
+        filter) for an invalid regular expression."""
+        try:
+            match = compile_filter(text)
+        except re.error as exc:
+            return f"invalid regex {text!r}: {exc}"
+        self._match = match
+        self.filter_text = text.strip()
+        self._rebuild_view()
+        self._sync_size()
+        self.refresh()
+        self.post_message(self.FilterChanged(self))
+        return None
+
+    def _rebuild_view(self) -> None:
+        if self._match is None:
+            self._view = self._order
+        else:
+            match, rows = self._match, self._rows
+            self._view = [k for k in self._order if match(rows[k].search)]
+        # keep the cursor on the same row if it is still shown
+        key = self._cursor_key
+        if key is not None and (self.cursor >= len(self._view) or self._view[self.cursor] != key):
+            try:
+                self.cursor = self._view.index(key)
+            except ValueError:
+                pass
+        self.cursor = max(0, min(self.cursor, len(self._view) - 1))
+        self._cursor_key = self.cursor_key
+
+    def _grow_widths(self, rows: Iterable[Row]) -> None:
+        widths = self._widths
+        for i, col in enumerate(self.columns):
+            if col.kind == "age":
+                continue
+            w = widths[i]
+            for row in rows:
+                n = len(row.cells[i])
+                if n > w:
+                    w = n
+            widths[i] = min(w, col.max_width)
+
+    def _sync_size(self) -> None:
+        width = sum(self._widths) + len(self._widths) - 1
+        self.virtual_size = Size(width, len(self._view) + 1)
+
+    # ------------------------------------------------------------- painting
+    def watch_stale(self, _old: bool, _new: bool) -> None:
+        self.refresh()
+
+    def _column_widths(self) -> list[int]:
+        """Widths as painted: an `expand` column takes any spare room."""
+        widths = list(self._widths)
+        spare = self.scrollable_content_region.width - (sum(widths) + len(widths) - 1)
+        if spare > 0:
+            for i, col in enumerate(self.columns):
+                if col.expand:
+                    widths[i] += spare
+                    break
+        return widths
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        widths = self._column_widths()
+        if y == 0:
+            header = self.get_component_rich_style("vt--header", partial=True)
+            cells = [(c.label, None) for c in self.columns]
+            strip = self._strip(cells, widths, base + header, None)
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._view):
+                if index == 0:
+                    text = self.empty_text if not self._match else f"no row matches /{self.filter_text}"
+                    style = base + self.get_component_rich_style("vt--empty", partial=True)
+                    return Strip([Segment(" " + text, style)]).adjust_cell_length(width, base)
+                return Strip.blank(width, base)
+            row = self._rows[self._view[index]]
+            style = base
+            if self.stale:
+                style = style + self.get_component_rich_style("vt--stale", partial=True)
+            if index == self.cursor and self.has_focus:
+                style = style + self.get_component_rich_style("vt--cursor", partial=True)
+            now = self.clock()
+            cells = []
+            for i, col in enumerate(self.columns):
+                value = row.cells[i]
+                if col.kind == "age":
+                    value = format_age(now - value) if value else "-"
+                cells.append((value, row.styles[i] if row.styles else None))
+            strip = self._strip(cells, widths, style, None)
+        return strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base)
+
+    def _strip(self, cells, widths, style: Style, _unused) -> Strip:
+        segments = []
+        last = len(cells) - 1
+        for i, (text, cell_style) in enumerate(cells):
+            w = widths[i]
+            if len(text) > w:
+                text = text[: max(0, w - 1)] + "…"
+            text = text.rjust(w) if self.columns[i].justify == "right" else text.ljust(w)
+            s = style
+            if cell_style:
+                s = style + self.get_component_rich_style(f"vt--{cell_style}", partial=True)
+                # the cursor and stale marks win over cell colours
+                if self.stale:
+                    s = s + self.get_component_rich_style("vt--stale", partial=True)
+            segments.append(Segment(text, s))
+            if i != last:
+                segments.append(Segment(" ", style))
+        return Strip(segments)
+
+    # ------------------------------------------------------------- cursor
+    def _visible_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def move_cursor(self, row: int) -> None:
+        if not self._view:
+            return
+        self.cursor = max(0, min(row, len(self._view) - 1))
+        self._cursor_key = self._view[self.cursor]
+        top = int(self.scroll_offset.y)
+        visible = self._visible_rows()
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(self.cursor - self._visible_rows())
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self.cursor + self._visible_rows())
+
+    def action_first_row(self) -> None:
+        self.move_cursor(0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(len(self._view) - 1)
+
+    def action_scroll_cols(self, delta: int) -> None:
+        self.scroll_to(x=max(0, self.scroll_offset.x + delta), animate=False, immediate=True)
+
+    def action_open_row(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.RowOpened(self, key, self._rows[key].source))
+
+    def on_click(self, event: Click) -> None:
+        index = int(self.scroll_offset.y) + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self._view):
+            self.move_cursor(index)
+            if event.chain >= 2:
+                self.action_open_row()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
