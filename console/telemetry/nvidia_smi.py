@@ -17,13 +17,13 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
 from console.telemetry.smi_values import PARSERS, missing_reason, normalize_bus_id, parse_int
 from console.telemetry.source import telemetry_from_exception
-from console.telemetry.xid import KERNEL_LOG_COMMAND, XidLog, parse_kernel_log_output, with_gpu_indexes
+from console.telemetry.xid import KernelLogXids
 from console.transport import Transport
 
 
@@ -224,7 +224,6 @@ class NvidiaSmiSource:
         self.transport = transport
         self.name = name or transport.name
         self.timeout = timeout
-        self.xid_interval_s = xid_interval_s
         self.processes = processes
         self._lock = threading.Lock()  # one read at a time (the poller never overlaps; the CLI might)
         self._alias = {q.key: 0 for q in QUERIES}  # which of q.names this host's driver knows
@@ -232,9 +231,7 @@ class NvidiaSmiSource:
         self._slowdown: Slowdown | None = None
         self._slowdown_error: str | None = None
         self._static_at = 0.0
-        self._xid_at = 0.0
-        self.xid_log = XidLog()
-        self._xid_problem: str | None = None
+        self.xids = KernelLogXids(transport, self.name, interval_s=xid_interval_s, timeout=timeout)
 
     # -- the fields this host's driver is asked for
     def _columns(self) -> list[tuple[Query, str]]:
@@ -283,8 +280,8 @@ class NvidiaSmiSource:
                     s.field_errors.setdefault(q.key, reason)
         if self.processes:
             samples = self._add_processes(samples)
-        xids = self._read_xids(samples)
-        notes = tuple(n for n in (self._xid_problem,) if n)
+        xids = self.xids.read(samples)
+        notes = (self.xids.problem,) if self.xids.problem else ()
         return HostTelemetry(self.name, now, "ok", samples=tuple(samples), xids=xids, notes=notes)
 
     def _failure(self, rc: int, output: str) -> HostTelemetry:
@@ -331,28 +328,5 @@ class NvidiaSmiSource:
             errors = dict(s.field_errors)
             if problem:
                 errors["processes"] = problem
-            out.append(_replace(s, processes=tuple(by_gpu.get(s.uuid or "", ())), field_errors=errors))
+            out.append(replace(s, processes=tuple(by_gpu.get(s.uuid or "", ())), field_errors=errors))
         return out
-
-    def _read_xids(self, samples: list[GpuSample]):
-        now = time.time()
-        if self.xid_interval_s is not None and now - self._xid_at >= self.xid_interval_s:
-            self._xid_at = now
-            try:
-                r = self.transport.run(KERNEL_LOG_COMMAND, timeout=self.timeout)
-                events, self._xid_problem = parse_kernel_log_output(r.stdout, self.name,
-                                                                    samples=samples)
-                self.xid_log.add(events)
-            except Exception as e:  # noqa: BLE001 - telemetry still counts without XIDs
-                self._xid_problem = f"kernel log: {e}"
-        return tuple(with_gpu_indexes(self.xid_log.events(), samples))
-
-    @property
-    def xid_problem(self) -> str | None:
-        """Why XID events could not be read on this host (None when they could)."""
-        return self._xid_problem
-
-
-def _replace(sample: GpuSample, **changes) -> GpuSample:
-    from dataclasses import replace
-    return replace(sample, **changes)

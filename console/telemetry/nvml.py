@@ -19,6 +19,8 @@ import time
 from typing import Any, Callable
 
 from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
+from console.telemetry.local_transport import LocalTransport
+from console.telemetry.xid import KernelLogXids
 
 _MIB = 1024 * 1024
 # NVML error classes (by name, so this module's pure half needs no pynvml).
@@ -267,8 +269,11 @@ def read_raw(nvml: Any, handle: Any) -> dict[str, Any]:
 class NvmlSource:
     """TelemetrySource for the local machine's GPUs."""
 
-    def __init__(self, host_name: str = "localhost"):
+    def __init__(self, host_name: str = "localhost", *, xid_interval_s: float | None = 30.0):
         self.name = host_name
+        # XIDs come from this machine's kernel log (NVML's event API would need a
+        # thread blocked in nvmlEventSetWait; the log also has the ones from before we started).
+        self.xids = KernelLogXids(LocalTransport(host_name), host_name, interval_s=xid_interval_s)
         self._lock = threading.Lock()
         self._nvml: Any = None  # the pynvml module once nvmlInit succeeded
 
@@ -302,7 +307,9 @@ class NvmlSource:
                                              field_errors={"gpu": error_reason(handle)}))
                     continue
                 samples.append(sample_from_raw(read_raw(N, handle), host=self.name, index=i, now=now))
-            return HostTelemetry(self.name, now, "ok", samples=tuple(samples))
+            xids = self.xids.read(samples)
+            notes = (self.xids.problem,) if self.xids.problem else ()
+            return HostTelemetry(self.name, now, "ok", samples=tuple(samples), xids=xids, notes=notes)
 
     def close(self) -> None:
         with self._lock:
