@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# Real parts started by fixtures in their own modules.
+pytest_plugins = ["tests.testhosts"]
+
 # Tests never read or write the user's own dsconsole state or config.
 @pytest.fixture(autouse=True)
 def _isolated_xdg(tmp_path, monkeypatch):

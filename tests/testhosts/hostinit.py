@@ -1,0 +1,379 @@
+"""Init process of one test host (tests/testhosts.py starts it).
+
+Runs as root inside the host's own network namespace (`ip netns exec`) and a
+fresh mount + UTS namespace (`unshare --mount --uts --propagation private`).
+It builds the host's private view of the machine, then stays alive as the
+host's supervisor:
+
+  * hostname; tmpfs on /run (with /run/sshd), /home, /tmp, /var/tmp;
+  * overlays on /etc, /root and /usr/local (writes land in an upper dir on a
+    tmpfs under /run/.testhost, never on this machine's disk);
+  * /proc/sys and /sys re-mounted read-only, then regular files bind-mounted
+    (writable) over /proc/sys/vm/swappiness and
+    /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. Every other sysctl
+    write inside the host fails instead of changing the machine (vm.* and
+    kernel.* sysctls are global);
+  * a watcher (inotify, IN_CLOSE_WRITE on the backing files) that puts each
+    write into the form the kernel would show: a write of `never` to
+    .../enabled reads back `always madvise [never]`, `sysctl -w vm.swappiness=1`
+    reads back `1\n`; a value the kernel would reject (EINVAL) is undone. The
+    rewrite happens right after the writer closes the file, so a read in the
+    same instant can still see the raw write (microseconds; the writer's own
+    process is the only one that can race it);
+  * sshd (`/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config`) as its child.
+
+Control protocol, one line each way over stdin/stdout:
+  start | stop | kill | pause | resume | exit  ->  "ok" or "error <text>"
+stop/kill end sshd AND every other process of the host (established
+connections drop, as when a host goes down); pause/resume SIGSTOP/SIGCONT the
+sshd processes (a hung host: TCP connects, nothing answers). EOF on stdin (the
+test process died) ends every process of the host and this one, so a crashed
+test run leaves no process behind.
+
+argv[1]: JSON config written by tests/testhosts.py.
+"""
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+IN_CLOSE_WRITE = 0x08
+PRIV = "/run/.testhost"
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+
+
+def mount(source, target, fstype=None, flags=0, data=None):
+    enc = lambda s: s.encode() if s is not None else None
+    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype or 'bind'} {source} on {target}: {os.strerror(err)}")
+
+
+def write(path, text, mode=0o644, uid=0, gid=0):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    os.chown(path, uid, gid)
+
+
+def overlay(target, name):
+    upper, work = f"{PRIV}/{name}/upper", f"{PRIV}/{name}/work"
+    os.makedirs(upper)
+    os.makedirs(work)
+    mount("overlay", target, "overlay", 0,
+          f"lowerdir={target},upperdir={upper},workdir={work}")
+
+
+# Kernel forms of the tunables the test hosts present.
+THP_ENABLED = ("always", "madvise", "never")
+THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")
+
+
+def thp_form(choices):
+    def normalize(text):
+        words = text.split()
+        if len(words) == 1 and words[0] in choices:
+            return " ".join(f"[{c}]" if c == words[0] else c for c in choices) + "\n"
+        if [w.strip("[]") for w in words] == list(choices) and \
+                sum(w.startswith("[") for w in words) == 1:
+            return text if text.endswith("\n") else text + "\n"
+        return None  # the kernel answers EINVAL: keep the old value
+    return normalize
+
+
+def swappiness_form(text):
+    t = text.strip()
+    if t.isdigit() and 0 <= int(t) <= 200:
+        return f"{int(t)}\n"
+    return None
+
+
+class Watcher(threading.Thread):
+    """Rewrites each tunable's backing file into kernel form after every write."""
+
+    def __init__(self, files):  # files: {backing_path: normalize}
+        super().__init__(daemon=True)
+        self.fd = libc.inotify_init1(os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.by_wd, self.good = {}, {}
+        for path, normalize in files.items():
+            wd = libc.inotify_add_watch(self.fd, path.encode(), IN_CLOSE_WRITE)
+            if wd < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+            self.by_wd[wd] = (path, normalize)
+            with open(path) as f:
+                self.good[path] = f.read()
+
+    def run(self):
+        while True:
+            buf = os.read(self.fd, 4096)
+            off = 0
+            while off < len(buf):
+                wd, _mask, _cookie, length = struct.unpack_from("iIII", buf, off)
+                off += 16 + length
+                if wd in self.by_wd:
+                    self.fix(*self.by_wd[wd])
+
+    def fix(self, path, normalize):
+        with open(path) as f:
+            text = f.read()
+        new = normalize(text)
+        if new is None:
+            new = self.good[path]
+        self.good[path] = new
+        if new != text:  # our own rewrite triggers one more event: then equal
+            with open(path, "w") as f:
+                f.write(new)
+
+
+def setup(cfg):
+    socket.sethostname(cfg["name"])
+    mount("tmpfs", "/run", "tmpfs", 0, "mode=755")
+    os.makedirs("/run/sshd", mode=0o755)
+    os.makedirs(PRIV, mode=0o700)
+    for target, name in (("/etc", "etc"), ("/root", "root"), ("/usr/local", "local")):
+        overlay(target, name)
+
+    # Tunables: start from this machine's values, presented in kernel form.
+    tunables = {}
+    for real, name, normalize in (
+            ("/proc/sys/vm/swappiness", "swappiness", swappiness_form),
+            ("/sys/kernel/mm/transparent_hugepage/enabled", "thp-enabled", thp_form(THP_ENABLED)),
+            ("/sys/kernel/mm/transparent_hugepage/defrag", "thp-defrag", thp_form(THP_DEFRAG))):
+        backing = f"{PRIV}/{name}"
+        try:
+            with open(real) as f:
+                value = f.read()
+        except OSError:
+            continue  # kernel without THP: the host has no such file either
+        write(backing, value)
+        tunables[real] = (backing, normalize)
+    # Read-only /proc/sys and /sys first, the writable files on top of them.
+    mount("/proc/sys", "/proc/sys", None, MS_BIND)
+    mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    mount(None, "/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for real, (backing, _n) in tunables.items():
+        mount(backing, real, None, MS_BIND)
+    Watcher({b: n for b, n in tunables.values()}).start()
+
+    mount("tmpfs", "/home", "tmpfs", 0, "mode=755")
+    name, address = cfg["name"], cfg["address"]
+    write("/etc/hostname", name + "\n")
+    write("/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n{address}\t{name}\n")
+    for user in cfg["users"]:
+        u, uid = user["name"], user["uid"]
+        with open("/etc/passwd", "a") as f:
+            f.write(f"{u}:x:{uid}:{uid}:dsconsole test user:/home/{u}:/bin/bash\n")
+        with open("/etc/group", "a") as f:
+            f.write(f"{u}:x:{uid}:\n")
+        with open("/etc/shadow", "a") as f:  # '*': no password, but not locked
+            f.write(f"{u}:*:20000:0:99999:7:::\n")
+        os.makedirs(f"/home/{u}", mode=0o755)
+        os.chown(f"/home/{u}", uid, uid)
+        if user.get("sudo"):
+            write(f"/etc/sudoers.d/{u}", user["sudo"] + "\n", 0o440)
+
+    # sshd: our config and key only; the machine's own host keys are hidden.
+    for f in os.listdir("/etc/ssh"):
+        if f.startswith("ssh_host_"):
+            os.unlink(f"/etc/ssh/{f}")
+    src = cfg["dir"]
+    shutil.copy(f"{src}/sshd_config", "/etc/ssh/sshd_config")
+    shutil.copy(f"{src}/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key")
+    shutil.copy(f"{src}/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_host_ed25519_key.pub")
+    os.chmod("/etc/ssh/ssh_host_ed25519_key", 0o600)
+    with open(cfg["authorized_key"]) as f:
+        key = f.read()
+    for u in ["root"] + [u["name"] for u in cfg["users"]]:
+        write(f"/etc/ssh/authorized_keys/{u}", key)
+
+    if cfg["grub"]:
+        write("/etc/default/grub", GRUB)
+    elif os.path.exists("/etc/default/grub"):
+        os.unlink("/etc/default/grub")
+    if cfg["tuned"]:
+        write("/etc/tuned/active_profile", cfg["tuned"] + "\n")
+        write("/etc/tuned/profile_mode", "manual\n")
+        write("/usr/local/bin/tuned-adm", TUNED_ADM, 0o755)
+    if cfg["nvidia_smi"]:
+        gpu = cfg["nvidia_smi"]
+        lib = "/usr/local/lib/dsconsole-fake-gpu"
+        shutil.copytree(gpu["data"], f"{lib}/{os.path.basename(gpu['data'])}")
+        shutil.copy(gpu["script"], f"{lib}/nvidia-smi")
+        write("/usr/local/bin/nvidia-smi",
+              "#!/bin/sh\n# replays output recorded from a real GPU (tests/data/gpu)\n"
+              f"export DSCONSOLE_FAKE_GPU_DATA={lib}/{os.path.basename(gpu['data'])}\n"
+              f'exec {lib}/nvidia-smi "$@"\n', 0o755)
+        if gpu.get("variant") is not None:
+            write("/etc/dsconsole-fake-gpu.json", json.dumps(gpu["variant"]))
+
+    # Log stays on the test side (opened before /tmp is hidden).
+    log = open(f"{src}/sshd.log", "ab")
+    mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
+    mount("tmpfs", "/var/tmp", "tmpfs", 0, "mode=1777")
+    return log
+
+
+GRUB = """\
+# If you change this file, run 'update-grub' afterwards to update
+# /boot/grub/grub.cfg.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=5
+GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX=""
+"""
+
+TUNED_ADM = """\
+#!/bin/sh
+# Test host stand-in for tuned-adm: the active profile lives in /etc/tuned/active_profile.
+f=/etc/tuned/active_profile
+case "$1" in
+  active) p=$(cat $f 2>/dev/null); [ -n "$p" ] && echo "Current active profile: $p" || echo "No current active profile." ;;
+  profile) shift; echo "$*" > $f ;;
+  off) : > $f ;;
+  list) printf 'Available profiles:\\n- balanced\\n- hpc-compute\\n- latency-performance\\n- throughput-performance\\nCurrent active profile: %s\\n' "$(cat $f 2>/dev/null)" ;;
+  *) echo "usage: tuned-adm active|profile NAME|off|list" >&2; exit 1 ;;
+esac
+"""
+
+
+def own_processes():
+    """PIDs sharing this host's mount namespace, except this init and the
+    `unshare` that forked it (it entered the namespace first)."""
+    mine = os.readlink("/proc/self/ns/mnt")
+    keep = {os.getpid(), os.getppid()}
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and int(p) not in keep:
+            try:
+                if os.readlink(f"/proc/{p}/ns/mnt") == mine:
+                    out.append(int(p))
+            except OSError:
+                pass
+    return out
+
+
+def sshd_listening():
+    with open("/proc/net/tcp") as f:  # this network namespace's sockets
+        return any(l.split()[1].endswith(":0016") and l.split()[3] == "0A"
+                   for l in f.readlines()[1:])
+
+
+class Host:
+    def __init__(self, log):
+        self.log = log
+        self.sshd = None
+
+    def start(self):
+        if self.sshd and self.sshd.poll() is None:
+            return "ok"
+        self.sshd = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, cwd="/")
+        deadline = time.monotonic() + 10
+        while not sshd_listening():
+            if self.sshd.poll() is not None:
+                return f"error sshd exited with {self.sshd.returncode} (see sshd.log)"
+            if time.monotonic() > deadline:
+                return "error sshd did not listen within 10 s"
+            time.sleep(0.003)
+        return "ok"
+
+    def end_all(self, sig):
+        """End every process of the host: SIGTERM (escalating to SIGKILL after
+        2 s) or SIGKILL right away."""
+        escalate = time.monotonic() + 2
+        give_up = escalate + 5
+        while (pids := own_processes()) and time.monotonic() < give_up:
+            if time.monotonic() > escalate:
+                sig = signal.SIGKILL
+            for p in pids:
+                try:
+                    if sig == signal.SIGTERM:
+                        os.kill(p, signal.SIGCONT)  # a paused sshd must see the TERM
+                    os.kill(p, sig)
+                except ProcessLookupError:
+                    pass
+            self.reap(0.05)
+        self.sshd = None
+        left = own_processes()
+        return f"error processes left: {left}" if left else "ok"
+
+    def reap(self, wait):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                time.sleep(0.005)
+                if not own_processes():
+                    return
+
+    def signal_sshd(self, sig):
+        for p in own_processes():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().startswith("sshd"):
+                        os.kill(p, sig)
+            except OSError:
+                pass
+        return "ok"
+
+
+def main():
+    cfg = json.loads(sys.argv[1])
+    try:
+        log = setup(cfg)
+    except Exception as e:  # reported to the test process, which raises it
+        print(f"error setup: {e}", flush=True)
+        return 1
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the host are ours to reap
+    host = Host(log)
+    print(f"ready {os.getpid()}", flush=True)
+    commands = {
+        "start": host.start,
+        "stop": lambda: host.end_all(signal.SIGTERM),
+        "kill": lambda: host.end_all(signal.SIGKILL),
+        "pause": lambda: host.signal_sshd(signal.SIGSTOP),
+        "resume": lambda: host.signal_sshd(signal.SIGCONT),
+    }
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "exit":
+            break
+        fn = commands.get(cmd)
+        try:
+            answer = fn() if fn else f"error unknown command {cmd!r}"
+        except Exception as e:
+            answer = f"error {e}"
+        print(answer, flush=True)
+        # reap finished children (sessions started by sshd are its children,
+        # but sshd itself is ours)
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+    host.end_all(signal.SIGTERM)
+    print("ok", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
