@@ -86,15 +86,17 @@ class ConsistencyConfig:
 
 @dataclass(frozen=True)
 class TuningTargets:
+    """Targets of the host-tuning wizard (actions/host_tuning/targets.py reads
+    these attributes by name)."""
     swappiness: int = 1               # vm.swappiness
     thp: str = "never"                # transparent hugepages: never | madvise | always
-    thp_cmdline: bool = True          # also transparent_hugepage=... on GRUB_CMDLINE_LINUX
     cuda_major: int = 12              # CUDA toolkit major version required
+    driver_min: str | None = None     # minimum NVIDIA driver version, e.g. "535.0" (None: report only)
+    nccl_min: str | None = None       # minimum NCCL version, e.g. "2.18"
     memlock: str = "unlimited"        # ulimit -l wanted ("unlimited" or KiB)
-    shm_min_gib: float = 16           # minimum /dev/shm size
+    shm_min_gib: float = 32           # minimum /dev/shm size
     numa_balancing: int = 0           # kernel.numa_balancing wanted
-    persistenced: bool = True         # nvidia-persistenced must run
-    sysctl_file: str = "/etc/sysctl.d/90-dsconsole.conf"
+    update_grub: bool = False         # run update-grub after editing /etc/default/grub (never reboots)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,14 @@ def _address(v: Any) -> str:
     raise _Bad(f"bad address {_describe(v)}, expected an IP address or a DNS name")
 
 
+def _version(v: Any) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str) or not re.fullmatch(r"\d+(\.\d+)*", v):
+        raise _Bad(f"expected a version like \"535.104\" (quote it), got {_describe(v)}")
+    return v
+
+
 def _path(v: Any) -> str:
     return os.path.expanduser(_string(v))
 
@@ -255,10 +265,10 @@ _THRESHOLDS = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_
 _CONSISTENCY = {"prompt": (_string, False), "seed": (_int_range(0), False),
                 "max_tokens": (_int_range(1, 8192), False), "reference": (_string, False)}
 _TUNING = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
-           "thp_cmdline": (_boolean, False), "cuda_major": (_int_range(1, 99), False),
-           "memlock": (_memlock, False), "shm_min_gib": (_number(0), False),
-           "numa_balancing": (_int_range(0, 1), False), "persistenced": (_boolean, False),
-           "sysctl_file": (_string, False)}
+           "cuda_major": (_int_range(1, 99), False), "driver_min": (_version, False),
+           "nccl_min": (_version, False), "memlock": (_memlock, False),
+           "shm_min_gib": (_number(0), False), "numa_balancing": (_int_range(0, 1), False),
+           "update_grub": (_boolean, False)}
 _TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
 _SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
              "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),

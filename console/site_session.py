@@ -40,7 +40,9 @@ class SiteSession:
     def __init__(self, *, title: str, is_demo: bool = False, read_only: bool = False,
                  site: Any = None, kubeconfig: str | None = None, context: str | None = None,
                  namespace: str | None = None, demo_options: dict | None = None,
-                 operator: str | None = None):
+                 operator: str | None = None, probes: bool = True,
+                 telemetry_interval_s: float | None = None, thresholds: Any = None,
+                 consistency: Any = None):
         self.title = title                    # header text: site name, "DEMO", or the context
         self.is_demo = is_demo
         self.read_only = read_only
@@ -50,6 +52,12 @@ class SiteSession:
         self._context = context
         self.namespace = namespace or (site.cluster.namespace if site else DEFAULT_NAMESPACE)
         self._demo_options = dict(demo_options or {})
+        self.thresholds = thresholds or (site.thresholds if site else None)  # None: defaults
+        self.consistency = consistency or (site.consistency if site else None)
+        self.probes = probes                  # latency scrapes + consistency checks of model servers
+        if telemetry_interval_s is None:
+            telemetry_interval_s = site.telemetry.interval_s if site else (1.0 if is_demo else 5.0)
+        self.telemetry_interval_s = telemetry_interval_s
         self.demo_site = None                 # console.sim.demo_site.DemoSite once started
         self.cache = None                     # console.cluster_cache.ClusterCache
         self.poller = None                    # console.telemetry.poller.TelemetryPoller
@@ -57,6 +65,7 @@ class SiteSession:
         self._snapshot: Snapshot = EMPTY
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._ready = threading.Event()       # demo started / cache created
         self._stopping = threading.Event()
         self._dirty = threading.Event()
@@ -70,44 +79,61 @@ class SiteSession:
     def from_args(cls, args: Any) -> "SiteSession":
         """Build (not start) a session from parsed CLI arguments.
 
-        Precedence: CLI flag > environment (DSCONSOLE_SITE) > site file > defaults.
-        No --site, DSCONSOLE_SITE, --kubeconfig, --context or ~/.config/dsconsole/site.yaml
-        (or `args.demo` true): the embedded demo site. Raises SessionError /
-        console.site_config.ConfigError on bad input."""
+        Precedence: CLI flag > environment (DSCONSOLE_SITE, DSCONSOLE_KUBECONFIG,
+        DSCONSOLE_CONTEXT, DSCONSOLE_NAMESPACE) > site file (--site, else
+        $XDG_CONFIG_HOME/dsconsole/site.yaml when it exists) > defaults (kubectl's:
+        KUBECONFIG, ~/.kube/config, current-context). With none of them (or
+        `args.demo` true): the embedded demo site.
+        Bad input (a site file error, an unusable kubeconfig/context) raises
+        SessionError whose str() is the message to print (exit code 2)."""
+        from console.kube_connect import KubeConfigError
+        from console.site_config import ConfigError
+        try:
+            return cls._from_args(args)
+        except (ConfigError, KubeConfigError) as e:
+            raise SessionError(str(e)) from None
+
+    @classmethod
+    def _from_args(cls, args: Any) -> "SiteSession":
         get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
         read_only = bool(get("read_only", False))
         operator = get("operator")
         if get("demo"):
             return cls.demo(read_only=read_only, operator=operator, **_demo_options_from(args))
-        site_path = get("site") or os.environ.get("DSCONSOLE_SITE")
-        if not site_path and not get("kubeconfig") and not get("context"):
+        from console.site_config import ENV_CONTEXT, ENV_KUBECONFIG, ENV_SITE, effective_cluster
+        site_path = get("site") or os.environ.get(ENV_SITE)
+        flags = get("kubeconfig") or get("context")
+        env_cluster = os.environ.get(ENV_KUBECONFIG) or os.environ.get(ENV_CONTEXT)
+        if not site_path and not flags and not env_cluster:
             from console.paths import config_dir
             default = config_dir() / "site.yaml"
             if default.is_file():
                 site_path = str(default)
+        site = None
         if site_path:
             from console.site_config import load_site
-            site = load_site(site_path)
-            kubeconfig = get("kubeconfig") or site.cluster.kubeconfig
-            context = get("context") or site.cluster.context
-            return cls(title=site.name, site=site, kubeconfig=kubeconfig, context=context,
-                       namespace=site.cluster.namespace, read_only=read_only, operator=operator)
-        if get("kubeconfig") or get("context"):
+            site = load_site(site_path)        # ConfigError: the CLI prints it, exit 2
+        if site is not None or flags or env_cluster:
+            cluster = effective_cluster(site, kubeconfig=get("kubeconfig"), context=get("context"),
+                                        namespace=get("namespace"))
             from console.kube_connect import resolve
-            target = resolve(get("kubeconfig"), get("context"))  # raises KubeConfigError
-            s = cls(title=target.context, kubeconfig=get("kubeconfig"), context=target.context,
-                    namespace=DEFAULT_NAMESPACE, read_only=read_only, operator=operator)
+            target = resolve(cluster.kubeconfig, cluster.context)   # KubeConfigError: exit 2
+            title = site.name if site is not None else target.context
+            s = cls(title=title, site=site, kubeconfig=cluster.kubeconfig, context=target.context,
+                    namespace=cluster.namespace, read_only=read_only, operator=operator)
             s._target = target
             return s
         return cls.demo(read_only=read_only, operator=operator, **_demo_options_from(args))
 
     @classmethod
     def demo(cls, *, read_only: bool = False, operator: str | None = None,
-             **sim_options: Any) -> "SiteSession":
+             session_options: dict | None = None, **sim_options: Any) -> "SiteSession":
         """The embedded demo site; `sim_options` go to start_demo_site (nodes,
-        gpus_per_node, replicas, time_scale, seed, frozen, ...)."""
+        gpus_per_node, replicas, time_scale, seed, frozen, ...); `session_options`
+        to the session (probes, telemetry_interval_s, thresholds, consistency)."""
         return cls(title="DEMO", is_demo=True, read_only=read_only, context=DEMO_CONTEXT,
-                   namespace=DEFAULT_NAMESPACE, demo_options=sim_options, operator=operator)
+                   namespace=DEFAULT_NAMESPACE, demo_options=sim_options, operator=operator,
+                   **(session_options or {}))
 
     @property
     def context(self) -> str | None:
@@ -175,6 +201,13 @@ class SiteSession:
     def start_error(self) -> str | None:
         """Why the session could not start (e.g. a kubeconfig it cannot use)."""
         return self._start_error
+
+    def refresh(self) -> Snapshot:
+        """Rebuild the snapshot now (on the calling thread) and return it; for
+        one-shot callers such as `dsconsole status`. The UI does not need it."""
+        with self._build_lock:
+            self._snapshot = self._build()
+        return self._snapshot
 
     # ----------------------------------------------------------- reading state
     def snapshot(self) -> Snapshot:
@@ -275,8 +308,8 @@ class SiteSession:
         sources = self._telemetry_sources()
         if not sources:
             return
-        interval = self.site.telemetry.interval_s if self.site else 1.0
-        self.poller = TelemetryPoller(sources, interval_s=interval)
+        history = self.site.telemetry.history if self.site else 120
+        self.poller = TelemetryPoller(sources, interval_s=self.telemetry_interval_s, history=history)
         self.poller.on_update(lambda *a: self._dirty.set())
         self.poller.start()
 
@@ -292,9 +325,14 @@ class SiteSession:
 
     def _start_alerts(self) -> None:
         from console.alerts import AlertEngine
-        from console.site_config import Thresholds
-        thresholds = self.site.thresholds if self.site else Thresholds()
-        self.alerts = AlertEngine(self, thresholds, on_change=self._dirty.set)
+        from console.site_config import ConsistencyConfig, Thresholds
+        thresholds = self.thresholds or Thresholds()
+        consistency = self.consistency or ConsistencyConfig()
+        # A frozen demo (SVG snapshots) must look the same every run: no live probes.
+        probes = self.probes and not self._demo_options.get("frozen")
+        self.alerts = AlertEngine(self.snapshot, thresholds, consistency=consistency,
+                                  telemetry_interval_s=self.telemetry_interval_s,
+                                  on_change=self._dirty.set, probes=probes)
         self.alerts.start()
 
     def _build_loop(self) -> None:
@@ -312,7 +350,8 @@ class SiteSession:
             self._dirty.clear()
             last = time.monotonic()
             try:
-                snap = self._build()
+                with self._build_lock:
+                    snap = self._build()
             except Exception as e:  # noqa: BLE001 - never kill the publisher
                 snap = Snapshot(version=self._snapshot.version + 1, time=time.time(), api_ok=False,
                                 api_error=f"snapshot failed: {type(e).__name__}: {e}",

@@ -1,0 +1,95 @@
+"""Shared plumbing of the probes that talk to model-server pods directly.
+
+Which pods are probed (Ready pods of the model-server namespace with an IP and
+a port: annotation dsconsole.io/model-port, else the first container port), and
+a round runner: bounded concurrency, bounded timeouts, at most `max_targets`
+pods per round taken in rotation so that a 20,000-pod namespace is covered
+over several rounds instead of one huge burst.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable
+
+from console.snapshot import PodRow
+
+
+def probe_targets(pods: Iterable[PodRow]) -> list[PodRow]:
+    return [p for p in pods if p.ready and p.ip and p.model_port and p.phase == "Running"]
+
+
+def base_url(pod: PodRow) -> str:
+    host = f"[{pod.ip}]" if ":" in (pod.ip or "") else pod.ip
+    return f"http://{host}:{pod.model_port}"
+
+
+class ProbeLoop:
+    """Runs `round_fn(pods)` every `interval_s` (next round scheduled when the
+    last finished) on its own thread, over pods from `targets()`."""
+
+    def __init__(self, name: str, targets: Callable[[], list[PodRow]], interval_s: float,
+                 *, max_targets: int = 512, max_workers: int = 8, start_delay_s: float = 0.0):
+        self.name = name
+        self._targets = targets
+        self.interval_s = interval_s
+        self.max_targets = max_targets
+        self.max_workers = max_workers
+        self.start_delay_s = start_delay_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cursor = 0
+        self.rounds = 0
+        self._client = None
+
+    def client(self):
+        if self._client is None:
+            import httpx  # imported on the probe thread, off the first frame's path
+            self._client = httpx.Client(timeout=httpx.Timeout(10.0, connect=1.0), trust_env=False,
+                                        limits=httpx.Limits(max_connections=self.max_workers * 2))
+        return self._client
+
+    def start(self) -> "ProbeLoop":
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        if self._client is not None:
+            self._client.close()
+
+    def run_round(self) -> None:
+        pods = probe_targets(self._targets())
+        if len(pods) > self.max_targets:
+            start = self._cursor % len(pods)
+            batch = (pods[start:] + pods[:start])[: self.max_targets]
+            self._cursor = start + self.max_targets
+        else:
+            batch = pods
+        if batch:
+            self.client()
+            with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=self.name) as ex:
+                results = list(ex.map(self.probe, batch))
+            self.finish_round(batch, results)
+        self.rounds += 1
+
+    def _run(self) -> None:
+        if self._stop.wait(self.start_delay_s):
+            return
+        while not self._stop.is_set():
+            try:
+                self.run_round()
+            except Exception:  # noqa: BLE001 - a probe bug must not end the loop
+                import logging
+                logging.getLogger(__name__).exception("%s round failed", self.name)
+            self._stop.wait(self.interval_s)
+
+    # subclasses -----------------------------------------------------------
+    def probe(self, pod: PodRow):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finish_round(self, pods: list[PodRow], results: list) -> None:  # pragma: no cover
+        raise NotImplementedError
