@@ -19,13 +19,12 @@ from textual.message import Message
 import themes
 from screens import keymap
 from screens.dashboard_screen import DashboardScreen
-from screens.detail_screen import DetailScreen, target_for
-from screens.help_screen import HelpScreen
 from screens.overview_screen import OverviewScreen
 from screens.palette import DashboardCommands
-from screens.prompt_screen import PromptScreen
-from screens.resource_screen import ResourceScreen
 from screens.virtual_table import VirtualTable
+
+# The prompt, help, detail and resource screens are imported when first opened:
+# they are not on the path to the first frame.
 
 MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
 SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
@@ -155,6 +154,7 @@ class DashboardApp(App, inherit_bindings=False):
         return None
 
     def action_command_mode(self) -> None:
+        from screens.prompt_screen import PromptScreen
         if isinstance(self.screen, PromptScreen):
             return
         names = [c.name for c in keymap.COMMANDS]
@@ -164,6 +164,7 @@ class DashboardApp(App, inherit_bindings=False):
             callback=lambda text: self.run_command(text) if text else None)
 
     def action_filter_mode(self) -> None:
+        from screens.prompt_screen import PromptScreen
         screen = self.screen
         if not isinstance(screen, DashboardScreen):
             return
@@ -180,6 +181,7 @@ class DashboardApp(App, inherit_bindings=False):
         while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
             self.pop_screen()
         if kind != "overview":
+            from screens.resource_screen import ResourceScreen
             self.push_screen(ResourceScreen(kind))
 
     def action_back(self) -> None:
@@ -193,6 +195,7 @@ class DashboardApp(App, inherit_bindings=False):
             self.pop_screen()
 
     def action_help(self) -> None:
+        from screens.help_screen import HelpScreen
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -209,6 +212,7 @@ class DashboardApp(App, inherit_bindings=False):
         open_tuning_wizard(self, self.session)
 
     def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
+        from screens.detail_screen import DetailScreen, target_for
         kind = getattr(getattr(event.table, "spec", None), "kind", "")
         if kind == "object-events":
             kind = "events"

@@ -15,6 +15,7 @@ SCOPE_TITLES = {
     "table": "In a table (nodes, pods, GPUs, alerts, events)",
     "detail": "In a detail view (Enter on a row)",
     "prompt": "In the : command / / filter line",
+    "wizard": "In a wizard (:tune)",
 }
 
 

@@ -7,6 +7,7 @@ VirtualTable from the same spec, so a column is defined exactly once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Hashable, Sequence
 
 from screens.formatting import fmt_gib, sparkline
@@ -39,7 +40,7 @@ NODES = TableSpec(
     kind="nodes", title="Nodes",
     columns=(Column("NAME", 12, 40), Column("READY", 5, 8), Column("CORDON", 6, 8),
              Column("GPU", 3, 9, "right"), Column("PODS", 4, 6, "right")),
-    key=lambda n: n.name, format=_node_cells, rows=lambda s: s.nodes,
+    key=attrgetter("name"), format=_node_cells, rows=lambda s: s.nodes,
     empty_text="no nodes yet")
 
 
@@ -64,7 +65,7 @@ PODS = TableSpec(
     columns=(Column("NAME", 16, 48), Column("STATUS", 6, 18), Column("READY", 5, 5, "right"),
              Column("RESTARTS", 8, 8, "right"), Column("NODE", 4, 24),
              Column("AGE", kind="age"), Column("VERSION", 7, 10)),
-    key=lambda p: (p.namespace, p.name), format=_pod_cells, rows=lambda s: s.pods,
+    key=attrgetter("namespace", "name"), format=_pod_cells, rows=lambda s: s.pods,
     empty_text="no model-server pods")
 
 
@@ -114,7 +115,7 @@ GPUS = TableSpec(
              Column("MEM", 9, 12, "right"), Column("TEMP", 4, 5, "right"),
              Column("POWER", 5, 7, "right"), Column("FLAGS", 5, 30, expand=True), Column("UTIL HISTORY", 12, 12),
              Column("SEEN", kind="age")),
-    key=lambda item: item[0], format=_gpu_cells, rows=lambda s: _sorted_gpus(s.gpus),
+    key=itemgetter(0), format=_gpu_cells, rows=lambda s: _sorted_gpus(s.gpus),
     empty_text="no GPU telemetry yet", api_data=False)
 
 _gpu_sort_cache: dict[int, tuple] = {}

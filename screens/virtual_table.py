@@ -59,7 +59,9 @@ class Row:
         self.cells = cells
         self.styles = styles
         self.source = source
-        self.search = " ".join(c for c in cells if isinstance(c, str)).lower()
+        # cells joined by newlines: a regex's ^ and $ anchor at each cell (re.M),
+        # and a substring never matches across two cells
+        self.search = "\n".join(c for c in cells if isinstance(c, str)).lower()
 
 
 Formatter = Callable[[Any], tuple[tuple, "tuple | None"]]
@@ -68,12 +70,13 @@ Formatter = Callable[[Any], tuple[tuple, "tuple | None"]]
 def compile_filter(text: str) -> Callable[[str], bool] | None:
     """A predicate over a row's lower-case search string. Plain text matches as a
     case-insensitive substring; text with regex characters as a case-insensitive
-    regular expression. Raises re.error for an invalid expression."""
+    regular expression, where ^ and $ anchor at the start and end of any cell.
+    Raises re.error for an invalid expression."""
     text = text.strip()
     if not text:
         return None
     if _REGEX_CHARS.search(text):
-        pattern = re.compile(text, re.IGNORECASE)
+        pattern = re.compile(text, re.IGNORECASE | re.MULTILINE)
         return lambda s: pattern.search(s) is not None
     needle = text.lower()
     return lambda s: needle in s

@@ -1,0 +1,107 @@
+"""VirtualTable on its own: keyed diffs, filter (substring, regex, invalid regex),
+cursor kept on its row across updates, only visible lines rendered."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.app import App, ComposeResult
+
+from screens.virtual_table import Column, VirtualTable
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    node: str
+    restarts: int = 0
+
+
+def fmt(item: Item):
+    return (item.name, item.node, str(item.restarts)), None
+
+
+def items(n: int) -> tuple[Item, ...]:
+    return tuple(Item(f"pod-{i:05d}", f"gpu-node-{i % 2000:04d}") for i in range(n))
+
+
+class TableApp(App):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rendered: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        table = VirtualTable([Column("NAME"), Column("NODE"), Column("RESTARTS", justify="right")],
+                             key=lambda i: i.name, format=fmt)
+        original = table.render_line
+
+        def counting(y: int):
+            self.rendered.append(y)
+            return original(y)
+        table.render_line = counting
+        yield table
+
+
+async def test_twenty_thousand_rows_render_only_visible_lines_and_filter():
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(VirtualTable)
+        table.focus()
+        table.set_rows(items(20_000))
+        app.rendered.clear()
+        await pilot.pause()
+        assert table.row_count == 20_000
+        assert 0 < len(app.rendered) <= 24 * 3  # a few repaints of 24 lines, never 20,000
+
+        assert table.set_filter("gpu-node-0007") is None          # substring
+        assert table.visible_count == 10
+        assert all("gpu-node-0007" in table.row(k).cells[1] for k in table.keys())
+        assert table.set_filter(r"pod-0000[0-4]$") is None          # regex
+        assert table.keys() == [f"pod-0000{i}" for i in range(5)]
+        error = table.set_filter("pod-[")                           # invalid regex
+        assert error and "invalid regex" in error
+        assert table.keys() == [f"pod-0000{i}" for i in range(5)]   # previous filter kept
+        assert table.set_filter("") is None
+        assert table.visible_count == 20_000
+
+
+async def test_keyed_update_changes_only_changed_rows_and_keeps_the_cursor():
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(VirtualTable)
+        table.focus()
+        rows = items(100)
+        table.set_rows(rows)
+        await pilot.press("down", "down", "down")
+        assert table.cursor_key == "pod-00003"
+        before = {k: table.row(k) for k in table.keys()}
+
+        changed = list(rows)
+        changed[50] = replace(changed[50], restarts=4)
+        del changed[0]                                  # a row above the cursor goes away
+        changed.append(Item("pod-new", "gpu-node-0001"))
+        assert table.set_rows(tuple(changed))
+        assert table.cursor_key == "pod-00003"          # the cursor stays on its row
+        assert table.row("pod-00050").cells[2] == "4"
+        assert table.row("pod-00000") is None
+        assert table.row("pod-new") is not None
+        # unchanged rows were not re-formatted
+        assert all(table.row(k) is before[k] for k in table.keys() if k not in ("pod-00050", "pod-new"))
+        assert not table.set_rows(tuple(changed))       # same items: nothing to do
+
+
+async def test_enter_posts_row_opened_with_the_source_object():
+    opened = []
+
+    class OpenApp(TableApp):
+        def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
+            opened.append(event.source)
+
+    app = OpenApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(VirtualTable)
+        table.focus()
+        rows = items(10)
+        table.set_rows(rows)
+        await pilot.press("end", "enter")
+        await pilot.pause()
+        assert opened == [rows[-1]]
