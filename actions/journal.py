@@ -132,7 +132,7 @@ class RunState:
         rolled back, latest first."""
         recs = [(s, r) for s, r in self.steps.get(host, {}).items()
                 if r.before is not None and not r.rolled_back]
-        return sorted(recs, key=lambda sr: -sr.order)
+        return sorted(recs, key=lambda sr: -sr[1].order)
 
     @property
     def unfinished(self) -> bool:

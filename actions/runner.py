@@ -122,11 +122,27 @@ class Runner:
             self.audit.append(action, host=host, args=args, result=result,
                               site=self.site, operator=self.operator)
 
+    def refuse_if_read_only(self, action: str, hosts: list[str], args: dict | None = None) -> None:
+        """Read-only sessions refuse every apply, rollback and resume (audited)."""
+        if self.read_only:
+            self._audit(action, host=",".join(hosts), args=args or {},
+                        result="refused: read-only session")
+            raise ReadOnlyRefused(action)
+
+    def declined(self, action: str, hosts: list[str], args: dict | None = None) -> None:
+        """The operator did not confirm (audited)."""
+        self._audit("confirm", host=",".join(hosts), args={**(args or {}), "confirms": action},
+                    result="declined")
+
+    def no_change(self, action: str, plan: Plan) -> None:
+        """An apply that found every host compliant and so ran nothing (audited)."""
+        for h in plan.host_names:
+            self._audit(action, host=h, args={"wizard": plan.wizard, "params": plan.params},
+                        result="ok: no change (already compliant)")
+
     def _guard(self, action: str, hosts: list[str], confirmation: str | None, args: dict) -> None:
         """Refuse in read-only mode; require and audit the confirmation."""
-        if self.read_only:
-            self._audit(action, host=",".join(hosts), args=args, result="refused: read-only session")
-            raise ReadOnlyRefused(action)
+        self.refuse_if_read_only(action, hosts, args)
         if not confirmation:
             raise ConfirmationRequired(f"{action} on {', '.join(hosts)} needs a confirmation")
         self._audit("confirm", host=",".join(hosts),

@@ -1,11 +1,246 @@
-"""Placeholder until its issue lands; replaced by the module's owner."""
+"""`dsconsole tune plan|apply|verify|rollback|resume|runs`: the host-tuning
+wizard, headless. Exit codes: 0 done, 1 a step (or verify) failed, 2 bad input
+(including a refusal in a --read-only session)."""
+from __future__ import annotations
+
 import argparse
+import json
+import sys
+
+ACTIONS = ("plan", "apply", "verify", "rollback", "resume", "runs")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS,
+                        help="plan: show the per-host diff; apply: change the hosts; verify: check them; "
+                             "rollback/resume [RUN_ID]: undo / finish a run (default: the latest); "
+                             "runs: list journaled runs")
+    parser.add_argument("run_id", nargs="?", help="run id for rollback/resume")
+    parser.add_argument("--hosts", metavar="A,B", help="only these hosts of the site")
+    parser.add_argument("--yes", action="store_true", help="confirm without asking (headless)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--demo", action="store_true",
+                        help="run against the demo site's simulated hosts")
+    parser.add_argument("--max-parallel", type=int, default=8, metavar="N",
+                        help="hosts changed at once (default 8)")
+    parser.add_argument("--stop-all", action="store_true",
+                        help="a failure on one host stops every host's remaining steps")
+    parser.add_argument("--update-grub", action="store_true",
+                        help="run update-grub after changing /etc/default/grub (never reboots)")
+
+
+class BadInput(Exception):
     pass
 
 
+def _transports_and_targets(args):
+    """(site name, {host: Transport}, TuningTargets) for --demo or the site."""
+    from actions.host_tuning.targets import TuningTargets
+    overrides = {"update_grub": True} if args.update_grub else {}
+    if args.demo:
+        return "demo", _demo_hosts(), TuningTargets.from_site(None, **overrides)
+    from console.site_config import ConfigError
+    from console.site_session import SessionError, SiteSession
+    try:
+        session = SiteSession.from_args(args)
+    except (ConfigError, SessionError) as e:
+        raise BadInput(str(e)) from None
+    if session.is_demo:
+        raise BadInput("tune needs a site with hosts: --site FILE (or DSCONSOLE_SITE), or --demo")
+    if not session.site.hosts:
+        raise BadInput(f"site {session.title}: no hosts in the site file")
+    try:
+        targets = TuningTargets.from_site(getattr(session.site, "tuning", None), **overrides)
+    except (ValueError, TypeError) as e:
+        raise BadInput(f"site {session.title}: {e}") from None
+    return session.title, session.transports(), targets
+
+
+def _demo_state_path():
+    from console import paths
+    return paths.state_dir() / "demo-hosts.json"
+
+
+def _demo_hosts() -> dict:
+    """The demo's simulated hosts, as the last `tune --demo` left them (kept
+    in the state dir, so apply, verify, resume and rollback see one another)."""
+    from console.sim import host_software
+    hosts = host_software.tuning_demo_hosts()
+    path = _demo_state_path()
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            saved = {}
+        for name, data in saved.items():
+            if name in hosts:
+                host_software.restore(hosts[name], data)
+    return hosts
+
+
+def _save_demo_hosts(hosts: dict) -> None:
+    from console import paths
+    from console.sim import host_software
+    paths.ensure(paths.state_dir())
+    path = _demo_state_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({n: host_software.snapshot(h) for n, h in hosts.items()}))
+    tmp.replace(path)
+
+
+def _select(hosts: dict, wanted: str | None) -> dict:
+    if not wanted:
+        return hosts
+    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in names if n not in hosts]
+    if unknown or not names:
+        raise BadInput(f"--hosts: unknown host(s) {', '.join(unknown) or '(none given)'}; "
+                       f"known: {', '.join(hosts)}")
+    return {n: hosts[n] for n in names}
+
+
+def _confirm(args, runner, action: str, hosts: list[str]) -> str | None:
+    """How the operator confirmed, or None (declined / cannot ask)."""
+    from actions import confirm
+    if args.yes:
+        return "--yes"
+    if not sys.stdin.isatty():
+        raise BadInput(f"{action} needs a confirmation: run it in a terminal or pass --yes")
+    answer = input(confirm.prompt(f"{action.capitalize()} host tuning", hosts))
+    if confirm.accepts(hosts, answer):
+        return f"typed {answer.strip()!r}"
+    runner.declined(action, hosts)
+    return None
+
+
+def _emit(args, result, title: str) -> None:
+    from actions.text_report import render
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(render(result, title=title))
+
+
+def _announce_unfinished(args) -> None:
+    from actions import journal
+    from actions.text_report import render_run
+    runs = journal.unfinished_runs("host-tuning")
+    if runs and not args.json:
+        for r in runs:
+            print(f"unfinished run: {render_run(r)}\n"
+                  f"  finish it: dsconsole tune resume {r.run_id}   undo it: dsconsole tune rollback {r.run_id}",
+                  file=sys.stderr)
+
+
+def _pick_run(args, *, for_action: str) -> str | None:
+    from actions import journal
+    if args.run_id:
+        return args.run_id
+    runs = journal.list_runs()
+    if for_action == "resume":
+        candidates = [r for r in runs if r.unfinished and r.wizard == "host-tuning"]
+    else:  # rollback: the latest run that changed something not yet rolled back
+        candidates = [r for r in runs if r.wizard == "host-tuning"
+                      and any(r.changed_steps(h) for h in r.hosts)]
+    return candidates[-1].run_id if candidates else None
+
+
 def run(args: argparse.Namespace) -> int:
-    print("dsconsole: this command is not built yet")
-    return 2
+    try:
+        return _run(args)
+    except BadInput as e:
+        print(f"dsconsole tune: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from actions import journal
+    from actions.confirm import ReadOnlyRefused
+    from actions.plan import build_plan
+    from actions.runner import NO_CHANGE, Runner
+    from actions.text_report import render, render_run
+    from console.audit import AuditLog
+
+    if args.action == "runs":
+        runs = journal.list_runs()
+        if args.json:
+            print(json.dumps([r.to_dict() for r in runs], indent=2))
+        else:
+            print("\n".join(render_run(r) for r in runs) or "no runs")
+        return 0
+    if args.max_parallel < 1:
+        raise BadInput("--max-parallel: expected a number >= 1")
+    site, transports, targets = _transports_and_targets(args)
+    read_only = bool(getattr(args, "read_only", False))
+    runner = Runner(audit=AuditLog(operator=getattr(args, "operator", None), site=site),
+                    operator=getattr(args, "operator", None), site=site, read_only=read_only,
+                    max_parallel=args.max_parallel, stop_all_on_failure=args.stop_all)
+    title = "Host tuning"
+    try:
+        if args.action in ("plan", "verify", "apply"):
+            hosts = _select(transports, args.hosts)
+            plan = build_plan("host-tuning", hosts, targets.to_params())
+            if args.action == "apply":
+                runner.refuse_if_read_only("apply", plan.host_names, {"wizard": plan.wizard})
+            _announce_unfinished(args)
+            if args.action == "verify":
+                result = runner.verify(plan)
+                _emit(args, result, title)
+                return 0 if result.ok else 1
+            checked = runner.check(plan)
+            if args.action == "plan" or checked.status != "complete":
+                if args.action == "apply" and checked.status == NO_CHANGE:
+                    runner.no_change("apply", plan)
+                _emit(args, checked, title)
+                return 0 if checked.ok else 1
+            if not args.json:
+                print(render(checked, title=title))
+            how = _confirm(args, runner, "apply", plan.host_names)
+            if how is None:
+                print("not confirmed: nothing changed", file=sys.stderr)
+                return 1
+            result = runner.apply(plan, confirmation=how)
+            _emit(args, result, title)
+            return 0 if result.ok else 1
+
+        # rollback / resume of a journaled run
+        run_id = _pick_run(args, for_action=args.action)
+        if run_id is None:
+            msg = "no unfinished run to resume" if args.action == "resume" else "no run to roll back"
+            if args.json:
+                print(json.dumps({"action": args.action, "status": NO_CHANGE, "message": msg,
+                                  "run_id": None, "changed": 0, "hosts": {}}))
+            else:
+                print(msg)
+            return 0
+        try:
+            state, plan = Runner.plan_for_run(run_id, transports)
+        except FileNotFoundError as e:
+            raise BadInput(str(e)) from None
+        except KeyError as e:
+            raise BadInput(e.args[0]) from None
+        runner.refuse_if_read_only(args.action, state.hosts, {"run_id": run_id})
+        how = _confirm(args, runner, args.action, state.hosts)
+        if how is None:
+            print("not confirmed: nothing changed", file=sys.stderr)
+            return 1
+        if args.action == "resume":
+            result = runner.resume(run_id, plan, confirmation=how)
+        else:
+            result = runner.rollback(run_id, plan, confirmation=how)
+        _emit(args, result, title)
+        return 0 if result.ok else 1
+    except ReadOnlyRefused as e:
+        print(f"dsconsole tune: {e}", file=sys.stderr)
+        return 2
+    except journal.JournalBusy as e:
+        print(f"dsconsole tune: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if args.demo:
+            _save_demo_hosts(transports)
+        for t in transports.values():
+            try:
+                t.close()
+            except Exception:
+                pass

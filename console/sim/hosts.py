@@ -249,6 +249,10 @@ class SimulatedHost(Transport):
                          SpecialFile(self.thp_enabled.read, self.thp_enabled.write))
         self.add_special("/sys/kernel/mm/transparent_hugepage/defrag",
                          SpecialFile(self.thp_defrag.read, self.thp_defrag.write))
+        if self._has_gpus():
+            # the GPU software stack host tuning reports on (CUDA, NCCL, OpenMPI, ...)
+            from console.sim import host_software
+            host_software.install(self)
 
 
 def sysctl_path(key: str) -> str:

@@ -1,0 +1,364 @@
+"""The one generic wizard screen: renders any actions.plan.Plan.
+
+Top: a table of every host's steps with their state; below it the selected
+host's diff (persistent and runtime apart, with notes) or the last result;
+a status line with live progress. Keys: plan (check again), apply (after a
+confirmation naming the hosts; typing the count for more than one), verify,
+rollback, resume. Every blocking call runs in a thread worker; the runner's
+progress callbacks come back through call_from_thread.
+
+    WizardScreen(plan, runner)          # a Plan, or a callable returning one
+    open_tuning_wizard(app, session)    # what `:tune` opens
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from actions import confirm, journal
+from actions.plan import Plan
+from actions.runner import Progress, RunResult, Runner
+from screens import keymap
+
+_STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
+          "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
+          "failed": "bold red", "running": "bold cyan", "changed": "green"}
+
+
+def _state(status: str) -> Text:
+    return Text(status, style=_STYLE.get(status, ""))
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Names the hosts; one host: type yes; several: type how many."""
+    BINDINGS = keymap.bindings("confirm")
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 76; height: auto; max-height: 20; padding: 1 2;
+                               background: $panel; border: thick $warning; }
+    ConfirmScreen #confirm-text { height: auto; }
+    ConfirmScreen #confirm-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, action: str, hosts: list[str]) -> None:
+        super().__init__()
+        self.action_name = action
+        self.hosts = hosts
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(confirm.prompt(self.action_name, self.hosts), id="confirm-text")
+            yield Input(placeholder="yes" if len(self.hosts) == 1 else str(len(self.hosts)),
+                        id="confirm-input")
+            yield Static("", id="confirm-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if confirm.accepts(self.hosts, event.value):
+            self.dismiss(True)
+        else:
+            want = "yes" if len(self.hosts) == 1 else str(len(self.hosts))
+            self.query_one("#confirm-error", Static).update(f"type {want} to confirm, esc to cancel")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class WizardScreen(Screen):
+    BINDINGS = keymap.bindings("wizard")
+    DEFAULT_CSS = """
+    WizardScreen #wizard-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
+    WizardScreen #wizard-banner { height: auto; color: $warning; padding: 0 1; }
+    WizardScreen #wizard-banner.-empty { display: none; }
+    WizardScreen DataTable { height: 1fr; min-height: 5; }
+    WizardScreen #wizard-detail-box { height: 1fr; border-top: solid $primary; }
+    WizardScreen #wizard-status { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, plan: Plan | Callable[[], Plan], runner: Runner, *,
+                 name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self._plan_source = plan
+        self.plan: Plan | None = plan if isinstance(plan, Plan) else None
+        self.runner = runner
+        self.busy = True                              # until the first plan is shown
+        self.last: RunResult | None = None            # the last plan/apply/verify/rollback result
+        self.results: dict[str, RunResult] = {}       # by action
+        self.run_id: str | None = None                # the run this screen applied or resumed
+        self.unfinished: list[journal.RunState] = []
+        self.row_host: dict[str, str] = {}
+        runner.on_progress = self._progress_from_thread
+
+    # -- layout -------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        ro = "  [READ-ONLY]" if self.runner.read_only else ""
+        yield Static(f"Wizard{ro}", id="wizard-title")
+        yield Static("", id="wizard-banner", classes="-empty")
+        table = DataTable(id="wizard-steps", cursor_type="row", zebra_stripes=True)
+        yield table
+        with VerticalScroll(id="wizard-detail-box"):
+            yield Static("", id="wizard-detail")
+        yield Static("loading the plan...", id="wizard-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in (("host", "Host"), ("step", "Step"), ("state", "State"), ("detail", "Detail")):
+            table.add_column(label, key=key)
+        self._load()
+
+    # -- workers --------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="wizard")
+    def _load(self) -> None:
+        if self.plan is None:
+            self.plan = self._plan_source()
+        self.app.call_from_thread(self._fill_table)
+        self.unfinished = journal.unfinished_runs(self.plan.wizard)
+        self.app.call_from_thread(self._show_banner)
+        self._do("plan")
+
+    @work(thread=True, exclusive=True, group="wizard")
+    def _run_action(self, action: str, how: str | None) -> None:
+        self._do(action, how)
+
+    def _do(self, action: str, how: str | None = None) -> None:
+        self.busy = True
+        self.app.call_from_thread(self._status, f"{action}...")
+        try:
+            if action == "plan":
+                result = self.runner.check(self.plan)
+            elif action == "verify":
+                result = self.runner.verify(self.plan)
+            elif action == "apply":
+                result = self.runner.apply(self.plan, confirmation=how)
+                self.run_id = result.run_id
+            elif action in ("rollback", "resume"):
+                run_id = self._target_run(action)
+                state, plan = Runner.plan_for_run(run_id, {h.host: h.transport for h in self.plan.hosts})
+                if action == "rollback":
+                    result = self.runner.rollback(run_id, plan, confirmation=how)
+                else:
+                    result = self.runner.resume(run_id, plan, confirmation=how)
+                self.run_id = run_id
+            else:
+                return
+        except Exception as e:  # refusals, busy journals, unknown hosts: say so, keep the screen
+            self.app.call_from_thread(self._status, f"{action}: {e}", True)
+            return
+        finally:
+            self.busy = False
+        self.unfinished = journal.unfinished_runs(self.plan.wizard)
+        self.app.call_from_thread(self._show_result, result)
+
+    # -- progress and results (UI thread) ---------------------------------------
+    def _progress_from_thread(self, ev: Progress) -> None:
+        try:
+            self.app.call_from_thread(self._progress, ev)
+        except RuntimeError:  # called on the UI thread itself (not in practice) or app gone
+            pass
+
+    def _progress(self, ev: Progress) -> None:
+        table = self.query_one(DataTable)
+        if ev.kind == "step-start" and ev.host and ev.step:
+            self._set_cell(f"{ev.host}/{ev.step}", "state", _state("running"))
+        elif ev.kind == "step-done" and ev.host and ev.step:
+            self._set_cell(f"{ev.host}/{ev.step}", "state", _state(ev.status or ""))
+            if ev.message:
+                self._set_cell(f"{ev.host}/{ev.step}", "detail", ev.message)
+        if ev.kind in ("run-start", "host-done", "run-done"):
+            what = f"{ev.action}: " + (f"{ev.host} {ev.status}" if ev.host else ev.message)
+            self._status(what)
+        table.refresh()
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        self.row_host.clear()
+        self.query_one("#wizard-title", Static).update(
+            f"{self.plan.title}: {len(self.plan.hosts)} host(s)"
+            + ("  [READ-ONLY]" if self.runner.read_only else ""))
+        for hp in self.plan.hosts:
+            for step in hp.steps:
+                key = f"{hp.host}/{step.id}"
+                self.row_host[key] = hp.host
+                table.add_row(hp.host, step.title, _state("..."), "", key=key)
+
+    def _set_cell(self, row: str, col: str, value) -> None:
+        try:
+            self.query_one(DataTable).update_cell(row, col, value)
+        except Exception:  # row not in this plan (e.g. rollback of an older run's step)
+            pass
+
+    def _show_banner(self) -> None:
+        banner = self.query_one("#wizard-banner", Static)
+        runs = [r for r in self.unfinished if r.run_id != self.run_id or r.unfinished]
+        if runs:
+            r = runs[-1]
+            banner.update(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
+                          f"u resume, r roll back")
+            banner.remove_class("-empty")
+        else:
+            banner.update("")
+            banner.add_class("-empty")
+
+    def _status(self, text: str, error: bool = False) -> None:
+        self.query_one("#wizard-status", Static).update(Text(text, style="bold red" if error else ""))
+
+    def _show_result(self, result: RunResult) -> None:
+        self.last = result
+        self.results[result.action] = result
+        for host, hr in result.hosts.items():
+            for s in hr.steps:
+                key = f"{host}/{s.id}"
+                self._set_cell(key, "state", _state(s.status))
+                detail = s.error or (s.check.summary if s.check else s.verify.message if s.verify else "")
+                self._set_cell(key, "detail", detail)
+        self._status(result.message, error=not result.ok)
+        self._show_banner()
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def selected_host(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return self.row_host.get(key)
+
+    def detail_text(self, host: str) -> Text:
+        """The host's diff (from the last plan) and its latest results."""
+        out = Text()
+        planned = self.results.get("plan")
+        hr = planned.hosts.get(host) if planned else None
+        out.append(f"{host}\n", style="bold")
+        if hr:
+            for s in hr.steps:
+                if s.check is None:
+                    out.append(f"  {s.title}: {s.error}\n", style="red")
+                    continue
+                out.append(f"  {s.check.summary}\n", style=_STYLE.get(s.check.status, ""))
+                if s.check.persistent:
+                    out.append("    persistent:\n", style="bold")
+                    for line in s.check.persistent:
+                        style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+                        out.append(f"      {line}\n", style=style)
+                if s.check.runtime:
+                    out.append("    runtime:\n", style="bold")
+                    for line in s.check.runtime:
+                        out.append(f"      {line}\n")
+                for note in s.check.notes:
+                    out.append(f"    ! {note}\n", style="yellow")
+        for action in ("apply", "resume", "verify", "rollback"):
+            res = self.results.get(action)
+            if res and host in res.hosts:
+                r = res.hosts[host]
+                out.append(f"{action}: {r.status}" + (f" -- {r.error}" if r.error else "") + "\n",
+                           style=_STYLE.get(r.status, "bold"))
+                for s in r.steps:
+                    for note in dict.fromkeys(s.notes):
+                        out.append(f"    ! {s.id}: {note}\n", style="yellow")
+        return out
+
+    def _show_detail(self) -> None:
+        host = self.selected_host()
+        if host:
+            self.query_one("#wizard-detail", Static).update(self.detail_text(host))
+
+    # -- actions (keys) ------------------------------------------------------------
+    def _target_run(self, action: str) -> str:
+        if action == "resume":
+            runs = self.unfinished or journal.unfinished_runs(self.plan.wizard)
+            if not runs:
+                raise LookupError("no unfinished run to resume")
+            return runs[-1].run_id
+        if self.run_id:
+            return self.run_id
+        runs = [r for r in journal.list_runs() if r.wizard == self.plan.wizard
+                and any(r.changed_steps(h) for h in r.hosts)]
+        if not runs:
+            raise LookupError("no run to roll back")
+        return runs[-1].run_id
+
+    def _start(self, action: str) -> None:
+        if self.busy or self.plan is None:
+            self.notify("busy: wait for the current action to finish", severity="warning")
+            return
+        if action in ("plan", "verify"):
+            self._run_action(action, None)
+            return
+        if action == "apply":
+            hosts = self.plan.host_names
+        else:
+            try:
+                hosts = journal.load(self._target_run(action)).hosts
+            except (LookupError, FileNotFoundError) as e:
+                self._status(f"{action}: {e}", True)
+                return
+        try:
+            self.runner.refuse_if_read_only(action, hosts, {"wizard": self.plan.wizard})
+        except confirm.ReadOnlyRefused as e:
+            self._status(str(e), True)
+            self.notify(str(e), severity="error")
+            return
+
+        def after(ok: bool | None) -> None:
+            if ok:
+                how = "typed yes" if len(hosts) == 1 else f"typed {len(hosts)}"
+                self._run_action(action, f"{how} in the wizard screen")
+            else:
+                self.runner.declined(action, hosts)
+                self._status(f"{action}: not confirmed, nothing changed")
+        self.app.push_screen(ConfirmScreen(f"{action.capitalize()} {self.plan.title.lower()}", hosts), after)
+
+    def action_plan(self) -> None:
+        self._start("plan")
+
+    def action_apply(self) -> None:
+        self._start("apply")
+
+    def action_verify(self) -> None:
+        self._start("verify")
+
+    def action_rollback(self) -> None:
+        self._start("rollback")
+
+    def action_resume(self) -> None:
+        self._start("resume")
+
+    def action_close(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
+
+def open_tuning_wizard(app: Any, session: Any) -> None:
+    """What `:tune` does: the host-tuning wizard on the session's hosts."""
+    from actions.host_tuning.targets import TuningTargets
+    from actions.plan import build_plan
+    from console.audit import AuditLog
+
+    site = "demo" if getattr(session, "is_demo", False) else getattr(session, "title", None)
+    operator = getattr(session, "operator", None)
+    runner = Runner(audit=AuditLog(operator=operator, site=site), operator=operator, site=site,
+                    read_only=bool(getattr(session, "read_only", False)))
+    site_obj = getattr(session, "site", None)
+
+    def plan() -> Plan:
+        targets = TuningTargets.from_site(getattr(site_obj, "tuning", None))
+        return build_plan("host-tuning", session.transports(), targets.to_params())
+    app.push_screen(WizardScreen(plan, runner))
