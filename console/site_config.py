@@ -283,6 +283,7 @@ class _Parser:
         self.yaml = yaml
         self.path = path
         self.errors: list[tuple[int, str]] = []
+        self.suggested: set[tuple[int, str]] = set()   # (mapping node id, key) a typo hint named
         self._constructor = yaml.SafeLoader("")
 
     def error(self, node, message: str) -> None:
@@ -303,15 +304,17 @@ class _Parser:
         for key_node, value_node in node.value:
             key = self.scalar(key_node) if isinstance(key_node, self.yaml.ScalarNode) else None
             if not isinstance(key, str):
-                self.error(key_node, f"{what}: keys must be strings, got {_describe(key)}")
+                self.error(key_node, f"{what}: expected string keys, got {_describe(key)}")
                 continue
             if key in out:
                 self.error(key_node, f"{what}: duplicate key {key!r} (first at line "
-                                     f"{out[key][0].start_mark.line + 1})")
+                                     f"{out[key][0].start_mark.line + 1}); expected each key once")
                 continue
             if key not in allowed:
                 close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
+                if close:
+                    self.suggested.add((id(node), close[0]))
                 self.error(key_node, f"{what}: unknown key {key!r}{hint}; expected one of {', '.join(allowed)}")
                 continue
             out[key] = (key_node, value_node)
@@ -324,8 +327,8 @@ class _Parser:
         values: dict[str, Any] = {}
         for key, (check, required) in spec.items():
             if key not in m:
-                if required:
-                    self.error(node, f"{what}: missing required key {key!r}")
+                if required and (id(node), key) not in self.suggested:  # a typo already explains it
+                    self.error(node, f"{what}: missing required key {key!r}; expected `{key}:` with a value")
                 continue
             key_node, value_node = m[key]
             value = self.scalar(value_node)
@@ -354,6 +357,9 @@ def parse_site(text: str, path: str = "<site>") -> Site:
         line = mark.line + 1 if mark else 1
         problem = getattr(e, "problem", None) or str(e)
         context = getattr(e, "context", None)
+        cmark = getattr(e, "context_mark", None)
+        if context and cmark is not None and cmark.line + 1 != line:
+            context += f" started at line {cmark.line + 1}"
         msg = f"bad YAML: {problem}" + (f" ({context})" if context else "")
         raise ConfigError(path, line, msg + "; expected a YAML mapping") from None
     if root is None:
@@ -361,8 +367,8 @@ def parse_site(text: str, path: str = "<site>") -> Site:
     top = p.mapping(root, "site", _TOP, "keys " + ", ".join(_TOP))
     kwargs: dict[str, Any] = {}
     if top is not None:
-        if "name" not in top:
-            p.error(root, "site: missing required key 'name' (the site's name, shown in the header)")
+        if "name" not in top and (id(root), "name") not in p.suggested:
+            p.error(root, "site: missing required key 'name'; expected `name: <site name>` (shown in the header)")
         else:
             value_node = top["name"][1]
             try:

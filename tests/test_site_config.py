@@ -1,0 +1,156 @@
+"""Site file: parsing, every kind of error with its file:line, precedence, and the
+check-config command run as the user runs it (a subprocess)."""
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from console.site_config import (ConfigError, ClusterConfig, effective_cluster, load_site,
+                                 parse_site)
+
+SITES = Path(__file__).parent / "data" / "sites"
+
+# file -> (line, words the message must contain)
+BAD = {
+    "bad_yaml.yaml": (5, ["bad YAML", "flow sequence started at line 4"]),
+    "unknown_top_key.yaml": (2, ["unknown key 'hots'", "did you mean 'hosts'"]),
+    "unknown_host_key.yaml": (4, ["unknown key 'adress'", "did you mean 'address'"]),
+    "port_wrong_type.yaml": (5, ["hosts[0].port", "expected an integer from 1 to 65535", "'twenty-two'"]),
+    "port_out_of_range.yaml": (5, ["70000 is out of range"]),
+    "missing_name.yaml": (2, ["missing required key 'name'"]),
+    "missing_address.yaml": (5, ["hosts[1]", "missing required key 'address'"]),
+    "bad_ip.yaml": (4, ["bad address", "10.0.0.300", "expected an IP address or a DNS name"]),
+    "bad_dns_name.yaml": (4, ["bad address", "gpu_01..example.com"]),
+    "duplicate_host.yaml": (5, ["duplicate host name 'gpu-01'", "first at line 3"]),
+    "unknown_jump.yaml": (8, ["jump names unknown host 'bastoin'", "did you mean 'bastion'"]),
+    "bad_role.yaml": (5, ["expected one of gpu, lb, backup, bastion", "'compute'"]),
+    "threshold_wrong_type.yaml": (3, ["thresholds.gpu_util_pct", "expected a number from 0 to 100"]),
+    "hosts_not_a_list.yaml": (3, ["hosts: expected a list"]),
+    "duplicate_key.yaml": (4, ["duplicate key 'namespace'", "first at line 3"]),
+    "jump_loop.yaml": (5, ["jump hosts form a loop"]),
+    "bad_thp.yaml": (3, ["tuning.thp", "expected one of never, madvise, always"]),
+    "empty.yaml": (1, ["empty site file"]),
+    "not_a_mapping.yaml": (1, ["expected a mapping", "got a list"]),
+    "interval_zero.yaml": (3, ["telemetry.interval_s", "greater than 0"]),
+    "cluster_not_mapping.yaml": (2, ["cluster: expected a mapping", "'deepseek'"]),
+    "threshold_typo.yaml": (6, ["unknown key 'p99_latncy_ms'", "did you mean 'p99_latency_ms'"]),
+}
+
+
+def check_config(path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "console", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_every_bad_file_is_covered():
+    assert sorted(BAD) == sorted(p.name for p in (SITES / "bad").glob("*.yaml"))
+    assert len(BAD) >= 10
+
+
+def test_check_config_on_malformed_files_gives_file_line_and_exit_2():
+    files = sorted(BAD)
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        results = dict(zip(files, ex.map(lambda f: check_config(SITES / "bad" / f), files)))
+    for name, (line, words) in BAD.items():
+        r = results[name]
+        path = str(SITES / "bad" / name)
+        assert r.returncode == 2, (name, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr, name
+        first = r.stderr.splitlines()[0]
+        assert first.startswith(f"{path}:{line}: "), (name, first)
+        for w in words:
+            assert w in r.stderr, (name, w, r.stderr)
+        assert "expected" in r.stderr, name          # says what was expected
+
+
+def test_each_message_is_distinct():
+    messages = set()
+    for name in BAD:
+        with pytest.raises(ConfigError) as e:
+            load_site(SITES / "bad" / name)
+        messages.add(e.value.message)
+    assert len(messages) == len(BAD)
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    f = tmp_path / "many.yaml"
+    f.write_text("name: prod\ncluster:\n  contxt: x\nhosts:\n  - name: a\n    address: 999.1.1.1\n"
+                 "    port: 0\n")
+    with pytest.raises(ConfigError) as e:
+        load_site(f)
+    lines = [err.line for err in e.value.errors]
+    assert lines == [3, 6, 7]
+    assert str(e.value).count(f"{f}:") == 3
+
+
+def test_good_site_file_parses_fully():
+    site = load_site(SITES / "good.yaml")
+    assert site.name == "prod-east"
+    assert site.cluster.context == "prod-east-admin" and site.cluster.namespace == "deepseek"
+    assert site.cluster.kubeconfig == str(Path.home() / ".kube/prod-east.yaml")
+    assert [h.name for h in site.hosts] == ["bastion", "gpu-01", "gpu-02", "lb-01", "backup-01"]
+    bastion, gpu1, gpu2, lb, backup = site.hosts
+    assert (bastion.port, bastion.user, bastion.role) == (2222, "ops", "bastion")
+    assert gpu1.jump == "bastion" and gpu1.role == "gpu" and gpu2.role == "gpu"
+    assert gpu2.port is None and gpu2.user is None
+    assert lb.address == "fd00::20" and lb.role == "lb"
+    assert [h.name for h in site.hosts_with_role("gpu")] == ["gpu-01", "gpu-02"]
+    assert site.thresholds.gpu_util_pct == 90 and site.thresholds.p99_latency_ms == 500
+    assert site.thresholds.consistency_failure_pct == 0.1
+    assert site.tuning.swappiness == 1 and site.tuning.thp == "never" and site.tuning.cuda_major == 12
+    assert site.tuning.driver_min == "535.104" and site.tuning.memlock == "unlimited"
+    assert site.telemetry.interval_s == 5
+
+
+def test_check_config_ok_summary_and_exit_0():
+    r = check_config(SITES / "good.yaml")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("\n") == 1
+    assert "OK" in r.stdout and "prod-east" in r.stdout and "5 host(s)" in r.stdout
+
+
+def test_check_config_missing_file_exit_2(tmp_path):
+    r = check_config(tmp_path / "nope.yaml")
+    assert r.returncode == 2 and f"{tmp_path / 'nope.yaml'}:1: no such file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_defaults_when_sections_are_absent():
+    site = parse_site("name: tiny\n")
+    assert site.cluster == ClusterConfig()
+    assert site.hosts == ()
+    assert site.thresholds.gpu_util_window_s == 300
+    assert site.tuning.thp == "never" and site.tuning.numa_balancing == 0
+
+
+def test_host_tuning_targets_read_the_site_tuning_section():
+    from actions.host_tuning.targets import TuningTargets
+    site = parse_site("name: t\ntuning:\n  swappiness: 10\n  thp: madvise\n  shm_min_gib: 64\n")
+    t = TuningTargets.from_site(site.tuning)
+    assert (t.swappiness, t.thp, t.shm_min_gib) == (10, "madvise", 64)
+
+
+def test_precedence_flag_over_env_over_site_over_defaults():
+    site = parse_site("name: p\ncluster:\n  kubeconfig: /site/kc\n  context: site-ctx\n  namespace: site-ns\n")
+    env = {"DSCONSOLE_CONTEXT": "env-ctx", "DSCONSOLE_NAMESPACE": "env-ns"}
+    c = effective_cluster(site, context="flag-ctx", env=env)
+    assert (c.kubeconfig, c.context, c.namespace) == ("/site/kc", "flag-ctx", "env-ns")
+    c = effective_cluster(site, env={})
+    assert (c.kubeconfig, c.context, c.namespace) == ("/site/kc", "site-ctx", "site-ns")
+    c = effective_cluster(None, env={})
+    assert (c.kubeconfig, c.context, c.namespace) == (None, None, "deepseek")
+    c = effective_cluster(site, kubeconfig="/flag/kc", env={"DSCONSOLE_KUBECONFIG": "/env/kc"})
+    assert c.kubeconfig == "/flag/kc"
+    c = effective_cluster(site, env={"DSCONSOLE_KUBECONFIG": "/env/kc"})
+    assert c.kubeconfig == "/env/kc"
+
+
+def test_dsconsole_site_env_is_used_by_check_config(monkeypatch):
+    env = {"DSCONSOLE_SITE": str(SITES / "good.yaml"), "PATH": "/usr/bin:/bin"}
+    import os
+    env = {**os.environ, **env}
+    r = subprocess.run([sys.executable, "-m", "console", "check-config"], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0 and "prod-east" in r.stdout
