@@ -14,7 +14,7 @@ from screens.data_panel import DataPanel
 from screens.site_header import SiteHeader
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(Screen, inherit_bindings=False):
     shown_version: int = -1
 
     def show_snapshot(self, snapshot: Any) -> None:

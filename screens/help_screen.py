@@ -14,6 +14,8 @@ SCOPE_TITLES = {
     "app": "Everywhere",
     "table": "In a table (nodes, pods, GPUs, alerts, events)",
     "detail": "In a detail view (Enter on a row)",
+    "wizard": "In a wizard (:tune)",
+    "confirm": "In a wizard's confirmation",
     "prompt": "In the : command / / filter line",
     "wizard": "In a wizard (:tune)",
 }
@@ -41,7 +43,7 @@ def help_table() -> Table:
     return table
 
 
-class HelpScreen(Screen):
+class HelpScreen(Screen, inherit_bindings=False):
     DEFAULT_CSS = """
     HelpScreen VerticalScroll { padding: 0 1; }
     """

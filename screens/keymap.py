@@ -22,7 +22,7 @@ class KeySpec:
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
     action: str       # Textual action string, run in the namespace of `scope`
-    scope: str        # "app" | "table" | "detail" | "prompt" | "help"
+    scope: str        # "app" | "table" | "detail" | "wizard" | "confirm" | "prompt"
     show: bool = True  # shown in the footer (help lists every key regardless)
     key_display: str | None = None
     priority: bool = False
@@ -57,6 +57,14 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("detail.events", "e", "Events", "show_tab('events')", "detail"),
     KeySpec("detail.log", "o", "Log", "show_tab('log')", "detail"),
     KeySpec("detail.follow", "f", "Follow log", "toggle_follow", "detail"),
+    # -- in the wizard screen (screens/wizard_screen.py) and its confirmation
+    KeySpec("wizard.plan", "p", "Plan (check again)", "plan", "wizard"),
+    KeySpec("wizard.apply", "a", "Apply", "apply", "wizard"),
+    KeySpec("wizard.verify", "v", "Verify", "verify", "wizard"),
+    KeySpec("wizard.rollback", "r", "Rollback", "rollback", "wizard"),
+    KeySpec("wizard.resume", "u", "Resume unfinished run", "resume", "wizard"),
+    KeySpec("wizard.close", "escape", "Close", "close", "wizard", key_display="esc"),
+    KeySpec("confirm.cancel", "escape", "Cancel", "cancel", "confirm", key_display="esc"),
     # -- in the `:` / `/` prompt
     KeySpec("prompt.submit", "enter", "Run / keep filter", "submit", "prompt"),
     KeySpec("prompt.cancel", "escape", "Cancel", "cancel", "prompt", key_display="esc"),

@@ -32,9 +32,18 @@ class OverviewScreen(DashboardScreen):
         self.query_one("#pods", DataPanel).focus()
 
     def is_complete(self) -> bool:
-        """Every panel filled from data (what 'first complete frame' means):
-        nodes, pods and GPU telemetry present, alerts evaluated."""
+        """Every panel filled from data (what 'first complete frame' means): the
+        cache synced, nodes and pods shown, GPU telemetry shown when the site has
+        any (the demo, or a site file with GPU hosts), alerts evaluated."""
         snap = self.app.session.snapshot()
+        kinds = ("nodes", "pods", "gpus") if self._expects_gpus() else ("nodes", "pods")
         return (self.shown_version >= 0 and bool(getattr(snap, "synced", True))
-                and all(self.query_one(f"#{k}", DataPanel).row_count > 0 for k in ("nodes", "pods", "gpus"))
+                and all(self.query_one(f"#{k}", DataPanel).row_count > 0 for k in kinds)
                 and self.query_one("#alerts", DataPanel).snapshot is not None)
+
+    def _expects_gpus(self) -> bool:
+        session = self.app.session
+        if getattr(session, "is_demo", False):
+            return True
+        site = getattr(session, "site", None)
+        return any(getattr(h, "role", None) == "gpu" for h in getattr(site, "hosts", ()) or ())

@@ -17,7 +17,7 @@ from textual.widgets import Input, Static
 from screens import keymap
 
 
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(ModalScreen[str | None], inherit_bindings=False):
     BINDINGS = keymap.bindings("prompt")
     DEFAULT_CSS = """
     PromptScreen { align: left bottom; background: transparent; }

@@ -82,7 +82,7 @@ def compile_filter(text: str) -> Callable[[str], bool] | None:
     return lambda s: needle in s
 
 
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     """A keyed, filterable table that renders only its visible rows."""
 
     BINDINGS = keymap.bindings("table")
@@ -324,6 +324,9 @@ class VirtualTable(ScrollView, can_focus=True):
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
         self.refresh()
+        hook = getattr(self.app, "cursor_painted_hook", None)  # benchmarks only
+        if hook is not None:
+            self.call_after_refresh(hook)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(self.cursor - 1)

@@ -1,0 +1,207 @@
+"""Pilot tests of the dashboard against the real embedded demo site (simulated
+cluster over real HTTP, the real ClusterCache, the simulated GPU fleet)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from console.site_session import SiteSession
+from screens import keymap
+from screens.app import DashboardApp
+from screens.data_panel import DataPanel
+from screens.virtual_table import VirtualTable
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def wait_for(pilot, predicate, what: str, timeout: float = 20.0) -> None:
+    """Let the app run until `predicate()` holds (bounded; not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f}s waiting for: {what}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def demo():
+    session = SiteSession.demo(nodes=4, gpus_per_node=8, seed=3, time_scale=30.0)
+    session.start()
+    assert session.wait_synced(30), session.start_error
+    yield session
+    session.stop()
+
+
+def panel(app, kind: str) -> DataPanel:
+    return app.dashboard_screen().panel(kind)
+
+
+async def test_overview_fills_from_the_demo_site(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "every overview panel filled")
+        snap = demo.snapshot()
+        nodes = panel(app, "nodes")
+        assert nodes.keys() == [n.name for n in snap.nodes] and len(snap.nodes) == 4
+        pods = panel(app, "pods")
+        await wait_for(pilot, lambda: pods.row_count == len(demo.snapshot().pods) > 0, "pods shown")
+        gpus = panel(app, "gpus")
+        await wait_for(pilot, lambda: gpus.row_count == 4, "a GPU row per node")
+        row = gpus.row(gpus.keys()[0])
+        assert row.cells[1] == "8" and row.cells[2].endswith("%")   # 8 GPUs, a util figure
+        header = app.screen.query_one("#header")
+        assert header.api_state == "live"
+        assert "DEMO" in str(header.render())
+        assert first_frame_recorded(app)
+
+
+def first_frame_recorded(app) -> bool:
+    return app.first_frame_at is not None
+
+
+async def test_pods_command_filter_enter_and_escape(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        await pilot.press("colon", *"pods", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "pods", ":pods opens the pods view")
+        table = app.screen.query_one(DataPanel)
+        await wait_for(pilot, lambda: table.row_count == len(demo.snapshot().pods) > 0, "pods listed")
+        pods = demo.snapshot().pods
+        node = pods[0].node
+        expected = sorted((p.namespace, p.name) for p in pods if node in (p.node or "")
+                          or node in p.name)
+
+        # `/` substring filter, applied as it is typed
+        await pilot.press("slash", *node)
+        await pilot.pause()
+        assert sorted(table.keys()) == expected
+        # an invalid regex is an error on the prompt line, not a crash; the filter stays
+        await pilot.press("[")
+        await pilot.pause()
+        assert "invalid regex" in app.screen.error
+        assert sorted(table.keys()) == expected
+        await pilot.press("backspace", "enter")           # keep the filter, close the prompt
+        await pilot.pause()
+        assert table.filter_text == node and sorted(table.keys()) == expected
+
+        # regex filter
+        await pilot.press("slash", *(["backspace"] * len(node)), *f"^{pods[0].name}$", "enter")
+        await pilot.pause()
+        assert table.keys() == [(pods[0].namespace, pods[0].name)]
+
+        # Enter: the pod's YAML, events and live log
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DetailScreen", "detail view")
+        detail = app.screen
+        yaml_log = detail.query_one("#yaml-text")
+        await wait_for(pilot, lambda: any("kind: Pod" in line for line in yaml_log.lines), "pod YAML")
+        assert any(pods[0].name in line for line in yaml_log.lines)
+        await pilot.press("o")                              # the log tab
+        await wait_for(pilot, lambda: detail.log_lines > 0, "pod log lines")
+
+        await pilot.press("escape")                         # back to the pods view, filter kept
+        await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "pods", "back to :pods")
+        assert table.keys() == [(pods[0].namespace, pods[0].name)]
+        await pilot.press("escape")                         # Esc clears the filter first
+        await pilot.pause()
+        assert table.filter_text == "" and table.visible_count == table.row_count
+        await pilot.press("escape")                         # then goes back to the overview
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "overview again")
+
+
+async def test_help_lists_every_bound_key(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "help screen")
+        from screens.help_screen import help_table
+        from rich.console import Console
+        console = Console(width=200, record=True, file=open("/dev/null", "w"))
+        console.print(help_table())
+        text = console.export_text()
+        for k in keymap.KEYS:
+            assert keymap.display_key(k.key) in text and k.description in text and k.id in text, k
+        for c in keymap.COMMANDS:
+            assert f":{c.name}" in text, c
+
+        # every binding of every screen and widget of ours comes from the registry
+        from screens.detail_screen import DetailScreen
+        from screens.help_screen import HelpScreen
+        from screens.overview_screen import OverviewScreen
+        from screens.prompt_screen import PromptScreen
+        from screens.resource_screen import ResourceScreen
+        registry_ids = {k.id for k in keymap.KEYS}
+        for cls in (DashboardApp, OverviewScreen, ResourceScreen, DetailScreen, HelpScreen,
+                    PromptScreen, VirtualTable, DataPanel):
+            for binding in cls._merge_bindings().key_to_bindings.values():
+                for b in binding:
+                    if b.action.startswith("screen.") and cls is not DashboardApp:
+                        # Textual's own Screen bindings (tab/shift+tab/ctrl+c) are
+                        # overridden by the app's registry keys of the same names
+                        assert b.key in {k.key for k in keymap.keys("app")}, b
+                        continue
+                    assert b.id in registry_ids, (cls.__name__, b)
+        # and the live app's active bindings are all described in the help
+        for key, active in app.screen.active_bindings.items():
+            assert keymap.display_key(key) in text or key in text, key
+
+
+async def test_command_palette_has_the_same_commands(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"gpus")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "gpus", "palette :gpus")
+        from screens.palette import DashboardCommands
+        hits = [h async for h in DashboardCommands(app.screen).discover()]
+        assert [h.display for h in hits] == [f":{c.name}" for c in keymap.COMMANDS]
+
+
+async def test_deleted_pod_disappears_and_its_replacement_appears(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        pods = panel(app, "pods")
+        await wait_for(pilot, lambda: pods.row_count == len(demo.snapshot().pods) > 0, "pods listed")
+        before = set(pods.keys())
+        victim = sorted(before)[0]
+        demo.demo_site.cluster.delete_pod(*victim)
+        await wait_for(pilot, lambda: victim not in pods.keys(), f"{victim[1]} gone from the table")
+        await wait_for(pilot, lambda: len(set(pods.keys()) - before) == 1 and pods.row_count == len(before),
+                       "its replacement shown")
+
+
+async def test_api_down_marks_stale_and_recovers_by_itself(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        header = app.screen.query_one("#header")
+        nodes, pods = panel(app, "nodes"), panel(app, "pods")
+        site = demo.demo_site
+        await asyncio.to_thread(site.stop_api)
+        await wait_for(pilot, lambda: header.api_state == "stale" and nodes.stale and pods.stale,
+                       "header and tables marked stale")
+        assert "STALE" in str(pods.border_title) and "UNREACHABLE" in str(header.render())
+        assert nodes.row_count == 4                           # last good data still shown
+        await asyncio.to_thread(site.start_api)
+        await wait_for(pilot, lambda: header.api_state == "live" and not nodes.stale and not pods.stale,
+                       "live again without user action", timeout=30)
+        assert "STALE" not in str(pods.border_title)
+
+
+async def test_read_only_and_theme_shown(demo):
+    demo.read_only = True
+    app = DashboardApp(demo, theme="high-contrast")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        assert "READ-ONLY" in str(app.screen.query_one("#header").render())
+        assert app.theme == "dsconsole-high-contrast"
+        await pilot.press("colon", *"theme light", "enter")
+        await wait_for(pilot, lambda: app.theme == "dsconsole-light", ":theme light")
