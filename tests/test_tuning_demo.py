@@ -1,0 +1,117 @@
+"""Host tuning headless (`dsconsole tune ... --demo --json`, parsed) against the
+demo's simulated hosts, and the pieces that must be exact: the GRUB line edit
+and the kernel's THP form."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from actions.host_tuning import grub
+from actions.host_tuning.knobs import parse_thp
+from actions.step import StepError
+
+
+def tune(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "console", "tune", *args], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ), stdin=stdin)
+
+
+def test_headless_demo_plan_apply_verify_rollback_json():
+    p = tune("plan", "--demo", "--json")
+    assert p.returncode == 0, p.stderr
+    plan = json.loads(p.stdout)
+    assert plan["action"] == "plan"
+    assert {h: r["status"] for h, r in plan["hosts"].items()} == \
+        {"gpu-node-0001": "needed", "gpu-node-0002": "ok", "gpu-node-0003": "needed"}
+    swap = plan["hosts"]["gpu-node-0001"]["steps"][0]
+    assert swap["id"] == "swappiness" and swap["check"]["runtime"] == ["vm.swappiness: 60 -> 1"]
+
+    p = tune("apply", "--demo", "--json", stdin=subprocess.DEVNULL)   # no terminal, no --yes
+    assert p.returncode == 2 and "--yes" in p.stderr
+
+    p = tune("apply", "--demo", "--json", "--yes", "--operator", "bob")
+    assert p.returncode == 0, p.stderr
+    applied = json.loads(p.stdout)
+    assert applied["status"] == "complete" and applied["changed"] == 4 and applied["run_id"]
+
+    p = tune("verify", "--demo", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["status"] == "complete"
+
+    p = tune("apply", "--demo", "--json", "--yes")
+    again = json.loads(p.stdout)
+    assert p.returncode == 0 and again["status"] == "no-change" and again["changed"] == 0
+
+    p = tune("runs", "--json")
+    assert [r["status"] for r in json.loads(p.stdout)] == ["complete"]
+
+    p = tune("--read-only", "rollback", "--demo", "--yes")
+    assert p.returncode == 2 and "read-only" in p.stderr and "Traceback" not in p.stderr
+
+    p = tune("rollback", "--demo", "--json", "--yes")
+    assert p.returncode == 0, p.stderr
+    rolled = json.loads(p.stdout)
+    assert rolled["run_id"] == applied["run_id"] and rolled["changed"] == 4
+
+    p = tune("plan", "--demo", "--json")
+    assert json.loads(p.stdout)["hosts"]["gpu-node-0001"]["status"] == "needed"
+
+    audit = subprocess.run([sys.executable, "-m", "console", "audit", "show", "--json"],
+                           capture_output=True, text=True, timeout=60)
+    records = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert any(r["operator"] == "bob" and r["action"] == "apply" for r in records)
+    assert any(r["result"] == "refused: read-only session" for r in records)
+    v = subprocess.run([sys.executable, "-m", "console", "audit", "verify"], capture_output=True,
+                       text=True, timeout=60)
+    assert v.returncode == 0, v.stderr
+
+
+def test_bad_input_exits_2_with_a_message():
+    for args, expected in ((("plan", "--demo", "--hosts", "nope"), "unknown host(s) nope"),
+                           (("plan",), "--site"),
+                           (("resume", "no-such-run", "--demo", "--yes"), "no run no-such-run"),
+                           (("frobnicate",), "invalid choice")):
+        p = tune(*args)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert expected in p.stderr and "Traceback" not in p.stderr
+
+
+def test_site_file_errors_are_file_line_exit_2(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text("name: lab\nhosts:\n  - name: a\n    address: 10.0.0.1\ntuning:\n  thp: sometimes\n")
+    p = tune("plan", "--site", str(site))
+    assert p.returncode == 2
+    assert f"{site}:6" in p.stderr and "Traceback" not in p.stderr
+
+
+GRUB = ('# If you change this file, run \'update-grub\' afterwards\nGRUB_DEFAULT=0\n'
+        'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"\n'
+        'GRUB_CMDLINE_LINUX="console=tty0  iommu=pt   crashkernel=auto"   # keep\n'
+        'GRUB_TIMEOUT=5\n')
+
+
+def test_grub_edit_keeps_the_rest_of_the_line_and_file():
+    out = grub.set_param(GRUB, "transparent_hugepage", "never")
+    assert out == GRUB.replace('crashkernel=auto"', 'crashkernel=auto transparent_hugepage=never"')
+    assert grub.set_param(out, "transparent_hugepage", "never") == out
+    replaced = grub.set_param(out.replace("=never", "=always"), "transparent_hugepage", "never")
+    assert replaced == out
+    dup = 'GRUB_CMDLINE_LINUX="a transparent_hugepage=always b transparent_hugepage=madvise c"\n'
+    assert grub.set_param(dup, "transparent_hugepage", "never") == \
+        'GRUB_CMDLINE_LINUX="a transparent_hugepage=never b c"\n'
+    assert grub.set_param('GRUB_DEFAULT=0', "transparent_hugepage", "never") == \
+        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="transparent_hugepage=never"\n'
+    assert grub.get_param(out, "transparent_hugepage") == "never"
+    assert grub.get_param(GRUB, "transparent_hugepage") is None
+    # GRUB_CMDLINE_LINUX_DEFAULT comes later on the command line: reported, not edited
+    assert grub.default_line_param('GRUB_CMDLINE_LINUX_DEFAULT="transparent_hugepage=always"',
+                                   "transparent_hugepage") == "always"
+
+
+def test_thp_is_read_in_the_kernels_form_only():
+    assert parse_thp("always madvise [never]\n") == "never"
+    assert parse_thp("[always] madvise never\n") == "always"
+    for text in ("never\n", "always [madvise] [never]\n", "", "[bogus] madvise never\n"):
+        with pytest.raises(StepError, match="kernel's form"):
+            parse_thp(text)

@@ -1,0 +1,225 @@
+"""The wizard engine (Runner, journal, confirmation, audit) driving the
+host-tuning plan on the demo's simulated hosts: plan -> apply -> verify ->
+idempotent re-apply; a connection lost mid-apply and a console killed
+mid-step, both resumed and rolled back to the byte; read-only refusals."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from actions import journal
+from actions.confirm import ConfirmationRequired, ReadOnlyRefused
+from actions.plan import build_plan
+from actions.runner import DONE, NO_CHANGE, RUN_FAILED, Runner
+from console import audit
+from console.sim import host_software
+
+SWAP_FILE = "/etc/sysctl.d/60-dsconsole-swappiness.conf"
+THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+@pytest.fixture
+def hosts():
+    return host_software.tuning_demo_hosts(3)
+
+
+def _state(h):
+    """Everything host tuning may touch, byte for byte."""
+    return {"files": {p: h.files.get(p) for p in (SWAP_FILE, "/etc/default/grub")},
+            "swappiness": h.read("/proc/sys/vm/swappiness"), "thp": h.read(THP)}
+
+
+def _runner(**kw):
+    return Runner(audit=audit.AuditLog(operator="tester", site="demo"), operator="tester",
+                  site="demo", **kw)
+
+
+def test_plan_shows_each_hosts_own_diff(hosts):
+    result = _runner().check(build_plan("host-tuning", hosts, {}))
+    a, b, c = (result.hosts[n] for n in ("gpu-node-0001", "gpu-node-0002", "gpu-node-0003"))
+    steps = lambda hr: {s.id: s for s in hr.steps}  # noqa: E731
+    # untuned Ubuntu defaults: both files and both runtime values change
+    sa = steps(a)
+    assert a.status == "needed"
+    assert sa["swappiness"].check.runtime == ("vm.swappiness: 60 -> 1",)
+    assert "+vm.swappiness = 1" in sa["swappiness"].check.persistent
+    assert sa["thp"].check.runtime == (f"{THP}: [madvise] -> [never]",)
+    assert '-GRUB_CMDLINE_LINUX=""' in sa["thp"].check.persistent
+    assert '+GRUB_CMDLINE_LINUX="transparent_hugepage=never"' in sa["thp"].check.persistent
+    assert any("update-grub" in n for n in sa["thp"].check.notes)
+    # already tuned: nothing needed
+    assert b.status == "ok" and not any(s.check.needed for s in b.steps)
+    # no GRUB, THP always, conflicting tuned profile, no OpenMPI
+    sc = steps(c)
+    assert sc["thp"].check.persistent == ()
+    assert sc["thp"].check.runtime == (f"{THP}: [always] -> [never]",)
+    assert any("no /etc/default/grub" in n for n in sc["thp"].check.notes)
+    assert sc["report.tuned"].status == "warn"
+    assert any("hpc-compute sets transparent hugepages to always" in n for n in sc["report.tuned"].check.notes)
+    assert sc["report.openmpi"].status == "warn"
+    assert sc["report.persistenced"].check.facts == ("not running",)
+    assert steps(b)["report.openmpi"].check.facts == ("Open MPI 4.1.5",)
+    # report-only steps never change anything
+    assert all(not s.check.needed for hr in (a, b, c) for s in hr.steps if s.report_only)
+
+
+def test_apply_verify_then_second_apply_changes_nothing(hosts):
+    plan = build_plan("host-tuning", hosts, {})
+    runner = _runner()
+    with pytest.raises(ConfirmationRequired):
+        runner.apply(plan, confirmation=None)
+    result = runner.apply(plan, confirmation="--yes")
+    assert result.status == DONE, result.message
+    assert result.changed == 4
+    for h in hosts.values():
+        assert h.read("/proc/sys/vm/swappiness") == b"1\n"
+        assert h.read(THP) == b"always madvise [never]\n"
+        assert h.files[SWAP_FILE].endswith(b"vm.swappiness = 1\n")
+    assert b'GRUB_CMDLINE_LINUX="transparent_hugepage=never"' in hosts["gpu-node-0001"].files["/etc/default/grub"]
+    assert "sysctl --system" not in " ".join(c for h in hosts.values() for c in h.history)
+    assert runner.verify(plan).status == DONE
+    before = {n: _state(h) for n, h in hosts.items()}
+    writes_before = {n: len(h.history) for n, h in hosts.items()}
+    again = runner.apply(plan, confirmation="--yes")
+    assert again.status == NO_CHANGE and again.changed == 0
+    assert "already compliant" in again.message
+    assert {n: _state(h) for n, h in hosts.items()} == before
+    for n, h in hosts.items():  # only reads the second time: no sysctl -w, no tee
+        assert not any(c.startswith(("sysctl -w", "tee", "rm")) for c in h.history[writes_before[n]:])
+    assert journal.load(result.run_id).status == journal.COMPLETE
+    actions = [(r["action"], r["host"], r["result"]) for r in audit.AuditLog().records()]
+    assert ("confirm", "gpu-node-0001,gpu-node-0002,gpu-node-0003", "confirmed") in actions
+    assert ("apply", "gpu-node-0001", "ok: applied swappiness, thp") in actions
+    assert audit.verify().ok
+
+
+def test_connection_lost_mid_apply_then_resume_then_rollback_to_the_byte(hosts):
+    originals = {n: _state(h) for n, h in hosts.items()}
+    victim = hosts["gpu-node-0003"]
+
+    def drop(ev):  # the link to one host goes down as its THP step starts
+        if ev.kind == "step-start" and ev.host == victim.name and ev.step == "thp":
+            victim.set_reachable(False)
+    plan = build_plan("host-tuning", hosts, {})
+    result = _runner(on_progress=drop).apply(plan, confirmation="--yes")
+    assert result.status == RUN_FAILED
+    hr = result.hosts[victim.name]
+    assert hr.status == "failed" and "thp" in hr.error and "connection timed out" in hr.error
+    assert {s.id: s.status for s in hr.steps}["report.tuned"] == "skipped"  # its plan stopped
+    assert result.hosts["gpu-node-0001"].status == "changed"                # the others finished
+    state = journal.load(result.run_id)
+    assert state.status == journal.PARTIAL and state.unfinished
+    assert [r.run_id for r in journal.unfinished_runs("host-tuning")] == [result.run_id]
+    assert state.done(victim.name, "swappiness") and not state.done(victim.name, "thp")
+
+    victim.set_reachable(True)                      # the host is back
+    state, plan2 = Runner.plan_for_run(result.run_id, hosts)
+    resumed = _runner().resume(result.run_id, plan2, confirmation="--yes")
+    assert resumed.status == DONE, resumed.message
+    assert {s.id: s.status for s in resumed.hosts[victim.name].steps}["thp"] == "applied"
+    assert victim.read(THP) == b"always madvise [never]\n"
+    assert journal.load(result.run_id).status == journal.COMPLETE
+    assert _runner().verify(plan2).status == DONE
+
+    rolled = _runner().rollback(result.run_id, plan2, confirmation="--yes")
+    assert rolled.status == DONE, rolled.message
+    assert {n: _state(h) for n, h in hosts.items()} == originals
+    assert SWAP_FILE not in victim.files             # created by the run: removed again
+    assert journal.load(result.run_id).status == journal.ROLLED_BACK_RUN
+    assert audit.verify().ok
+    assert [r["action"] for r in audit.AuditLog().records() if r["host"] == victim.name] == \
+        ["apply", "resume", "rollback"]
+
+
+def test_a_failure_can_stop_every_host(hosts):
+    first = hosts["gpu-node-0001"]
+    first.set_reachable(False)
+    result = _runner(max_parallel=1, stop_all_on_failure=True).apply(
+        build_plan("host-tuning", hosts, {}), confirmation="--yes")
+    assert result.status == RUN_FAILED
+    assert result.hosts["gpu-node-0001"].status == "failed"
+    for n in ("gpu-node-0002", "gpu-node-0003"):
+        assert {s.status for s in result.hosts[n].steps} == {"skipped"}
+    assert hosts["gpu-node-0003"].read("/proc/sys/vm/swappiness") == b"60\n"
+
+
+KILLED_RUN = textwrap.dedent("""
+    import json, os, sys
+    from actions.plan import build_plan
+    from actions.runner import Runner
+    from console.sim import host_software
+    hosts = host_software.tuning_demo_hosts(3)
+    victim = hosts["gpu-node-0001"]
+    real_tee = victim.commands["tee"]
+    def tee_then_die(host, argv, stdin):
+        # the console is killed right after the kernel took the new THP mode,
+        # with the step's intent journaled and its outcome not
+        r = real_tee(host, argv, stdin)
+        with open(sys.argv[1], "w") as f:
+            json.dump({n: host_software.snapshot(h) for n, h in hosts.items()}, f)
+        os._exit(137)
+    victim.register_command("tee", tee_then_die)
+    Runner(max_parallel=1).apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
+""")
+
+
+def test_console_killed_mid_step_resume_and_rollback(tmp_path):
+    saved = tmp_path / "hosts.json"
+    p = subprocess.run([sys.executable, "-c", KILLED_RUN, str(saved)], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ))
+    assert p.returncode == 137, p.stderr
+    (state,) = journal.list_runs()
+    assert state.status == journal.INTERRUPTED
+    assert state.steps["gpu-node-0001"]["thp"].status is None            # intent, no outcome
+    assert state.steps["gpu-node-0001"]["thp"].before.runtime == {THP: "madvise"}
+
+    # the "same" hosts as the killed console left them
+    hosts = host_software.tuning_demo_hosts(3)
+    originals = {n: _state(h) for n, h in hosts.items()}
+    for n, data in json.loads(saved.read_text()).items():
+        host_software.restore(hosts[n], data)
+    assert hosts["gpu-node-0001"].read(THP) == b"always madvise [never]\n"
+
+    _, plan = Runner.plan_for_run(state.run_id, hosts)
+    with pytest.raises(ReadOnlyRefused):
+        _runner(read_only=True).resume(state.run_id, plan, confirmation="--yes")
+    resumed = _runner().resume(state.run_id, plan, confirmation="--yes")
+    assert resumed.status == DONE, resumed.message
+    # rollback uses the before-state journaled by the killed process, not what resume saw
+    rolled = _runner().rollback(state.run_id, plan, confirmation="--yes")
+    assert rolled.status == DONE, rolled.message
+    assert {n: _state(h) for n, h in hosts.items()} == originals
+
+
+def test_read_only_refuses_and_audits(hosts):
+    originals = {n: _state(h) for n, h in hosts.items()}
+    plan = build_plan("host-tuning", hosts, {})
+    ro = _runner(read_only=True)
+    assert ro.check(plan).status == DONE            # looking is allowed
+    with pytest.raises(ReadOnlyRefused):
+        ro.apply(plan, confirmation="--yes")
+    applied = _runner().apply(plan, confirmation="--yes")
+    with pytest.raises(ReadOnlyRefused):
+        ro.rollback(applied.run_id, plan, confirmation="--yes")
+    refused = [r for r in audit.AuditLog().records() if r["result"].startswith("refused")]
+    assert [r["action"] for r in refused] == ["apply", "rollback"]
+    assert journal.load(applied.run_id).status == journal.COMPLETE
+    _runner().rollback(applied.run_id, plan, confirmation="--yes")
+    assert {n: _state(h) for n, h in hosts.items()} == originals
+
+
+def test_update_grub_only_when_asked(hosts):
+    h = {"gpu-node-0001": hosts["gpu-node-0001"]}
+    _runner().apply(build_plan("host-tuning", h, {}), confirmation="--yes")
+    assert not any(c.startswith("update-grub") for c in hosts["gpu-node-0001"].history)
+    fresh = host_software.tuning_demo_hosts(1)
+    result = _runner().apply(build_plan("host-tuning", fresh, {"update_grub": True}), confirmation="--yes")
+    node = fresh["gpu-node-0001"]
+    assert "update-grub" in node.history
+    assert b"transparent_hugepage=never" in node.files["/boot/grub/grub.cfg"]
+    notes = [n for s in result.hosts["gpu-node-0001"].steps for n in s.notes]
+    assert any("reboot is needed" in n for n in notes)
+    assert not any("reboot" == c.split()[0] for c in node.history)
