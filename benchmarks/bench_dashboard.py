@@ -1,0 +1,342 @@
+"""Dashboard benchmark: prints figures (it asserts nothing).
+
+What it measures, each in a real pseudo-terminal (the console process sees a
+TTY, 160x48, and renders for real; its output is read and discarded):
+
+1. Default demo site (plain `dsconsole`): process start -> first complete
+   dashboard frame. "Complete" = the cache synced, nodes, pods and GPU panels
+   filled from data, alerts evaluated, and the frame showing that written to
+   the terminal (DashboardApp logs it after the refresh, via
+   DSCONSOLE_FRAME_LOG). The clock starts just before the process is spawned.
+2. Scale: `dsconsole sim serve --nodes 2000 --gpus-per-node 8` (~20,000 pods) as
+   a separate process; `dsconsole --kubeconfig` on it:
+   - first complete frame (as above; no GPU panel: a kubeconfig alone has no
+     GPU hosts), and side by side `kubectl get pods -A -o json` on the same
+     simulator (wall time, and the ratio);
+   - resident memory (VmRSS, and the peak VmHWM) of the console;
+   - with a load generator patching pods at 500/s (each patch is one MODIFIED
+     watch event to the console): key press -> frame showing the moved cursor
+     (Down/Up alternately on the 20,000-row pods table; from the write to the
+     pty to the app's after-refresh callback), p50/p99; and the console's CPU
+     use (utime+stime from /proc over the window, % of one core).
+
+Usage: python3 benchmarks/bench_dashboard.py [--runs 5] [--skip-scale]
+       [--nodes 2000] [--rate 500] [--seconds 15]
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOWN, UP = b"\x1b[B", b"\x1b[A"
+
+
+def console_cmd(*args: str) -> list[str]:
+    exe = shutil.which("dsconsole")
+    return ([exe] if exe else [sys.executable, "-m", "console"]) + list(args)
+
+
+class ConsoleInPty:
+    """The console in a pseudo-terminal; output drained on a thread."""
+
+    def __init__(self, args: list[str], env: dict, cols: int = 160, rows: int = 48) -> None:
+        self.frame_log = Path(tempfile.mkstemp(prefix="dsconsole-frames-")[1])
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = dict(env, TERM="xterm-256color", DSCONSOLE_FRAME_LOG=str(self.frame_log),
+                   COLUMNS=str(cols), LINES=str(rows))
+        self.started = time.time()
+        self.proc = subprocess.Popen(console_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, cwd=str(ROOT), start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if len(self.output) < 200_000:
+                self.output += data
+
+    def log_lines(self, what: str) -> list[float]:
+        out = []
+        for line in self.frame_log.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == what:
+                out.append(float(value.split()[-1]))
+        return out
+
+    def wait_first_frame(self, timeout: float) -> float | None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            frames = self.log_lines("first_frame")
+            if frames:
+                return frames[0] - self.started
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.01)
+        return None
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_mb(self) -> tuple[float, float]:
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        vals = {}
+        for line in status.splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                vals[line.split(":")[0]] = int(line.split()[1]) / 1024
+        return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
+
+    def press(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def quit(self) -> None:
+        try:
+            os.write(self.master, b"q")
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        finally:
+            try:
+                os.close(self.master)
+            except OSError:
+                pass
+            self.frame_log.unlink(missing_ok=True)
+
+
+def isolated_env() -> tuple[dict, tempfile.TemporaryDirectory]:
+    tmp = tempfile.TemporaryDirectory(prefix="dsconsole-bench-")
+    env = dict(os.environ, XDG_STATE_HOME=f"{tmp.name}/state", XDG_CONFIG_HOME=f"{tmp.name}/config")
+    env.pop("KUBECONFIG", None)
+    env.pop("DSCONSOLE_SITE", None)
+    return env, tmp
+
+
+def med(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "n/a"
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+# --------------------------------------------------------------- 1. demo site
+def bench_demo(runs: int) -> None:
+    env, tmp = isolated_env()
+    times = []
+    for _ in range(runs):
+        c = ConsoleInPty([], env)
+        t = c.wait_first_frame(30)
+        c.quit()
+        if t is None:
+            print("  demo: no complete frame within 30 s; output tail:", bytes(c.output[-400:]))
+            continue
+        times.append(t)
+    tmp.cleanup()
+    print(f"demo site (plain `dsconsole`, 8 nodes x 8 GPUs): process start -> first complete frame")
+    print(f"  runs: {', '.join(f'{t:.3f}' for t in times)} s; median {med(times)} s (target <= 0.8 s)")
+
+
+# --------------------------------------------------------------- 2. scale
+def start_simulator(nodes: int, gpus: int, env: dict, workdir: str) -> tuple[subprocess.Popen, str, str]:
+    kubeconfig = f"{workdir}/sim-kubeconfig"
+    proc = subprocess.Popen(console_cmd("sim", "serve", "--nodes", str(nodes), "--gpus-per-node", str(gpus),
+                                        "--kubeconfig", kubeconfig),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    t0 = time.time()
+    line = proc.stdout.readline().strip()
+    if not line.startswith("ready "):
+        proc.kill()
+        raise SystemExit(f"sim serve did not get ready: {line!r} {proc.stderr.read()[-2000:]}")
+    _, url, path = line.split()
+    print(f"simulator: {nodes} nodes x {gpus} GPUs ready in {time.time() - t0:.1f} s at {url}")
+    return proc, url, path
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def kubectl_get_pods(kubeconfig: str, env: dict) -> float | None:
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        return None
+    t0 = time.time()
+    p = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=300)
+    took = time.time() - t0
+    if p.returncode != 0:
+        print("  kubectl failed:", p.stderr.decode()[-500:])
+        return None
+    n = len(json.loads(p.stdout)["items"])
+    print(f"  kubectl get pods -A -o json: {n} pods in {took:.3f} s")
+    return took
+
+
+LOADGEN = r"""
+import http.client, json, sys, time, urllib.parse
+url, rate, seconds, names = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), json.loads(sys.stdin.read())
+u = urllib.parse.urlparse(url)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+sent = errors = 0
+t0 = time.monotonic()
+while time.monotonic() - t0 < seconds:
+    due = t0 + sent / rate
+    now = time.monotonic()
+    if due > now:
+        time.sleep(due - now)
+    ns, name = names[sent % len(names)]
+    body = json.dumps({"metadata": {"annotations": {"dsconsole.io/bench-tick": str(sent)}}})
+    try:
+        conn.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}", body,
+                     {"Content-Type": "application/merge-patch+json"})
+        r = conn.getresponse(); r.read()
+        if r.status >= 300: errors += 1
+    except Exception:
+        errors += 1
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    sent += 1
+print(json.dumps({"sent": sent, "errors": errors, "seconds": time.monotonic() - t0}))
+"""
+
+
+def pod_names(url: str, limit: int = 2000) -> list[tuple[str, str]]:
+    import urllib.request
+    with urllib.request.urlopen(f"{url}/api/v1/pods?limit={limit}", timeout=30) as r:
+        items = json.loads(r.read())["items"]
+    return [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items]
+
+
+def key_latencies(c: ConsoleInPty, presses: int, gap: float) -> list[float]:
+    out = []
+    for i in range(presses):
+        seen = len(c.log_lines("cursor_painted"))
+        sent = time.time()
+        c.press(DOWN if i % 2 == 0 else UP)
+        deadline = sent + 2.0
+        while time.time() < deadline:
+            painted = c.log_lines("cursor_painted")
+            if len(painted) > seen:
+                out.append(painted[seen] - sent)
+                break
+            time.sleep(0.002)
+        else:
+            out.append(float("inf"))
+        time.sleep(gap)
+    return out
+
+
+def bench_scale(runs: int, nodes: int, rate: float, seconds: float) -> None:
+    env, tmp = isolated_env()
+    sim, url, kubeconfig = start_simulator(nodes, 8, env, tmp.name)
+    try:
+        kubectl = [t for t in (kubectl_get_pods(kubeconfig, env) for _ in range(max(1, runs // 2))) if t]
+        frames, rss = [], []
+        for _ in range(runs):
+            c = ConsoleInPty(["--kubeconfig", kubeconfig], env)
+            t = c.wait_first_frame(60)
+            if t is None:
+                print("  console: no complete frame within 60 s; output tail:", bytes(c.output[-400:]))
+            else:
+                frames.append(t)
+                time.sleep(0.5)
+                rss.append(c.memory_mb())
+            c.quit()
+        print(f"console --kubeconfig on it: process start -> first complete frame")
+        print(f"  runs: {', '.join(f'{t:.3f}' for t in frames)} s; median {med(frames)} s (target <= 2.5 s)")
+        if kubectl and frames:
+            print(f"  ratio console first frame / kubectl get pods -A -o json: "
+                  f"{statistics.median(frames) / statistics.median(kubectl):.2f}")
+        if rss:
+            print(f"  console memory after the first frame: RSS median {med([r[0] for r in rss])} MB, "
+                  f"peak (VmHWM) max {max(r[1] for r in rss):.0f} MB (target <= 350 MB)")
+
+        # watch-event load + key latency + CPU
+        c = ConsoleInPty(["--kubeconfig", kubeconfig], env)
+        if c.wait_first_frame(60) is None:
+            print("  console did not come up for the load test")
+            c.quit()
+            return
+        time.sleep(1.0)
+        names = pod_names(url)
+        gen = subprocess.Popen([sys.executable, "-c", LOADGEN, url, str(rate), str(seconds)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        gen.stdin.write(json.dumps(names))
+        gen.stdin.close()
+        time.sleep(1.0)  # let the event stream reach steady state
+        cpu0, w0 = c.cpu_seconds(), time.time()
+        presses = max(20, int((seconds - 3) / 0.1))
+        lat = key_latencies(c, presses, gap=0.08)
+        cpu1, w1 = c.cpu_seconds(), time.time()
+        result = json.loads(gen.communicate(timeout=seconds + 30)[0] or "{}")
+        mem = c.memory_mb()
+        c.quit()
+        achieved = result.get("sent", 0) / max(result.get("seconds", 1), 1e-9)
+        finite = [x for x in lat if x != float("inf")]
+        print(f"under load: {achieved:.0f} pod patches/s (= MODIFIED watch events) for {result.get('seconds', 0):.0f} s, "
+              f"{result.get('errors', 0)} errors")
+        if finite:
+            print(f"  key press -> frame with the moved cursor: n={len(lat)}, p50 {pct(finite, .5) * 1000:.0f} ms, "
+                  f"p99 {pct(lat, .99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms (target p99 <= 100 ms)")
+        print(f"  console CPU during the window: {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % of one core (target <= 50 %)")
+        print(f"  console memory at the end: RSS {mem[0]:.0f} MB, peak {mem[1]:.0f} MB")
+    finally:
+        stop(sim)
+        tmp.cleanup()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--nodes", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--skip-demo", action="store_true")
+    a = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    if not a.skip_demo:
+        bench_demo(a.runs)
+    if not a.skip_scale:
+        bench_scale(a.runs, a.nodes, a.rate, a.seconds)
+
+
+if __name__ == "__main__":
+    main()
