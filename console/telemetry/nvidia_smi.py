@@ -109,7 +109,8 @@ def parse_query_output(text: str, keys: Sequence[tuple[str, str]], *, host: str,
     field error, a bad line a sample that says so."""
     now = time.time() if now is None else now
     samples = []
-    for pos, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+    # split on "\n" only: str.splitlines() would also split inside a value at \x0c, \x1c...
+    for pos, line in enumerate(l.rstrip("\r") for l in (text or "").split("\n") if l.strip()):
         parts = _split_row(line, len(keys))
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -174,7 +175,7 @@ def parse_compute_apps(text: str) -> tuple[dict[str, list[GpuProcess]], list[str
     ({gpu uuid: processes}, problems). Never raises."""
     by_gpu: dict[str, list[GpuProcess]] = {}
     problems = []
-    for line in (text or "").splitlines():
+    for line in (text or "").split("\n"):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(",", 3)]

@@ -17,6 +17,7 @@ _BRACKETED = re.compile(r"\[(.*)\]")
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+_DRIVER_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9 /.'()-]{0,59}")
 _TRUE = {"enabled", "yes", "active", "on", "true"}
 _FALSE = {"disabled", "no", "not active", "off", "false"}
 
@@ -30,17 +31,21 @@ def missing_reason(raw: str) -> str | None:
         return "empty"
     m = _BRACKETED.fullmatch(v)
     if m:
-        return m.group(1).strip().lower() or "empty"
+        inner = m.group(1).strip()
+        if not inner:
+            return "empty"
+        # the driver's own words; anything else in brackets is garbage, said so
+        return inner.lower() if _DRIVER_WORDS.fullmatch(inner) else _garbage(raw)
     if v.upper() == "N/A":
         return "n/a"
     return None
 
 
 def _garbage(raw: str) -> str:
-    shown = raw.strip()
+    shown = repr(raw.strip())
     if len(shown) > 40:
         shown = shown[:37] + "..."
-    return f"unparseable {shown!r}"
+    return f"unparseable {shown}"
 
 
 def parse_int(raw: str) -> Parsed:

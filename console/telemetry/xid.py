@@ -138,24 +138,27 @@ class XidLog:
     """The XID events seen on one host, oldest first, without duplicates (the
     same kernel log is read again and again), bounded."""
 
+    SAME_EVENT_S = 2.0  # dmesg-derived times of one line wobble between reads (uptime rounding)
+
     def __init__(self, maxlen: int = 100):
         self._maxlen = maxlen
-        self._events: dict[tuple, XidEvent] = {}
+        self._events: list[XidEvent] = []
         self._lock = threading.Lock()
 
     def add(self, events: Iterable[XidEvent]) -> None:
         with self._lock:
             for e in events:
-                # dmesg-derived times wobble by a fraction of a second between reads
-                key = (round(e.time), normalize_bus_id(e.pci_bus_id), e.code, e.message)
-                self._events.setdefault(key, e)
-            if len(self._events) > self._maxlen:
-                keep = sorted(self._events.items(), key=lambda kv: kv[1].time)[-self._maxlen:]
-                self._events = dict(keep)
+                key = (normalize_bus_id(e.pci_bus_id), e.code, e.message)
+                if any((normalize_bus_id(o.pci_bus_id), o.code, o.message) == key
+                       and abs(o.time - e.time) <= self.SAME_EVENT_S for o in self._events):
+                    continue
+                self._events.append(e)
+            self._events.sort(key=lambda e: e.time)
+            del self._events[:-self._maxlen]
 
     def events(self) -> tuple[XidEvent, ...]:
         with self._lock:
-            return tuple(sorted(self._events.values(), key=lambda e: e.time))
+            return tuple(self._events)
 
 
 class KernelLogXids:
