@@ -53,7 +53,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(confirm.prompt(self.action_name, self.hosts), id="confirm-text")
+            yield Static(Text(confirm.prompt(self.action_name, self.hosts)), id="confirm-text")
             yield Input(placeholder="yes" if len(self.hosts) == 1 else str(len(self.hosts)),
                         id="confirm-input")
             yield Static("", id="confirm-error")
@@ -101,7 +101,7 @@ class WizardScreen(Screen):
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
         ro = "  [READ-ONLY]" if self.runner.read_only else ""
-        yield Static(f"Wizard{ro}", id="wizard-title")
+        yield Static(Text(f"Wizard{ro}"), id="wizard-title")
         yield Static("", id="wizard-banner", classes="-empty")
         table = DataTable(id="wizard-steps", cursor_type="row", zebra_stripes=True)
         yield table
@@ -173,7 +173,7 @@ class WizardScreen(Screen):
         elif ev.kind == "step-done" and ev.host and ev.step:
             self._set_cell(f"{ev.host}/{ev.step}", "state", _state(ev.status or ""))
             if ev.message:
-                self._set_cell(f"{ev.host}/{ev.step}", "detail", ev.message)
+                self._set_cell(f"{ev.host}/{ev.step}", "detail", Text(ev.message))
         if ev.kind in ("run-start", "host-done", "run-done"):
             what = f"{ev.action}: " + (f"{ev.host} {ev.status}" if ev.host else ev.message)
             self._status(what)
@@ -183,14 +183,14 @@ class WizardScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         self.row_host.clear()
-        self.query_one("#wizard-title", Static).update(
+        self.query_one("#wizard-title", Static).update(Text(
             f"{self.plan.title}: {len(self.plan.hosts)} host(s)"
-            + ("  [READ-ONLY]" if self.runner.read_only else ""))
+            + ("  [READ-ONLY]" if self.runner.read_only else "")))
         for hp in self.plan.hosts:
             for step in hp.steps:
                 key = f"{hp.host}/{step.id}"
                 self.row_host[key] = hp.host
-                table.add_row(hp.host, step.title, _state("..."), "", key=key)
+                table.add_row(Text(hp.host), Text(step.title), _state("..."), Text(""), key=key)
 
     def _set_cell(self, row: str, col: str, value) -> None:
         try:
@@ -203,8 +203,8 @@ class WizardScreen(Screen):
         runs = [r for r in self.unfinished if r.run_id != self.run_id or r.unfinished]
         if runs:
             r = runs[-1]
-            banner.update(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
-                          f"u resume, r roll back")
+            banner.update(Text(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
+                               f"u resume, r roll back"))
             banner.remove_class("-empty")
         else:
             banner.update("")
@@ -221,7 +221,7 @@ class WizardScreen(Screen):
                 key = f"{host}/{s.id}"
                 self._set_cell(key, "state", _state(s.status))
                 detail = s.error or (s.check.summary if s.check else s.verify.message if s.verify else "")
-                self._set_cell(key, "detail", detail)
+                self._set_cell(key, "detail", Text(detail))
         self._status(result.message, error=not result.ok)
         self._show_banner()
         self._show_detail()
