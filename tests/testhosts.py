@@ -13,7 +13,7 @@ namespace instead; this machine holds an `unreachable` route for its address,
 so the only way in is through the jump host (ProxyJump).
 
 Inside, tests/testhosts/hostinit.py sets up the host's private view (overlays
-on /etc, /root and /usr/local; tmpfs on /run, /home, /tmp; /proc/sys and /sys
+on /etc and /usr/local; tmpfs on /run, /root, /home, /tmp; /proc/sys and /sys
 read-only with writable files bind-mounted over vm.swappiness and the
 transparent-hugepage files, kept in the kernel's form by an inotify watcher:
 see that file) and supervises sshd. Nothing a test does inside a host changes

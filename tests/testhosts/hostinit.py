@@ -5,9 +5,9 @@ fresh mount + UTS namespace (`unshare --mount --uts --propagation private`).
 It builds the host's private view of the machine, then stays alive as the
 host's supervisor:
 
-  * hostname; tmpfs on /run (with /run/sshd), /home, /tmp, /var/tmp;
-  * overlays on /etc, /root and /usr/local (writes land in an upper dir on a
-    tmpfs under /run/.testhost, never on this machine's disk);
+  * hostname; tmpfs on /run (with /run/sshd), /root, /home, /tmp, /var/tmp;
+  * overlays on /etc and /usr/local (writes land in an upper dir on a tmpfs
+    under /run/.testhost, never on this machine's disk); a fresh /root;
   * /proc/sys and /sys re-mounted read-only, then regular files bind-mounted
     (writable) over /proc/sys/vm/swappiness and
     /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. Every other sysctl
@@ -144,8 +144,14 @@ def setup(cfg):
     mount("tmpfs", "/run", "tmpfs", 0, "mode=755")
     os.makedirs("/run/sshd", mode=0o755)
     os.makedirs(PRIV, mode=0o700)
-    for target, name in (("/etc", "etc"), ("/root", "root"), ("/usr/local", "local")):
+    for target, name in (("/etc", "etc"), ("/usr/local", "local")):
         overlay(target, name)
+    # root gets a fresh home, as on a new Debian host (this machine's /root
+    # has its own shell start-up files and secrets)
+    mount("tmpfs", "/root", "tmpfs", 0, "mode=700")
+    for f in (".bashrc", ".profile"):
+        if os.path.exists(f"/etc/skel/{f}"):
+            shutil.copy(f"/etc/skel/{f}", f"/root/{f}")
 
     # Tunables: start from this machine's values, presented in kernel form.
     tunables = {}

@@ -1,0 +1,522 @@
+"""SshTransport: a host reached over SSH (paramiko), behind the Transport interface.
+
+- One connection per host, opened on first use and kept (keepalive), shared by
+  every command to that host (each command is its own channel, so commands
+  from several threads run side by side). A connection found dead is replaced
+  on the next command: a command after sshd was restarted just works.
+- Host keys are checked strictly (console.known_hosts): unknown or changed
+  keys are refused with their fingerprint, never added here.
+- ProxyJump: the connection to a host behind a bastion is a direct-tcpip
+  channel of the bastion's own (shared, strictly checked) connection.
+- sudo=True runs the command as root: directly for root, `sudo -n` for anyone
+  else; sudo wanting a password raises SudoPasswordRequired.
+- Every command has a timeout (CommandTimeout); connecting has its own.
+- Neither commands, their input nor their output go into logs or error
+  messages (they may carry secrets); messages name the program run at most.
+
+Settings precedence (DESIGN.md): what the caller (the site file) gives, then
+~/.ssh/config (console.ssh_config), then defaults.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+from pathlib import Path
+
+from console import known_hosts as kh
+from console import ssh_config
+from console.transport import (CommandResult, CommandTimeout, HostKeyError, HostUnreachable,
+                               SudoPasswordRequired, Transport, TransportError)
+
+log = logging.getLogger("console.ssh")
+
+SUDO_WANTS_PASSWORD = re.compile(r"^sudo: (a password is required|a terminal is required"
+                                 r"|.*no tty present)", re.M)
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+# Remote helpers for read() and write(). Paths and modes are passed as
+# arguments ($1, $2), never spliced into the script.
+READ_SCRIPT = ('if [ ! -e "$1" ]; then echo "no such file" >&2; exit 44; fi; '
+               'exec cat -- "$1"')
+# Atomic write: a temp file in the target's directory, owner and mode copied
+# from the existing file (or `mode`), then rename over it. Kernel attribute
+# files (/proc, /sys) cannot be renamed onto: they are written in place, in
+# one write, as `echo X > file` would.
+WRITE_SCRIPT = r'''
+p=$1 mode=$2
+case "$p" in /proc/*|/sys/*) exec cat > "$p" ;; esac
+if [ -L "$p" ]; then p=$(readlink -f -- "$p") || exit 1; fi
+d=$(dirname -- "$p")
+[ -d "$d" ] || { echo "no such directory: $d" >&2; exit 45; }
+tmp=$(mktemp "$d/.dsconsole-write.XXXXXX") || exit 1
+trap 'rm -f -- "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+cat > "$tmp" || exit 1
+if [ -e "$p" ]; then
+  chown --reference="$p" -- "$tmp" || { echo "cannot keep the owner of $p" >&2; exit 46; }
+  chmod --reference="$p" -- "$tmp" || exit 1
+else
+  chmod "$(printf %o $(( 0666 & ~$(umask) )))" -- "$tmp" || exit 1
+fi
+if [ -n "$mode" ]; then chmod "$mode" -- "$tmp" || exit 1; fi
+sync -- "$tmp" 2>/dev/null
+mv -f -- "$tmp" "$p" || exit 1
+trap - EXIT
+'''
+
+
+def _program(cmd: str) -> str:
+    """The first word of a command, for messages (never the whole command)."""
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        words = cmd.split()
+    return os.path.basename(words[0]) if words else "command"
+
+
+class SshTransport(Transport):
+    """A host over SSH. Cheap to create: nothing connects until the first
+    command (or connect())."""
+
+    def __init__(self, name: str, address: str | None = None, *, user: str | None = None,
+                 port: int | None = None, identity_file=None,
+                 jump: "SshTransport | None" = None, ssh_config=None,
+                 known_hosts: list | None = None, connect_timeout: float = 5.0,
+                 keepalive: int = 15):
+        settings = ssh_config_resolve(name, address, user, port, identity_file, ssh_config,
+                                      proxy_jump="none" if jump is not None else None)
+        self.name = name
+        self.address = settings.hostname
+        self.port = settings.port
+        self.user = settings.user
+        self.identity_files = settings.identity_files
+        self.host_key_name = settings.host_key_alias or kh.lookup_name(self.address, self.port)
+        self.connect_timeout = connect_timeout
+        self.keepalive = keepalive
+        if known_hosts is not None:
+            self.known_hosts_files = [Path(p) for p in known_hosts]
+        elif settings.known_hosts_files:  # UserKnownHostsFile replaces ~/.ssh/known_hosts
+            self.known_hosts_files = ([Path(p) for p in settings.known_hosts_files]
+                                      + [kh.SYSTEM_FILE, kh.own_path()])
+        else:
+            self.known_hosts_files = kh.default_files()
+        self._owns_jump = False
+        if jump is None and settings.proxy_jump:
+            jump = _jump_chain(settings.proxy_jump, ssh_config, self.known_hosts_files,
+                               connect_timeout, keepalive, known_hosts is not None)
+            self._owns_jump = True
+        self.jump = jump
+        self._ssh = None          # paramiko.Transport while connected
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        via = f" via {self.jump.name}" if self.jump else ""
+        return f"<SshTransport {self.name} {self.user}@{self.address}:{self.port}{via}>"
+
+    @property
+    def target(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    # ------------------------------------------------------------ connection
+    def connect(self) -> None:
+        """Connect now (otherwise the first command does)."""
+        self._connection()
+
+    def connected(self) -> bool:
+        return self._ssh is not None and self._ssh.is_active()
+
+    def close(self) -> None:
+        with self._lock:
+            ssh, self._ssh = self._ssh, None
+        if ssh is not None:
+            ssh.close()
+        if self._owns_jump and self.jump is not None:
+            self.jump.close()
+
+    def _connection(self):
+        with self._lock:
+            if self._ssh is not None and self._ssh.is_active():
+                return self._ssh
+            if self._ssh is not None:
+                log.info("%s: connection lost, reconnecting", self.name)
+                self._ssh.close()
+                self._ssh = None
+            self._ssh = self._open()
+            return self._ssh
+
+    def _drop(self, ssh) -> None:
+        with self._lock:
+            if self._ssh is ssh:
+                self._ssh = None
+        ssh.close()
+
+    def _socket(self):
+        """A connected byte stream to the host: TCP, or a channel of the jump host."""
+        import paramiko
+        if self.jump is not None:
+            try:
+                jump_ssh = self.jump._connection()
+            except TransportError as e:
+                cls = type(e)
+                if isinstance(e, HostKeyError):
+                    raise HostKeyError(self.name, f"jump host {e.message}",
+                                       e.fingerprint, e.changed) from None
+                raise (cls if cls is not TransportError else HostUnreachable)(
+                    self.name, f"jump host {e.message}") from None
+            try:
+                return jump_ssh.open_channel("direct-tcpip", (self.address, self.port),
+                                             ("127.0.0.1", 0), timeout=self.connect_timeout)
+            except paramiko.ChannelException as e:
+                raise HostUnreachable(self.name, f"jump host {self.jump.name} cannot reach "
+                                                 f"{self.target}: {e.text}") from None
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                self.jump._drop(jump_ssh)
+                raise HostUnreachable(self.name, f"jump host {self.jump.name} failed to open "
+                                                 f"a channel to {self.target}: {e}") from None
+        try:
+            sock = socket.create_connection((self.address, self.port),
+                                            timeout=self.connect_timeout)
+        except socket.timeout:
+            raise HostUnreachable(self.name, f"no answer from {self.target} within "
+                                             f"{self.connect_timeout:g} s") from None
+        except ConnectionRefusedError:
+            raise HostUnreachable(self.name, f"{self.target} refused the connection "
+                                             f"(is sshd running?)") from None
+        except OSError as e:
+            raise HostUnreachable(self.name, f"cannot connect to {self.target}: "
+                                             f"{e.strerror or e}") from None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests, no 40 ms waits
+        for opt, val in (("TCP_KEEPIDLE", self.keepalive), ("TCP_KEEPINTVL", 5),
+                         ("TCP_KEEPCNT", 3)):
+            if hasattr(socket, opt):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), max(1, int(val)))
+        return sock
+
+    def _handshake(self):
+        """Connect and negotiate; returns the paramiko Transport (not yet
+        authenticated) and the host key it offered."""
+        import paramiko
+        sock = self._socket()
+        ssh = paramiko.Transport(sock)
+        ssh.banner_timeout = ssh.handshake_timeout = self.connect_timeout
+        ssh.auth_timeout = max(10.0, 2 * self.connect_timeout)
+        known = kh.KnownHosts(self.known_hosts_files)
+        types = known.known_types(self.host_key_name)
+        if types:  # ask for the kind of key we know (as ssh does)
+            opts = ssh.get_security_options()
+            offered = list(opts.key_types)
+            first = [t for t in offered if t in types or
+                     (t.startswith("rsa-sha2") and "ssh-rsa" in types)]
+            opts.key_types = first + [t for t in offered if t not in first]
+        done = threading.Event()
+        try:
+            ssh.start_client(event=done)
+        except (paramiko.SSHException, OSError) as e:
+            ssh.close()
+            raise HostUnreachable(self.name, f"SSH negotiation with {self.target} failed: {e}")
+        if not done.wait(self.connect_timeout):
+            ssh.close()
+            raise HostUnreachable(self.name, f"{self.target} accepted the connection but "
+                                             f"sent no SSH answer within "
+                                             f"{self.connect_timeout:g} s")
+        if not ssh.is_active():
+            err = ssh.get_exception()
+            ssh.close()
+            raise HostUnreachable(self.name, f"SSH negotiation with {self.target} failed"
+                                             + (f": {err}" if err else ""))
+        return ssh, ssh.get_remote_server_key(), known
+
+    def fetch_host_key(self):
+        """The host key the host offers (for `dsconsole hosts trust`); trusts nothing."""
+        ssh, key, _ = self._handshake()
+        ssh.close()
+        return key
+
+    def _open(self):
+        ssh, key, known = self._handshake()
+        verdict = known.check(self.host_key_name, key)
+        if verdict.status != "trusted":
+            ssh.close()
+            err = kh.refusal(self.name, self.host_key_name, key, verdict)
+            (log.error if err.changed else log.warning)("%s", err)
+            raise err
+        try:
+            self._authenticate(ssh)
+        except BaseException:
+            ssh.close()
+            raise
+        ssh.set_keepalive(self.keepalive)
+        log.info("%s: connected to %s as %s%s", self.name, self.target, self.user,
+                 f" via {self.jump.name}" if self.jump else "")
+        return ssh
+
+    def _keys(self):
+        """(description, PKey) candidates: the agent's keys, then the identity
+        files (or ~/.ssh/id_* when none is configured)."""
+        import paramiko
+        if os.environ.get("SSH_AUTH_SOCK"):
+            try:
+                for k in paramiko.Agent().get_keys():
+                    yield "ssh-agent key", k
+            except paramiko.SSHException:
+                pass
+        files = self.identity_files or tuple(str(Path.home() / ".ssh" / n) for n in DEFAULT_KEYS)
+        for f in files:
+            if not os.path.exists(f):
+                continue
+            try:
+                yield f, paramiko.PKey.from_path(f)
+            except paramiko.PasswordRequiredException:
+                log.warning("%s: %s is encrypted; load it into ssh-agent to use it", self.name, f)
+            except (paramiko.SSHException, OSError, ValueError) as e:
+                log.warning("%s: cannot load key %s: %s", self.name, f, type(e).__name__)
+
+    def _authenticate(self, ssh) -> None:
+        import paramiko
+        tried = []
+        for desc, key in self._keys():
+            tried.append(desc)
+            try:
+                ssh.auth_publickey(self.user, key)
+            except paramiko.BadAuthenticationType as e:
+                raise TransportError(self.name, f"{self.user}@{self.target} does not accept "
+                                                f"public keys (allowed: {', '.join(e.allowed_types)})"
+                                     ) from None
+            except paramiko.AuthenticationException:
+                continue
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise HostUnreachable(self.name, f"connection to {self.target} lost during "
+                                                 f"authentication: {e}") from None
+            if ssh.is_authenticated():
+                return
+        what = ", ".join(tried) if tried else "no key found (identity file, ~/.ssh/id_*, ssh-agent)"
+        raise TransportError(self.name, f"public key authentication as {self.user} on "
+                                        f"{self.target} failed (tried: {what})")
+
+    # ------------------------------------------------------------ commands
+    def _exec(self, cmd: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+        import paramiko
+        deadline = time.monotonic() + timeout
+        chan = None
+        for attempt in (1, 2):
+            ssh = self._connection()
+            try:
+                chan = ssh.open_session(timeout=max(0.1, min(self.connect_timeout,
+                                                             deadline - time.monotonic())))
+                break
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                # The connection died since it was last used; nothing ran yet,
+                # so one fresh connection and a second try is safe.
+                self._drop(ssh)
+                if attempt == 2:
+                    raise HostUnreachable(self.name, f"cannot open a session on "
+                                                     f"{self.target}: {e}") from None
+        try:
+            chan.exec_command(cmd)
+            if stdin:
+                chan.settimeout(max(0.1, deadline - time.monotonic()))
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            return self._collect(chan, deadline, cmd, timeout)
+        except socket.timeout:
+            raise CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "
+                                            f"{timeout:g} s") from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise HostUnreachable(self.name, f"connection to {self.target} lost while "
+                                             f"running `{_program(cmd)}`: {e}") from None
+        finally:
+            chan.close()
+
+    def _collect(self, chan, deadline, cmd, timeout):
+        """stdout, stderr and exit status of a running command, both streams
+        read as they come (a full stderr never blocks stdout)."""
+        out, err = bytearray(), bytearray()
+
+        def late():
+            return CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "
+                                             f"{timeout:g} s")
+        chan.setblocking(False)
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            if chan.eof_received or chan.closed:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise late()
+            select.select([chan], [], [], left)
+        # EOF: what is still buffered, then the exit status that follows it
+        while chan.recv_ready():
+            out += chan.recv(65536)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+        if not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+            raise late()
+        status = chan.recv_exit_status()
+        # No exit status: the command was ended by a signal (paramiko does not
+        # report exit-signal; rc -1 then), or the connection died.
+        if status == -1 and not chan.get_transport().is_active():
+            raise HostUnreachable(self.name, f"connection to {self.target} closed while "
+                                             f"running `{_program(cmd)}`")
+        return status, bytes(out), bytes(err)
+
+    def _as_root(self, cmd: str, sudo: bool) -> str:
+        if sudo and self.user != "root":
+            return "sudo -n -- sh -c " + shlex.quote(cmd)
+        return cmd
+
+    def _check_sudo(self, sudo: bool, rc: int, err: bytes) -> None:
+        if not sudo or self.user == "root" or rc == 0:
+            return
+        text = err.decode(errors="replace")
+        if SUDO_WANTS_PASSWORD.search(text):
+            raise SudoPasswordRequired(
+                self.name, f"sudo on {self.name} wants a password for {self.user}; dsconsole "
+                           f"runs `sudo -n` and never types passwords: give {self.user} "
+                           f"passwordless sudo (NOPASSWD) or log in as root")
+        if rc == 127 and re.search(r"sudo: (command )?not found", text):
+            raise TransportError(self.name, f"sudo is not installed on {self.name}, and "
+                                            f"{self.user} is not root")
+
+    def run(self, cmd: str, *, timeout: float = 30.0, sudo: bool = False,
+            stdin: bytes | None = None) -> CommandResult:
+        rc, out, err = self._exec(self._as_root(cmd, sudo), stdin, timeout)
+        self._check_sudo(sudo, rc, err)
+        return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _script(self, script: str, args: list[str], sudo: bool, stdin: bytes | None,
+                timeout: float):
+        cmd = "sh -c " + shlex.quote(script) + " sh " + " ".join(shlex.quote(a) for a in args)
+        if sudo and self.user != "root":
+            cmd = "sudo -n -- " + cmd
+        rc, out, err = self._exec(cmd, stdin, timeout)
+        self._check_sudo(sudo, rc, err)
+        return rc, out, err.decode(errors="replace").strip()
+
+    def read(self, path: str, *, sudo: bool = False, timeout: float = 30.0) -> bytes:
+        rc, out, err = self._script(READ_SCRIPT, [path], sudo, None, timeout)
+        if rc == 0:
+            return out
+        if rc == 44:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory",
+                                    f"{self.name}:{path}")
+        if "Permission denied" in err:
+            raise PermissionError(errno.EACCES, "Permission denied", f"{self.name}:{path}")
+        raise TransportError(self.name, f"cannot read {path}: {err[-300:]}")
+
+    def write(self, path: str, data: bytes, *, mode: int | None = None,
+              sudo: bool = False, timeout: float = 30.0) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        mode_arg = format(mode, "o") if mode is not None else ""
+        rc, _, err = self._script(WRITE_SCRIPT, [path, mode_arg], sudo, data, timeout)
+        if rc == 0:
+            return
+        if rc == 45:
+            raise FileNotFoundError(errno.ENOENT, "No such directory", f"{self.name}:{path}")
+        if "Permission denied" in err or "Operation not permitted" in err or rc == 46:
+            raise PermissionError(errno.EACCES, f"cannot write (or keep the owner of) it: "
+                                                f"{err[-200:]}", f"{self.name}:{path}")
+        raise TransportError(self.name, f"cannot write {path}: {err[-300:]}")
+
+
+def ssh_config_resolve(name, address, user, port, identity_file, path, proxy_jump=None):
+    if identity_file:
+        identity_file = ([os.path.expanduser(str(identity_file))]
+                         if isinstance(identity_file, (str, os.PathLike))
+                         else [os.path.expanduser(str(f)) for f in identity_file])
+    try:
+        return ssh_config.resolve(name, address=address, user=user, port=port,
+                                  identity_file=identity_file, proxy_jump=proxy_jump, path=path)
+    except ssh_config.SshConfigError as e:
+        raise TransportError(name, str(e)) from None
+
+
+# Jump hosts named in ssh config are shared by every host behind them (one
+# connection to the bastion), released with their last user.
+_jumps: dict[tuple, list] = {}
+_jumps_lock = threading.Lock()
+
+
+class _SharedJump(SshTransport):
+    def close(self) -> None:
+        with _jumps_lock:
+            entry = _jumps.get(self._key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] > 0:
+                    return
+                del _jumps[self._key]
+        super().close()
+
+
+def _jump_chain(hops, config_path, known_files, connect_timeout, keepalive, explicit_known):
+    """The transport of the last hop of a ProxyJump list, each hop reached
+    through the previous one (the first hop through its own config)."""
+    jump = None
+    for i, hop in enumerate(hops):
+        key = (str(hop), str(config_path), tuple(map(str, known_files)), i,
+               id(jump) if jump else None)
+        with _jumps_lock:
+            entry = _jumps.get(key)
+            if entry is not None:
+                entry[1] += 1
+                jump = entry[0]
+                continue
+        t = _SharedJump(hop.host, None, user=hop.user, port=hop.port,
+                        jump=jump, ssh_config=config_path,
+                        known_hosts=known_files if explicit_known else None,
+                        connect_timeout=connect_timeout, keepalive=keepalive)
+        if i == 0:  # the first hop follows its own ProxyJump, if its config has one
+            own = ssh_config_resolve(hop.host, None, hop.user, hop.port, None, config_path)
+            if own.proxy_jump:
+                t.jump = _jump_chain(own.proxy_jump, config_path, known_files,
+                                     connect_timeout, keepalive, explicit_known)
+                t._owns_jump = True
+        t._key = key
+        with _jumps_lock:
+            _jumps[key] = [t, 1]
+        jump = t
+    return jump
+
+
+def transports_for_hosts(hosts, *, ssh_config=None, known_hosts=None,
+                         connect_timeout: float = 5.0) -> dict[str, SshTransport]:
+    """SshTransports for a site file's hosts (console.site_config.HostConfig:
+    name, address, user, port, jump, identity_file). A `jump` naming another
+    host of the list goes through that host's transport; any other jump name is
+    looked up in ssh config."""
+    by_name = {h.name: h for h in hosts}
+    made: dict[str, SshTransport] = {}
+
+    def build(h, depth=0):
+        if h.name in made:
+            return made[h.name]
+        if depth > len(by_name):
+            raise TransportError(h.name, "jump hosts form a loop")
+        jump = None
+        if h.jump:
+            if h.jump in by_name:
+                jump = build(by_name[h.jump], depth + 1)
+            else:
+                jump = SshTransport(h.jump, ssh_config=ssh_config, known_hosts=known_hosts,
+                                    connect_timeout=connect_timeout)
+        t = SshTransport(h.name, h.address, user=h.user, port=h.port,
+                         identity_file=h.identity_file, jump=jump, ssh_config=ssh_config,
+                         known_hosts=known_hosts, connect_timeout=connect_timeout)
+        made[h.name] = t
+        return t
+
+    for h in hosts:
+        build(h)
+    return made
