@@ -85,7 +85,8 @@ class _Kind:
         self.error: str | None = None
         self.watching = False
         self.resource_version: str | None = None
-        self.relists = 0
+        self.relists = 0        # completed lists (the first one included)
+        self.gone = 0           # 410 Gone answers that forced a relist
 
 
 class ClusterCache:
@@ -170,6 +171,14 @@ class ClusterCache:
         with self._lock:
             return dict(self._kinds[kind].items)
 
+    def relists(self, kind: str) -> int:
+        """Completed lists of `kind` (1 after the initial sync)."""
+        return self._kinds[kind].relists
+
+    def gone_count(self, kind: str) -> int:
+        """410 Gone answers `kind`'s watch got (each followed by a relist)."""
+        return self._kinds[kind].gone
+
     def pod(self, namespace: str, name: str) -> PodRow | None:
         return self._kinds["pods"].items.get(f"{namespace}/{name}")
 
@@ -177,7 +186,9 @@ class ClusterCache:
         with self._lock:
             kinds = {name: self._kind_status(k) for name, k in self._kinds.items()}
             errors = [f"{n}: {s.error}" for n, s in kinds.items() if s.error]
-            api_ok = self._api_ok and not errors
+            # before the first heartbeat answers, a completed list is proof enough
+            hb_ok = self._api_ok or (self._api_error == "connecting" and any(s.synced for s in kinds.values()))
+            api_ok = hb_ok and not errors
             api_error = None if api_ok else (self._api_error or (errors[0] if errors else None))
             contacts = [s.last_contact for s in kinds.values() if s.last_contact]
             last = max(contacts + ([self._api_contact] if self._api_contact else []), default=None)
@@ -339,6 +350,7 @@ class ClusterCache:
             except Gone:
                 need_list = True            # history expired: relist at once
                 k.watching = False
+                k.gone += 1
             except (ApiUnreachable, KubeApiError, ValueError, OSError) as e:
                 if self._stop.is_set():
                     break
