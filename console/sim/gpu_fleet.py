@@ -203,9 +203,9 @@ class SimGpuFleet:
         if thermal:
             reasons = (reasons & ~0x1) | 0x20 | 0x40
             sm = SM_THERMAL_MHZ
-        power = IDLE_POWER_W + busy * 560.0 + self._noise(node, g.index, (tick, "p"), 4.0) * (0.2 + busy)
-        if thermal:
-            power *= 0.8
+        # a throttled GPU draws less for the same work: its clock is down
+        power = IDLE_POWER_W + busy * 560.0 * (0.75 if thermal else 1.0) \
+            + self._noise(node, g.index, (tick, "p"), 4.0) * (0.2 + busy)
         used = g.model_mib + CUDA_CONTEXT_MIB if g.model_mib > 0 else 0.0
         processes = ()
         if used:
