@@ -132,11 +132,11 @@ class AlertEngine:
             cc = consistency or ConsistencyConfig()
             self.latency = LatencyWatch(pods, interval_s=thresholds.p99_scrape_interval_s,
                                         window_s=max(thresholds.p99_scrape_interval_s * 4, 300.0),
-                                        max_targets=max_probe_targets, start_delay_s=1.0)
+                                        max_targets=max_probe_targets, max_workers=16, start_delay_s=1.0)
             self.consistency = ConsistencyChecker(
                 pods, prompt=cc.prompt, seed=cc.seed, max_tokens=cc.max_tokens, reference=cc.reference,
                 interval_s=thresholds.consistency_interval_s, window_s=thresholds.consistency_window_s,
-                max_targets=max_probe_targets, start_delay_s=1.0)
+                max_targets=max_probe_targets, max_workers=16, start_delay_s=1.0)
 
     def start(self) -> "AlertEngine":
         for probe in (self.latency, self.consistency):

@@ -8,8 +8,8 @@ over several rounds instead of one huge burst.
 """
 from __future__ import annotations
 
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 from console.snapshot import PodRow
@@ -55,10 +55,12 @@ class ProbeLoop:
         return self
 
     def stop(self) -> None:
+        """Stop after the round in flight; requests in flight end with their
+        (bounded) timeouts on daemon threads, so stopping never waits for them."""
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=10)
-        if self._client is not None:
+            self._thread.join(timeout=1.0)
+        if self._client is not None and (self._thread is None or not self._thread.is_alive()):
             self._client.close()
 
     def run_round(self) -> None:
@@ -71,10 +73,37 @@ class ProbeLoop:
             batch = pods
         if batch:
             self.client()
-            with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix=self.name) as ex:
-                results = list(ex.map(self.probe, batch))
-            self.finish_round(batch, results)
+            results = self._map(batch)
+            if results is not None and not self._stop.is_set():
+                self.finish_round(batch, results)
         self.rounds += 1
+
+    def _map(self, batch: list[PodRow]) -> list | None:
+        """probe() over the batch on daemon threads (a request in flight never
+        holds up stop() or the process' exit); None when stopped meanwhile."""
+        results: list = [None] * len(batch)
+        todo = queue.SimpleQueue()
+        for i in range(len(batch)):
+            todo.put(i)
+        done = threading.Semaphore(0)
+
+        def worker() -> None:
+            while not self._stop.is_set():
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results[i] = self.probe(batch[i])
+                finally:
+                    done.release()
+        for n in range(min(self.max_workers, len(batch))):
+            threading.Thread(target=worker, name=f"{self.name}-{n}", daemon=True).start()
+        for _ in batch:
+            while not done.acquire(timeout=0.2):
+                if self._stop.is_set():
+                    return None
+        return results
 
     def _run(self) -> None:
         if self._stop.wait(self.start_delay_s):

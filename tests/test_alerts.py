@@ -1,0 +1,156 @@
+"""Alerts from the site's thresholds, each provoked for real in the demo site:
+node NotReady (fail_node), a PDB allowing 0 disruptions (created with the
+official client), P99 over threshold (latency injected in one model server),
+a consistency failure (a bad reply injected), sustained GPU util (fleet load).
+Plus the histogram arithmetic the P99 rests on."""
+import math
+import time
+
+import pytest
+
+from console import prom_text
+from console.site_config import Thresholds
+from console.site_session import SiteSession
+
+pytestmark = pytest.mark.timeout(150)
+
+FAST = Thresholds(gpu_util_pct=90, gpu_util_window_s=1.0, p99_latency_ms=500, p99_scrape_interval_s=0.3,
+                  consistency_failure_pct=0.1, consistency_interval_s=0.3, consistency_window_s=600)
+
+
+def wait_alert(session, kind, target=None, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for a in session.snapshot().alerts:
+            if a.kind == kind and (target is None or a.target == target):
+                return a
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} alert for {target} within {timeout}s; have "
+                         f"{[(a.kind, a.target) for a in session.snapshot().alerts]}")
+
+
+@pytest.fixture(scope="module")
+def session():
+    # 3 nodes x 2 GPUs, one model pod per node on GPU 0: GPU 1 of every node is free.
+    s = SiteSession.demo(nodes=3, gpus_per_node=2, replicas=3, time_scale=20.0, model_load_s=20.0,
+                         session_options={"thresholds": FAST, "telemetry_interval_s": 0.2})
+    s.start()
+    assert s.wait_synced(20), s.start_error
+    yield s
+    s.stop()
+
+
+def pods_by_node(session):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pods = [p for p in session.snapshot().pods if p.ready and p.ip]
+        if len(pods) == 3:
+            return {p.node: p for p in pods}
+        time.sleep(0.05)
+    raise AssertionError("demo pods not ready")
+
+
+def test_healthy_site_has_no_probe_alerts(session):
+    pods_by_node(session)
+    # several probe rounds after the first compile of the prompt's shape
+    lat, cons = session.alerts.latency, session.alerts.consistency
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stats = cons.stats()
+        if lat.rounds >= 6 and len(stats) == 3 and all(s.checks >= 3 for s in stats.values()):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    kinds = {a.kind for a in session.snapshot().alerts}
+    assert not kinds & {"p99-latency", "consistency", "gpu-util", "node-not-ready", "pdb-blocking"}, kinds
+    assert all(s.failures == 0 and s.reference for s in cons.stats().values())
+    assert any(s.requests > 0 for s in lat.stats().values())
+
+
+def test_p99_latency_over_threshold(session):
+    pod = sorted(pods_by_node(session).values(), key=lambda p: p.name)[0]
+    session.demo_site.model_servers.inject_latency(pod.ip, 2.0)   # +2 s per request
+    try:
+        a = wait_alert(session, "p99-latency", pod.key)
+        assert "> 500 ms" in a.message and a.severity == "warning"
+    finally:
+        session.demo_site.model_servers.clear_faults(pod.ip)
+
+
+def test_consistency_failure(session):
+    pod = sorted(pods_by_node(session).values(), key=lambda p: p.name)[1]
+    session.demo_site.model_servers.inject_bad_reply(pod.ip)
+    try:
+        a = wait_alert(session, "consistency", pod.key)
+        assert a.severity == "critical" and "consistency checks failed" in a.message
+        others = [k for k, s in session.alerts.consistency.stats().items() if k != pod.key]
+        assert all(session.alerts.consistency.stats()[k].failures == 0 for k in others)
+    finally:
+        session.demo_site.model_servers.clear_faults(pod.ip)
+
+
+def test_gpu_util_sustained(session):
+    node = sorted(pods_by_node(session))[0]
+    session.demo_site.gpus.set_load(node, 1, 1.0)     # GPU 1 has no pod: nothing resets its load
+    try:
+        a = wait_alert(session, "gpu-util", f"{node}:gpu1")
+        assert "above 90%" in a.message
+        assert not any(x.kind == "gpu-util" and x.target == f"{node}:gpu0" for x in session.snapshot().alerts)
+    finally:
+        session.demo_site.gpus.set_load(node, 1, 0.0)
+
+
+def test_pdb_allowing_no_disruption(session):
+    from kubernetes import client
+    from console.kube_connect import api_client
+    site = session.demo_site
+    api = client.PolicyV1Api(api_client(str(site.kubeconfig_path), site.context))
+    body = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "all-or-nothing", "namespace": "deepseek"},
+            "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "deepseek-server"}}}}
+    api.create_namespaced_pod_disruption_budget("deepseek", body)
+    a = wait_alert(session, "pdb-blocking", "deepseek/all-or-nothing")
+    assert "allows 0 disruptions" in a.message
+    # the demo's own PDB (1 disruption allowed) does not alert
+    assert not any(x.kind == "pdb-blocking" and x.target != "deepseek/all-or-nothing"
+                   for x in session.snapshot().alerts)
+
+
+def test_node_not_ready(session):
+    node = sorted(pods_by_node(session))[-1]
+    session.demo_site.cluster.fail_node(node)
+    a = wait_alert(session, "node-not-ready", node)
+    assert a.severity == "critical" and node in a.message
+    since = a.since
+    time.sleep(1.2)
+    again = wait_alert(session, "node-not-ready", node)
+    assert again.since == since            # `since` is kept while the alert stays up
+    assert session.snapshot().alerts[0].severity == "critical"   # most severe first
+
+
+# ---- the histogram arithmetic (pure functions) --------------------------------
+PAGE = """# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{model_name="m",le="0.3"} 0.0
+vllm:e2e_request_latency_seconds_bucket{model_name="m",le="0.5"} %d
+vllm:e2e_request_latency_seconds_bucket{model_name="m",le="1.0"} %d
+vllm:e2e_request_latency_seconds_bucket{model_name="m",le="+Inf"} %d
+vllm:e2e_request_latency_seconds_sum{model_name="m"} 1.0
+vllm:e2e_request_latency_seconds_count{model_name="m"} %d
+vllm:e2e_request_latency_seconds_bucket_other{le="0.5"} 99
+"""
+
+
+def test_p99_from_bucket_deltas_between_scrapes():
+    first = prom_text.parse_histogram(PAGE % (100, 100, 100, 100), "vllm:e2e_request_latency_seconds")
+    assert first == {0.3: 0, 0.5: 100, 1.0: 100, math.inf: 100}
+    # next scrape: 100 more requests, 10 of them between 0.5 and 1.0 s
+    second = prom_text.parse_histogram(PAGE % (190, 200, 200, 200), "vllm:e2e_request_latency_seconds")
+    d = prom_text.delta(second, first)
+    assert d == {0.3: 0, 0.5: 90, 1.0: 100, math.inf: 100}
+    assert prom_text.quantile(0.99, d) == pytest.approx(0.5 + 0.5 * (99 - 90) / 10)
+    assert prom_text.quantile(0.5, d) == pytest.approx(0.3 + 0.2 * 50 / 90)
+    # a counter reset (server restarted) counts from zero
+    restarted = prom_text.parse_histogram(PAGE % (5, 5, 5, 5), "vllm:e2e_request_latency_seconds")
+    assert prom_text.delta(restarted, second) == restarted
+    assert prom_text.quantile(0.99, {0.5: 0, math.inf: 0}) is None
+    assert prom_text.parse_histogram("garbage\n", "vllm:e2e_request_latency_seconds") is None
