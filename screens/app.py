@@ -103,10 +103,9 @@ class DashboardApp(App, inherit_bindings=False):
         self.applies += 1
         self.apply_seconds += took
         self._next_apply = time.monotonic() + max(MIN_APPLY_INTERVAL, SLOW_APPLY_FACTOR * took)
-        if self.first_frame_at is None and isinstance(screen, OverviewScreen) and screen.is_complete():
-            self.call_after_refresh(self._first_frame_painted)
 
-    def _first_frame_painted(self) -> None:
+    def first_frame_painted(self) -> None:
+        """Called (after the refresh) by the overview once every panel has data."""
         if self.first_frame_at is None:
             self.first_frame_at = time.time()
             self._log("first_frame", self.first_frame_at)

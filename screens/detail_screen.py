@@ -13,11 +13,13 @@ from typing import Any
 from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
 from screens import keymap
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
+from screens.scroll_widgets import ScrollLog as Log
+from screens.scroll_widgets import ScrollText
 from screens.site_header import SiteHeader
 from screens.table_specs import EVENTS, TableSpec
 
@@ -90,7 +92,8 @@ class DetailScreen(DashboardScreen):
         with TabbedContent(id="detail-tabs"):
             if t.host:
                 with TabPane("GPUs", id="gpus"):
-                    yield Static("", id="gpu-detail")
+                    with ScrollText():
+                        yield Static("", id="gpu-detail")
             with TabPane("YAML", id="yaml"):
                 yield Log(id="yaml-text", max_lines=20000)
             with TabPane("Events", id="events"):
@@ -101,6 +104,9 @@ class DetailScreen(DashboardScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # tabs are switched with y / e / o (registry keys), not focused
+        for tabs in self.query(Tabs):
+            tabs.can_focus = False
         self.show_snapshot(self.app.session.snapshot())
         if self.target.kind:
             self._fetch_yaml()
@@ -174,6 +180,9 @@ class DetailScreen(DashboardScreen):
         tabs = self.query_one(TabbedContent)
         if tabs.query(f"TabPane#{tab}"):
             tabs.active = tab
+            focusable = tabs.query_one(f"TabPane#{tab}").query("ScrollLog, DataPanel, ScrollText")
+            if focusable:
+                focusable.first().focus()
 
     def action_toggle_follow(self) -> None:
         for log in self.query("#pod-log").results(Log):

@@ -4,15 +4,16 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from screens import keymap
+from screens.scroll_widgets import ScrollText
 
 SCOPE_TITLES = {
     "app": "Everywhere",
     "table": "In a table (nodes, pods, GPUs, alerts, events)",
+    "scroll": "In scrolling text (YAML, a pod's log, this help)",
     "detail": "In a detail view (Enter on a row)",
     "wizard": "In a wizard (:tune)",
     "confirm": "In a wizard's confirmation",
@@ -45,13 +46,13 @@ def help_table() -> Table:
 
 class HelpScreen(Screen, inherit_bindings=False):
     DEFAULT_CSS = """
-    HelpScreen VerticalScroll { padding: 0 1; }
+    HelpScreen ScrollText { padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
+        with ScrollText(id="help"):
             yield Static(help_table(), id="help-keys")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#help", VerticalScroll).focus()
+        self.query_one("#help", ScrollText).focus()

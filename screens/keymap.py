@@ -22,7 +22,7 @@ class KeySpec:
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
     action: str       # Textual action string, run in the namespace of `scope`
-    scope: str        # "app" | "table" | "detail" | "wizard" | "confirm" | "prompt"
+    scope: str        # "app" | "table" | "scroll" | "detail" | "wizard" | "confirm" | "prompt"
     show: bool = True  # shown in the footer (help lists every key regardless)
     key_display: str | None = None
     priority: bool = False
@@ -52,6 +52,15 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("table.left", "left,h", "Scroll left", "scroll_cols(-4)", "table", show=False),
     KeySpec("table.right", "right,l", "Scroll right", "scroll_cols(4)", "table", show=False),
     KeySpec("table.open", "enter", "Details", "open_row", "table"),
+    # -- in scrolling text (YAML, a pod's log, this help)
+    KeySpec("scroll.up", "up,k", "Scroll up", "scroll_up", "scroll", show=False),
+    KeySpec("scroll.down", "down,j", "Scroll down", "scroll_down", "scroll", show=False),
+    KeySpec("scroll.left", "left,h", "Scroll left", "scroll_left", "scroll", show=False),
+    KeySpec("scroll.right", "right,l", "Scroll right", "scroll_right", "scroll", show=False),
+    KeySpec("scroll.top", "home,g", "Top", "scroll_home", "scroll", show=False),
+    KeySpec("scroll.bottom", "end,G", "Bottom", "scroll_end", "scroll", show=False),
+    KeySpec("scroll.page_up", "pageup", "Page up", "page_up", "scroll", show=False),
+    KeySpec("scroll.page_down", "pagedown", "Page down", "page_down", "scroll", show=False),
     # -- in a detail view (YAML / events / log)
     KeySpec("detail.yaml", "y", "YAML", "show_tab('yaml')", "detail"),
     KeySpec("detail.events", "e", "Events", "show_tab('events')", "detail"),

@@ -31,6 +31,11 @@ class OverviewScreen(DashboardScreen):
     def on_mount(self) -> None:
         self.query_one("#pods", DataPanel).focus()
 
+    def show_snapshot(self, snapshot) -> None:
+        super().show_snapshot(snapshot)
+        if self.app.first_frame_at is None and self.is_complete():
+            self.call_after_refresh(self.app.first_frame_painted)
+
     def is_complete(self) -> bool:
         """Every panel filled from data (what 'first complete frame' means): the
         cache synced, nodes and pods shown, GPU telemetry shown when the site has
