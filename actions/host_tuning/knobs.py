@@ -1,7 +1,7 @@
 """Runtime values of a host, read and written through the Transport.
 
 Only the one key is ever written (`sysctl -w KEY=V`), never `sysctl --system`.
-The THP file is read in the kernel's form (`always madvise [never]`); a file
+Values are read from /proc/sys (no sysctl binary needed on PATH). The THP file is read in the kernel's form (`always madvise [never]`); a file
 that does not look like that is an error, not something to guess at.
 """
 from __future__ import annotations
@@ -17,14 +17,22 @@ THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
 _THP_FORM = re.compile(r"^\s*(?:\[?(?:always|madvise|never)\]?\s+){2}\[?(?:always|madvise|never)\]?\s*$")
 
 
+def sysctl_path(key: str) -> str:
+    return "/proc/sys/" + key.replace(".", "/")
+
+
 def read_sysctl(host: Transport, key: str) -> str:
-    r = host.run(f"sysctl -n {key}", sudo=False)
+    """Read through /proc/sys: `sysctl` lives in /usr/sbin, which is not on a
+    non-root user's PATH on Debian and Ubuntu."""
+    r = host.run(f"cat {sysctl_path(key)}")
     if not r.ok:
-        raise StepError(f"sysctl -n {key} failed: {(r.stderr or r.stdout).strip() or f'rc {r.rc}'}")
+        raise StepError(f"cannot read {key} ({sysctl_path(key)}): "
+                        f"{(r.stderr or r.stdout).strip() or f'rc {r.rc}'}")
     return r.stdout.strip()
 
 
 def write_sysctl(host: Transport, key: str, value: str) -> None:
+    # sudo's secure_path has /usr/sbin; root's PATH has it too
     r = host.run(f"sysctl -w {key}={value}", sudo=True)
     if not r.ok:
         raise StepError(f"sysctl -w {key}={value} failed: {(r.stderr or r.stdout).strip() or f'rc {r.rc}'}")

@@ -116,7 +116,7 @@ class NcclCheck(ReportStep):
         return None
 
     def _from_library(self) -> str | None:
-        r = self._run("ldconfig -p")
+        r = self._run("PATH=$PATH:/usr/sbin:/sbin ldconfig -p")
         if not r.ok:
             return None
         paths = re.findall(r"libnccl\.so\S*\s.*=>\s*(\S+)", r.stdout)
@@ -202,7 +202,7 @@ class NumaBalancingCheck(ReportStep):
     title = "kernel.numa_balancing"
 
     def check(self) -> CheckResult:
-        r = self._run("sysctl -n kernel.numa_balancing")
+        r = self._run("cat /proc/sys/kernel/numa_balancing")
         if not r.ok:
             return self._ok("not present (kernel without NUMA balancing)")
         value = r.stdout.strip()

@@ -39,21 +39,26 @@ def _transports_and_targets(args):
     overrides = {"update_grub": True} if args.update_grub else {}
     if args.demo:
         return "demo", _demo_hosts(), TuningTargets.from_site(None, **overrides)
-    from console.site_config import ConfigError
-    from console.site_session import SessionError, SiteSession
-    try:
-        session = SiteSession.from_args(args)
-    except (ConfigError, SessionError) as e:
-        raise BadInput(str(e)) from None
-    if session.is_demo:
+    import os
+    from console import paths
+    from console.site_config import ENV_SITE, ConfigError, load_site
+    site_path = getattr(args, "site", None) or os.environ.get(ENV_SITE)
+    if not site_path and (paths.config_dir() / "site.yaml").is_file():
+        site_path = str(paths.config_dir() / "site.yaml")
+    if not site_path:
         raise BadInput("tune needs a site with hosts: --site FILE (or DSCONSOLE_SITE), or --demo")
-    if not session.site.hosts:
-        raise BadInput(f"site {session.title}: no hosts in the site file")
     try:
-        targets = TuningTargets.from_site(getattr(session.site, "tuning", None), **overrides)
+        site = load_site(site_path)
+    except ConfigError as e:
+        raise BadInput(str(e)) from None
+    if not site.hosts:
+        raise BadInput(f"{site_path}: no hosts in the site file")
+    try:
+        targets = TuningTargets.from_site(site.tuning, **overrides)
     except (ValueError, TypeError) as e:
-        raise BadInput(f"site {session.title}: {e}") from None
-    return session.title, session.transports(), targets
+        raise BadInput(f"{site_path}: {e}") from None
+    from console.ssh_transport import transports_for_hosts
+    return site.name, transports_for_hosts(site.hosts), targets
 
 
 def _demo_state_path():
