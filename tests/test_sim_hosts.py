@@ -203,3 +203,46 @@ def test_host_without_gpus_and_unreachable_host():
         bare.run("true")
     with pytest.raises(HostUnreachable):
         bare.read("/etc/hostname")
+
+
+def test_console_nvidia_smi_source_reads_the_simulated_host_like_the_fleet():
+    """The console's own nvidia-smi telemetry over a SimulatedHost sees what the
+    fleet simulates (a frozen clock: no noise between the two readings)."""
+    from console.telemetry.nvidia_smi import NvidiaSmiSource
+
+    fleet = SimGpuFleet(seed=5, clock=SimClock(frozen=True))
+    fleet.add_node(NODE)
+    fleet.set_models(NODE, {0: 70_000})
+    fleet.set_load(NODE, 0, 0.7)
+    fleet.inject_fault(NODE, 2, "thermal")
+    fleet.inject_fault(NODE, 3, "xid79")
+    fleet.inject_fault(NODE, 5, "ecc")
+    host = SimulatedHost(NODE, fleet)
+    seen, truth = NvidiaSmiSource(host).read(), fleet.read(NODE)
+    assert seen.state == "ok" and len(seen.samples) == 8
+    assert sorted(x.code for x in seen.xids) == [79, 94]
+    for a, b in zip(seen.samples, truth.samples):
+        for f in ("uuid", "pci_bus_id", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c",
+                  "temp_slowdown_c", "power_w", "power_limit_w", "sm_clock_mhz", "clock_event_reasons",
+                  "ecc_uncorrected_volatile", "remapped_rows_pending", "persistence_mode", "processes"):
+            assert getattr(a, f) == getattr(b, f), (a.index, f)
+    assert seen.samples[3].util_pct is None and seen.samples[3].field_errors["util_pct"] == "gpu is lost"
+    assert seen.samples[2].thermal_slowdown and seen.samples[5].health_flags == ("ECC", "REMAP")
+
+
+def test_nvidia_smi_xml_and_compute_apps(host, fleet):
+    import xml.etree.ElementTree as ET
+
+    fleet.set_models(NODE, {1: 50_000})
+    root = ET.fromstring(host.run("nvidia-smi -q -x").stdout)
+    gpus = root.findall("gpu")
+    assert root.findtext("attached_gpus") == "8" and len(gpus) == 8
+    assert gpus[1].get("id") == fleet.read(NODE).samples[1].pci_bus_id
+    assert gpus[1].findtext("fb_memory_usage/used") == "50512 MiB"
+    assert gpus[0].findtext("temperature/gpu_temp_slow_tlimit_threshold") == "-2 C"
+    assert gpus[1].find("processes/process_info/pid") is not None
+    r = host.run("nvidia-smi --query-compute-apps=gpu_uuid,pid,used_memory,process_name --format=csv,noheader,nounits")
+    (row,) = r.stdout.splitlines()
+    uuid, pid, mem, name = row.split(", ")
+    assert uuid == fleet.read(NODE).samples[1].uuid and mem == "50512" and name == "python3"
+    assert host.run("nvidia-smi --query-compute-apps=bogus --format=csv").rc == 2

@@ -508,7 +508,7 @@ DRIVER_NOT_LOADED = ("NVIDIA-SMI has failed because it couldn't communicate with
 
 
 def cmd_nvidia_smi(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
-    from console.sim.nvidia_smi_query import DRIVER_VERSION, query_gpu
+    from console.sim.nvidia_smi_query import DRIVER_VERSION, query_compute_apps, query_gpu, query_xml
 
     if not host._has_gpus():
         return CommandResult(9, DRIVER_NOT_LOADED, "")
@@ -521,7 +521,7 @@ def cmd_nvidia_smi(host: SimulatedHost, argv: list[str], stdin: bytes) -> Comman
         if a.startswith("--") and "=" in a:
             k, v = a[2:].split("=", 1)
             opts[k] = v
-        elif a in ("--query-gpu", "--format") and i + 1 < len(args):
+        elif a in ("--query-gpu", "--query-compute-apps", "--format") and i + 1 < len(args):
             opts[a[2:]] = args[i + 1]
             i += 1
         else:
@@ -534,31 +534,47 @@ def cmd_nvidia_smi(host: SimulatedHost, argv: list[str], stdin: bytes) -> Comman
     if "query-gpu" in opts:
         r = query_gpu(opts["query-gpu"], opts.get("format", ""), samples)
         return CommandResult(r.rc, r.stdout, r.stderr)
+    if "query-compute-apps" in opts:
+        r = query_compute_apps(opts["query-compute-apps"], opts.get("format", ""), samples)
+        return CommandResult(r.rc, r.stdout, r.stderr)
+    if "-q" in flags and "-x" in flags or "-qx" in flags:
+        r = query_xml(samples)
+        return CommandResult(r.rc, r.stdout, r.stderr)
     if "-L" in flags:
         return _ok("".join(f"GPU {s.index}: {s.name} (UUID: {s.uuid})\n" for s in samples))
     return _fail(2, "", out='Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
 
 
 def cmd_journalctl(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
-    """journalctl -k (--dmesg) [--no-pager] [-g/--grep PATTERN] [-n N] [-b]: the kernel log."""
+    """journalctl -k (--dmesg) [--no-pager] [-b] [-q] [-o short|short-unix|short-iso]
+    [-g/--grep PATTERN] [-n N]: the kernel log of the current boot."""
     args = argv[1:]
+    quiet = any(a in ("-q", "--quiet") for a in args)
     if not any(a in ("-k", "--dmesg") for a in args):
-        return _ok("-- No entries --\n")
-    pattern, limit = None, None
+        return _ok("" if quiet else "-- No entries --\n")
+    pattern, limit, output = None, None, "short"
     for i, a in enumerate(args):
-        if a in ("-g", "--grep") and i + 1 < len(args):
-            pattern = re.compile(args[i + 1], re.I)
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if a in ("-g", "--grep") and nxt is not None:
+            pattern = re.compile(nxt, re.I)
         elif a.startswith("--grep="):
             pattern = re.compile(a.split("=", 1)[1], re.I)
-        elif a in ("-n", "--lines") and i + 1 < len(args) and args[i + 1].isdigit():
-            limit = int(args[i + 1])
-    lines = []
-    for t, msg in host.kernel_log():
-        if pattern is None or pattern.search(msg):
-            lines.append(f"{time.strftime('%b %d %H:%M:%S', time.localtime(t))} {host.name} kernel: {msg}\n")
+        elif a in ("-n", "--lines") and nxt is not None and nxt.isdigit():
+            limit = int(nxt)
+        elif a in ("-o", "--output") and nxt is not None:
+            output = nxt
+        elif a.startswith("--output="):
+            output = a.split("=", 1)[1]
+    stamp = {"short": lambda t: time.strftime("%b %d %H:%M:%S", time.localtime(t)),
+             "short-unix": lambda t: f"{t:.6f}",
+             "short-iso": lambda t: time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))}.get(output)
+    if stamp is None:
+        return _fail(1, f"Unknown output format '{output}'.")
+    lines = [f"{stamp(t)} {host.name} kernel: {msg}\n" for t, msg in host.kernel_log()
+             if pattern is None or pattern.search(msg)]
     if limit is not None:
         lines = lines[-limit:] if limit else []
-    return _ok("".join(lines) if lines else "-- No entries --\n")
+    return _ok("".join(lines) if lines or quiet else "-- No entries --\n")
 
 
 def cmd_dmesg(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:

@@ -385,3 +385,119 @@ def _enabled(b: bool | None) -> str | None:
 
 def _yes(b: bool | None) -> str | None:
     return None if b is None else ("Yes" if b else "No")
+
+
+# ---- nvidia-smi --query-compute-apps ---------------------------------------------------
+# Valid fields -> canonical column (`nvidia-smi --help-query-compute-apps`).
+COMPUTE_APP_FIELDS = {
+    "timestamp": "timestamp", "gpu_name": "gpu_name", "gpu_bus_id": "gpu_bus_id",
+    "gpu_serial": "gpu_serial", "gpu_uuid": "gpu_uuid", "pid": "pid",
+    "process_name": "process_name", "name": "process_name",
+    "used_gpu_memory": "used_memory", "used_memory": "used_memory",
+}
+
+
+def query_compute_apps(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
+    opts = set(fmt.split(","))
+    if "csv" not in opts:
+        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
+    fields = [f.strip() for f in spec.split(",") if f.strip()]
+    for f in fields:
+        if f not in COMPUTE_APP_FIELDS:
+            return QueryResult(2, f'Field "{f}" is not a valid field to query.\n\n')
+    nounits = "nounits" in opts
+    lines = []
+    if "noheader" not in opts:
+        lines.append(", ".join(
+            "used_gpu_memory [MiB]" if COMPUTE_APP_FIELDS[f] == "used_memory" and not nounits
+            else COMPUTE_APP_FIELDS[f] for f in fields))
+    for s in samples:
+        for p in s.processes:
+            mem = "[N/A]" if p.used_memory_mib is None else \
+                f"{p.used_memory_mib}" + ("" if nounits else " MiB")
+            row = {"timestamp": _timestamp(s.time), "gpu_name": s.name or "[N/A]",
+                   "gpu_bus_id": s.pci_bus_id or "[N/A]", "gpu_serial": serial_of(s.uuid),
+                   "gpu_uuid": s.uuid or "[N/A]", "pid": str(p.pid), "process_name": p.name,
+                   "used_memory": mem}
+            lines.append(", ".join(row[COMPUTE_APP_FIELDS[f]] for f in fields))
+    return QueryResult(0, "".join(line + "\n" for line in lines))
+
+
+# ---- nvidia-smi -q -x -------------------------------------------------------------------
+def query_xml(samples: list[GpuSample]) -> QueryResult:
+    """`nvidia-smi -q -x`: the recording's document structure and tag names, with
+    the sections the simulation models (identity, memory, utilization, ECC mode,
+    remapped rows, temperature with its T.Limit thresholds, power, clocks,
+    clock event reasons, processes)."""
+    from xml.sax.saxutils import escape
+
+    def el(tag: str, value: object, indent: int) -> str:
+        return "\t" * indent + f"<{tag}>{escape(str(value))}</{tag}>\n"
+
+    t = samples[0].time if samples else time.time()
+    out = ['<?xml version="1.0" ?>\n', '<!DOCTYPE nvidia_smi_log SYSTEM "nvsmi_device_v13.dtd">\n',
+           "<nvidia_smi_log>\n", el("timestamp", time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t)), 1),
+           el("driver_version", DRIVER_VERSION, 1), el("cuda_version", "13.0", 1),
+           el("attached_gpus", len(samples), 1)]
+    for s in samples:
+        v = sample_values(s, len(samples))
+
+        def unit(name: str, u: str) -> str:
+            raw = v[name]
+            return raw.strip("[]") if raw.startswith("[") else f"{raw} {u}"
+
+        out.append(f'\t<gpu id="{escape(v["pci.bus_id"])}">\n')
+        out += [el("product_name", v["name"], 2), el("product_brand", "NVIDIA", 2),
+                el("product_architecture", "Hopper", 2), el("persistence_mode", v["persistence_mode"], 2),
+                "\t\t<mig_mode>\n", el("current_mig", v["mig.mode.current"], 3),
+                el("pending_mig", v["mig.mode.pending"], 3), "\t\t</mig_mode>\n",
+                el("serial", v["serial"], 2), el("uuid", v["uuid"], 2), el("minor_number", s.index, 2),
+                "\t\t<pci>\n", el("pci_bus", v["pci.bus"][2:], 3), el("pci_device", v["pci.device"][2:], 3),
+                el("pci_domain", v["pci.domain"][2:], 3), el("pci_bus_id", v["pci.bus_id"], 3),
+                "\t\t</pci>\n", el("performance_state", v["pstate"].strip("[]"), 2),
+                "\t\t<clocks_event_reasons>\n"]
+        for name in ("gpu_idle", "applications_clocks_setting", "sw_power_cap", "hw_slowdown",
+                     "hw_thermal_slowdown", "hw_power_brake_slowdown", "sync_boost", "sw_thermal_slowdown"):
+            out.append(el(f"clocks_event_reason_{name}", v[f"clocks_event_reasons.{name}"].strip("[]"), 3))
+        out += ["\t\t</clocks_event_reasons>\n", "\t\t<fb_memory_usage>\n",
+                el("total", unit("memory.total", "MiB"), 3), el("reserved", unit("memory.reserved", "MiB"), 3),
+                el("used", unit("memory.used", "MiB"), 3), el("free", unit("memory.free", "MiB"), 3),
+                "\t\t</fb_memory_usage>\n", "\t\t<utilization>\n",
+                el("gpu_util", unit("utilization.gpu", "%"), 3),
+                el("memory_util", unit("utilization.memory", "%"), 3), "\t\t</utilization>\n",
+                "\t\t<ecc_mode>\n", el("current_ecc", v["ecc.mode.current"].strip("[]"), 3),
+                el("pending_ecc", v["ecc.mode.pending"].strip("[]"), 3), "\t\t</ecc_mode>\n",
+                "\t\t<remapped_rows>\n", el("remapped_row_corr", v["remapped_rows.correctable"].strip("[]"), 3),
+                el("remapped_row_unc", v["remapped_rows.uncorrectable"].strip("[]"), 3),
+                el("remapped_row_pending", v["remapped_rows.pending"].strip("[]"), 3),
+                el("remapped_row_failure", v["remapped_rows.failure"].strip("[]"), 3), "\t\t</remapped_rows>\n",
+                "\t\t<temperature>\n", el("gpu_temp", unit("temperature.gpu", "C"), 3),
+                el("gpu_temp_tlimit", unit("temperature.gpu.tlimit", "C"), 3),
+                # thresholds relative to T.Limit, as the H200 recording prints them
+                el("gpu_temp_max_tlimit_threshold", "-8 C", 3),
+                el("gpu_temp_slow_tlimit_threshold", "-2 C", 3),
+                el("gpu_temp_max_gpu_tlimit_threshold", "0 C", 3),
+                el("memory_temp", unit("temperature.memory", "C"), 3), "\t\t</temperature>\n",
+                "\t\t<gpu_power_readings>\n", el("power_state", v["pstate"].strip("[]"), 3),
+                el("average_power_draw", unit("power.draw.average", "W"), 3),
+                el("instant_power_draw", unit("power.draw.instant", "W"), 3),
+                el("current_power_limit", unit("enforced.power.limit", "W"), 3),
+                el("requested_power_limit", unit("power.limit", "W"), 3),
+                el("default_power_limit", unit("power.default_limit", "W"), 3),
+                el("min_power_limit", unit("power.min_limit", "W"), 3),
+                el("max_power_limit", unit("power.max_limit", "W"), 3), "\t\t</gpu_power_readings>\n",
+                "\t\t<clocks>\n", el("graphics_clock", unit("clocks.current.graphics", "MHz"), 3),
+                el("sm_clock", unit("clocks.current.sm", "MHz"), 3),
+                el("mem_clock", unit("clocks.current.memory", "MHz"), 3),
+                el("video_clock", unit("clocks.current.video", "MHz"), 3), "\t\t</clocks>\n",
+                "\t\t<max_clocks>\n", el("graphics_clock", unit("clocks.max.graphics", "MHz"), 3),
+                el("sm_clock", unit("clocks.max.sm", "MHz"), 3),
+                el("mem_clock", unit("clocks.max.memory", "MHz"), 3), "\t\t</max_clocks>\n",
+                "\t\t<processes>\n"]
+        for p in s.processes:
+            out += ["\t\t\t<process_info>\n", el("gpu_instance_id", "N/A", 4), el("compute_instance_id", "N/A", 4),
+                    el("pid", p.pid, 4), el("type", "C", 4), el("process_name", p.name, 4),
+                    el("used_memory", f"{p.used_memory_mib} MiB", 4), "\t\t\t</process_info>\n"]
+        out += ["\t\t</processes>\n", "\t</gpu>\n"]
+    out.append("</nvidia_smi_log>\n")
+    return QueryResult(0, "".join(out))
