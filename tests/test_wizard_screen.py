@@ -127,3 +127,28 @@ async def test_wizard_screen_offers_and_resumes_an_unfinished_run():
         assert screen.results["resume"].status == "complete"
         assert screen.query_one("#wizard-banner", Static).has_class("-empty")
     assert hosts["gpu-node-0002"].read("/proc/sys/vm/swappiness") == b"1\n"
+
+
+async def test_tune_command_opens_the_wizard_on_the_demo_sites_hosts():
+    from console.site_session import SiteSession
+    from screens import keymap
+    from screens.app import DashboardApp
+    session = SiteSession.demo(nodes=2, gpus_per_node=8, seed=3)
+    session.start()
+    try:
+        assert session.wait_ready(30), session.start_error
+        app = DashboardApp(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("colon", *"tune", "enter")
+            await until(pilot, lambda: isinstance(app.screen, WizardScreen), ":tune opens the wizard")
+            wizard = app.screen
+            await until(pilot, lambda: "plan" in wizard.results and not wizard.busy, "the plan", limit=1000)
+            assert set(wizard.results["plan"].hosts) == set(session.transports())
+            assert all(r.status == "needed" for r in wizard.results["plan"].hosts.values())
+            registry = {part for k in keymap.KEYS for part in k.key.split(",")}
+            for key in ("p", "a", "v", "r", "u", "escape"):
+                assert key in wizard.active_bindings and key in registry
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, WizardScreen), "esc closes it")
+    finally:
+        session.stop()
