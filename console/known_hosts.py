@@ -224,7 +224,7 @@ def check_host_key(host: str, name: str, key, files: list[Path] | None = None) -
 
 
 def trust(name: str, address: str, port: int, key, *, path: Path | None = None,
-          files: list[Path] | None = None) -> Path:
+          files: list[Path] | None = None, host_name: str | None = None) -> Path:
     """Add `key` for address:port to dsconsole's own known_hosts file.
 
     Refuses (HostKeyError, changed=True) when any checked file knows the host
@@ -233,7 +233,7 @@ def trust(name: str, address: str, port: int, key, *, path: Path | None = None,
     already trusted is not added twice. `name` (the operator's name for the
     host) goes into the line's comment."""
     path = Path(path) if path else own_path()
-    host_name = lookup_name(address, port)
+    host_name = host_name or lookup_name(address, port)  # or a HostKeyAlias
     check_files = list(files) if files is not None else default_files()
     if path not in check_files:
         check_files.append(path)
@@ -252,11 +252,12 @@ def trust(name: str, address: str, port: int, key, *, path: Path | None = None,
     return path
 
 
-def forget(address: str, port: int = 22, *, path: Path | None = None) -> int:
+def forget(address: str, port: int = 22, *, path: Path | None = None,
+           host_name: str | None = None) -> int:
     """Remove every line for address:port from dsconsole's own file (an explicit
     operator action, the way to accept a changed key). Returns lines removed."""
     path = Path(path) if path else own_path()
-    name = lookup_name(address, port)
+    name = host_name or lookup_name(address, port)
     entries = [e for e in parse_file(path) if e.matches(name)]
     if not entries:
         return 0

@@ -99,13 +99,12 @@ def slot_address(slot: int) -> tuple[str, str]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True for a running process (a zombie waiting to be reaped is dead)."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
 
 
 def _netns_names() -> list[str]:

@@ -8,18 +8,17 @@ host's supervisor:
   * hostname; tmpfs on /run (with /run/sshd), /root, /home, /tmp, /var/tmp;
   * overlays on /etc and /usr/local (writes land in an upper dir on a tmpfs
     under /run/.testhost, never on this machine's disk); a fresh /root;
-  * /proc/sys and /sys re-mounted read-only, then regular files bind-mounted
-    (writable) over /proc/sys/vm/swappiness and
-    /sys/kernel/mm/transparent_hugepage/{enabled,defrag}. Every other sysctl
-    write inside the host fails instead of changing the machine (vm.* and
-    kernel.* sysctls are global);
-  * a watcher (inotify, IN_CLOSE_WRITE on the backing files) that puts each
-    write into the form the kernel would show: a write of `never` to
-    .../enabled reads back `always madvise [never]`, `sysctl -w vm.swappiness=1`
-    reads back `1\n`; a value the kernel would reject (EINVAL) is undone. The
-    rewrite happens right after the writer closes the file, so a read in the
-    same instant can still see the raw write (microseconds; the writer's own
-    process is the only one that can race it);
+  * /proc/sys and /sys re-mounted read-only, then writable files mounted
+    over /proc/sys/vm/swappiness and /sys/kernel/mm/transparent_hugepage/
+    {enabled,defrag}. Every other sysctl write inside the host fails instead
+    of changing the machine (vm.* and kernel.* sysctls are global);
+  * those files behave like the kernel's: tunablefs.py serves each through
+    FUSE, so a write of `never` to .../enabled is answered synchronously and
+    reads back `always madvise [never]`, an invalid value fails with EINVAL.
+    Where FUSE is unavailable, plain files are bind-mounted instead and a
+    watcher (inotify, IN_CLOSE_WRITE) rewrites each write into kernel form
+    right after the writer closes the file (a read in that same instant can
+    then still see the raw write; an invalid value is undone, not refused);
   * sshd (`/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config`) as its child.
 
 Control protocol, one line each way over stdin/stdout:
@@ -81,15 +80,18 @@ THP_ENABLED = ("always", "madvise", "never")
 THP_DEFRAG = ("always", "defer", "defer+madvise", "madvise", "never")
 
 
-def thp_form(choices):
+def thp_form(choices, strict=True):
+    """Kernel form after a write: a write of `never` reads back `always madvise
+    [never]`; anything else is EINVAL (None). Not strict (for the inotify
+    fallback, which sees its own rewrites): the kernel form itself is accepted."""
     def normalize(text):
         words = text.split()
         if len(words) == 1 and words[0] in choices:
             return " ".join(f"[{c}]" if c == words[0] else c for c in choices) + "\n"
-        if [w.strip("[]") for w in words] == list(choices) and \
+        if not strict and [w.strip("[]") for w in words] == list(choices) and \
                 sum(w.startswith("[") for w in words) == 1:
             return text if text.endswith("\n") else text + "\n"
-        return None  # the kernel answers EINVAL: keep the old value
+        return None
     return normalize
 
 
@@ -101,7 +103,8 @@ def swappiness_form(text):
 
 
 class Watcher(threading.Thread):
-    """Rewrites each tunable's backing file into kernel form after every write."""
+    """Fallback without FUSE: rewrites each tunable's backing file into kernel
+    form after every write."""
 
     def __init__(self, files):  # files: {backing_path: normalize}
         super().__init__(daemon=True)
@@ -154,26 +157,36 @@ def setup(cfg):
             shutil.copy(f"/etc/skel/{f}", f"/root/{f}")
 
     # Tunables: start from this machine's values, presented in kernel form.
-    tunables = {}
-    for real, name, normalize in (
-            ("/proc/sys/vm/swappiness", "swappiness", swappiness_form),
-            ("/sys/kernel/mm/transparent_hugepage/enabled", "thp-enabled", thp_form(THP_ENABLED)),
-            ("/sys/kernel/mm/transparent_hugepage/defrag", "thp-defrag", thp_form(THP_DEFRAG))):
-        backing = f"{PRIV}/{name}"
+    tunables = []
+    for real, choices in (("/proc/sys/vm/swappiness", None),
+                          ("/sys/kernel/mm/transparent_hugepage/enabled", THP_ENABLED),
+                          ("/sys/kernel/mm/transparent_hugepage/defrag", THP_DEFRAG)):
         try:
             with open(real) as f:
                 value = f.read()
         except OSError:
             continue  # kernel without THP: the host has no such file either
-        write(backing, value)
-        tunables[real] = (backing, normalize)
+        tunables.append((real, value, choices))
     # Read-only /proc/sys and /sys first, the writable files on top of them.
     mount("/proc/sys", "/proc/sys", None, MS_BIND)
     mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     mount(None, "/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for real, (backing, _n) in tunables.items():
-        mount(backing, real, None, MS_BIND)
-    Watcher({b: n for b, n in tunables.values()}).start()
+    try:  # FUSE: synchronous, kernel-exact (tunablefs.py)
+        from tunablefs import TunableFile
+        for real, value, choices in tunables:
+            TunableFile(real, value, swappiness_form if choices is None else thp_form(choices))
+    except OSError as e:  # no FUSE here: plain files and the inotify watcher
+        print(f"tunables: FUSE unavailable ({e}); using the inotify watcher",
+              file=sys.stderr, flush=True)
+        watched = {}
+        for real, value, choices in tunables:
+            if os.path.ismount(real):
+                continue  # mounted by the FUSE attempt before it failed
+            backing = f"{PRIV}/{os.path.basename(real)}-{len(watched)}"
+            write(backing, value)
+            mount(backing, real, None, MS_BIND)
+            watched[backing] = swappiness_form if choices is None else thp_form(choices, False)
+        Watcher(watched).start()
 
     mount("tmpfs", "/home", "tmpfs", 0, "mode=755")
     name, address = cfg["name"], cfg["address"]
