@@ -132,3 +132,33 @@ def test_real_pynvml_on_this_gpu_less_machine_reports_no_driver():
                              "was not found on this machine")
         assert tel.samples == ()
     src.close()
+
+
+def test_raw_values_read_on_a_real_h200_by_the_thin_layer_map_as_there():
+    """tests/data/gpu/h200-nvml-raw.json: read_raw() on a real H200 (every struct
+    as its fields) and the GpuSample NvmlSource made there."""
+    import json
+    rec = json.loads((H200.parent / "h200-nvml-raw.json").read_text())
+    raw = {}
+    for key, v in rec["raw_gpu0"].items():
+        if isinstance(v, str) and v.startswith("ERROR NVMLError_NotSupported"):
+            v = pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        elif key == "nvlink":
+            v = [pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED) if str(x).startswith("ERROR")
+                 else x for x in v]
+        raw[key] = v
+    s = sample_from_raw(raw, host="vm", index=0, now=0).to_dict()
+    there = rec["sample"]
+    assert s["mem_used_mib"] == 644939776 / 2**20 == 615.0625
+    assert s["power_w"] == 123.67
+    for f in ("name", "uuid", "pci_bus_id", "util_pct", "mem_util_pct", "mem_total_mib",
+              "temp_slowdown_c", "power_limit_w", "sm_clock_max_mhz", "clock_event_reasons",
+              "ecc_mode", "ecc_uncorrected_volatile", "ecc_uncorrected_aggregate",
+              "remapped_rows_correctable", "remapped_rows_uncorrectable", "remapped_rows_pending",
+              "remapped_rows_failure", "persistence_mode", "mig_mode", "nvlink_active",
+              "nvlink_total", "pcie_gen", "pcie_width", "processes", "field_errors"):
+        assert json.loads(json.dumps(s[f])) == there[f], f
+    smi = rec["nvidia_smi_same_moment"]
+    for f in ("uuid", "pci_bus_id", "mem_total_mib", "temp_slowdown_c", "power_limit_w",
+              "sm_clock_max_mhz", "ecc_mode", "persistence_mode", "mig_mode", "pcie_gen"):
+        assert there[f] == smi[f], f

@@ -227,7 +227,9 @@ def read_raw(nvml: Any, handle: Any) -> dict[str, Any]:
         "uuid": _call(N.nvmlDeviceGetUUID, handle),
         "pci": _call(N.nvmlDeviceGetPciInfo, handle),
         "util": _call(N.nvmlDeviceGetUtilizationRates, handle),
-        "mem": _call(N.nvmlDeviceGetMemoryInfo, handle),
+        # v2 counts driver-reserved memory apart, so "used" is what nvidia-smi shows
+        # (the v1 call adds the ~616 MiB an idle H200 reserves); v1 on older drivers.
+        "mem": _call(N.nvmlDeviceGetMemoryInfo, handle, getattr(N, "nvmlMemory_v2", None)),
         "temp": _call(N.nvmlDeviceGetTemperature, handle, N.NVML_TEMPERATURE_GPU),
         "slowdown": _call(N.nvmlDeviceGetTemperatureThreshold, handle,
                           N.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN),
@@ -248,6 +250,8 @@ def read_raw(nvml: Any, handle: Any) -> dict[str, Any]:
         "pcie_w": _call(N.nvmlDeviceGetCurrPcieLinkWidth, handle),
         "procs": _call(N.nvmlDeviceGetComputeRunningProcesses, handle),
     }
+    if isinstance(raw["mem"], BaseException):
+        raw["mem"] = _call(N.nvmlDeviceGetMemoryInfo, handle)
     # Page retirement only matters on GPUs without row remapping (before Ampere).
     if isinstance(raw["remap"], BaseException):
         raw["retired"] = _call(N.nvmlDeviceGetRetiredPages, handle,
