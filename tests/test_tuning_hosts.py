@@ -176,3 +176,14 @@ def test_read_only_session_refuses_apply_on_a_real_host(test_hosts, tmp_path):
     p = run("audit", "show", "--host", h.name, "--json")
     results = [json.loads(line)["result"] for line in p.stdout.splitlines()]
     assert results[0] == "refused: read-only session" and results[-1].startswith("ok: applied")
+
+
+def test_sudo_wanting_a_password_fails_the_host_clearly(test_hosts):
+    (h,) = test_hosts.start(1, login="ops-pw")
+    _untuned(h)
+    original = snapshot(h)
+    result = _runner().apply(build_plan("host-tuning", {h.name: h.transport()}, {}), confirmation="--yes")
+    assert result.status == RUN_FAILED
+    hr = result.hosts[h.name]
+    assert hr.status == "failed" and "password" in hr.error and "NOPASSWD" in hr.error
+    assert snapshot(h) == original

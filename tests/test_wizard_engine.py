@@ -223,3 +223,15 @@ def test_update_grub_only_when_asked(hosts):
     notes = [n for s in result.hosts["gpu-node-0001"].steps for n in s.notes]
     assert any("reboot is needed" in n for n in notes)
     assert not any("reboot" == c.split()[0] for c in node.history)
+
+
+def test_a_later_sysctl_file_that_wins_at_boot_is_reported(hosts):
+    h = hosts["gpu-node-0002"]                     # tuned, except for an admin's later file
+    h.files["/etc/sysctl.d/99-zz-local.conf"] = b"vm.swappiness=60\n"
+    h.files["/etc/sysctl.d/10-early.conf"] = b"vm.swappiness=30\n"   # read before ours: harmless
+    r = _runner().check(build_plan("host-tuning", {h.name: h}, {}))
+    swap = next(s for s in r.hosts[h.name].steps if s.id == "swappiness")
+    assert swap.status == "warn" and not swap.check.needed
+    assert swap.check.notes == ("/etc/sysctl.d/99-zz-local.conf sets vm.swappiness = 60 and is read after "
+                                "/etc/sysctl.d/60-dsconsole-swappiness.conf: it wins at boot; remove that line",)
+    assert _runner().verify(build_plan("host-tuning", {h.name: h}, {})).status == "complete"

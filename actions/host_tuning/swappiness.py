@@ -2,6 +2,7 @@
 through `sysctl -w vm.swappiness=N` for that key only."""
 from __future__ import annotations
 
+import posixpath
 import re
 
 from console.transport import Transport
@@ -50,3 +51,23 @@ class SwappinessStep(SettingStep):
 
     def desired_runtime(self, key: str, current: str) -> str:
         return str(self.target)
+
+    def notes_for(self, before) -> tuple[str, ...]:
+        """systemd-sysctl reads all sysctl.d files in file-name order and the
+        last assignment wins (/etc/sysctl.conf comes last, as 99-sysctl.conf):
+        a later file setting another value undoes ours at the next boot. We
+        do not edit other people's files; we say which one wins."""
+        ours = posixpath.basename(SWAPPINESS_FILE)
+        r = self.host.run("ls /etc/sysctl.d")
+        later = sorted(n for n in r.stdout.split() if n.endswith(".conf") and n > ours) if r.ok else []
+        paths = [f"/etc/sysctl.d/{n}" for n in later if n != "99-sysctl.conf"] + ["/etc/sysctl.conf"]
+        notes = []
+        for path in paths:
+            try:
+                value = file_value(self.host.read(path, sudo=True))
+            except FileNotFoundError:
+                continue
+            if value is not None and value != self.target:
+                notes.append(f"{path} sets {KEY} = {value} and is read after {SWAPPINESS_FILE}: "
+                             f"it wins at boot; remove that line")
+        return tuple(notes)
