@@ -226,6 +226,11 @@ class LineStream:
             http._open.add(self)
 
     def __iter__(self) -> Iterator:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list]:
+        """Lists of the complete lines each network read brought."""
         buf = b""
         try:
             for chunk in self._resp.stream(65536, decode_content=True):
@@ -235,15 +240,14 @@ class LineStream:
                 if b"\n" not in chunk:
                     continue
                 *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    yield line.decode("utf-8", "replace") if self._text else line
+                yield [line.decode("utf-8", "replace") for line in lines] if self._text else lines
+            if buf and not self.closed:   # a last line without a newline
+                yield [buf.decode("utf-8", "replace") if self._text else buf]
         except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as e:
             if not self.closed:
                 raise ApiUnreachable(f"{self._http.target.server}: stream broke: {_short(e)}") from None
         finally:
             self.close()
-        if buf and not self.closed:
-            yield buf.decode("utf-8", "replace") if self._text else buf
 
     def close(self) -> None:
         if self.closed:

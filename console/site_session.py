@@ -73,6 +73,7 @@ class SiteSession:
         self._threads: list[threading.Thread] = []
         self._transports: dict[str, Any] | None = None
         self._target = None                   # console.kube_connect.KubeTarget
+        self.telemetry_error: str | None = None  # why GPU telemetry could not start
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -189,6 +190,7 @@ class SiteSession:
     def wait_synced(self, timeout: float) -> bool:
         """Block until a snapshot with every kind synced is published (bounded)."""
         deadline = time.monotonic() + timeout
+        self._ready.wait(timeout)
         while time.monotonic() < deadline:
             if self._snapshot.synced:
                 return True
@@ -292,9 +294,12 @@ class SiteSession:
             self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
                                       on_change=self._dirty.set)
             self.cache.start()
-            self._ready.set()
-            self._start_telemetry()
+            try:
+                self._start_telemetry()
+            except Exception as e:  # noqa: BLE001 - the cluster view works without GPUs
+                self.telemetry_error = f"{type(e).__name__}: {e}"
             self._start_alerts()
+            self._ready.set()
         except Exception as e:  # noqa: BLE001 - reported in the header / status
             self._start_error = f"{type(e).__name__}: {e}"
             self._ready.set()

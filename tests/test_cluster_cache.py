@@ -159,3 +159,123 @@ def test_object_yaml_and_pod_log_and_unknown_object(site, cache):
     stream = cache.http.pod_log(pod.namespace, pod.name, follow=False)
     lines = list(stream)
     assert any("startup complete" in line for line in lines)
+
+
+# ---- SiteSession on the embedded demo site ------------------------------------
+@pytest.fixture
+def session():
+    from console.site_session import SiteSession
+    s = SiteSession.demo(nodes=3, gpus_per_node=4, replicas=6, time_scale=20.0, model_load_s=20.0,
+                         session_options={"probes": False, "telemetry_interval_s": 0.2})
+    yield s
+    s.stop()
+
+
+def test_session_demo_snapshots_subscribe_and_details(session):
+    import yaml
+    assert session.is_demo and session.title == "DEMO" and session.context == "dsconsole-demo"
+    assert session.namespace == "deepseek" and session.read_only is False
+    first = session.snapshot()                 # before start: never blocks, never None
+    assert first.version == 0 and not first.synced and first.stale
+    seen = []
+    unsubscribe = session.subscribe(seen.append)
+    session.start()
+    assert session.wait_synced(20), session.start_error
+    snap = wait_for(lambda: (s := session.snapshot()).gpus and all(g.latest for g in s.gpus.values())
+                    and len(s.pods) == 6 and s, what="pods and GPUs in the snapshot")
+    assert snap.api_ok and not snap.stale and snap.age() < 5
+    assert len(snap.nodes) == 3 and sorted(snap.gpus) == [n.name for n in snap.nodes]
+    assert all(len(g.latest.samples) == 4 for g in snap.gpus.values())
+    assert snap.kinds["pods"].synced and snap.kinds["pods"].count == snap.pod_total
+    wait_for(lambda: len(seen) >= 2, what="subscriber calls")
+    versions = [s.version for s in seen]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    unsubscribe()
+    n = len(seen)
+    time.sleep(1.2)
+    assert len(seen) <= n + 1                  # at most the rebuild in flight
+    # detail views
+    pod = snap.pods[0]
+    doc = yaml.safe_load(session.object_yaml("pods", pod.namespace, pod.name))
+    assert doc["spec"]["nodeName"] == pod.node
+    transports = session.transports()
+    assert sorted(transports) == [n.name for n in snap.nodes]
+    assert transports[pod.node].run("cat /proc/sys/vm/swappiness").ok
+    # events_for reads the cache: the replacement of a deleted pod is Scheduled, Started ...
+    before = {p.key for p in snap.pods}
+    session.demo_site.cluster.delete_pod(pod.namespace, pod.name)
+    new = wait_for(lambda: {p.key for p in session.snapshot().pods} - before, what="a replacement pod")
+    name = next(iter(new)).split("/")[1]
+    events = wait_for(lambda: session.events_for("Pod", pod.namespace, name), what="events about the new pod")
+    assert "Scheduled" in {e.reason for e in events}
+    assert all(e.name == name and e.kind == "Pod" for e in events)
+    assert session.events_for("Pod", pod.namespace, "no-such-pod") == ()
+
+
+def test_session_follows_a_pod_log_into_a_capped_buffer(session):
+    session.start()
+    assert session.wait_synced(20)
+    pod = wait_for(lambda: session.snapshot().pods, what="pods")[0]
+    got = []
+    follower = session.follow_pod_log(pod.namespace, pod.name, max_lines=50, on_lines=got.extend)
+    try:
+        wait_for(lambda: any("startup complete" in line for line in follower.lines()), what="the log's tail")
+        for i in range(120):
+            session.demo_site.logs.append(pod.namespace, pod.name, f"line {i}")
+        wait_for(lambda: "line 119" in follower.lines(), what="followed lines")
+        lines = follower.lines()
+        assert len(lines) == 50 and lines[-1] == "line 119" and lines[0] == "line 70"
+        assert follower.received >= 121 and "line 0" in got
+        assert follower.error is None
+    finally:
+        follower.stop()
+    # plain iterator form, not following
+    assert "line 5" in list(session.pod_log(pod.namespace, pod.name, follow=False, tail_lines=200))
+
+
+def test_session_from_args_chooses_demo_kubeconfig_or_site(site, tmp_path, monkeypatch):
+    import argparse
+    from console.site_session import SessionError, SiteSession
+    ns = argparse.Namespace
+    assert SiteSession.from_args(ns(site=None, kubeconfig=None, context=None)).is_demo
+    s = SiteSession.from_args(ns(kubeconfig=str(site.kubeconfig_path), context=None, read_only=True))
+    assert not s.is_demo and s.context == "dsconsole-demo" and s.read_only and s.title == "dsconsole-demo"
+    monkeypatch.setenv("KUBECONFIG", str(site.kubeconfig_path))
+    s = SiteSession.from_args(ns(context="dsconsole-demo"))        # KUBECONFIG honoured as kubectl does
+    assert not s.is_demo and s._target.server == site.url
+    f = tmp_path / "site.yaml"
+    f.write_text(f"name: lab\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  namespace: other\n")
+    s = SiteSession.from_args(ns(site=str(f)))
+    assert s.title == "lab" and s.namespace == "other" and s.site.name == "lab"
+    monkeypatch.setenv("DSCONSOLE_NAMESPACE", "fromenv")
+    assert SiteSession.from_args(ns(site=str(f))).namespace == "fromenv"
+    f.write_text("name: lab\nhosts: nope\n")
+    with pytest.raises(SessionError, match=r"site.yaml:2: hosts: expected a list"):
+        SiteSession.from_args(ns(site=str(f)))
+    with pytest.raises(SessionError, match="context 'nope' not found"):
+        SiteSession.from_args(ns(kubeconfig=str(site.kubeconfig_path), context="nope"))
+
+
+def test_kubeconfig_merge_order_like_kubectl(tmp_path, monkeypatch):
+    from console.kube_connect import KubeConfigError, resolve
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("apiVersion: v1\nkind: Config\ncurrent-context: one\nclusters:\n"
+                 "- name: c1\n  cluster: {server: 'https://one.example:6443', certificate-authority: ca.crt}\n"
+                 "contexts:\n- name: one\n  context: {cluster: c1, user: u1, namespace: ns1}\n"
+                 "users:\n- name: u1\n  user: {token: secret-one}\n")
+    b.write_text("apiVersion: v1\nkind: Config\ncurrent-context: two\nclusters:\n"
+                 "- name: c1\n  cluster: {server: 'https://shadowed.example'}\n"
+                 "- name: c2\n  cluster: {server: 'http://two.example:8080'}\n"
+                 "contexts:\n- name: two\n  context: {cluster: c2}\n"
+                 "users: []\n")
+    import os
+    monkeypatch.setenv("KUBECONFIG", f"{a}{os.pathsep}{tmp_path / 'missing'}{os.pathsep}{b}")
+    t = resolve()
+    assert t.context == "one" and t.server == "https://one.example:6443" and t.namespace == "ns1"
+    assert t.ca_file == str(tmp_path / "ca.crt")          # relative to the file that named it
+    assert "secret-one" not in repr(t) and t.bearer_token() == "secret-one"
+    t2 = resolve(context="two")
+    assert t2.server == "http://two.example:8080" and t2.user is None
+    assert resolve(str(b)).server == "http://two.example:8080"   # --kubeconfig: that file alone
+    with pytest.raises(KubeConfigError, match="known: one, two"):
+        resolve(context="three")

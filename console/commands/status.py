@@ -43,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
             session.alerts.evaluate()
         session.refresh()
         snap = session.snapshot()
-    if args.json:
-        import json
-        print(json.dumps(to_json(session, snap), indent=2))
-    else:
-        print(render_text(session, snap))
+    import json
+    text = json.dumps(to_json(session, snap), indent=2) if args.json else render_text(session, snap)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:   # `dsconsole status | head`: not an error of ours
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if synced and snap.synced else 1
 
 

@@ -1,0 +1,94 @@
+"""`dsconsole status` run as a user runs it (a subprocess) against the demo site,
+a simulator given by kubeconfig, a site file, and an API that is not there."""
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def status(*args, env=None):
+    import os
+    return subprocess.run([sys.executable, "-m", "console", "status", *args], capture_output=True,
+                          text=True, timeout=90, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def site():
+    from console.sim.demo_site import start_demo_site
+    s = start_demo_site(nodes=3, gpus_per_node=4, replicas=5, time_scale=20.0)
+    yield s
+    s.stop()
+
+
+def test_status_demo_json():
+    r = status("--demo", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["demo"] is True and doc["site"] == "DEMO" and doc["context"] == "dsconsole-demo"
+    assert doc["api_ok"] is True and doc["synced"] is True
+    assert len(doc["nodes"]) == 8 and all(n["ready"] and n["gpu_cap"] == 8 for n in doc["nodes"])
+    assert sum(n["gpu_alloc"] for n in doc["nodes"]) == len(doc["pods"]) == 48
+    assert all(p["ready"] and p["phase"] == "Running" and p["version"] == "blue" for p in doc["pods"])
+    assert sorted(doc["gpus"]) == [n["name"] for n in doc["nodes"]]
+    assert all(g["state"] == "ok" and len(g["gpus"]) == 8 for g in doc["gpus"].values())
+    assert isinstance(doc["alerts"], list)
+
+
+def test_status_kubeconfig_text_and_json(site):
+    r = status("--kubeconfig", str(site.kubeconfig_path), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["demo"] is False and doc["context"] == "dsconsole-demo"
+    assert [n["name"] for n in doc["nodes"]] == sorted(n["metadata"]["name"] for n in site.store.values("nodes"))
+    assert {p["name"] for p in doc["pods"]} == {p["metadata"]["name"] for p in site.store.values("pods")
+                                                if p["metadata"]["namespace"] == "deepseek"}
+    assert doc["gpus"] == {}          # a bare kubeconfig names no hosts
+    r = status("--kubeconfig", str(site.kubeconfig_path))
+    assert r.returncode == 0 and "API reachable" in r.stdout and "NODES 3/3 ready" in r.stdout
+
+
+def test_status_site_file_with_an_unreachable_gpu_host(site, tmp_path):
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    f = tmp_path / "site.yaml"
+    f.write_text(f"name: lab\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: dsconsole-demo\n"
+                 f"hosts:\n  - name: gpu-x\n    address: 127.0.0.1\n    port: {port}\n    role: gpu\n"
+                 "telemetry:\n  interval_s: 0.5\n")
+    r = status("--json", env={"DSCONSOLE_SITE": str(f)})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["site"] == "lab" and len(doc["nodes"]) == 3
+    assert doc["gpus"]["gpu-x"]["state"] in ("unreachable", "pending")
+
+
+def test_status_api_down_exits_1(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kc = tmp_path / "kc"
+    kc.write_text(f"apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: c\n  cluster:\n"
+                  f"    server: http://127.0.0.1:{port}\ncontexts:\n- name: gone\n  context:\n    cluster: c\n"
+                  "users: []\n")
+    r = status("--kubeconfig", str(kc), "--timeout", "2")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "UNREACHABLE" in r.stdout and "connection refused" in r.stdout
+    r = status("--kubeconfig", str(kc), "--timeout", "2", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["api_ok"] is False
+
+
+def test_status_bad_input_exits_2(tmp_path):
+    r = status("--kubeconfig", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "no such kubeconfig file" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nhosts: 3\n")
+    r = status("--site", str(bad))
+    assert r.returncode == 2 and f"{bad}:2: hosts: expected a list" in r.stderr
+    kc = tmp_path / "kc"
+    kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    r = status("--kubeconfig", str(kc), "--context", "nope")
+    assert r.returncode == 2 and "context 'nope' not found" in r.stderr
