@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import ipaddress
 import json
 import random
 import socket
@@ -42,7 +41,6 @@ MAX_BODY = 4 * 1024 * 1024
 RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
 # Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
 _HOSTS_PER_24 = 254
-_LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 _WORDS = ("the model answers that cluster nodes keep serving tokens while operators watch "
           "latency budgets and GPU memory stays within limits so every replica agrees on "
@@ -90,7 +88,7 @@ def wall_seconds(clock: Any, sim_s: float) -> float:
     return sim_s / scale if scale > 0 else 0.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pod:
     ip: str
     name: str
@@ -213,8 +211,8 @@ class ModelServerPool:
             load_s: float = 0.0) -> None:
         """Start the server of a pod; /health turns 200 after `load_s` simulated
         seconds of model loading (0: at once)."""
-        if ipaddress.ip_address(pod_ip) not in _LOOPBACK:
-            raise ValueError(f"pod address {pod_ip} is not in 127.0.0.0/8")
+        if not _is_loopback(pod_ip):
+            raise ValueError(f"pod address {pod_ip!r} is not an address in 127.0.0.0/8")
         with self._lock:
             if pod_ip in self._pods:
                 raise ValueError(f"pod address {pod_ip} is already used by {self._pods[pod_ip].name}")
@@ -448,6 +446,13 @@ class ModelServerPool:
 
 
 # ---- helpers --------------------------------------------------------------------
+def _is_loopback(ip: str) -> bool:
+    # cheaper than ipaddress.ip_address() for the 20,000 pods of a big demo site
+    parts = ip.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(
+        p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+
+
 def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
