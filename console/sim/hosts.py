@@ -200,6 +200,10 @@ class SimulatedHost(Transport):
         if not self.reachable:
             raise HostUnreachable(self.name, "connection timed out")
 
+    def mkdirs(self, path: str) -> None:
+        """mkdir -p in the in-memory filesystem."""
+        self._mkdirs(path)
+
     def _mkdirs(self, path: str) -> None:
         path = _norm(path)
         while path not in self.dirs:
@@ -344,7 +348,9 @@ class _Shell:
         if not argv:
             r = _ok()
         else:
-            handler = self.host.commands.get(posixpath.basename(argv[0]))
+            # a command registered by its full path (e.g. /usr/local/cuda/bin/nvcc) is
+            # found only by that path; one registered by name also by any path to it
+            handler = self.host.commands.get(argv[0]) or self.host.commands.get(posixpath.basename(argv[0]))
             if handler is None:
                 r = _fail(127, f"bash: line 1: {argv[0]}: command not found")
             else:
