@@ -7,7 +7,7 @@
   an eviction would hang);
 - gpu-util: a GPU above `gpu_util_pct` for every poll of `gpu_util_window_s`
   (from the TelemetryPoller's history);
-- gpu-xid: a critical XID seen on a host within the last hour;
+- xid: a critical XID seen on a host within the last hour;
 - p99-latency: a model server's P99 end-to-end latency above `p99_latency_ms`
   (console.latency_watch, from the /metrics histograms);
 - consistency: a model server whose consistency-check failure rate is above
@@ -76,7 +76,7 @@ def gpu_alerts(gpus: dict, thresholds: Any, interval_s: float, now: float) -> li
         for x in getattr(state, "xids", ()) or ():
             if x.critical and now - (x.time or now) <= XID_RECENT_S:
                 gpu = f"gpu{x.gpu_index}" if x.gpu_index is not None else (x.pci_bus_id or "gpu?")
-                out.append(Alert("critical", "gpu-xid", f"{host}:{gpu}",
+                out.append(Alert("critical", "xid", f"{host}:{gpu}",
                                  f"XID {x.code} on {host} {gpu}: {x.message}"[:200], x.time or now))
     return out
 

@@ -116,6 +116,16 @@ def test_pdb_allowing_no_disruption(session):
                    for x in session.snapshot().alerts)
 
 
+def test_critical_xid(session):
+    node = sorted(pods_by_node(session))[1]
+    session.demo_site.gpus.inject_fault(node, 1, "xid79")
+    try:
+        a = wait_alert(session, "xid")
+        assert a.target.startswith(node) and a.severity == "critical" and "XID 79" in a.message
+    finally:
+        session.demo_site.gpus.clear_faults(node)
+
+
 def test_node_not_ready(session):
     node = sorted(pods_by_node(session))[-1]
     session.demo_site.cluster.fail_node(node)
@@ -154,3 +164,4 @@ def test_p99_from_bucket_deltas_between_scrapes():
     assert prom_text.delta(restarted, second) == restarted
     assert prom_text.quantile(0.99, {0.5: 0, math.inf: 0}) is None
     assert prom_text.parse_histogram("garbage\n", "vllm:e2e_request_latency_seconds") is None
+
