@@ -213,3 +213,30 @@ def test_source_never_raises_on_a_broken_transport():
             raise RuntimeError("boom")
     tel = NvidiaSmiSource(Broken("b")).read()
     assert (tel.state, tel.error) == ("error", "RuntimeError: boom")
+
+
+def test_source_one_exec_per_poll_and_fallback_without_a_full_shell(fake_smi):
+    calls = []
+
+    class Counting(LocalTransport):
+        def run(self, cmd, **kw):
+            calls.append(cmd)
+            return super().run(cmd, **kw)
+    env = fake_smi()._env
+    src = NvidiaSmiSource(Counting("c", env={"PATH": env["PATH"]}), xid_interval_s=None)
+    src.read()
+    calls.clear()
+    assert src.read().state == "ok"
+    assert len(calls) == 1 and "--query-compute-apps" in calls[0]  # query + apps in one exec
+
+    # The demo's simulated host runs one command at a time (no `;`): two execs.
+    from console.sim.gpu_fleet import SimGpuFleet
+    from console.sim.hosts import SimulatedHost
+    fleet = SimGpuFleet(seed=0)
+    fleet.add_node("n1", gpus=2)
+    fleet.inject_fault("n1", 1, "xid79")
+    tel = NvidiaSmiSource(SimulatedHost("n1", fleet=fleet)).read()
+    assert tel.state == "ok", tel.error
+    assert [s.index for s in tel.samples] == [0, 1]
+    assert tel.samples[0].temp_c is not None and tel.samples[1].field_errors["temp_c"] == "gpu is lost"
+    assert [(x.code, x.gpu_index) for x in tel.xids] == [(79, 1)]

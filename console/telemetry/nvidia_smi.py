@@ -1,8 +1,9 @@
 """NvidiaSmiSource: GPU telemetry of a host over its Transport, with nvidia-smi.
 
 Per poll: one `nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits`
-and one `--query-compute-apps` (separate commands, so a host whose nvidia-smi
-lacks the second still reports its GPUs); every `xid_interval_s` the kernel log
+and one `--query-compute-apps`, in one SSH exec (each with its own exit code, so
+a host whose nvidia-smi lacks the second still reports its GPUs; two execs on a
+host without a full shell, such as the demo's simulated hosts); every `xid_interval_s` the kernel log
 for XID events; once per host (then every 10 minutes) `nvidia-smi -q -x` for the
 static slowdown temperature, which --query-gpu does not offer.
 
@@ -24,7 +25,7 @@ from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
 from console.telemetry.smi_values import PARSERS, missing_reason, normalize_bus_id, parse_int
 from console.telemetry.source import telemetry_from_exception
 from console.telemetry.xid import KernelLogXids
-from console.transport import Transport
+from console.transport import CommandResult, Transport
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,35 @@ _NO_DRIVER = re.compile(r"couldn't communicate with the NVIDIA driver|NVIDIA dri
 
 def query_command(fields: Sequence[str]) -> str:
     return f"nvidia-smi --query-gpu={','.join(fields)} --format=csv,noheader,nounits"
+
+
+# One SSH exec per poll instead of two: each exec is a new session on the host
+# (sshd fork + shell), which costs the host more than the queries themselves.
+_RC_MARK = "@@dsconsole-rc="
+
+
+def combined_command(fields: Sequence[str], processes: bool) -> str:
+    parts = [f"{query_command(fields)} 2>&1", f'echo "{_RC_MARK}$?"']
+    if processes:
+        parts += [f"{COMPUTE_APPS_COMMAND} 2>&1", f'echo "{_RC_MARK}$?"']
+    return "; ".join(parts)
+
+
+def split_combined(stdout: str, n: int) -> list[CommandResult] | None:
+    """The n commands' results out of combined_command's output; None when the
+    markers are not all there (not a full shell on the other end)."""
+    sections: list[CommandResult] = []
+    lines: list[str] = []
+    for line in (stdout or "").split("\n"):
+        if line.startswith(_RC_MARK):
+            rc = line[len(_RC_MARK):].strip()
+            if not rc.isdigit():
+                return None
+            sections.append(CommandResult(int(rc), "".join(l + "\n" for l in lines), ""))
+            lines = []
+        else:
+            lines.append(line)
+    return sections if len(sections) == n else None
 
 
 def unknown_field(output: str) -> str | None:
@@ -232,6 +262,7 @@ class NvidiaSmiSource:
         self._slowdown: Slowdown | None = None
         self._slowdown_error: str | None = None
         self._static_at = 0.0
+        self._combined: bool | None = None  # one exec per poll works on this host (None: not tried)
         self.xids = KernelLogXids(transport, self.name, interval_s=xid_interval_s, timeout=timeout)
 
     # -- the fields this host's driver is asked for
@@ -259,10 +290,10 @@ class NvidiaSmiSource:
                 return telemetry_from_exception(self.name, e, what="nvidia-smi")
 
     def _read(self) -> HostTelemetry:
-        result = None
+        result = apps = None
         for _ in range(sum(len(q.names) for q in QUERIES) + 1):
             cols = self._columns()
-            result = self.transport.run(query_command([n for _, n in cols]), timeout=self.timeout)
+            result, apps = self._query([n for _, n in cols])
             if result.rc == 0:
                 break
             output = result.stdout + result.stderr
@@ -280,10 +311,31 @@ class NvidiaSmiSource:
                 for s in samples:
                     s.field_errors.setdefault(q.key, reason)
         if self.processes:
-            samples = self._add_processes(samples)
+            samples = self._add_processes(samples, apps)
         xids = self.xids.read(samples)
         notes = (self.xids.problem,) if self.xids.problem else ()
         return HostTelemetry(self.name, now, "ok", samples=tuple(samples), xids=xids, notes=notes)
+
+    def _query(self, fields: list[str]) -> tuple[CommandResult, CommandResult | Exception | None]:
+        """(query result, compute-apps result): one exec where the host has a full
+        shell, else (remembered) two."""
+        if self._combined is not False:
+            r = self.transport.run(combined_command(fields, self.processes), timeout=self.timeout)
+            parts = split_combined(r.stdout, 2 if self.processes else 1)
+            if parts is not None:
+                self._combined = True
+                return parts[0], (parts[1] if self.processes else None)
+            if self._combined:  # it worked before: this odd answer is the host's answer
+                return r, None
+            self._combined = False
+        q = self.transport.run(query_command(fields), timeout=self.timeout)
+        apps: CommandResult | Exception | None = None
+        if self.processes and q.rc == 0:
+            try:
+                apps = self.transport.run(COMPUTE_APPS_COMMAND, timeout=self.timeout)
+            except Exception as e:  # noqa: BLE001 - the GPUs still count without processes
+                apps = e
+        return q, apps
 
     def _failure(self, rc: int, output: str) -> HostTelemetry:
         text = output.strip()
@@ -312,18 +364,19 @@ class NvidiaSmiSource:
         else:
             self._slowdown_error = f"nvidia-smi -q -x failed (rc {r.rc})"
 
-    def _add_processes(self, samples: list[GpuSample]) -> list[GpuSample]:
-        try:
-            r = self.transport.run(COMPUTE_APPS_COMMAND, timeout=self.timeout)
-        except Exception as e:  # noqa: BLE001
-            problem, by_gpu = f"compute-apps query: {e}", {}
+    @staticmethod
+    def _add_processes(samples: list[GpuSample],
+                       r: CommandResult | Exception | None) -> list[GpuSample]:
+        if r is None:
+            by_gpu, problem = {}, "compute-apps query: no answer"
+        elif isinstance(r, Exception):
+            by_gpu, problem = {}, f"compute-apps query: {r}"
+        elif r.rc == 0:
+            by_gpu, problems = parse_compute_apps(r.stdout)
+            problem = "; ".join(problems[:3]) or None
         else:
-            if r.rc == 0:
-                by_gpu, problems = parse_compute_apps(r.stdout)
-                problem = "; ".join(problems[:3]) or None
-            else:
-                text = (r.stdout + r.stderr).strip()
-                by_gpu, problem = {}, f"compute-apps query failed (rc {r.rc}): {text[:120]}"
+            text = (r.stdout + r.stderr).strip()
+            by_gpu, problem = {}, f"compute-apps query failed (rc {r.rc}): {text[:120]}"
         out = []
         for s in samples:
             errors = dict(s.field_errors)
