@@ -52,6 +52,10 @@ def test_three_hosts_plan_apply_verify_reapply(test_hosts):
          f"echo never > {THP} && sed -i 's/^GRUB_CMDLINE_LINUX=\"\"/GRUB_CMDLINE_LINUX=\"transparent_hugepage=never\"/' "
          "/etc/default/grub", check=True)
     grub_before = a.sh("cat /etc/default/grub").stdout
+    # a process named like the daemon (the kernel keeps 15 characters of the name);
+    # it lives in the host's network namespace, so the fixture's teardown ends it
+    a.sh("cp /bin/sleep /usr/local/bin/nvidia-persistenced && "
+         "(setsid /usr/local/bin/nvidia-persistenced 600 </dev/null >/dev/null 2>&1 &)", check=True)
     transports = {h.name: h.transport() for h in (a, b, c)}
     plan = build_plan("host-tuning", transports, {})
     planned = _runner().check(plan)
@@ -68,6 +72,7 @@ def test_three_hosts_plan_apply_verify_reapply(test_hosts):
                for n in steps[c.name]["report.tuned"].check.notes)
     assert steps[a.name]["report.tuned"].check.facts == ("no tuned profile active",)
     assert steps[a.name]["report.driver"].check.facts[0].startswith("driver ")  # replayed H200 nvidia-smi
+    assert steps[a.name]["report.persistenced"].check.facts[0].startswith("running (pid ")
 
     result = _runner().apply(plan, confirmation="--yes")
     assert result.status == DONE, result.message

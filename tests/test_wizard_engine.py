@@ -60,7 +60,9 @@ def test_plan_shows_each_hosts_own_diff(hosts):
     assert sc["report.tuned"].status == "warn"
     assert any("hpc-compute sets transparent hugepages to always" in n for n in sc["report.tuned"].check.notes)
     assert sc["report.openmpi"].status == "warn"
-    assert sc["report.persistenced"].check.facts == ("not running",)
+    # no daemon there, but the (simulated) GPUs are in persistence mode
+    assert sc["report.persistenced"].check.facts == ("not seen, but persistence mode is Enabled on every GPU",)
+    assert steps(b)["report.persistenced"].check.facts[0].startswith("running (pid ")
     assert steps(b)["report.openmpi"].check.facts == ("Open MPI 4.1.5",)
     # report-only steps never change anything
     assert all(not s.check.needed for hr in (a, b, c) for s in hr.steps if s.report_only)

@@ -158,12 +158,22 @@ class OpenMpiCheck(ReportStep):
 class PersistencedCheck(ReportStep):
     id = "report.persistenced"
     title = "nvidia-persistenced"
+    # The kernel keeps 15 characters of a process name: `pgrep -x nvidia-persistenced`
+    # never matches (procps even warns so). Found on a real H200 host.
+    COMM = "nvidia-persistenced"[:15]
 
     def check(self) -> CheckResult:
-        r = self._run("pgrep -x nvidia-persistenced")
+        r = self._run(f"pgrep -x {self.COMM}")
         if r.ok and r.stdout.strip():
             return self._ok(f"running (pid {r.stdout.split()[0]})")
-        return self._warn("not running", "enable it: systemctl enable --now nvidia-persistenced")
+        pm = self._run("nvidia-smi --query-gpu=persistence_mode --format=csv,noheader")
+        modes = sorted({m.strip() for m in pm.stdout.splitlines() if m.strip()}) if pm.ok else []
+        if modes == ["Enabled"]:
+            # e.g. a container that cannot see the host's daemon, or legacy `nvidia-smi -pm 1`
+            return self._ok("not seen, but persistence mode is Enabled on every GPU",
+                            "the daemon is the supported way: systemctl enable --now nvidia-persistenced")
+        return self._warn("not running" + (f" (persistence mode: {', '.join(modes)})" if modes else ""),
+                          "enable it: systemctl enable --now nvidia-persistenced")
 
 
 class MemlockCheck(ReportStep):

@@ -56,8 +56,15 @@ def cmd_mpirun(host, argv, stdin) -> CommandResult:
 
 
 def cmd_pgrep(host, argv, stdin) -> CommandResult:
+    """pgrep [-x] NAME against process names as the kernel keeps them (15 characters)."""
     names = [a for a in argv[1:] if not a.startswith("-")]
-    pids = [str(host.software.processes[n]) for n in names if n in host.software.processes]
+    exact = "-x" in argv[1:]
+    if any(len(n) > 15 for n in names) and exact:
+        return CommandResult(1, "", "pgrep: pattern that searches for process name longer than 15 "
+                                    "characters will result in zero matches\n"
+                                    "Try `pgrep -f' option to match against the complete command line.\n")
+    pids = [str(pid) for comm, pid in host.software.processes.items()
+            for n in names if (comm[:15] == n if exact else n in comm[:15])]
     return CommandResult(0 if pids else 1, "".join(p + "\n" for p in pids), "")
 
 
