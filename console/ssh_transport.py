@@ -316,9 +316,9 @@ class SshTransport(Transport):
                 # The connection died since it was last used; nothing ran yet,
                 # so one fresh connection and a second try is safe.
                 self._drop(ssh)
-                if attempt == 2:
-                    raise HostUnreachable(self.name, f"cannot open a session on "
-                                                     f"{self.target}: {e}") from None
+                if attempt == 2 or time.monotonic() >= deadline:
+                    raise HostUnreachable(self.name, f"{self.target} did not open a session: "
+                                                     f"{e or type(e).__name__}") from None
         try:
             chan.exec_command(cmd)
             if stdin:
