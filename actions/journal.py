@@ -9,7 +9,8 @@ Records ("t" is the type):
   run      header: run_id, wizard, title, params, site, hosts, time
   begin    an action starts on the run: apply | resume | rollback
   intent   host, step, before (BeforeState JSON)       -- written before apply
-  outcome  host, step, status, summary, error, notes    -- written after apply
+  outcome  host, step, status, summary, error, notes, after (what the step left)
+                                                        -- written after apply
   rb-intent / rb-outcome   the same for a step's rollback
   end      action, status (complete | failed)
 A process running the run holds an exclusive flock on the file, so a reader
@@ -100,6 +101,7 @@ class Journal:
 @dataclass
 class StepRecord:
     before: BeforeState | None = None     # the FIRST intent's: the original state
+    after: BeforeState | None = None      # what the run left (outcome "applied")
     status: str | None = None             # latest outcome of apply/resume
     error: str | None = None
     order: int = -1                       # when the intent was written (rollback goes in reverse)
@@ -196,6 +198,8 @@ def load(path_or_id: Path | str) -> RunState:
             elif t == "outcome":
                 r = state.record(rec["host"], rec["step"])
                 r.status, r.error = rec["status"], rec.get("error")
+                if rec.get("after") is not None:
+                    r.after = BeforeState.from_json(rec["after"])
             elif t == "rb-outcome":
                 r = state.record(rec["host"], rec["step"])
                 if rec["status"] == ROLLED_BACK:

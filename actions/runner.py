@@ -20,7 +20,7 @@ from . import journal as jr
 from .confirm import ConfirmationRequired, ReadOnlyRefused
 from .plan import HostPlan, Plan, build_plan
 from .step import (APPLIED, ERROR, FAILED, NEEDED, OK, ROLLED_BACK, SKIPPED, UNCHANGED,
-                   CheckResult, Step, StepError, VerifyResult, WARN)
+                   BeforeState, CheckResult, Step, StepError, VerifyResult, WARN)
 
 # Overall statuses of a runner action.
 DONE = "complete"
@@ -90,6 +90,21 @@ class Progress:
     status: str | None = None
     message: str = ""
     run_id: str | None = None
+
+
+def drift_notes(now: BeforeState, before: BeforeState, after: BeforeState) -> tuple[str, ...]:
+    """What changed on the host since the run applied a step (neither what the
+    run wrote nor what was there before): rollback overwrites it, and says so."""
+    notes = []
+    for path, data in now.files.items():
+        if data != after.files.get(path, data) and data != before.files.get(path):
+            notes.append(f"{path} was changed after this run wrote it; rollback restored the "
+                         f"state from before the run over that change")
+    for key, value in now.runtime.items():
+        if value != after.runtime.get(key, value) and value != before.runtime.get(key):
+            notes.append(f"{key} was {value} (changed after this run set {after.runtime[key]}); "
+                         f"rollback restored {before.runtime[key]}")
+    return tuple(notes)
 
 
 def _err(e: BaseException) -> str:
@@ -349,8 +364,10 @@ class Runner:
             v = step.verify()
             if not v.ok:
                 raise StepError(f"not in effect after apply: {v.message}")
+            # what the run left, so a later rollback can tell if someone changed it since
+            after = step.capture()
             journal.write({"t": "outcome", "host": hp.host, "step": step.id, "status": APPLIED,
-                           "summary": chk.summary, "notes": list(notes)})
+                           "summary": chk.summary, "notes": list(notes), "after": after.to_json()})
             return StepResult(step.id, step.title, APPLIED, check=chk, verify=v, notes=tuple(notes))
         except Exception as e:
             try:
@@ -384,13 +401,17 @@ class Runner:
                     continue
                 self._progress("step-start", "rollback", host=hp.host, step=step_id, run_id=run_id)
                 journal.write({"t": "rb-intent", "host": hp.host, "step": step_id})
+                notes: tuple[str, ...] = ()
                 try:
+                    if rec.after is not None:
+                        notes = drift_notes(step.capture(), rec.before, rec.after)
                     step.rollback(rec.before)
                     now = step.capture()
                     if now.files != rec.before.files or now.runtime != rec.before.runtime:
                         raise StepError("host does not match the recorded before-state after rollback")
-                    journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": ROLLED_BACK})
-                    steps.append(StepResult(step_id, title, ROLLED_BACK))
+                    journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": ROLLED_BACK,
+                                   "notes": list(notes)})
+                    steps.append(StepResult(step_id, title, ROLLED_BACK, notes=notes))
                 except Exception as e:
                     journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": FAILED,
                                    "error": _err(e)})
@@ -402,8 +423,10 @@ class Runner:
                                status=steps[-1].status, run_id=run_id, message=steps[-1].error or "")
             rolled = [s.id for s in steps if s.status == ROLLED_BACK]
             status = FAILED if failure else ("changed" if rolled else OK)
+            drift = [n for s in steps for n in s.notes]
             self._audit("rollback", host=hp.host, args={"wizard": state.wizard, "run_id": run_id,
-                                                        "rolled_back": rolled},
+                                                        "rolled_back": rolled,
+                                                        **({"changed_since_run": drift} if drift else {})},
                         result=f"failed: {failure}" if failure else
                         (f"ok: restored {', '.join(rolled)}" if rolled else "ok: nothing to restore"))
             self._progress("host-done", "rollback", host=hp.host, status=status, run_id=run_id)

@@ -237,3 +237,22 @@ def test_a_later_sysctl_file_that_wins_at_boot_is_reported(hosts):
     assert swap.check.notes == ("/etc/sysctl.d/99-zz-local.conf sets vm.swappiness = 60 and is read after "
                                 "/etc/sysctl.d/60-dsconsole-swappiness.conf: it wins at boot; remove that line",)
     assert _runner().verify(build_plan("host-tuning", {h.name: h}, {})).status == "complete"
+
+
+def test_rollback_says_what_changed_on_the_host_since_the_run(hosts):
+    h = {"gpu-node-0001": hosts["gpu-node-0001"]}
+    original = _state(hosts["gpu-node-0001"])
+    runner = _runner()
+    applied = runner.apply(build_plan("host-tuning", h, {}), confirmation="--yes")
+    node = hosts["gpu-node-0001"]
+    node.files[SWAP_FILE] = b"vm.swappiness = 5\n"     # an admin edits our file afterwards
+    node.write("/proc/sys/vm/swappiness", b"5\n")
+    _, plan = Runner.plan_for_run(applied.run_id, hosts)
+    rolled = runner.rollback(applied.run_id, plan, confirmation="--yes")
+    notes = [n for s in rolled.hosts["gpu-node-0001"].steps for n in s.notes]
+    assert notes == [f"{SWAP_FILE} was changed after this run wrote it; rollback restored the state "
+                     "from before the run over that change",
+                     "vm.swappiness was 5 (changed after this run set 1); rollback restored 60"]
+    assert _state(node) == original
+    last = audit.AuditLog().records()[-1]
+    assert last["action"] == "rollback" and last["args"]["changed_since_run"] == notes

@@ -197,6 +197,9 @@ def _run(args: argparse.Namespace) -> int:
                 if args.action == "apply" and checked.status == NO_CHANGE:
                     runner.no_change("apply", plan)
                 _emit(args, checked, title)
+                if args.action == "apply" and not checked.ok:
+                    print("nothing applied: a host could not be checked; fix it, or leave it out "
+                          "with --hosts", file=sys.stderr)
                 return 0 if checked.ok else 1
             if not args.json:
                 print(render(checked, title=title))
