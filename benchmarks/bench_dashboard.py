@@ -153,10 +153,12 @@ def pct(values: list[float], q: float) -> float:
 # --------------------------------------------------------------- 1. demo site
 def bench_demo(runs: int) -> None:
     env, tmp = isolated_env()
-    times = []
+    times, cpus = [], []
     for _ in range(runs):
         c = ConsoleInPty([], env)
         t = c.wait_first_frame(30)
+        if t is not None:
+            cpus.append(c.cpu_seconds())
         c.quit()
         if t is None:
             print("  demo: no complete frame within 30 s; output tail:", bytes(c.output[-400:]))
@@ -165,6 +167,8 @@ def bench_demo(runs: int) -> None:
     tmp.cleanup()
     print(f"demo site (plain `dsconsole`, 8 nodes x 8 GPUs): process start -> first complete frame")
     print(f"  runs: {', '.join(f'{t:.3f}' for t in times)} s; median {med(times)} s (target <= 0.8 s)")
+    print(f"  CPU time the console used until then (all threads): median {med(cpus)} s "
+          f"(load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 # --------------------------------------------------------------- 2. scale

@@ -228,3 +228,30 @@ async def test_read_only_and_theme_shown(demo):
         assert app.theme == "dsconsole-high-contrast"
         await pilot.press("colon", *"theme light", "enter")
         await wait_for(pilot, lambda: app.theme == "dsconsole-light", ":theme light")
+
+
+async def test_no_color_renders_in_monochrome_with_states_in_words(demo, monkeypatch):
+    import re
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = DashboardApp(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.first_frame_at is not None, "overview filled")
+        svg = app.export_screenshot()
+    # the SVG's window frame (Rich's export template): its three buttons and title text
+    frame = {"ff5f57", "febc2e", "28c840", "c5c8c6"}
+    colours = set(re.findall(r"#([0-9a-fA-F]{6})\b", svg)) - frame
+    assert colours
+    greys = {c for c in colours if c[0:2] == c[2:4] == c[4:6]}
+    assert colours == greys, f"colours under NO_COLOR: {sorted(colours - greys)[:5]}"
+    text = re.sub(r"<[^>]+>", "", svg).replace("&#160;", " ")
+    assert "DEMO" in text and "blue" in text and "Ready" in text   # states spelled out
+
+
+async def test_tune_command_opens_the_wizard(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.first_frame_at is not None, "overview filled")
+        await pilot.press("colon", *"tune", "enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "WizardScreen", ":tune opens the wizard")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "Esc closes it")
