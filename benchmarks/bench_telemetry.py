@@ -49,6 +49,17 @@ def rss_mib(pid: str = "self") -> float:
     return float("nan")
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds used by the whole machine so far (all cores; /proc/stat)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def console_round(sources) -> tuple[float, list]:
     t0 = time.perf_counter()
     states = TelemetryPoller(sources).poll_once()
@@ -68,7 +79,10 @@ def bench_console(hosts, rounds: int) -> dict:
     if bad:
         raise SystemExit(f"console round failed on {bad}: {[t.error for t in tel if t.state != 'ok']}")
     out["cold_s"] = cold
+    m0, c0 = machine_cpu_s(), own_cpu_s()
     warm = [console_round(sources)[0] for _ in range(rounds)]
+    out["machine_cpu_per_round_s"] = (machine_cpu_s() - m0) / rounds
+    out["console_cpu_per_round_s"] = (own_cpu_s() - c0) / rounds
     out["warm_s"] = statistics.median(warm)
     out["warm_all_s"] = warm
     q_sources = make_sources(hosts, processes=False)
@@ -197,6 +211,11 @@ def main() -> int:
             print(f"\n  console steady / fastest Ansible run:   {c['warm_s'] / best_ansible:.3f}x "
                   f"(target <= 0.25x)")
             print(f"  console cold / ansible -m command first: {c['cold_s'] / a['command_first_s']:.3f}x")
+        cores = os.cpu_count() or 1
+        print(f"  CPU per steady round: console process {c['console_cpu_per_round_s']:.3f} s, "
+              f"whole machine {c['machine_cpu_per_round_s']:.3f} s (the rest is the {n} hosts' "
+              f"sshd sessions and nvidia-smi replays, all on these {cores} cores:\n"
+              f"  no round can be shorter than {c['machine_cpu_per_round_s'] / cores:.3f} s here)")
         print(f"  console round / single host round:      {c['warm_s'] / c['single_warm_s']:.2f}x "
               f"(target <= 2x); query only: "
               f"{c['query_only_warm_s'] / c['single_query_only_warm_s']:.2f}x")
