@@ -288,7 +288,13 @@ class SiteSession:
                 self.demo_site = start_demo_site(**opts)
                 if self._stopping.is_set():
                     return
-                self._target = resolve(str(self.demo_site.kubeconfig_path), self.demo_site.context)
+                # Our own in-process simulator: plain HTTP on loopback, no credentials,
+                # so no kubeconfig to parse (and no YAML import on the first frame's path).
+                from console.kube_connect import KubeTarget
+                self._target = KubeTarget(context=self.demo_site.context, cluster=self.demo_site.context,
+                                          user=None, server=self.demo_site.url,
+                                          namespace=self.namespace,
+                                          files=(str(self.demo_site.kubeconfig_path),))
             elif self._target is None:
                 self._target = resolve(self._kubeconfig, self._context)
             self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
