@@ -25,6 +25,7 @@ class SiteHeader(Static):
         self.clock = clock
         self.snapshot: Any = None
         self.api_state = "connecting"   # "connecting" | "live" | "stale" (tests and benchmarks read it)
+        self.hosts_down: tuple[str, ...] = ()
 
     def show(self, snapshot: Any) -> None:
         self.snapshot = snapshot
@@ -63,6 +64,8 @@ class SiteHeader(Static):
             sync = "" if getattr(snap, "synced", True) else " [$warning]syncing[/]"
             parts.append(f"API [b $success]live[/]{sync} · updated {age} ago")
             self.api_state = "live" if getattr(snap, "synced", True) else "connecting"
+        if snap is not None:
+            parts.extend(self._hosts_down(snap, now))
         if snap is not None and snap.nodes:
             ready = sum(1 for n in snap.nodes if n.ready)
             pods_ready = sum(1 for p in snap.pods if p.ready)
@@ -70,3 +73,24 @@ class SiteHeader(Static):
             alerts = f"alerts {len(snap.alerts)}" + (f" ([$error]{crit} crit[/])" if crit else "")
             parts.append(f"nodes {ready}/{len(snap.nodes)} · pods {pods_ready}/{len(snap.pods)} · {alerts}")
         return "  ".join(parts)
+
+    def _hosts_down(self, snap: Any, now: float) -> list[str]:
+        """GPU hosts whose last telemetry round failed, with the age of the
+        oldest good data among them."""
+        down = []
+        for host, st in (getattr(snap, "gpus", None) or {}).items():
+            latest = getattr(st, "latest", None)
+            if latest is not None and latest.state != "ok":
+                down.append((host, latest.state, getattr(st, "last_ok", None)))
+        if not down:
+            self.hosts_down = ()
+            return []
+        self.hosts_down = tuple(h for h, _, _ in down)
+        oks = [t for _, _, t in down if t]
+        age = f"; last good data {format_age(now - min(oks))} ago" if oks else ""
+        if len(down) == 1:
+            host, state, _ = down[0]
+            what = f"host {escape(host)} {escape(state)}"
+        else:
+            what = f"{len(down)} hosts unreachable or failing"
+        return [f"[b $error]{what}{age}[/]"]

@@ -255,3 +255,21 @@ async def test_tune_command_opens_the_wizard(demo):
         await wait_for(pilot, lambda: type(app.screen).__name__ == "WizardScreen", ":tune opens the wizard")
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "Esc closes it")
+
+
+async def test_unreachable_gpu_host_is_marked_and_recovers(demo):
+    app = DashboardApp(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.first_frame_at is not None, "overview filled")
+        header = app.screen.query_one("#header")
+        gpus = panel(app, "gpus")
+        host = gpus.keys()[1]
+        fleet = demo.demo_site.gpus
+        fleet.set_reachable(host, False)
+        await wait_for(pilot, lambda: header.hosts_down == (host,), "header names the host")
+        row = gpus.row(host)
+        assert row.cells[6].startswith("UNREACHABLE") and row.styles[0] == "stale"
+        assert f"host {host} unreachable" in str(header.render())
+        fleet.set_reachable(host, True)
+        await wait_for(pilot, lambda: header.hosts_down == () and gpus.row(host).styles[0] is None,
+                       "host live again without user action")
