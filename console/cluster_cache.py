@@ -87,6 +87,7 @@ class _Kind:
         self.resource_version: str | None = None
         self.relists = 0        # completed lists (the first one included)
         self.gone = 0           # 410 Gone answers that forced a relist
+        self.denied: str | None = None  # why this kind may not be listed (RBAC), if so
 
 
 class ClusterCache:
@@ -164,7 +165,8 @@ class ClusterCache:
         contact = k.last_contact
         if k.watching and self._api_ok and self._api_contact and (contact is None or self._api_contact > contact):
             contact = self._api_contact   # a quiet watch on a live API is current
-        return KindStatus(synced=k.synced, last_contact=contact, error=k.error, count=len(k.items))
+        return KindStatus(synced=k.synced, last_contact=contact, error=k.error, count=len(k.items),
+                          denied=k.denied)
 
     def items(self, kind: str) -> dict:
         """A copy of one kind's rows by key ("ns/name", or "name" for nodes)."""
@@ -355,8 +357,17 @@ class ClusterCache:
                 if self._stop.is_set():
                     break
                 k.watching = False
-                k.error = str(e) if not isinstance(e, ValueError) else f"bad response: {e}"
                 need_list = True
+                if isinstance(e, KubeApiError) and e.status in (403, 404):
+                    # Not allowed to list this kind (RBAC), or the API lacks it: shown
+                    # empty with the reason; the API is not "down" for it. Retry slowly.
+                    with self._lock:
+                        self._replace_all(name, {})
+                        k.synced, k.denied, k.error = True, str(e), None
+                    self._on_change()
+                    self._stop.wait(60.0)
+                    continue
+                k.error = f"bad response: {e}" if isinstance(e, ValueError) else str(e)
                 self._on_change()
                 self._wake.clear()
                 self._wake.wait(backoff * (0.5 + random.random()))
@@ -396,6 +407,7 @@ class ClusterCache:
             k.resource_version = rv
             k.last_contact = now
             k.error = None
+            k.denied = None
             k.relists += 1
             first_sync = not k.synced
             k.synced = True

@@ -106,6 +106,7 @@ class KindStatus:
     last_contact: float | None      # last time the API answered for this kind
     error: str | None               # last error, None while healthy
     count: int = 0                  # objects cached
+    denied: str | None = None       # the API refuses this kind (RBAC 403, or absent): shown empty
 
 
 @dataclass(frozen=True)
