@@ -1,11 +1,99 @@
-"""Placeholder until its issue lands; replaced by the module's owner."""
+"""`dsconsole sim serve`: serve the demo site's simulated GPU cluster over the
+Kubernetes API until SIGINT/SIGTERM. Prints exactly one line
+`ready <server-url> <kubeconfig-path>` once it serves."""
+from __future__ import annotations
+
 import argparse
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
+    return v
+
+
+def _port(text: str) -> int:
+    v = _non_negative_int(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {v}")
+    return v
+
+
+def _gpus(text: str) -> int:
+    v = _positive_int(text)
+    if v > 16:
+        raise argparse.ArgumentTypeError(f"expected 1..16 GPUs per node, got {v}")
+    return v
+
+
+def _scale(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("action", choices=["serve"], help="serve: run the simulated cluster")
+    parser.add_argument("--nodes", type=_positive_int, default=8, help="GPU nodes (default 8)")
+    parser.add_argument("--gpus-per-node", type=_gpus, default=8, help="GPUs per node (default 8)")
+    parser.add_argument("--replicas", type=_non_negative_int, default=None,
+                        help="model-server replicas (default: 3/4 of the GPUs)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--time-scale", type=_scale, default=1.0,
+                        help="simulated seconds per real second (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for names and telemetry (default 0)")
+    parser.add_argument("--model-load", type=_scale, default=60.0, metavar="SECONDS",
+                        help="simulated model-load time of a new pod (default 60)")
+    # --kubeconfig PATH comes from the site options cli.py adds to every command:
+    # here it names the file to WRITE (default: a file in dsconsole's state dir)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("dsconsole: this command is not built yet")
-    return 2
+    import signal
+    import sys
+    import threading
+
+    from console import paths
+    from console.sim.demo_site import start_demo_site
+
+    kubeconfig = getattr(args, "kubeconfig", None)
+    if not kubeconfig:
+        kubeconfig = paths.ensure(paths.state_dir() / "sim") / "kubeconfig"
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            site = start_demo_site(nodes=args.nodes, gpus_per_node=args.gpus_per_node, replicas=args.replicas,
+                                   port=args.port, kubeconfig=kubeconfig, time_scale=args.time_scale,
+                                   seed=args.seed, model_load_s=args.model_load)
+        except OSError as e:
+            print(f"dsconsole sim serve: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        try:
+            print(f"ready {site.url} {site.kubeconfig_path}", flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            site.stop()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0

@@ -1,0 +1,1 @@
+"""Simulated kube-controller-manager controllers (run on SimCluster's loop)."""

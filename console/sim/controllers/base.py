@@ -1,0 +1,133 @@
+"""Shared pieces of the simulated controllers: a dirty-key base class and an
+index of children by owner uid (ownerReferences)."""
+from __future__ import annotations
+
+from ..resources import BY_PLURAL
+
+
+def key_of(obj: dict) -> tuple[str, str]:
+    md = obj["metadata"]
+    return (md.get("namespace", ""), md["name"])
+
+
+def controller_ref(obj: dict) -> dict | None:
+    for ref in obj["metadata"].get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def owner_reference(owner: dict) -> dict:
+    md = owner["metadata"]
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": md["name"],
+            "uid": md["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def is_active_pod(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed") \
+        and not pod["metadata"].get("deletionTimestamp")
+
+
+def pod_ready(pod: dict) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or ():
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+def set_condition(conds: list, type_: str, status: str, now: str, reason: str = "", message: str = "",
+                  probe_time: bool = False) -> list:
+    """Upsert a condition; lastTransitionTime moves only when status changes."""
+    for c in conds:
+        if c.get("type") == type_:
+            if c.get("status") != status:
+                c["lastTransitionTime"] = now
+            c["status"] = status
+            if reason:
+                c["reason"] = reason
+            else:
+                c.pop("reason", None)
+            if message:
+                c["message"] = message
+            else:
+                c.pop("message", None)
+            return conds
+    c = {"type": type_, "status": status, "lastTransitionTime": now}
+    if probe_time:
+        c["lastProbeTime"] = None
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    conds.append(c)
+    return conds
+
+
+class OwnerIndex:
+    """child keys by the uid of their controlling owner, kept from events."""
+
+    def __init__(self, child_plural: str):
+        self.child_plural = child_plural
+        self._by_owner: dict[str, set] = {}
+        self._owner_of: dict[tuple, str] = {}
+
+    def load(self, store) -> None:
+        for obj in store.values(self.child_plural):
+            self.add(obj)
+
+    def add(self, obj: dict) -> str | None:
+        ref = controller_ref(obj)
+        k = key_of(obj)
+        old = self._owner_of.pop(k, None)
+        if old is not None:
+            self._by_owner.get(old, set()).discard(k)
+        if ref is None:
+            return old
+        self._owner_of[k] = ref["uid"]
+        self._by_owner.setdefault(ref["uid"], set()).add(k)
+        return ref["uid"]
+
+    def on_event(self, ev) -> tuple[str | None, str | None]:
+        """Returns (owner uid before, owner uid after)."""
+        k = key_of(ev.obj)
+        before = self._owner_of.get(k)
+        if ev.type == "DELETED":
+            self._owner_of.pop(k, None)
+            if before is not None:
+                self._by_owner.get(before, set()).discard(k)
+            return before, None
+        return before, self.add(ev.obj)
+
+    def children(self, uid: str) -> set:
+        return self._by_owner.get(uid, set())
+
+
+class Controller:
+    """Dirty-key reconciler: on_event marks keys, sync() reconciles them."""
+    watches: tuple[str, ...] = ()
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.store = cluster.store
+        self.clock = cluster.clock
+        self.recorder = cluster.recorder
+        self.dirty: dict = {}
+
+    def resync(self) -> None:
+        pass
+
+    def on_event(self, ev) -> None:
+        pass
+
+    def sync(self) -> None:
+        if not self.dirty:
+            return
+        keys, self.dirty = list(self.dirty), {}
+        for k in keys:
+            self.reconcile(k)
+
+    def reconcile(self, key) -> None:
+        raise NotImplementedError
+
+    def res(self, plural: str):
+        return BY_PLURAL[plural]

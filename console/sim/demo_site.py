@@ -1,0 +1,212 @@
+"""The embedded demo site: a simulated GPU cluster served over the Kubernetes
+API on 127.0.0.1, with a model server per model pod, simulated GPUs and
+hosts. `start_demo_site()` builds the site already in its steady state (nodes
+Ready, the deepseek-v3 Deployment rolled out, every pod Running and Ready),
+so a dashboard's first frame shows a healthy cluster, then starts the
+controllers that keep it behaving like one.
+
+Imports nothing heavy (no kubernetes client): the dashboard starts a small
+site in process on its path to the first frame."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from . import site_objects as so
+from .cluster import SimCluster
+from .clock import SimClock
+from .controllers.daemonset import daemon_pod
+from .controllers.deployment import new_replicaset, template_hash
+from .controllers.replicaset import new_pod_from_template
+from .defaults import _default_pod_spec, default_and_validate
+from .disruption import make_evictor
+from .http_server import ApiServer
+from .kubeconfig import CONTEXT, write_kubeconfig
+from .kubelet import GPU_INDEX_ANNOTATION, MODEL_PORT_ANNOTATION, node_ip, overlay_ip, running_status
+from .pod_logs import PodLogBook
+from .resources import BY_PLURAL
+from .store import Store
+
+SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
+PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
+
+
+def default_replicas(nodes: int, gpus_per_node: int) -> int:
+    """Three quarters of the GPUs: room left for a rolling update's surge and
+    a green deployment beside blue."""
+    return max(1, nodes * gpus_per_node * 3 // 4)
+
+
+class DemoSite:
+    namespace = so.NAMESPACE
+    context = CONTEXT
+
+    def __init__(self, *, nodes: int, gpus_per_node: int, replicas: int | None, port: int,
+                 kubeconfig: str | os.PathLike | None, time_scale: float, seed: int,
+                 model_load_s: float, frozen: bool, hosts: bool = True):
+        if nodes < 1:
+            raise ValueError("nodes must be >= 1")
+        if not 1 <= gpus_per_node <= 16:
+            raise ValueError("gpus_per_node must be 1..16")
+        self.nodes = nodes
+        self.gpus_per_node = gpus_per_node
+        self.replicas = default_replicas(nodes, gpus_per_node) if replicas is None else replicas
+        if self.replicas < 0:
+            raise ValueError("replicas must be >= 0")
+        self.clock = SimClock(time_scale, frozen=frozen)
+        self.store = Store(self.clock, seed=seed)
+        self.logs = PodLogBook(self.clock)
+        from .gpu_fleet import SimGpuFleet
+        from .model_server import ModelServerPool
+        self.model_servers = ModelServerPool(clock=self.clock)
+        self.gpus = SimGpuFleet(seed=seed, clock=self.clock)
+        self.cluster = SimCluster(self.store, self.clock, self.logs, pool=self.model_servers, fleet=self.gpus,
+                                  model_load_s=model_load_s)
+        self.server = ApiServer(self.store, self.logs, port=port, evictor=make_evictor(self.cluster))
+        self.url = self.server.url
+        self._own_kubeconfig_dir = None
+        if kubeconfig is None:
+            self._own_kubeconfig_dir = tempfile.mkdtemp(prefix="dsconsole-demo-")
+            kubeconfig = Path(self._own_kubeconfig_dir) / "kubeconfig"
+        self.kubeconfig_path = Path(kubeconfig)
+        self.hosts: dict = {}
+        self._want_hosts = hosts
+        self._stopped = False
+
+    # ---- bootstrap: the steady state, built directly ---------------------------
+    def _build(self) -> None:
+        store, clock = self.store, self.clock
+        t0 = clock.now()
+        site_ts = clock.timestamp(t0 - SITE_AGE_S)
+        pods_ts = clock.timestamp(t0 - PODS_AGE_S)
+        now_ts = clock.timestamp(t0)
+        R = BY_PLURAL
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease", so.NAMESPACE):
+            store.create(R["namespaces"], so.namespace(ns, site_ts))
+        node_objs = [store.create(R["nodes"], so.node(i, self.gpus_per_node, site_ts, now_ts))
+                     for i in range(1, self.nodes + 1)]
+        for n in node_objs:
+            self.gpus.add_node(n["metadata"]["name"], self.gpus_per_node)
+        kubelet = self.cluster.kubelet
+        # system DaemonSets: one running pod per node
+        for name, image in so.SYSTEM_DAEMONSETS:
+            ds = store.create(R["daemonsets"], so.daemonset(name, image, site_ts))
+            for n in node_objs:
+                pod = daemon_pod(store, ds, n["metadata"]["name"])
+                self._finish_pod(pod, n, pods_ts, ip=None)
+        # the model-server Deployment, its ReplicaSet and Ready pods
+        port = self.model_servers.port
+        d = so.model_deployment(self.replicas, port, site_ts)
+        default_and_validate(R["deployments"], d)
+        d["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+        d = store.create(R["deployments"], d)
+        rs_obj = new_replicaset(d, template_hash(d["spec"]["template"]), 1, self.replicas)
+        rs_obj["metadata"]["creationTimestamp"] = pods_ts
+        rs = store.create(R["replicasets"], rs_obj)
+        per_node = [0] * len(node_objs)
+        for i in range(self.replicas):
+            # round-robin over nodes with free GPUs (what the scheduler would do)
+            j = i % len(node_objs)
+            for _ in range(len(node_objs)):
+                if per_node[j] < self.gpus_per_node:
+                    break
+                j = (j + 1) % len(node_objs)
+            else:
+                break  # no GPU left: the ReplicaSet controller makes the rest (Pending)
+            n = node_objs[j]
+            per_node[j] += 1
+            pod = new_pod_from_template(store, rs, rs["spec"]["template"], node=n["metadata"]["name"])
+            ip = self.model_servers.allocate_ip()
+            self._finish_pod(pod, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
+        store.create(R["services"], so.model_service(port, site_ts))
+        store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts))
+        store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
+                                     "metadata": {"name": "kubernetes", "namespace": "default",
+                                                  "creationTimestamp": site_ts,
+                                                  "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                                     "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
+                                              "clusterIPs": ["10.96.0.1"], "sessionAffinity": "None",
+                                              "ports": [{"name": "https", "port": 443, "targetPort": 6443,
+                                                         "protocol": "TCP"}]},
+                                     "status": {"loadBalancer": {}}})
+
+    def _finish_pod(self, pod: dict, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
+                    model: str | None = None) -> None:
+        """Store a pod as its kubelet would have left it: Running and Ready."""
+        _default_pod_spec(pod["spec"])
+        md = pod["metadata"]
+        node_name = node["metadata"]["name"]
+        md["name"] = md.pop("generateName") + self.store.random_suffix()
+        md["creationTimestamp"] = ts
+        pod["spec"]["nodeName"] = node_name
+        host_ip = node_ip(node)
+        if model:
+            md.setdefault("annotations", {})[MODEL_PORT_ANNOTATION] = str(self.model_servers.port)
+            md["annotations"][GPU_INDEX_ANNOTATION] = str(gpu_index)
+        elif pod["spec"].get("hostNetwork"):
+            ip = host_ip
+        else:
+            ip = overlay_ip((md["namespace"], md["name"]))
+        conds = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": ts}]
+        pod["status"] = running_status(dict(pod, status={"conditions": conds}), node=node, pod_ip=ip, now=ts,
+                                       ready=True, host_ip=host_ip)
+        stored = self.store.create(BY_PLURAL["pods"], pod)
+        if model:
+            self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0)
+            self.cluster.kubelet.adopt(stored, ip, [gpu_index])
+        self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
+
+    # ---- lifecycle ----------------------------------------------------------------
+    def start(self) -> "DemoSite":
+        self.model_servers.start()
+        self._build()
+        for n in self.store.values("nodes"):
+            self.cluster.kubelet._push_models(n["metadata"]["name"])
+        if self._want_hosts:
+            self._make_hosts()
+        self.cluster.start()
+        self.server.start()
+        write_kubeconfig(self.kubeconfig_path, self.url, so.NAMESPACE)
+        return self
+
+    def _make_hosts(self) -> None:
+        try:
+            from .hosts import SimulatedHost
+        except ImportError:  # SIM-PARTS' hosts module not there: no hosts
+            return
+        for n in self.store.values("nodes"):
+            name = n["metadata"]["name"]
+            try:
+                self.hosts[name] = SimulatedHost(name, self.gpus, clock=self.clock)
+            except TypeError:
+                self.hosts[name] = SimulatedHost(name, self.gpus)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.stop()
+        self.cluster.stop()
+        self.model_servers.stop()
+        if self._own_kubeconfig_dir:
+            try:
+                os.unlink(self.kubeconfig_path)
+                os.rmdir(self._own_kubeconfig_dir)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "DemoSite":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_demo_site(nodes: int = 8, gpus_per_node: int = 8, replicas: int | None = None, port: int = 0,
+                    kubeconfig: str | os.PathLike | None = None, time_scale: float = 1.0, seed: int = 0,
+                    model_load_s: float = 60.0, frozen: bool = False, hosts: bool = True) -> DemoSite:
+    """Build and start a demo site; call .stop() when done (or use `with`)."""
+    return DemoSite(nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, port=port,
+                    kubeconfig=kubeconfig, time_scale=time_scale, seed=seed, model_load_s=model_load_s,
+                    frozen=frozen, hosts=hosts).start()

@@ -1,0 +1,367 @@
+"""HTTP/1.1 front of the simulated API server: routing of Kubernetes REST
+paths onto api.Api, discovery, watch and log streams (chunked transfer
+encoding), errors as metav1.Status. One thread per connection
+(ThreadingHTTPServer), keep-alive, no TLS (loopback only)."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import api_errors, discovery
+from .api import Api, object_predicate
+from .api_errors import ApiError
+from .resources import BY_PATH, GROUPS
+from .store import dumps
+from .watch_stream import WatchStream, error_line, parse_since
+
+MAX_BODY = 3 * 1024 * 1024  # etcd's request limit
+
+
+def _not_found_path() -> ApiError:
+    return ApiError("NotFound", "the server could not find the requested resource",
+                    details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, handler, app):
+        self.app = app
+        self.stopping = threading.Event()
+        self.conns: set = set()
+        self.conns_lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dsconsole-sim"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # quiet: no access log on stderr
+        pass
+
+    # ---- plumbing ------------------------------------------------------
+    def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_error(self, err: ApiError) -> None:
+        self._send(err.code, err.body())
+
+    def _start_stream(self, ctype: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.flush()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > MAX_BODY:
+            raise ApiError("RequestEntityTooLarge", "Request entity too large: limit is 3145728", code=413)
+        raw = self.rfile.read(n) if n else b""
+        if not raw:
+            return None
+        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if "yaml" in ctype:
+            try:
+                import yaml
+                return yaml.safe_load(raw)
+            except Exception as e:
+                raise api_errors.bad_request(f"error decoding YAML: {e}") from None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise api_errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+
+    def do_GET(self):
+        self._handle()
+
+    def do_HEAD(self):
+        self._handle()
+
+    def do_POST(self):
+        self._handle()
+
+    def do_PUT(self):
+        self._handle()
+
+    def do_PATCH(self):
+        self._handle()
+
+    def do_DELETE(self):
+        self._handle()
+
+    def _handle(self) -> None:
+        try:
+            self._dispatch()
+        except ApiError as e:
+            self._send_error(e)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # a bug of ours: answer 500, keep serving
+            import traceback
+            traceback.print_exc()
+            self._send_error(ApiError("InternalError", f"Internal error occurred: {e!r}", code=500))
+
+    # ---- routing -------------------------------------------------------
+    def _dispatch(self) -> None:
+        app = self.server.app
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        parts = [p for p in url.path.split("/") if p]
+        method = self.command
+        if method in ("GET", "HEAD"):
+            doc = self._discovery(parts)
+            if doc is not None:
+                self._send(200, doc)
+                return
+        if len(parts) < 2 or parts[0] not in ("api", "apis"):
+            raise _not_found_path()
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        else:
+            if len(parts) < 3:
+                raise _not_found_path()
+            group, version, rest = parts[1], parts[2], parts[3:]
+        watch = query.get("watch") in ("true", "1")
+        if rest and rest[0] == "watch":
+            watch, rest = True, rest[1:]
+        ns = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and (group, version, rest[2]) in BY_PATH:
+            ns, rest = rest[1], rest[2:]
+        if not rest or (group, version, rest[0]) not in BY_PATH:
+            raise _not_found_path()
+        res = BY_PATH[(group, version, rest[0])]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3 or (res.namespaced and name is not None and ns is None):
+            raise _not_found_path()
+        if sub is not None and sub not in res.subresources:
+            raise _not_found_path()
+        api: Api = app.api
+        dry_run = "dryRun" in query
+        if name is None:
+            if method in ("GET", "HEAD"):
+                if watch:
+                    self._watch(res, ns, query)
+                else:
+                    self._send(200, api.list(res, ns, query))
+            elif method == "POST":
+                if res.namespaced and ns is None:
+                    raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                self._send(201, api.create(res, ns or "", self._body(), dry_run=dry_run))
+            elif method == "DELETE":
+                self._send(200, api.delete_collection(res, ns, query, self._body() or {}))
+            else:
+                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+            return
+        ns = ns or ""
+        if watch:  # GET .../pods/NAME?watch=1 (old form): a watch on one object
+            query["fieldSelector"] = ",".join(filter(None, [query.get("fieldSelector"), f"metadata.name={name}"]))
+            self._watch(res, ns or None, query)
+            return
+        if sub is None:
+            if method in ("GET", "HEAD"):
+                self._send(200, api.get(res, ns, name))
+            elif method == "PUT":
+                self._send(200, api.replace(res, ns, name, self._body(), dry_run=dry_run))
+            elif method == "PATCH":
+                self._send(200, api.patch(res, ns, name, self.headers.get("Content-Type", ""), self._body(),
+                                          dry_run=dry_run))
+            elif method == "DELETE":
+                self._send(200, api.delete(res, ns, name, self._delete_options(query), dry_run=dry_run))
+            else:
+                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+            return
+        self._subresource(api, res, ns, name, sub, method, query, dry_run)
+
+    def _delete_options(self, query: dict) -> dict:
+        opts = self._body() or {}
+        if not isinstance(opts, dict):
+            raise api_errors.bad_request("the body of the request must be a DeleteOptions object")
+        if "propagationPolicy" in query:
+            opts["propagationPolicy"] = query["propagationPolicy"]
+        if "gracePeriodSeconds" in query:
+            opts["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
+        return opts
+
+    def _subresource(self, api: Api, res, ns, name, sub, method, query, dry_run) -> None:
+        if sub == "status":
+            if method in ("GET", "HEAD"):
+                self._send(200, api.get(res, ns, name))
+            elif method == "PUT":
+                self._send(200, api.replace(res, ns, name, self._body(), status_only=True, dry_run=dry_run))
+            elif method == "PATCH":
+                self._send(200, api.patch(res, ns, name, self.headers.get("Content-Type", ""), self._body(),
+                                          status_only=True, dry_run=dry_run))
+            else:
+                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+        elif sub == "scale":
+            if method in ("GET", "HEAD"):
+                self._send(200, api.get_scale(res, ns, name))
+            elif method == "PUT":
+                self._send(200, api.set_scale(res, ns, name, self._body()))
+            elif method == "PATCH":
+                self._send(200, api.patch_scale(res, ns, name, self.headers.get("Content-Type", ""), self._body()))
+            else:
+                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+        elif sub == "eviction" and method == "POST":
+            api.get(res, ns, name)  # 404 first
+            self._send(201, api.evict(ns, name, self._body()))
+        elif sub == "log" and method in ("GET", "HEAD"):
+            self._log(ns, name, query)
+        else:
+            raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+
+    def _discovery(self, parts: list[str]) -> bytes | None:
+        app = self.server.app
+        if parts == ["version"]:
+            return dumps(discovery.version())
+        if parts == ["api"]:
+            return dumps(discovery.api_versions(f"127.0.0.1:{app.port}"))
+        if parts == ["apis"]:
+            return dumps(discovery.api_group_list())
+        if len(parts) == 2 and parts[0] == "api":
+            doc = discovery.resource_list("", parts[1])
+            if doc is None:
+                raise _not_found_path()
+            return dumps(doc)
+        if len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(parts[1])
+            if doc is None:
+                raise _not_found_path()
+            return dumps(doc)
+        if len(parts) == 3 and parts[0] == "apis":
+            if parts[1] not in GROUPS:
+                raise _not_found_path()
+            doc = discovery.resource_list(parts[1], parts[2])
+            if doc is None:
+                raise _not_found_path()
+            return dumps(doc)
+        if parts in (["healthz"], ["livez"], ["readyz"]):
+            return b"ok"
+        return None
+
+    # ---- streams -------------------------------------------------------
+    def _watch(self, res, ns, query) -> None:
+        pred = object_predicate(res, query)
+        since = parse_since(query.get("resourceVersion"))
+        try:
+            timeout = float(query.get("timeoutSeconds") or 1800)
+        except ValueError:
+            raise api_errors.bad_request("invalid timeoutSeconds") from None
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        app = self.server.app
+        try:
+            stream = WatchStream(app.store, res, ns, pred, since_rv=since, timeout_s=timeout, bookmarks=bookmarks)
+        except ApiError as e:
+            # like the apiserver: 200, then one ERROR event carrying the Status
+            self._start_stream("application/json")
+            self._chunk(error_line(e))
+            self._end_stream()
+            return
+        try:
+            self._start_stream("application/json")
+            for data in stream.chunks(self.server.stopping):
+                self._chunk(data)
+            self._end_stream()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+        finally:
+            stream.close()
+
+    def _log(self, ns: str, name: str, query: dict) -> None:
+        app = self.server.app
+        pod = app.store.get("pods", ns, name)
+        if pod is None:
+            raise api_errors.not_found(BY_PATH[("", "v1", "pods")], name)
+        containers = [c["name"] for c in pod["spec"].get("containers") or []]
+        container = query.get("container")
+        if container and container not in containers:
+            raise api_errors.bad_request(f'container {container} is not valid for pod {name}')
+        if not container and len(containers) > 1:
+            raise api_errors.bad_request(f"a container name must be specified for pod {name}, choose one of: {containers}")
+        container = container or containers[0]
+        if (pod.get("status") or {}).get("phase") == "Pending":
+            raise api_errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating')
+        tail = int(query["tailLines"]) if query.get("tailLines") else None
+        ts = query.get("timestamps") in ("true", "1")
+        book = app.logs
+        if query.get("follow") not in ("true", "1"):
+            body = "".join(line + "\n" for line in book.lines(ns, name, tail, ts)).encode()
+            self._send(200, body, "text/plain")
+            return
+        self._start_stream("text/plain")
+        gen = book.follow(ns, name, tail, ts, stop=self.server.stopping)
+        try:
+            for line in gen:
+                self._chunk((line + "\n").encode())
+            self._end_stream()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+        finally:
+            gen.close()
+
+
+class ApiServer:
+    """The simulated kube-apiserver on 127.0.0.1:port (0 = a free port)."""
+
+    def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None):
+        self.store = store
+        self.logs = logs
+        self.api = Api(store, evictor=evictor, on_create=on_create)
+        self._httpd = _Server(("127.0.0.1", port), Handler, self)
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ApiServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="sim-apiserver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.stopping.set()
+        self._httpd.shutdown()
+        with self._httpd.conns_lock:
+            conns = list(self._httpd.conns)
+        for c in conns:  # end keep-alive connections and streams
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)

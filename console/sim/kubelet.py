@@ -1,0 +1,332 @@
+"""The kubelets of all simulated nodes: start bound pods (Pending -> Running,
+pod IP, container statuses), start each model-server pod's simulated server
+(ModelServerPool, reachable at status.podIP), assign GPU indices, and run
+readiness probes against the server: a pod turns Ready only once its model
+has loaded and /health answers 200; a Ready pod whose server turns unhealthy
+turns NotReady. Also writes container logs and drives GPU load in the fleet."""
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+
+from .controllers.base import Controller, key_of, pod_ready, set_condition
+from .quantities import pod_request
+from .resources import BY_PLURAL
+from .scheduler import GPU, node_ready
+
+PODS = BY_PLURAL["pods"]
+MODEL_PORT_ANNOTATION = "dsconsole.io/model-port"
+GPU_INDEX_ANNOTATION = "dsconsole.io/gpu-indices"
+VLLM_MEM_FRACTION = 0.9   # vLLM's default gpu_memory_utilization
+H200_MEM_MIB = 143771
+
+
+def model_path(pod: dict) -> str | None:
+    """A pod is a model server when a container sets MODEL_PATH."""
+    for c in pod["spec"].get("containers") or ():
+        for e in c.get("env") or ():
+            if e.get("name") == "MODEL_PATH" and e.get("value"):
+                return e["value"]
+    return None
+
+
+def readiness_period(pod: dict, default: float) -> float:
+    for c in pod["spec"].get("containers") or ():
+        p = c.get("readinessProbe")
+        if p:
+            return float(p.get("periodSeconds", 10))
+    return default
+
+
+def running_status(pod: dict, *, node: dict | None, pod_ip: str, now: str, ready: bool,
+                   host_ip: str = "") -> dict:
+    """The status of a pod whose containers run (Ready or not yet)."""
+    st = dict(pod.get("status") or {})
+    st["phase"] = "Running"
+    st["hostIP"] = host_ip
+    st["hostIPs"] = [{"ip": host_ip}] if host_ip else []
+    st["podIP"] = pod_ip
+    st["podIPs"] = [{"ip": pod_ip}]
+    st.setdefault("startTime", now)
+    conds = [dict(c) for c in st.get("conditions") or []]
+    set_condition(conds, "PodReadyToStartContainers", "True", now, probe_time=True)
+    set_condition(conds, "Initialized", "True", now, probe_time=True)
+    set_condition(conds, "Ready", "True" if ready else "False", now,
+                  "" if ready else "ContainersNotReady",
+                  "" if ready else f"containers with unready status: [{_names(pod)}]", probe_time=True)
+    set_condition(conds, "ContainersReady", "True" if ready else "False", now,
+                  "" if ready else "ContainersNotReady",
+                  "" if ready else f"containers with unready status: [{_names(pod)}]", probe_time=True)
+    set_condition(conds, "PodScheduled", "True", now, probe_time=True)
+    order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3, "PodScheduled": 4}
+    st["conditions"] = sorted(conds, key=lambda c: order.get(c["type"], 9))
+    prev = {c["name"]: c for c in st.get("containerStatuses") or []}
+    statuses = []
+    for c in pod["spec"].get("containers") or ():
+        p = prev.get(c["name"]) or {}
+        started_at = ((p.get("state") or {}).get("running") or {}).get("startedAt", now)
+        statuses.append({"name": c["name"], "state": {"running": {"startedAt": started_at}},
+                         "lastState": {}, "ready": ready, "restartCount": p.get("restartCount", 0),
+                         "image": c.get("image", ""), "imageID": f"{c.get('image', '')}@sha256:" + "0" * 64,
+                         "containerID": p.get("containerID") or "containerd://" + hashlib.sha256(
+                             (pod["metadata"].get("namespace", "") + "/" + pod["metadata"].get("name", "") + "/"
+                             + pod["metadata"].get("uid", "") + c["name"]).encode()).hexdigest(),
+                         "started": True})
+    st["containerStatuses"] = statuses
+    st.setdefault("qosClass", "Burstable")
+    return st
+
+
+def _names(pod: dict) -> str:
+    return " ".join(c["name"] for c in pod["spec"].get("containers") or ())
+
+
+def node_ip(node: dict | None) -> str:
+    for a in ((node or {}).get("status") or {}).get("addresses") or ():
+        if a.get("type") == "InternalIP":
+            return a.get("address", "")
+    return ""
+
+
+def overlay_ip(k: tuple[str, str]) -> str:
+    """A stable pod-network address for a pod that serves nothing."""
+    h = zlib.crc32(f"{k[0]}/{k[1]}".encode()) & 0xFFFF
+    return f"10.244.{h >> 8}.{(h & 0xFF) or 1}"
+
+
+class Kubelet(Controller):
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.pool = cluster.pool
+        self.fleet = cluster.fleet
+        self.starting: set = set()             # pod keys with a start timer
+        self.probing: dict[tuple, str] = {}    # model pods not yet Ready: key -> uid
+        self.ips: dict[tuple, str] = {}        # pod key -> pool IP
+        self.gpu_idx: dict[str, dict[int, tuple]] = {}  # node -> gpu index -> pod key
+        self.pod_gpus: dict[tuple, tuple[str, list[int]]] = {}
+        self.node_ok: dict[str, bool] = {}
+        self.pending_on: dict[str, set] = {}   # node -> bound pods waiting for it to be Ready
+        self._sweep_armed = False
+
+    def resync(self) -> None:
+        for n in self.store.values("nodes"):
+            self.node_ok[n["metadata"]["name"]] = node_ready(n)
+        for p in self.store.values("pods"):
+            self._pod(p, "ADDED")
+        self._arm_sweep()
+
+    def adopt(self, pod: dict, ip: str | None, gpus: list[int]) -> None:
+        """Record a pod the demo site built already running (bootstrap)."""
+        k = key_of(pod)
+        node = pod["spec"]["nodeName"]
+        if ip:
+            self.ips[k] = ip
+        if gpus:
+            self.pod_gpus[k] = (node, gpus)
+            for i in gpus:
+                self.gpu_idx.setdefault(node, {})[i] = k
+
+    def on_event(self, ev) -> None:
+        if ev is None:
+            return
+        if ev.res == "nodes":
+            name = ev.obj["metadata"]["name"]
+            if ev.type == "DELETED":
+                self.node_ok.pop(name, None)
+                return
+            ok = node_ready(ev.obj)
+            was = self.node_ok.get(name)
+            self.node_ok[name] = ok
+            if ok and not was:
+                for k in self.pending_on.pop(name, ()):
+                    p = self.store.get("pods", *k)
+                    if p is not None:
+                        self._pod(p, "MODIFIED")
+        elif ev.res == "pods":
+            self._pod(ev.obj, ev.type)
+
+    def _pod(self, pod: dict, type_: str) -> None:
+        k = key_of(pod)
+        if type_ == "DELETED":
+            self._teardown(k, pod)
+            return
+        node = pod["spec"].get("nodeName")
+        phase = (pod.get("status") or {}).get("phase")
+        if not node or phase != "Pending" or k in self.starting:
+            return
+        if not self.node_ok.get(node):
+            self.pending_on.setdefault(node, set()).add(k)
+            return
+        self.starting.add(k)
+        uid = pod["metadata"]["uid"]
+        self.cluster.after(self.cluster.container_start_s, lambda: self._start(k, uid))
+
+    def _teardown(self, k, pod) -> None:
+        self.starting.discard(k)
+        self.probing.pop(k, None)
+        ip = self.ips.pop(k, None)
+        if ip and self.pool is not None:
+            self.pool.remove(ip)
+        node_gpus = self.pod_gpus.pop(k, None)
+        if node_gpus:
+            node, idx = node_gpus
+            held = self.gpu_idx.get(node, {})
+            for i in idx:
+                if held.get(i) == k:
+                    del held[i]
+            self._push_models(node)
+        self.cluster.logs.close(*k)
+
+    def _alloc_gpus(self, node: str, k, n: int) -> list[int]:
+        held = self.gpu_idx.setdefault(node, {})
+        idx = [i for i in range(64) if i not in held][:n]
+        for i in idx:
+            held[i] = k
+        self.pod_gpus[k] = (node, idx)
+        return idx
+
+    def _push_models(self, node: str) -> None:
+        if self.fleet is None or node not in self.fleet:
+            return
+        held = self.gpu_idx.get(node, {})
+        self.fleet.set_models(node, {i: H200_MEM_MIB * VLLM_MEM_FRACTION for i in held
+                                     if self.ips.get(held[i])})
+
+    def _start(self, k, uid: str) -> None:
+        self.starting.discard(k)
+        pod = self.store.get("pods", *k)
+        if pod is None or pod["metadata"]["uid"] != uid or (pod.get("status") or {}).get("phase") != "Pending":
+            return
+        node_name = pod["spec"]["nodeName"]
+        if not self.node_ok.get(node_name):
+            self.pending_on.setdefault(node_name, set()).add(k)
+            return
+        node = self.store.get("nodes", "", node_name)
+        host_ip = node_ip(node)
+        model = model_path(pod)
+        now = self.clock.timestamp()
+        gpus = int(pod_request(pod, GPU))
+        idx = self._alloc_gpus(node_name, k, gpus) if gpus else []
+        if model and self.pool is not None:
+            ip = self.pool.allocate_ip()
+            self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node_name,
+                          load_s=self.cluster.model_load_s)
+            self.ips[k] = ip
+        elif pod["spec"].get("hostNetwork"):
+            ip = host_ip
+        else:
+            ip = overlay_ip(k)
+        ready = not model
+        status = running_status(pod, node=node, pod_ip=ip, now=now, ready=ready, host_ip=host_ip)
+
+        def fn(obj):
+            if obj["metadata"]["uid"] != uid:
+                return False
+            obj["status"] = status
+            if model and self.pool is not None:
+                obj["metadata"].setdefault("annotations", {})[MODEL_PORT_ANNOTATION] = str(self.pool.port)
+            if idx:
+                obj["metadata"].setdefault("annotations", {})[GPU_INDEX_ANNOTATION] = ",".join(map(str, idx))
+        if self.store.modify(PODS, *k, fn) is None:
+            self._teardown(k, pod)
+            return
+        self._push_models(node_name)
+        for c in pod["spec"].get("containers") or ():
+            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{c.get("image")}" already present on machine',
+                                 "kubelet", node_name)
+            self.recorder.record(pod, "Normal", "Created", f"Created container: {c['name']}", "kubelet", node_name)
+            self.recorder.record(pod, "Normal", "Started", f"Started container {c['name']}", "kubelet", node_name)
+        self._startup_logs(k, model)
+        if model:
+            self.probing[k] = uid
+            first = max(self.cluster.model_load_s, 0.0)
+            self.cluster.after(first, lambda: self._probe(k, uid))
+
+
+    def _startup_logs(self, k, model: str | None) -> None:
+        log = self.cluster.logs
+        log.reopen(*k)
+        if model:
+            log.append(*k, f"INFO vLLM API server version 0.8.5 (dsconsole simulator) starting, model={model}")
+            log.append(*k, f"INFO Loading model weights from {model}")
+        else:
+            log.append(*k, "INFO started")
+
+    def _probe(self, k, uid: str) -> None:
+        """Readiness probe of a model pod that is not Ready yet."""
+        if self.probing.get(k) != uid:
+            return
+        pod = self.store.get("pods", *k)
+        if pod is None or pod["metadata"]["uid"] != uid:
+            self.probing.pop(k, None)
+            return
+        ip = self.ips.get(k)
+        node = pod["spec"].get("nodeName")
+        if ip and self.pool.healthy(ip) and self.node_ok.get(node):
+            self.probing.pop(k, None)
+            self._set_ready(pod, True)
+            self.cluster.logs.append(*k, "INFO Application startup complete.")
+            self.cluster.logs.append(*k, f"INFO Uvicorn running on http://{ip}:{self.pool.port}")
+        else:
+            self.cluster.after(readiness_period(pod, self.cluster.probe_period_s), lambda: self._probe(k, uid))
+
+    def recheck(self, pod: dict) -> None:
+        """Probe a running pod again now (its node came back)."""
+        k, uid = key_of(pod), pod["metadata"]["uid"]
+        if k in self.ips:
+            self.probing[k] = uid
+            self._probe(k, uid)
+        else:
+            self._set_ready(pod, True)
+
+    def _set_ready(self, pod: dict, ready: bool) -> None:
+        now = self.clock.timestamp()
+        uid = pod["metadata"]["uid"]
+
+        def fn(obj):
+            if obj["metadata"]["uid"] != uid or (obj.get("status") or {}).get("phase") != "Running":
+                return False
+            st = obj["status"]
+            conds = st.setdefault("conditions", [])
+            msg = "" if ready else f"containers with unready status: [{_names(obj)}]"
+            set_condition(conds, "Ready", "True" if ready else "False", now, "" if ready else "ContainersNotReady", msg)
+            set_condition(conds, "ContainersReady", "True" if ready else "False", now,
+                          "" if ready else "ContainersNotReady", msg)
+            for cs in st.get("containerStatuses") or ():
+                cs["ready"] = ready
+        self.store.modify(PODS, *key_of(pod), fn)
+
+    # ---- periodic sweep: probes of Ready model pods, GPU load -----------------
+    def _arm_sweep(self) -> None:
+        if self._sweep_armed or self.clock.frozen:
+            return
+        self._sweep_armed = True
+        self.cluster.after(self.cluster.probe_period_s, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweep_armed = False
+        for k, ip in list(self.ips.items()):
+            if k in self.probing or self.pool is None:
+                continue
+            pod = self.store.get("pods", *k)
+            if pod is None:
+                continue
+            healthy = self.pool.healthy(ip) and self.node_ok.get(pod["spec"].get("nodeName"), False)
+            if pod_ready(pod) and not healthy and self.node_ok.get(pod["spec"].get("nodeName")):
+                self._set_ready(pod, False)
+                self.recorder.record(pod, "Warning", "Unhealthy",
+                                     "Readiness probe failed: HTTP probe failed with statuscode: 503",
+                                     "kubelet", pod["spec"].get("nodeName"))
+                self.probing[k] = pod["metadata"]["uid"]
+                uid = pod["metadata"]["uid"]
+                self.cluster.after(readiness_period(pod, self.cluster.probe_period_s),
+                                   lambda k=k, uid=uid: self._probe(k, uid))
+            if self.fleet is not None:
+                node_gpus = self.pod_gpus.get(k)
+                if node_gpus and node_gpus[0] in self.fleet:
+                    load = self.pool.load(ip)
+                    util = min(1.0, 0.02 + 0.25 * load.get("requests_running", 0) + 0.05 * load.get("requests_per_s", 0))
+                    for i in node_gpus[1]:
+                        self.fleet.set_load(node_gpus[0], i, util)
+        self._arm_sweep()

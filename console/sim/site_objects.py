@@ -1,0 +1,123 @@
+"""The objects a demo site starts with: nodes shaped like H200 GPU nodes, the
+namespaces, system DaemonSets, the model-server Deployment `deepseek-v3`
+(blue), its Service and PodDisruptionBudget. Pure builders: no store access."""
+from __future__ import annotations
+
+from .node_lifecycle import HEALTHY
+
+NAMESPACE = "deepseek"
+DEPLOYMENT = "deepseek-v3"
+APP_LABEL = "deepseek-server"
+MODEL_PATH = "/models/deepseek-v3"
+IMAGE = "vllm/vllm-openai:v0.8.5"
+GPU_PRODUCT = "NVIDIA-H200"
+SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
+    ("kube-proxy", "registry.k8s.io/kube-proxy:v1.37.0"),
+    ("nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
+    ("nvidia-dcgm-exporter", "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04"),
+    ("node-exporter", "quay.io/prometheus/node-exporter:v1.9.1"),
+)
+
+
+def node_name(i: int) -> str:
+    return f"gpu-node-{i:04d}"
+
+
+def namespace(name: str, created: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "creationTimestamp": created,
+                         "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def node(i: int, gpus: int, created: str, now: str) -> dict:
+    name = node_name(i)
+    ip = f"10.0.{i // 250}.{i % 250 + 1}"
+    cap = {"cpu": "192", "memory": "2113638400Ki", "pods": "110", "ephemeral-storage": "7499362556Ki",
+           "hugepages-1Gi": "0", "hugepages-2Mi": "0", "nvidia.com/gpu": str(gpus)}
+    alloc = dict(cap, cpu="191", memory="2113126400Ki", **{"ephemeral-storage": "6911470683412"})
+    conds = []
+    for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready"):
+        status, reason, msg = HEALTHY[t]
+        conds.append({"type": t, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": created,
+                      "reason": reason, "message": msg})
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "creationTimestamp": created,
+                         "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+                                    "beta.kubernetes.io/arch": "amd64",
+                                    "node.kubernetes.io/instance-type": "gpu-h200-8x",
+                                    "topology.kubernetes.io/zone": f"zone-{'abc'[i % 3]}",
+                                    "nvidia.com/gpu.product": GPU_PRODUCT, "nvidia.com/gpu.count": str(gpus),
+                                    "nvidia.com/gpu.memory": "143771"},
+                         "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                         "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+            "spec": {"podCIDR": f"10.244.{i % 256}.0/24", "podCIDRs": [f"10.244.{i % 256}.0/24"]},
+            "status": {"capacity": cap, "allocatable": alloc, "conditions": conds,
+                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                       "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                       "nodeInfo": {"machineID": f"{i:032x}", "systemUUID": f"4c4c4544-0000-1000-8000-{i:012x}",
+                                    "bootID": f"{i * 7919:08x}-0000-4000-8000-000000000000",
+                                    "kernelVersion": "5.15.0-126-generic", "osImage": "Ubuntu 22.04.5 LTS",
+                                    "containerRuntimeVersion": "containerd://2.0.5", "kubeletVersion": "v1.37.0",
+                                    "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}}}
+
+
+def daemonset(name: str, image: str, created: str) -> dict:
+    labels = {"app.kubernetes.io/name": name}
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system", "creationTimestamp": created, "labels": labels},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"hostNetwork": name in ("kube-proxy", "node-exporter"),
+                                           "priorityClassName": "system-node-critical",
+                                           "containers": [{"name": name, "image": image,
+                                                           "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}},
+                     "updateStrategy": {"type": "RollingUpdate",
+                                        "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                     "revisionHistoryLimit": 10},
+            "status": {}}
+
+
+def model_deployment(replicas: int, model_port: int, created: str, *, version: str = "blue",
+                     name: str = DEPLOYMENT, model_path: str = MODEL_PATH) -> dict:
+    labels = {"app": APP_LABEL, "version": version}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "creationTimestamp": created,
+                         "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": {
+                         "metadata": {"labels": dict(labels),
+                                      "annotations": {"dsconsole.io/model-port": str(model_port)}},
+                         "spec": {"nodeSelector": {"nvidia.com/gpu.product": GPU_PRODUCT},
+                                  "containers": [{
+                                      "name": "vllm", "image": IMAGE,
+                                      "args": ["--model", model_path, "--port", str(model_port),
+                                               "--gpu-memory-utilization", "0.9"],
+                                      "env": [{"name": "MODEL_PATH", "value": model_path}],
+                                      "ports": [{"name": "http", "containerPort": model_port, "protocol": "TCP"}],
+                                      "resources": {"limits": {"nvidia.com/gpu": "1", "memory": "64Gi"},
+                                                    "requests": {"nvidia.com/gpu": "1", "memory": "64Gi", "cpu": "8"}},
+                                      "readinessProbe": {"httpGet": {"path": "/health", "port": model_port},
+                                                         "periodSeconds": 10, "failureThreshold": 3},
+                                  }]}},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+                     "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600},
+            "status": {}}
+
+
+def model_service(model_port: int, created: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "creationTimestamp": created,
+                         "labels": {"app": APP_LABEL}},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.100.10", "clusterIPs": ["10.96.100.10"],
+                     "selector": {"app": APP_LABEL, "version": "blue"}, "sessionAffinity": "None",
+                     "ports": [{"name": "http", "port": 8000, "targetPort": model_port, "protocol": "TCP"}]},
+            "status": {"loadBalancer": {}}}
+
+
+def model_pdb(created: str) -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "creationTimestamp": created},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": APP_LABEL}}},
+            "status": {}}
