@@ -20,7 +20,7 @@ from . import journal as jr
 from .confirm import ConfirmationRequired, ReadOnlyRefused
 from .plan import HostPlan, Plan, build_plan
 from .step import (APPLIED, ERROR, FAILED, NEEDED, OK, ROLLED_BACK, SKIPPED, UNCHANGED,
-                   BeforeState, CheckResult, Step, StepError, VerifyResult, WARN)
+                   BeforeState, CheckResult, Step, StepError, VerifyResult)
 
 # Overall statuses of a runner action.
 DONE = "complete"

@@ -200,9 +200,8 @@ class WizardScreen(Screen):
 
     def _show_banner(self) -> None:
         banner = self.query_one("#wizard-banner", Static)
-        runs = [r for r in self.unfinished if r.run_id != self.run_id or r.unfinished]
-        if runs:
-            r = runs[-1]
+        if self.unfinished:
+            r = self.unfinished[-1]
             banner.update(Text(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
                                f"u resume, r roll back"))
             banner.remove_class("-empty")

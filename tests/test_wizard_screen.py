@@ -1,7 +1,6 @@
 """Pilot test of the generic wizard screen on the host-tuning plan over the demo's
 simulated hosts: plan (per-host diff) -> confirm by typing the count -> apply
 with live state -> verify -> rollback; a read-only session refuses."""
-import asyncio
 
 from textual.app import App
 from textual.widgets import DataTable, Input, Static

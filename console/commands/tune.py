@@ -175,6 +175,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.max_parallel < 1:
         raise BadInput("--max-parallel: expected a number >= 1")
+    if args.action in ("rollback", "resume") and not args.demo and not getattr(args, "site", None):
+        # a run made on the demo's hosts is undone / finished there without --demo
+        run_id = _pick_run(args, for_action=args.action)
+        try:
+            args.demo = bool(run_id) and journal.load(run_id).site == "demo"
+        except FileNotFoundError:
+            pass
     site, transports, targets = _transports_and_targets(args)
     read_only = bool(getattr(args, "read_only", False))
     runner = Runner(audit=AuditLog(operator=getattr(args, "operator", None), site=site),
