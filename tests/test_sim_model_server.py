@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
@@ -331,3 +332,22 @@ def test_load_reports_running_requests_and_rate():
         assert pool.load(idle)["requests_per_s"] == 0 and pool.load("127.9.9.9")["requests_running"] == 0
     finally:
         pool.stop()
+
+
+def test_http_framing_keepalive_pipelining_and_split_bodies(pool):
+    ip = pool.allocate_ip()
+    pool.add(ip, "p", "deepseek-v3", "n")
+    body = b'{"prompt": "split", "max_tokens": 3}'
+    with socket.create_connection((ip, pool.port), timeout=10) as s:
+        # two requests in one write, then a POST whose body arrives in a later write
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(0.05)
+        s.sendall(body[10:] + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    statuses = re.findall(rb"HTTP/1.1 (\d{3}) [A-Z]", data)
+    assert statuses == [b"200", b"200", b"200", b"404"]
+    assert b'"object":"text_completion"' in data

@@ -38,6 +38,7 @@ from console.sim.compile_profile import CompileProfile, Shape
 from console.sim.vllm_metrics import ServerMetrics, render_metrics
 
 MAX_BODY = 4 * 1024 * 1024
+MAX_HEAD = 64 * 1024
 RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
 # Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
 _HOSTS_PER_24 = 254
@@ -150,7 +151,7 @@ class ModelServerPool:
             asyncio.set_event_loop(self._loop)
             try:
                 self._server = self._loop.run_until_complete(
-                    asyncio.start_server(self._serve_connection, sock=sock, limit=64 * 1024))
+                    self._loop.create_server(self._connection, sock=sock))
             except BaseException as e:  # pragma: no cover - reported to start()
                 failure.append(e)
                 started.set()
@@ -288,48 +289,12 @@ class ModelServerPool:
         return not pod.unhealthy and self.clock.now() >= pod.ready_at
 
     # ---- HTTP ----------------------------------------------------------------
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
-        dest = writer.get_extra_info("sockname")[0]
-        if not dest.startswith("127.") or dest not in self._pods:
-            _reset(writer)
-            return
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                except asyncio.LimitOverrunError:
-                    await _respond(writer, 431, b'{"detail":"Request Header Fields Too Large"}', close=True)
-                    return
-                try:
-                    method, path, version, headers = _parse_head(head)
-                except ValueError:
-                    await _respond(writer, 400, b'{"detail":"Bad Request"}', close=True)
-                    return
-                length = int(headers.get("content-length", "0") or 0)
-                if length > MAX_BODY or "chunked" in headers.get("transfer-encoding", ""):
-                    await _respond(writer, 413, b'{"detail":"Request body too large or chunked"}', close=True)
-                    return
-                body = await reader.readexactly(length) if length else b""
-                pod = self._pods.get(dest)
-                if pod is None:  # removed while the connection was open
-                    _reset(writer)
-                    return
-                status, payload, ctype = await self._route(pod, method, path.split("?", 1)[0], body)
-                close = (version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive") \
-                    or headers.get("connection", "").lower() == "close"
-                await _respond(writer, status, payload, ctype, close=close, head_only=method == "HEAD")
-                if close:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            if not writer.is_closing():
-                writer.close()
+    def _connection(self) -> "_Connection":
+        return _Connection(self)
 
-    async def _route(self, pod: _Pod, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    def _route(self, pod: _Pod, method: str, path: str, body: bytes):
+        """The response (status, body, content type) of a request, or a coroutine
+        producing it for the requests that take simulated time (completions)."""
         routes = {"/health": ("GET",), "/v1/models": ("GET",), "/metrics": ("GET",),
                   "/v1/completions": ("POST",), "/v1/chat/completions": ("POST",)}
         allowed = routes.get(path)
@@ -352,7 +317,7 @@ class ModelServerPool:
                 "id": pod.model, "object": "model", "created": now, "owned_by": "vllm",
                 "root": pod.model, "parent": None, "max_model_len": self.profile.max_model_len}]}), \
                 "application/json"
-        return await self._complete(pod, body, chat=path == "/v1/chat/completions")
+        return self._complete(pod, body, chat=path == "/v1/chat/completions")
 
     async def _complete(self, pod: _Pod, body: bytes, *, chat: bool) -> tuple[int, bytes, str]:
         try:
@@ -470,26 +435,108 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 431: "Request Header Fields Too Large",
-            503: "Service Unavailable"}
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
-async def _respond(writer: asyncio.StreamWriter, status: int, payload: bytes,
-                   ctype: str = "application/json", *, close: bool = False, head_only: bool = False) -> None:
+def _response(status: int, payload: bytes, ctype: str = "application/json", *, close: bool = False,
+              head_only: bool = False) -> bytes:
     head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
             f"server: dsconsole-sim\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
             f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n")
-    writer.write(head.encode() + (b"" if head_only else payload))
-    await writer.drain()
+    return head.encode() + (b"" if head_only else payload)
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST, as a port nobody listens on would answer."""
-    sock = writer.get_extra_info("socket")
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    writer.transport.abort()
+class _Connection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 with keep-alive, routed to the pod whose
+    address it was made to. Quick answers (/health, /metrics, /v1/models) are
+    written from data_received without a task; completions run as a task, and
+    the connection reads its next request only when that one is answered."""
+
+    def __init__(self, pool: "ModelServerPool"):
+        self.pool = pool
+        self.buf = bytearray()
+        self.dest = ""
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        self.dest = sockname[0] if sockname else ""
+        if not self.dest.startswith("127.") or self.dest not in self.pool._pods:
+            self.reset()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self.process()
+
+    def connection_lost(self, exc) -> None:
+        self.transport = None
+
+    def reset(self) -> None:
+        """Close with RST, as a port nobody listens on would answer."""
+        t = self.transport
+        if t is None:
+            return
+        sock = t.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except (OSError, AttributeError):
+            pass
+        t.abort()
+        self.transport = None
+
+    def send(self, data: bytes, close: bool) -> None:
+        if self.transport is None:
+            return
+        self.transport.write(data)
+        if close:
+            self.transport.close()
+            self.transport = None
+
+    def process(self) -> None:
+        while self.transport is not None and not self.busy:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buf) > MAX_HEAD:
+                    self.send(_response(431, b'{"detail":"Request Header Fields Too Large"}', close=True), True)
+                return
+            try:
+                method, path, version, headers = _parse_head(bytes(self.buf[:end + 4]))
+                length = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                self.send(_response(400, b'{"detail":"Bad Request"}', close=True), True)
+                return
+            if length > MAX_BODY or "chunked" in headers.get("transfer-encoding", "") or length < 0:
+                self.send(_response(413, b'{"detail":"Request body too large or chunked"}', close=True), True)
+                return
+            if len(self.buf) < end + 4 + length:
+                return  # the rest of the body is still coming
+            body = bytes(self.buf[end + 4:end + 4 + length])
+            del self.buf[:end + 4 + length]
+            conn = headers.get("connection", "").lower()
+            close = conn == "close" or (version == "HTTP/1.0" and conn != "keep-alive")
+            pod = self.pool._pods.get(self.dest)
+            if pod is None:  # removed while the connection was open
+                self.reset()
+                return
+            result = self.pool._route(pod, method, path.split("?", 1)[0], body)
+            if isinstance(result, tuple):
+                status, payload, ctype = result
+                self.send(_response(status, payload, ctype, close=close, head_only=method == "HEAD"), close)
+            else:
+                self.busy = True
+                asyncio.ensure_future(self.finish(result, close))
+
+    async def finish(self, coro, close: bool) -> None:
+        try:
+            status, payload, ctype = await coro
+        except Exception as e:  # noqa: BLE001 - a simulator bug must not kill the loop
+            status, payload, ctype = _error(500, f"{type(e).__name__}: {e}", "InternalServerError")
+        self.send(_response(status, payload, ctype, close=close), close)
+        self.busy = False
+        self.process()
 
 
 def _json(obj: Any) -> bytes:
