@@ -128,3 +128,20 @@ def test_gpus_command_over_ssh(test_hosts, tmp_path, capsys):
 
     assert cli_main(["gpus", "--site", str(site), "--hosts", "gpu-a,nope"]) == 2
     assert "no host named 'nope'" in capsys.readouterr().err
+
+
+def test_hung_nvidia_smi_and_a_changed_host_key(test_hosts):
+    [h] = test_hosts.start(1)
+    src = NvidiaSmiSource(h.transport(connect_timeout=3), timeout=1.5, xid_interval_s=None)
+    assert src.read().state == "ok"
+    # nvidia-smi hangs (as on a GPU that fell off the bus) while SSH still answers
+    h.sh("echo '{\"delay_s\": 30}' > /etc/dsconsole-fake-gpu.json", check=True)
+    tel = src.read()
+    assert tel.state == "error"
+    assert tel.error.startswith("no answer from nvidia-smi:") and "hung GPU or driver" in tel.error
+    h.sh("rm /etc/dsconsole-fake-gpu.json; pkill -f 'nvidia-smi --query-gpu' || true")
+    # the host comes back with another key: refused, loudly, with the new fingerprint
+    h.rekey()
+    tel = NvidiaSmiSource(h.transport(connect_timeout=3), xid_interval_s=None).read()
+    assert tel.state == "untrusted-key"
+    assert tel.error.startswith("CHANGED host key") and h.fingerprint in tel.error

@@ -33,7 +33,8 @@ def telemetry_from_exception(host: str, exc: BaseException, *, what: str = "") -
     if isinstance(exc, CommandTimeout):
         # The host answered SSH but the command hung: nvidia-smi hangs on a GPU that
         # fell off the bus, so say what timed out rather than calling it unreachable.
-        return HostTelemetry(host, now, "error", error=f"{what or 'command'} timed out: {exc.message}")
+        return HostTelemetry(host, now, "error", error=f"no answer from {what or 'the command'}: "
+                             f"{exc.message} (a hung GPU or driver does this)")
     if isinstance(exc, SudoPasswordRequired):
         return HostTelemetry(host, now, "error", error=exc.message)
     if isinstance(exc, (HostUnreachable, TransportError)):
