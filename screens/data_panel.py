@@ -35,8 +35,9 @@ class DataPanel(VirtualTable):
         self.set_rows(self.spec.rows(snapshot))
         stale = self.spec.api_data and not snapshot.api_ok and snapshot.last_update is not None
         self.stale_since = snapshot.last_update if stale else None
-        self.stale = stale
-        self.set_class(stale, "-stale")
+        if stale != self.stale:
+            self.stale = stale
+            self.set_class(stale, "-stale")
         self.update_title()
 
     def update_title(self) -> None:

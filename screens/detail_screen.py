@@ -13,9 +13,10 @@ from typing import Any
 from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from screens import keymap
+from screens.key_bar import KeyBar
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
 from screens.scroll_widgets import ScrollLog as Log
@@ -105,7 +106,7 @@ class DetailScreen(DashboardScreen):
             if t.kind == "Pod":
                 with TabPane("Log", id="log"):
                     yield Log(id="pod-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         # tabs are switched with y / e / o (registry keys), not focused

@@ -5,9 +5,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from screens import keymap
+from screens.key_bar import KeyBar
 from screens.scroll_widgets import ScrollText
 
 SCOPE_TITLES = {
@@ -52,7 +53,7 @@ class HelpScreen(Screen, inherit_bindings=False):
     def compose(self) -> ComposeResult:
         with ScrollText(id="help"):
             yield Static(help_table(), id="help-keys")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#help", ScrollText).focus()

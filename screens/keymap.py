@@ -77,15 +77,6 @@ KEYS: tuple[KeySpec, ...] = (
     # -- in the `:` / `/` prompt
     KeySpec("prompt.submit", "enter", "Run / keep filter", "submit", "prompt"),
     KeySpec("prompt.cancel", "escape", "Cancel", "cancel", "prompt", key_display="esc"),
-    # -- in a wizard (screens/wizard_screen.py; any plan: host tuning, ...)
-    KeySpec("wizard.plan", "p", "Plan (check again)", "plan", "wizard"),
-    KeySpec("wizard.apply", "a", "Apply", "apply", "wizard"),
-    KeySpec("wizard.verify", "v", "Verify", "verify", "wizard"),
-    KeySpec("wizard.rollback", "r", "Roll back", "rollback", "wizard"),
-    KeySpec("wizard.resume", "u", "Resume unfinished run", "resume", "wizard"),
-    KeySpec("wizard.close", "escape", "Close wizard", "close", "wizard", key_display="esc"),
-    # -- in a wizard's confirmation
-    KeySpec("confirm.cancel", "escape", "Cancel", "cancel", "confirm", key_display="esc"),
 )
 
 

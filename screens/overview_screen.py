@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Grid
-from textual.widgets import Footer
+from screens.key_bar import KeyBar
 
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
@@ -26,7 +26,7 @@ class OverviewScreen(DashboardScreen):
             yield DataPanel(ALERTS, clock, id="alerts")
             yield DataPanel(PODS, clock, id="pods")
             yield DataPanel(GPUS, clock, id="gpus")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#pods", DataPanel).focus()

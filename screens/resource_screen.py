@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Footer
+from screens.key_bar import KeyBar
 
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
@@ -18,7 +18,7 @@ class ResourceScreen(DashboardScreen):
     def compose(self) -> ComposeResult:
         yield SiteHeader(self.app.session, self.app.clock, id="header")
         yield DataPanel(SPECS[self.kind], self.app.clock, id="table", classes="full")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(DataPanel).focus()

@@ -33,9 +33,35 @@ from textual.strip import Strip
 from screens import keymap
 from screens.formatting import format_age
 
-# Per-cell style names a formatter may use; each is a component class
-# "vt--<name>" that themes/dashboard.tcss colours.
+# Per-cell style names a formatter may use. They are built from the theme's
+# colour variables (cell_styles below) rather than CSS component classes: a
+# component class costs a stylesheet pass per widget on every restyle, and
+# these only ever need a colour.
 CELL_STYLES = ("ok", "bad", "warn", "blue", "green", "dim", "crit", "stale")
+
+
+def cell_styles(variables: dict[str, str]) -> dict[str, Style]:
+    """Rich styles for CELL_STYLES from a theme's CSS variables ($success,
+    $error, $warning, $vt-blue, $vt-green; `vt-emphasis: underline` adds an
+    underline to errors, for the high-contrast theme)."""
+    from textual.color import Color
+
+    def colour(name: str, fallback: str) -> str:
+        return Color.parse(variables.get(name) or variables.get(fallback) or "white").hex
+
+    fg = Color.parse(variables.get("foreground") or "white")
+    bg = Color.parse(variables.get("background") or "black")
+    underline = variables.get("vt-emphasis") == "underline"
+    return {
+        "ok": Style(color=colour("success", "foreground")),
+        "bad": Style(color=colour("error", "foreground"), bold=True, underline=underline),
+        "crit": Style(color=colour("error", "foreground"), bold=True, reverse=True),
+        "warn": Style(color=colour("warning", "foreground")),
+        "blue": Style(color=colour("vt-blue", "primary"), bold=True),
+        "green": Style(color=colour("vt-green", "success"), bold=True),
+        "dim": Style(color=fg.blend(bg, 0.4).hex),
+        "stale": Style(color=fg.blend(bg, 0.55).hex, italic=True),
+    }
 _REGEX_CHARS = re.compile(r"[\\^$.|?*+()\[\]{}]")
 
 
@@ -82,12 +108,33 @@ def compile_filter(text: str) -> Callable[[str], bool] | None:
     return lambda s: needle in s
 
 
+class _PaintContext:
+    """What painting needs, computed once per render pass rather than per line
+    (rich_style and component styles walk the DOM; the clock is read once)."""
+    __slots__ = ("width", "scroll", "base", "header", "row", "cursor", "empty", "stale",
+                 "stale_style", "named", "widths", "now", "focused")
+
+    def __init__(self, t: "VirtualTable") -> None:
+        self.width = t.scrollable_content_region.width
+        self.scroll = t.scroll_offset
+        self.base = base = t.rich_style
+        self.header = base + t.get_component_rich_style("vt--header", partial=True)
+        self.stale = bool(t.stale)
+        self.stale_style = t.get_component_rich_style("vt--stale", partial=True)
+        self.row = base + self.stale_style if self.stale else base
+        self.cursor = t.get_component_rich_style("vt--cursor", partial=True)
+        self.empty = base + t.get_component_rich_style("vt--empty", partial=True)
+        self.named = t._styles_for_theme()
+        self.widths = t._column_widths(self.width)
+        self.now = t.clock()
+        self.focused = t.has_focus
+
+
 class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     """A keyed, filterable table that renders only its visible rows."""
 
     BINDINGS = keymap.bindings("table")
-    COMPONENT_CLASSES = {"vt--header", "vt--cursor", "vt--stale", "vt--empty",
-                         *(f"vt--{name}" for name in CELL_STYLES)}
+    COMPONENT_CLASSES = {"vt--header", "vt--cursor", "vt--stale", "vt--empty"}
     DEFAULT_CSS = """
     VirtualTable { height: 1fr; }
     VirtualTable > .vt--header { text-style: bold; }
@@ -132,6 +179,9 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._widths = [max(c.min_width, len(c.label)) if c.kind != "age" else 5
                         for c in self.columns]
         self.updates = 0  # count of set_rows calls that changed something
+        self._paint: _PaintContext | None = None
+        self._cell_styles: dict[str, Style] = {}
+        self._cell_styles_theme: str | None = None
 
     # ------------------------------------------------------------- data
     @property
@@ -245,10 +295,10 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     def watch_stale(self, _old: bool, _new: bool) -> None:
         self.refresh()
 
-    def _column_widths(self) -> list[int]:
+    def _column_widths(self, width: int) -> list[int]:
         """Widths as painted: an `expand` column takes any spare room."""
         widths = list(self._widths)
-        spare = self.scrollable_content_region.width - (sum(widths) + len(widths) - 1)
+        spare = width - (sum(widths) + len(widths) - 1)
         if spare > 0:
             for i, col in enumerate(self.columns):
                 if col.expand:
@@ -256,56 +306,66 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
                     break
         return widths
 
+    def render_lines(self, crop):
+        """Work out once per paint what every line needs (styles, widths, now)."""
+        self._paint = _PaintContext(self)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        scroll_x, scroll_y = self.scroll_offset
-        base = self.rich_style
-        widths = self._column_widths()
+        ctx = self._paint or _PaintContext(self)
+        width, base = ctx.width, ctx.base
+        scroll_x, scroll_y = ctx.scroll
         if y == 0:
-            header = self.get_component_rich_style("vt--header", partial=True)
-            cells = [(c.label, None) for c in self.columns]
-            strip = self._strip(cells, widths, base + header, None)
+            strip = self._strip([(c.label, None) for c in self.columns], ctx, ctx.header, False)
         else:
             index = scroll_y + y - 1
             if index >= len(self._view):
                 if index == 0:
                     text = self.empty_text if not self._match else f"no row matches /{self.filter_text}"
-                    style = base + self.get_component_rich_style("vt--empty", partial=True)
-                    return Strip([Segment(" " + text, style)]).adjust_cell_length(width, base)
+                    return Strip([Segment(" " + text, ctx.empty)]).adjust_cell_length(width, base)
                 return Strip.blank(width, base)
             row = self._rows[self._view[index]]
-            style = base
-            if self.stale:
-                style = style + self.get_component_rich_style("vt--stale", partial=True)
-            if index == self.cursor and self.has_focus:
-                style = style + self.get_component_rich_style("vt--cursor", partial=True)
-            now = self.clock()
+            style = ctx.row
+            if index == self.cursor and ctx.focused:
+                style = style + ctx.cursor
+            styles = row.styles
             cells = []
             for i, col in enumerate(self.columns):
                 value = row.cells[i]
                 if col.kind == "age":
-                    value = format_age(now - value) if value else "-"
-                cells.append((value, row.styles[i] if row.styles else None))
-            strip = self._strip(cells, widths, style, None)
+                    value = format_age(ctx.now - value) if value else "-"
+                cells.append((value, styles[i] if styles else None))
+            strip = self._strip(cells, ctx, style, ctx.stale)
         return strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, base)
 
-    def _strip(self, cells, widths, style: Style, _unused) -> Strip:
+    def _styles_for_theme(self) -> dict[str, Style]:
+        theme = self.app.theme
+        if theme != self._cell_styles_theme:
+            self._cell_styles = cell_styles(self.app.theme_variables)
+            self._cell_styles_theme = theme
+        return self._cell_styles
+
+    def _strip(self, cells, ctx: "_PaintContext", style: Style, stale: bool) -> Strip:
         segments = []
         last = len(cells) - 1
+        widths, named, columns = ctx.widths, ctx.named, self.columns
+        gap = Segment(" ", style)
         for i, (text, cell_style) in enumerate(cells):
             w = widths[i]
             if len(text) > w:
                 text = text[: max(0, w - 1)] + "…"
-            text = text.rjust(w) if self.columns[i].justify == "right" else text.ljust(w)
+            text = text.rjust(w) if columns[i].justify == "right" else text.ljust(w)
             s = style
             if cell_style:
-                s = style + self.get_component_rich_style(f"vt--{cell_style}", partial=True)
-                # the cursor and stale marks win over cell colours
-                if self.stale:
-                    s = s + self.get_component_rich_style("vt--stale", partial=True)
+                s = style + named[cell_style]
+                if stale:  # the stale mark wins over cell colours
+                    s = s + ctx.stale_style
             segments.append(Segment(text, s))
             if i != last:
-                segments.append(Segment(" ", style))
+                segments.append(gap)
         return Strip(segments)
 
     # ------------------------------------------------------------- cursor

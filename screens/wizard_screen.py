@@ -112,8 +112,10 @@ class WizardScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("host", "Host"), ("step", "Step"), ("state", "State"), ("detail", "Detail")):
-            table.add_column(label, key=key)
+        table.add_column("Host", key="host")
+        table.add_column("Step", key="step")
+        table.add_column("State", key="state", width=len("rolled-back"))  # the longest state
+        table.add_column("Detail", key="detail", width=72)
         self._load()
 
     # -- workers --------------------------------------------------------------

@@ -2,7 +2,8 @@
 plus the stylesheets (.tcss) the dashboard loads.
 
 Colours in the .tcss files are theme variables ($error, $warning, $success,
-$accent, and the $vt-blue / $vt-green version colours defined here), so a theme
+$accent, and the $vt-blue / $vt-green version colours defined here; table cells
+take the same variables, see screens/virtual_table.py cell_styles), so a theme
 is data: a Theme object. NO_COLOR is honoured by Textual itself (it renders in
 monochrome when the variable is set); every state that colour shows (stale,
 not ready, DEMO, READ-ONLY, blue/green) is also spelled out in text.
@@ -38,7 +39,7 @@ HIGH_CONTRAST = Theme(
     warning="#ffff00", error="#ff5f5f", success="#00ff00",
     foreground="#ffffff", background="#000000", surface="#000000", panel="#000000",
     luminosity_spread=0.0, text_alpha=1.0,
-    variables={"vt-blue": "#00ffff", "vt-green": "#00ff00",
+    variables={"vt-blue": "#00ffff", "vt-green": "#00ff00", "vt-emphasis": "underline",
                "footer-key-foreground": "#ffff00", "footer-background": "#000000"},
 )
 
