@@ -41,6 +41,10 @@ def test_each_host_has_its_own_name_address_and_sshd(test_hosts):
         assert (name, user) == (h.name, "root")
         assert f"inet {h.address} " in addr
         assert h.fingerprint.startswith("SHA256:") and h.known_hosts_line.startswith(h.address)
+    # its own PID namespace: the host's init is PID 1, nothing of this machine shows
+    ps = hosts[0].sh("ps -e -o pid=,comm=").stdout.split("\n")
+    assert ps[0].split()[0] == "1" and any(line.endswith(" sshd") for line in ps)
+    assert not any("pytest" in line for line in ps)
     assert _read(test_hosts.known_hosts_file).count("ssh-ed25519") == 3
     assert os.uname().nodename not in [h.name for h in hosts]
 
@@ -130,9 +134,11 @@ def test_teardown_leaves_nothing_behind(test_hosts):
     factory = testhosts.TestHostFactory(test_hosts._session)
     jump, = factory.start(1)
     inner, = factory.start(1, behind=jump)
-    busy = inner.sh("sleep 300 >/dev/null 2>&1 & echo $!").stdout.strip()  # a stray process
+    inner.sh("sleep 300 >/dev/null 2>&1 &", check=True)  # a stray process in a host
     netns = {h.netns for h in (jump, inner)}
     inodes = {h.netns_inode for h in (jump, inner)}
+    running = [p for i in inodes for p in testhosts._pids_in_netns(i)]
+    assert len(running) >= 5  # 2 x (unshare, init, sshd) + sleep
     assert netns <= set(testhosts._netns_names())
     factory._teardown()
     assert not netns & set(testhosts._netns_names())
@@ -142,6 +148,6 @@ def test_teardown_leaves_nothing_behind(test_hosts):
                             text=True).stdout
     assert jump.address not in routes and inner.address not in routes
     assert not any(testhosts._pids_in_netns(i) for i in inodes)
-    assert busy.isdigit() and not testhosts._pid_alive(int(busy))
+    assert not any(testhosts._pid_alive(p) for p in running)
     assert not any(str(factory.dir) in line for line in open("/proc/self/mountinfo"))
     assert not factory.dir.exists()

@@ -2,7 +2,8 @@
 with real parts").
 
 Each test host is a network namespace on this machine with its own address,
-running Debian's OpenSSH sshd inside its own mount and UTS namespace:
+running Debian's OpenSSH sshd inside its own mount, UTS and PID namespace
+(`ps`, `pgrep`, `kill` in a host see only that host's processes):
 
     this machine (root netns)                    test host netns "dsth<slot>-<pid>"
     dsv<slot> 10.201.A.B/32  <---- veth ---->    dsp<slot> 10.200.A.B/32 (default route back)
@@ -289,7 +290,7 @@ class TestHost:
         set-up and assertions; the code under test goes through SSH). Output is
         text unless `input` is bytes."""
         text = not isinstance(input, bytes)
-        p = subprocess.run(["nsenter", "-t", str(self.init_pid), "-n", "-u", "-m",
+        p = subprocess.run(["nsenter", "-t", str(self.init_pid), "-n", "-u", "-m", "-p",
                             "/bin/sh", "-c", cmd], input=input, capture_output=True,
                            text=text, timeout=timeout, cwd="/")
         if check and p.returncode != 0:
@@ -313,7 +314,7 @@ class TestHost:
 
     # -- lifecycle (called by the factory)
     def _launch(self, cfg: dict) -> None:
-        cmd = ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts",
+        cmd = ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "--pid",
                "--propagation", "private", "--kill-child",
                sys.executable, "-S", str(HOSTINIT), json.dumps(cfg)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

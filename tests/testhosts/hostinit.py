@@ -1,11 +1,12 @@
 """Init process of one test host (tests/testhosts.py starts it).
 
 Runs as root inside the host's own network namespace (`ip netns exec`) and a
-fresh mount + UTS namespace (`unshare --mount --uts --propagation private`).
+fresh mount, UTS and PID namespace (`unshare --mount --uts --pid
+--propagation private`), where it is PID 1.
 It builds the host's private view of the machine, then stays alive as the
 host's supervisor:
 
-  * hostname; tmpfs on /run (with /run/sshd), /root, /home, /tmp, /var/tmp;
+  * hostname; its own /proc; tmpfs on /run (with /run/sshd), /root, /home, /tmp, /var/tmp;
   * overlays on /etc and /usr/local (writes land in an upper dir on a tmpfs
     under /run/.testhost, never on this machine's disk); a fresh /root;
   * /proc/sys and /sys re-mounted read-only, then writable files mounted
@@ -44,7 +45,7 @@ import sys
 import threading
 import time
 
-MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
 IN_CLOSE_WRITE = 0x08
 PRIV = "/run/.testhost"
 
@@ -144,6 +145,8 @@ class Watcher(threading.Thread):
 
 def setup(cfg):
     socket.sethostname(cfg["name"])
+    # /proc of the host's own PID namespace (ps, pgrep, kill see only the host)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("tmpfs", "/run", "tmpfs", 0, "mode=755")
     os.makedirs("/run/sshd", mode=0o755)
     os.makedirs(PRIV, mode=0o700)
@@ -271,19 +274,9 @@ esac
 
 
 def own_processes():
-    """PIDs sharing this host's mount namespace, except this init and the
-    `unshare` that forked it (it entered the namespace first)."""
-    mine = os.readlink("/proc/self/ns/mnt")
-    keep = {os.getpid(), os.getppid()}
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) not in keep:
-            try:
-                if os.readlink(f"/proc/{p}/ns/mnt") == mine:
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
+    """Every process of the host but this init (PID 1 of the host's own PID
+    namespace, whose /proc lists only the host's processes)."""
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != 1]
 
 
 def sshd_listening():
@@ -332,17 +325,25 @@ class Host:
         left = own_processes()
         return f"error processes left: {left}" if left else "ok"
 
+    def reap_now(self):
+        """Collect every ended child; sshd's status is kept for start()."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.sshd is not None and pid == self.sshd.pid:
+                self.sshd.returncode = os.waitstatus_to_exitcode(status)
+
     def reap(self, wait):
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if pid == 0:
-                time.sleep(0.005)
-                if not own_processes():
-                    return
+            self.reap_now()
+            if not own_processes():
+                return
+            time.sleep(0.005)
 
     def signal_sshd(self, sig):
         for p in own_processes():
@@ -357,14 +358,17 @@ class Host:
 
 def main():
     cfg = json.loads(sys.argv[1])
+    # Our PID as the test process sees it: /proc is still the outer one here.
+    outer_pid = int(os.readlink("/proc/self"))
     try:
         log = setup(cfg)
     except Exception as e:  # reported to the test process, which raises it
         print(f"error setup: {e}", flush=True)
         return 1
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the host are ours to reap
     host = Host(log)
-    print(f"ready {os.getpid()}", flush=True)
+    # As PID 1 we inherit every orphan of the host: reap them as they end.
+    signal.signal(signal.SIGCHLD, lambda *_: host.reap_now())
+    print(f"ready {outer_pid}", flush=True)
     commands = {
         "start": host.start,
         "stop": lambda: host.end_all(signal.SIGTERM),
@@ -382,13 +386,8 @@ def main():
         except Exception as e:
             answer = f"error {e}"
         print(answer, flush=True)
-        # reap finished children (sessions started by sshd are its children,
-        # but sshd itself is ours)
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            pass
+    # "exit" or EOF (the test process is gone): end the host. When PID 1
+    # exits the kernel kills whatever is left in the namespace anyway.
     host.end_all(signal.SIGTERM)
     print("ok", flush=True)
     return 0
