@@ -19,12 +19,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from actions import confirm, journal
 from actions.plan import Plan
 from actions.runner import Progress, RunResult, Runner
 from screens import keymap
+from screens.key_bar import KeyBar
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
           "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
@@ -108,7 +109,7 @@ class WizardScreen(Screen):
         with VerticalScroll(id="wizard-detail-box"):
             yield Static("", id="wizard-detail")
         yield Static("loading the plan...", id="wizard-status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
