@@ -163,13 +163,12 @@ class SshTransport(Transport):
         if self.jump is not None:
             try:
                 jump_ssh = self.jump._connection()
-            except TransportError as e:
-                cls = type(e)
-                if isinstance(e, HostKeyError):
-                    raise HostKeyError(self.name, f"jump host {e.message}",
-                                       e.fingerprint, e.changed) from None
-                raise (cls if cls is not TransportError else HostUnreachable)(
-                    self.name, f"jump host {e.message}") from None
+            except HostKeyError as e:
+                raise HostKeyError(self.name, f"jump host {self.jump.name}: {e.message}",
+                                   e.fingerprint, e.changed) from None
+            except TransportError as e:  # this host is unreachable while its jump host is
+                raise HostUnreachable(self.name, f"jump host {self.jump.name}: "
+                                                 f"{e.message}") from None
             try:
                 return jump_ssh.open_channel("direct-tcpip", (self.address, self.port),
                                              ("127.0.0.1", 0), timeout=self.connect_timeout)
@@ -323,8 +322,14 @@ class SshTransport(Transport):
             chan.exec_command(cmd)
             if stdin:
                 chan.settimeout(max(0.1, deadline - time.monotonic()))
-                chan.sendall(stdin)
-            chan.shutdown_write()
+                try:
+                    chan.sendall(stdin)
+                except (OSError, EOFError):
+                    if not chan.closed and not chan.exit_status_ready():
+                        raise
+                    # the command ended without reading all of its input
+            if not chan.closed:
+                chan.shutdown_write()
             return self._collect(chan, deadline, cmd, timeout)
         except socket.timeout:
             raise CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "

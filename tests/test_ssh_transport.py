@@ -230,3 +230,48 @@ def test_fan_out_a_dead_host_delays_no_one(test_hosts):
     assert seen[hosts[0].name].ok
     assert isinstance(seen[hung.name], CommandTimeout)
     hung.resume_sshd()
+
+
+def test_ssh_config_resolves_as_openssh_does(tmp_path):
+    """The same file read by OpenSSH itself (`ssh -G`) and by console.ssh_config."""
+    import subprocess
+    from console import ssh_config
+    inc = tmp_path / "conf.d"
+    inc.mkdir()
+    (inc / "lab.conf").write_text("Host lab\n    HostName 10.3.3.3\n    User labuser\n")
+    cfg = tmp_path / "config"
+    cfg.write_text(
+        f"Include {inc}/*.conf\n"
+        "Host gpu-direct\n    ProxyJump none\n"
+        "Host gpu-*\n    User ops\n    IdentityFile /keys/id_gpu\n"
+        "    ProxyJump admin@bastion:2200,edge\n"
+        "Host gpu-7\n    HostName 10.1.2.7\n    Port 2207\n    User not-used\n"
+        "    IdentityFile /keys/id_seven\n"
+        "Host bastion\n    HostName 192.0.2.10\n"
+        "Host *\n    Port 2222\n")
+
+    def openssh(name):
+        out = subprocess.run(["ssh", "-G", "-F", str(cfg), name], capture_output=True,
+                             text=True, check=True, timeout=20).stdout
+        got = {"identityfile": []}
+        for line in out.splitlines():
+            k, _, v = line.partition(" ")
+            if k == "identityfile":
+                got[k].append(v)
+            elif k in ("hostname", "user", "port", "proxyjump"):
+                got[k] = v
+        return got
+
+    for name in ("gpu-7", "gpu-3", "gpu-direct", "bastion", "lab", "plain"):
+        want = openssh(name)
+        got = ssh_config.resolve(name, path=cfg)
+        assert (got.hostname, got.user, str(got.port)) == \
+            (want["hostname"], want["user"], want["port"]), name
+        assert ",".join(map(str, got.proxy_jump)) == want.get("proxyjump", ""), name
+        if got.identity_files:
+            assert list(got.identity_files) == want["identityfile"], name
+    # the site file's values win
+    s = ssh_config.resolve("gpu-7", address="10.9.9.9", user="root", port=22, path=cfg)
+    assert (s.hostname, s.user, s.port) == ("10.9.9.9", "root", 22)
+    assert ssh_config.parse_proxy_jump("ssh://u@[fe80::1]:2022") == (
+        ssh_config.JumpHop("fe80::1", "u", 2022),)

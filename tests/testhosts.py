@@ -142,6 +142,20 @@ class _Slots:
         STATE.mkdir(exist_ok=True)
         (STATE / "slots").mkdir(exist_ok=True)
         self.lock = STATE / "lock"
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Clean the slots of test runs that died without their teardown."""
+        with open(self.lock, "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            for f in (STATE / "slots").iterdir():
+                try:
+                    owner = int(f.read_text().split()[0])
+                except (ValueError, IndexError, OSError):
+                    continue
+                if not _pid_alive(owner):
+                    _clean_slot(int(f.name))
+                    f.unlink(missing_ok=True)
 
     def claim(self) -> int:
         with open(self.lock, "a") as lk:
@@ -527,10 +541,15 @@ class TestHostFactory:
             except Exception:
                 pass
         problems = []
-        # hosts behind others first: their veth ends live in the jump hosts
-        hosts = sorted(self._hosts, key=lambda h: h.jump is None)
-        for h in hosts:
-            problems += h._shutdown()
+        # hosts behind others first (their veth ends live in the jump hosts),
+        # each group in parallel
+        hosts = self._hosts
+        for group in ([h for h in hosts if h.jump is not None],
+                      [h for h in hosts if h.jump is None]):
+            if group:
+                with ThreadPoolExecutor(max_workers=min(8, len(group))) as pool:
+                    for left in pool.map(TestHost._shutdown, group):
+                        problems += left
         for h in hosts:
             deadline = time.monotonic() + 5
             while (left := h._leftovers()) and time.monotonic() < deadline:
