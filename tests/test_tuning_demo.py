@@ -115,3 +115,35 @@ def test_thp_is_read_in_the_kernels_form_only():
     for text in ("never\n", "always [madvise] [never]\n", "", "[bogus] madvise never\n"):
         with pytest.raises(StepError, match="kernel's form"):
             parse_thp(text)
+
+
+def _tune_on_a_terminal(answer: str, *args):
+    """Run `dsconsole tune` with a pseudo-terminal as stdin and type `answer`."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "console", "tune", *args], stdin=slave,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        os.write(master, answer.encode() + b"\n")
+        out, err = p.communicate(timeout=120)
+        return p.returncode, out, err
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_interactive_confirmation_names_the_hosts_and_wants_the_count():
+    rc, out, err = _tune_on_a_terminal("yes", "apply", "--demo", "--json")
+    assert "gpu-node-0001, gpu-node-0002, gpu-node-0003" in err and "(3)" in err
+    assert rc == 1 and "not confirmed" in err and out == ""
+    rc, out, err = _tune_on_a_terminal("3", "apply", "--demo", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["changed"] == 4                    # stdout is only the JSON
+    rc, out, err = _tune_on_a_terminal("no", "rollback", "--demo")
+    assert rc == 1
+    records = subprocess.run([sys.executable, "-m", "console", "audit", "show", "--json"],
+                             capture_output=True, text=True, timeout=60).stdout.splitlines()
+    confirms = [json.loads(r) for r in records if json.loads(r)["action"] == "confirm"]
+    assert [(c["args"]["confirms"], c["result"]) for c in confirms] == \
+        [("apply", "declined"), ("apply", "confirmed"), ("rollback", "declined")]
+    assert confirms[1]["args"]["how"] == "typed '3'"

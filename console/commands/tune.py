@@ -111,7 +111,9 @@ def _confirm(args, runner, action: str, hosts: list[str]) -> str | None:
         return "--yes"
     if not sys.stdin.isatty():
         raise BadInput(f"{action} needs a confirmation: run it in a terminal or pass --yes")
-    answer = input(confirm.prompt(f"{action.capitalize()} host tuning", hosts))
+    # the question goes to stderr so that stdout stays clean for --json
+    print(confirm.prompt(f"{action.capitalize()} host tuning", hosts), end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
     if confirm.accepts(hosts, answer):
         return f"typed {answer.strip()!r}"
     runner.declined(action, hosts)
