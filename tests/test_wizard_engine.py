@@ -256,3 +256,34 @@ def test_rollback_says_what_changed_on_the_host_since_the_run(hosts):
     assert _state(node) == original
     last = audit.AuditLog().records()[-1]
     assert last["action"] == "rollback" and last["args"]["changed_since_run"] == notes
+
+
+def test_a_stuck_host_does_not_hold_up_the_others(hosts):
+    import threading
+    gate = threading.Event()
+    stuck = hosts["gpu-node-0001"]
+    real_cat = stuck.commands["cat"]
+
+    def cat_waits(host, argv, stdin):
+        gate.wait(60)                       # bounded: the test opens the gate below
+        return real_cat(host, argv, stdin)
+    stuck.register_command("cat", cat_waits)
+    done = set()
+    finished = threading.Event()
+
+    def progress(ev):
+        if ev.kind == "host-done":
+            done.add(ev.host)
+            if done >= {"gpu-node-0002", "gpu-node-0003"}:
+                finished.set()
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=_runner(on_progress=progress).apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")))
+    t.start()
+    try:
+        assert finished.wait(60), "the other hosts waited for the stuck one"
+        assert "gpu-node-0001" not in done
+    finally:
+        gate.set()
+        t.join(60)
+    assert result["r"].status == DONE
