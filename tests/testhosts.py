@@ -204,14 +204,14 @@ def _probe() -> str:
     if not reason:
         ns = f"dsthprobe-{os.getpid()}"
         p = subprocess.run(
-            ["sh", "-c", f'ip netns add {ns} && ip netns exec {ns} unshare --mount --uts '
-                         f'--propagation private sh -c "mount -t tmpfs tmpfs /run && '
+            ["sh", "-c", f'ip netns add {ns} && ip netns exec {ns} unshare --mount --uts --pid '
+                         f'--fork --propagation private sh -c "mount -t tmpfs tmpfs /run && '
                          f'mkdir /run/u /run/w && mount -t overlay overlay '
                          f'-o lowerdir=/etc,upperdir=/run/u,workdir=/run/w /etc"; '
                          f'rc=$?; ip netns del {ns}; exit $rc'],
             capture_output=True, text=True, timeout=20)
         if p.returncode != 0:
-            reason = ("test hosts need network namespaces, mount namespaces, tmpfs and "
+            reason = ("test hosts need network, mount, UTS and PID namespaces, tmpfs and "
                       f"overlayfs; this machine refused: {p.stderr.strip()[:300]}")
     _probe_result = reason
     return reason

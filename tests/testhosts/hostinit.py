@@ -35,7 +35,6 @@ argv[1]: JSON config written by tests/testhosts.py.
 import ctypes
 import json
 import os
-import select
 import shutil
 import signal
 import socket
