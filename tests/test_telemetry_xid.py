@@ -110,3 +110,27 @@ def test_reader_script_falls_back_from_journalctl_to_dmesg(tmp_path):
     reader = KernelLogXids(t, "n1", interval_s=30)
     assert reader.read(SAMPLES) == ()
     assert "kernel log not readable" in reader.problem
+
+
+def test_later_reads_ask_journalctl_only_for_what_is_new(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "journalctl").write_text(
+        f"#!/bin/sh\necho \"$*\" >> {calls}\n"
+        "echo '1795890123.5 n1 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off the bus.'\n")
+    (bin_dir / "journalctl").chmod(0o755)
+    reader = KernelLogXids(LocalTransport("n1", env={"PATH": f"{bin_dir}:/usr/bin:/bin"}), "n1",
+                           interval_s=0)
+    for _ in range(3):
+        [e] = reader.read(SAMPLES)  # the same event, read three times, remembered once
+    assert (e.code, e.gpu_index) == (79, 1)
+    first, second, third = calls.read_text().splitlines()
+    assert "--since" not in first
+    host_now = int(time.time())
+    since = int(second.split("--since=@")[1])
+    assert host_now - 130 <= since <= host_now - 110 and "--since=@" in third
+    # the reader stops working (sudo revoked, say): found again from scratch, no exception
+    (bin_dir / "journalctl").write_text("#!/bin/sh\nexit 1\n")
+    assert reader.read(SAMPLES) == (e,)
+    assert reader.problem is None or "kernel log" in reader.problem

@@ -17,6 +17,7 @@ import time
 from typing import Iterable, Sequence
 
 from console.gpu_sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
+from console.transport import CommandResult
 from console.telemetry.smi_values import normalize_bus_id
 
 _XID = re.compile(
@@ -43,6 +44,30 @@ KERNEL_LOG_COMMAND = (
     f"echo \"{_MARK} $m\"; echo \"{_MARK}-uptime $(cut -d' ' -f1 /proc/uptime) $(date +%s)\"; "
     "printf '%s\\n' \"$out\" | grep -F 'NVRM: Xid' | tail -n 200; exit 0; done; "
     f"echo \"{_MARK} none\"")
+
+
+def incremental_command(reader: str, since: int) -> str:
+    """Read again with the reader that worked: journalctl only from `since`
+    (host clock, unix s) on, as a long-running host's journal is big; dmesg's
+    ring buffer is small. Exit 3 when the reader no longer works."""
+    arg = f" --since=@{since}" if "journalctl" in reader else ""
+    return (f"out=$({reader}{arg} 2>/dev/null) || exit 3; echo \"{_MARK} {reader}\"; "
+            f"echo \"{_MARK}-uptime $(cut -d' ' -f1 /proc/uptime) $(date +%s)\"; "
+            "printf '%s\\n' \"$out\" | grep -F 'NVRM: Xid' | tail -n 200; exit 0")
+
+
+def _reader_and_clock(stdout: str) -> tuple[str | None, float | None]:
+    """Which reader the script used and the host's clock then, from its markers."""
+    reader = host_now = None
+    for line in (stdout or "").split("\n"):
+        if line.startswith(_MARK + "-uptime "):
+            try:
+                host_now = float(line.split()[2])
+            except (IndexError, ValueError):
+                pass
+        elif line.startswith(_MARK + " "):
+            reader = line[len(_MARK) + 1:].strip()
+    return (None if reader == "none" else reader), host_now
 
 
 def _line_time(line: str, boot_time: float | None, now: float) -> float:
@@ -174,6 +199,9 @@ class KernelLogXids:
         self.log = XidLog()
         self.problem: str | None = None  # why events could not be read (None: they could)
         self._at: float | None = None
+        self._reader: str | None = None     # the reader that worked on this host
+        self._host_now: float | None = None  # the host's clock at the last read
+        self._plain = False                  # no full shell there: plain journalctl only
 
     def read(self, samples: Sequence[GpuSample] = ()) -> tuple[XidEvent, ...]:
         """Every event remembered, GPU indexes resolved against `samples`. Never raises."""
@@ -181,22 +209,41 @@ class KernelLogXids:
         if self.interval_s is not None and (self._at is None or now - self._at >= self.interval_s):
             self._at = now
             try:
-                r = self.transport.run(KERNEL_LOG_COMMAND, timeout=self.timeout)
-                if _MARK not in r.stdout:
-                    # not a full shell (the demo's simulated hosts): ask journalctl plainly
-                    r = self.transport.run(KERNEL_LOG_READERS[0], timeout=self.timeout)
-                    r = type(r)(r.rc, f"{_MARK} {KERNEL_LOG_READERS[0]}\n{r.stdout}" if r.rc == 0
-                                else "", r.stderr)
-                events, self.problem = parse_kernel_log_output(r.stdout, self.host, samples=samples)
+                events, self.problem = parse_kernel_log_output(self._run().stdout, self.host,
+                                                               samples=samples)
                 self.log.add(events)
             except Exception as e:  # noqa: BLE001 - telemetry still counts without XIDs
                 self.problem = f"kernel log: {e}"
         return tuple(with_gpu_indexes(self.log.events(), samples))
+
+    def _run(self) -> CommandResult:
+        if self._plain:
+            return self._run_plain()
+        if self._reader and self._host_now is not None:
+            # 2 minutes of overlap: the log dedupes what was seen before
+            r = self.transport.run(incremental_command(self._reader, int(self._host_now) - 120),
+                                   timeout=self.timeout)
+            if r.rc == 0 and _MARK in r.stdout:
+                self._host_now = _reader_and_clock(r.stdout)[1] or self._host_now
+                return r
+        r = self.transport.run(KERNEL_LOG_COMMAND, timeout=self.timeout)
+        if _MARK not in r.stdout:
+            # not a full shell (the demo's simulated hosts): ask journalctl plainly, always
+            self._plain = True
+            return self._run_plain()
+        self._reader, self._host_now = _reader_and_clock(r.stdout)
+        return r
+
+    def _run_plain(self) -> CommandResult:
+        r = self.transport.run(KERNEL_LOG_READERS[0], timeout=self.timeout)
+        return CommandResult(r.rc, f"{_MARK} {KERNEL_LOG_READERS[0]}\n{r.stdout}" if r.rc == 0
+                             else "", r.stderr)
 
 
 def critical(events: Iterable[XidEvent]) -> list[XidEvent]:
     return [e for e in events if e.code in CRITICAL_XIDS]
 
 
-__all__ = ["CRITICAL_XIDS", "KERNEL_LOG_COMMAND", "KernelLogXids", "XidLog", "critical", "parse_kernel_log_output",
+__all__ = ["CRITICAL_XIDS", "KERNEL_LOG_COMMAND", "KernelLogXids", "XidLog", "critical",
+           "incremental_command", "parse_kernel_log_output",
            "parse_xid_lines", "with_gpu_indexes"]
