@@ -14,9 +14,14 @@ node: ~20,000 pods at 2,000 nodes) and prints, in the same run:
     (one connection per pod, sequential, capped at 2,000 pods): the model-server
     pool's single socket under a readiness sweep,
   - the simulator's peak RSS (VmHWM of /proc/<pid>/status) after all of that.
+Then, in process, the model-server pool alone (--pool-pods, default 20,000):
+time and memory to register the pods, the server's CPU per /health request over
+fresh connections (a client process sweeping 3,000 pod IPs), and whether slow
+requests block each other: 200 concurrent completions on 200 pods, each with
+1 s of injected (simulated = real) latency, should take ~1 s, not 200 s.
 Prints figures only; asserts nothing (speed is measured here, not in tests).
 
-    python3 benchmarks/bench_sim.py [--sizes 8,200,2000] [--replicas-per-node 7]
+    python3 benchmarks/bench_sim.py [--sizes 8,200,2000] [--replicas-per-node 7] [--pool-pods 20000]
 """
 from __future__ import annotations
 
@@ -159,11 +164,92 @@ def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict
                 sweep_s=sweep_s, asked=asked, healthy=healthy, stop_s=stop_s, rc=rc)
 
 
+_SWEEP_CLIENT = r"""
+import asyncio, sys
+port, ips = int(sys.argv[1]), sys.argv[2].split(",")
+async def one(ip, gate):
+    async with gate:
+        r, w = await asyncio.open_connection(ip, port)
+        w.write(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        ok = (await r.read()).startswith(b"HTTP/1.1 200")
+        w.close()
+        return ok
+async def main():
+    gate = asyncio.Semaphore(64)
+    print(sum(await asyncio.gather(*[one(ip, gate) for ip in ips])))
+asyncio.run(main())
+"""
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_pool(pods: int) -> None:
+    import asyncio
+    import threading
+
+    sys.path.insert(0, str(REPO))
+    from console.sim.clock import SimClock
+    from console.sim.compile_profile import CompileProfile
+    from console.sim.model_server import ModelServerPool
+
+    pool = ModelServerPool(CompileProfile(compile_s=0.0), clock=SimClock(time_scale=1.0))
+    pool.start()
+    try:
+        rss0 = _rss_mib()
+        t0 = time.perf_counter()
+        ips = [pool.allocate_ip() for _ in range(pods)]
+        for i, ip in enumerate(ips):
+            pool.add(ip, f"deepseek-v3-7d9f8c6b5d-{i:05d}", "deepseek-v3", f"gpu-node-{i // 10:04d}")
+        reg_s = time.perf_counter() - t0
+        mem_mib = _rss_mib() - rss0
+        sweep = ips[:3000]
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", _SWEEP_CLIENT, str(pool.port), ",".join(sweep)],
+                             capture_output=True, text=True, timeout=300)
+        sweep_s = time.perf_counter() - t0
+        cpu_us = (time.process_time() - c0) / len(sweep) * 1e6
+        for ip in ips[:200]:
+            pool.inject_latency(ip, 1.0)
+
+        async def concurrent() -> float:
+            # a plain asyncio client: httpx.AsyncClient itself serializes (and, past ~100
+            # connections to distinct hosts, drops) requests, which would hide the server
+            body = b'{"prompt": "x", "max_tokens": 1}'
+
+            async def one(ip: str) -> bytes:
+                r, w = await asyncio.open_connection(ip, pool.port)
+                w.write(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                        b"content-length: %d\r\n\r\n" % len(body) + body)
+                data = await r.read()
+                w.close()
+                return data[:12]
+
+            t = time.perf_counter()
+            answers = await asyncio.gather(*[one(ip) for ip in ips[:200]])
+            assert set(answers) == {b"HTTP/1.1 200"}, set(answers)
+            return time.perf_counter() - t
+
+        slow_s = asyncio.run(concurrent())
+        print(f"model-server pool: {pods} pods registered in {reg_s:.2f}s (+{mem_mib:.0f} MiB RSS), "
+              f"1 listening socket, {threading.active_count() - 1} extra thread(s); /health sweep of "
+              f"{len(sweep)} pods over fresh connections: {out.stdout.strip()} ok in {sweep_s:.2f}s, "
+              f"server CPU {cpu_us:.0f} us/request; 200 concurrent 1-s requests on 200 pods: {slow_s:.2f}s")
+    finally:
+        pool.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="8,200,2000", help="node counts, comma-separated")
     ap.add_argument("--replicas-per-node", type=int, default=7)
     ap.add_argument("--ready-timeout", type=float, default=180.0)
+    ap.add_argument("--pool-pods", type=int, default=20000, help="pods for the in-process pool part (0: skip)")
     args = ap.parse_args()
     kubectl = kubectl_path()
     ver = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True)
@@ -183,6 +269,8 @@ def main() -> int:
         if r["n_nodes"] != size or r["py_pods"] != r["n_pods"] or r["rc"] != 0:
             print(f"       note: kubectl saw {r['n_nodes']} nodes, python {r['py_pods']} pods, "
                   f"sim serve exited {r['rc']}")
+    if args.pool_pods:
+        bench_pool(args.pool_pods)
     return 0
 
 

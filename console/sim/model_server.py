@@ -127,6 +127,7 @@ class ModelServerPool:
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._sock: socket.socket | None = None
+        self._tasks: set[asyncio.Task] = set()  # requests in flight
 
     # ---- lifecycle -------------------------------------------------------
     @property
@@ -527,7 +528,10 @@ class _Connection(asyncio.Protocol):
                 self.send(_response(status, payload, ctype, close=close, head_only=method == "HEAD"), close)
             else:
                 self.busy = True
-                asyncio.ensure_future(self.finish(result, close))
+                task = asyncio.ensure_future(self.finish(result, close))
+                # the loop keeps only weak references to tasks: hold it until done
+                self.pool._tasks.add(task)
+                task.add_done_callback(self.pool._tasks.discard)
 
     async def finish(self, coro, close: bool) -> None:
         try:
