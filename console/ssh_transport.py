@@ -239,6 +239,22 @@ class SshTransport(Transport):
         ssh.close()
         return key
 
+    def trust_host_key(self, fingerprint: str) -> Path:
+        """Trust the key the host offers, if it is the one the operator was
+        shown (`fingerprint`, from a HostKeyError or fetch_host_key()): for a
+        UI prompt. Adds it to dsconsole's own known_hosts and returns that
+        file. Refuses (HostKeyError) when the host now offers another key, or
+        when the host is known with another key (a changed key is never
+        trusted by a prompt)."""
+        key = self.fetch_host_key()
+        offered = kh.fingerprint(key)
+        if offered != fingerprint:
+            raise HostKeyError(self.name, f"{self.host_key_name} now offers {offered}, not the "
+                                          f"key {fingerprint} that was shown; nothing trusted",
+                               offered, changed=True)
+        return kh.trust(self.name, self.address, self.port, key, files=self.known_hosts_files,
+                        host_name=self.host_key_name)
+
     def _open(self):
         ssh, key, known = self._handshake()
         verdict = known.check(self.host_key_name, key)

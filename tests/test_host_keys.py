@@ -83,6 +83,25 @@ def test_changed_key_refused_loudly_and_never_trusted_over_the_old_one(test_host
 
 
 @pytest.mark.hosts
+def test_ui_prompt_trusts_only_the_key_it_showed(test_hosts, home):
+    h, = test_hosts.start(1)
+    t = _transport(h)
+    with pytest.raises(HostKeyError) as e:
+        t.run("true")
+    shown = e.value.fingerprint
+    h.rekey()  # the host changes its key between the prompt and the answer
+    with pytest.raises(HostKeyError) as e2:
+        t.trust_host_key(shown)
+    assert "not the key" in str(e2.value) and not kh.own_path().exists()
+    assert t.trust_host_key(h.fingerprint) == kh.own_path()
+    assert t.run("hostname").stdout == f"{h.name}\n"
+    h.rekey()
+    with pytest.raises(HostKeyError) as e3:  # a changed key: never by a prompt
+        t.trust_host_key(h.fingerprint)
+    assert e3.value.changed and "HAS CHANGED" in str(e3.value)
+
+
+@pytest.mark.hosts
 def test_trust_by_site_host_name_through_its_jump_host(test_hosts, home, tmp_path):
     jump, = test_hosts.start(1)
     inner, = test_hosts.start(1, behind=jump)
