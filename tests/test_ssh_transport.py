@@ -139,14 +139,20 @@ def test_proxyjump_through_a_jump_host(test_hosts):
 
 def test_settings_come_from_ssh_config_including_proxyjump(test_hosts):
     jump, = test_hosts.start(1)
-    inner, = test_hosts.start(1, behind=jump, login="ops")
+    inner, other = test_hosts.start(2, behind=jump, login="ops")
     # only the name: HostName, User, IdentityFile, ProxyJump and
     # UserKnownHostsFile all come from the fixture's ssh_config
     t = SshTransport(inner.name, ssh_config=str(test_hosts.ssh_config_file))
+    t3 = SshTransport(other.name, ssh_config=str(test_hosts.ssh_config_file))
     try:
         assert (t.address, t.user, t.port) == (inner.address, "ops", 22)
         assert t.jump is not None and t.jump.address == jump.address
         assert t.run("id -un; hostname").stdout == f"ops\n{inner.name}\n"
+        # hosts behind the same bastion share one connection to it
+        assert t3.jump is t.jump
+        assert t3.run("hostname").stdout == f"{other.name}\n"
+        t3.close()
+        assert t.jump.connected() and t.run("true").ok
         # the site file's values win over the config file's
         t2 = SshTransport(inner.name, user="root", jump=jump.transport(),
                           ssh_config=str(test_hosts.ssh_config_file))
