@@ -138,6 +138,7 @@ class SshTransport(Transport):
         if ssh is not None:
             ssh.close()
         if self._owns_jump and self.jump is not None:
+            self._owns_jump = False  # release a shared jump host once only
             self.jump.close()
 
     def _connection(self):
