@@ -294,24 +294,30 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float) -> None:
 
         # watch-event load + key latency + CPU
         c = ConsoleInPty(["--kubeconfig", kubeconfig], env)
-        if c.wait_first_frame(60) is None:
-            print("  console did not come up for the load test")
+        gen = None
+        try:
+            if c.wait_first_frame(60) is None:
+                print("  console did not come up for the load test")
+                return
+            time.sleep(1.0)
+            names = pod_names(url)
+            gen = subprocess.Popen([sys.executable, "-c", LOADGEN, url, str(rate), str(seconds)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            gen.stdin.write(json.dumps(names))
+            gen.stdin.close()
+            time.sleep(1.0)  # let the event stream reach steady state
+            cpu0, w0 = c.cpu_seconds(), time.time()
+            presses = max(20, int((seconds - 3) / 0.1))
+            lat = key_latencies(c, presses, gap=0.08)
+            cpu1, w1 = c.cpu_seconds(), time.time()
+            result = json.loads(gen.stdout.read() or "{}")
+            gen.wait(timeout=seconds + 30)
+            mem = c.memory_mb()
+        finally:
+            if gen is not None and gen.poll() is None:
+                gen.kill()
+                gen.wait()
             c.quit()
-            return
-        time.sleep(1.0)
-        names = pod_names(url)
-        gen = subprocess.Popen([sys.executable, "-c", LOADGEN, url, str(rate), str(seconds)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        gen.stdin.write(json.dumps(names))
-        gen.stdin.close()
-        time.sleep(1.0)  # let the event stream reach steady state
-        cpu0, w0 = c.cpu_seconds(), time.time()
-        presses = max(20, int((seconds - 3) / 0.1))
-        lat = key_latencies(c, presses, gap=0.08)
-        cpu1, w1 = c.cpu_seconds(), time.time()
-        result = json.loads(gen.communicate(timeout=seconds + 30)[0] or "{}")
-        mem = c.memory_mb()
-        c.quit()
         achieved = result.get("sent", 0) / max(result.get("seconds", 1), 1e-9)
         finite = [x for x in lat if x != float("inf")]
         print(f"under load: {achieved:.0f} pod patches/s (= MODIFIED watch events) for {result.get('seconds', 0):.0f} s, "
