@@ -240,3 +240,11 @@ def test_source_one_exec_per_poll_and_fallback_without_a_full_shell(fake_smi):
     assert [s.index for s in tel.samples] == [0, 1]
     assert tel.samples[0].temp_c is not None and tel.samples[1].field_errors["temp_c"] == "gpu is lost"
     assert [(x.code, x.gpu_index) for x in tel.xids] == [(79, 1)]
+
+
+def test_a_driver_that_rejects_everything_is_an_error_not_a_loop(fake_smi):
+    every = [n for q in QUERIES for n in q.names]
+    src = NvidiaSmiSource(fake_smi({"unknown_fields": every}), xid_interval_s=None)
+    tel = src.read()
+    assert (tel.state, tel.error) == ("error", "nvidia-smi rejected every field it was asked for")
+    assert set(src.rejected) == set(every)

@@ -291,8 +291,11 @@ class NvidiaSmiSource:
 
     def _read(self) -> HostTelemetry:
         result = apps = None
-        for _ in range(sum(len(q.names) for q in QUERIES) + 1):
+        while True:  # ends: every turn either returns or rejects one more field
             cols = self._columns()
+            if not cols:
+                return HostTelemetry(self.name, time.time(), "error",
+                                     error="nvidia-smi rejected every field it was asked for")
             result, apps = self._query([n for _, n in cols])
             if result.rc == 0:
                 break
