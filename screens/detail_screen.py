@@ -151,12 +151,18 @@ class DetailScreen(DashboardScreen):
     def _follow_log(self) -> None:
         t = self.target
         try:
-            self._log_iter = self.app.session.pod_log(t.namespace, t.name, follow=True)
-            for line in self._log_iter:
+            stream = self.app.session.pod_log(t.namespace, t.name, follow=True)
+            self._log_iter = stream
+            if self._stop.is_set():          # the view closed while we connected
+                _close(stream)
+                return
+            # a LineStream hands out the lines it has in batches; any iterator works
+            batches = stream.batches() if hasattr(stream, "batches") else ([line] for line in stream)
+            for batch in batches:
                 if self._stop.is_set():
                     break
                 with self._pending_lock:
-                    self._pending.append(line.rstrip("\n"))
+                    self._pending.extend(line.rstrip("\n") for line in batch)
                     if len(self._pending) > LOG_MAX_LINES:
                         del self._pending[: len(self._pending) - LOG_MAX_LINES]
         except Exception as exc:  # noqa: BLE001 - shown in the log pane
@@ -173,12 +179,8 @@ class DetailScreen(DashboardScreen):
 
     def on_unmount(self) -> None:
         self._stop.set()
-        it = self._log_iter
-        if it is not None and hasattr(it, "close"):
-            try:
-                it.close()
-            except Exception:  # noqa: BLE001 - a generator still running refuses close()
-                pass
+        if self._log_iter is not None:
+            _close(self._log_iter)
 
     # ---------------------------------------------------------------- keys
     def action_show_tab(self, tab: str) -> None:
@@ -196,6 +198,14 @@ class DetailScreen(DashboardScreen):
 
     def current_table(self) -> DataPanel | None:
         return self.query_one("#object-events", DataPanel)
+
+
+def _close(stream: Any) -> None:
+    """Close a log stream from any thread (its reader then sees the end)."""
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - a plain generator still running refuses close()
+        pass
 
 
 def _gpu_table(state: Any) -> Table | str:

@@ -124,6 +124,17 @@ async def test_pods_command_filter_enter_and_escape(demo):
         await pilot.press("o")                              # the log tab
         await wait_for(pilot, lambda: detail.log_lines > 0, "pod log lines")
         assert_active_keys_in_registry(app)
+        # followed live: lines the pod writes now arrive, and the buffer stays capped
+        from screens.detail_screen import LOG_MAX_LINES
+        log_view = detail.query_one("#pod-log")
+        demo.demo_site.logs.append(pods[0].namespace, pods[0].name, "INFO live line from the test")
+        await wait_for(pilot, lambda: any("live line from the test" in line for line in log_view.lines),
+                       "a new log line shown")
+        for i in range(LOG_MAX_LINES + 500):
+            demo.demo_site.logs.append(pods[0].namespace, pods[0].name, f"INFO flood {i}")
+        await wait_for(pilot, lambda: any(f"flood {LOG_MAX_LINES + 499}" in line for line in log_view.lines[-3:]),
+                       "the last flood line shown")
+        assert log_view.line_count <= LOG_MAX_LINES
 
         await pilot.press("escape")                         # back to the pods view, filter kept
         await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "pods", "back to :pods")
