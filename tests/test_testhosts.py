@@ -1,6 +1,7 @@
 """The test hosts fixture itself (tests/testhosts.py): real sshd hosts in
 namespaces, isolated from this machine, cleaned up without a trace."""
 import os
+import socket
 import subprocess
 
 import pytest
@@ -41,6 +42,16 @@ def test_each_host_has_its_own_name_address_and_sshd(test_hosts):
         assert (name, user) == (h.name, "root")
         assert f"inet {h.address} " in addr
         assert h.fingerprint.startswith("SHA256:") and h.known_hosts_line.startswith(h.address)
+    # a host reaches this machine at its gateway address
+    with socket.create_server(("0.0.0.0", 0)) as srv:
+        srv.settimeout(20)
+        port = srv.getsockname()[1]
+        hosts[1].sh(f"bash -c 'echo hello from $(hostname) > /dev/tcp/{hosts[1].gateway}/{port}'",
+                    check=True)
+        conn, (peer, _) = srv.accept()
+        with conn:
+            assert conn.recv(100) == f"hello from {hosts[1].name}\n".encode()
+        assert peer == hosts[1].address
     # its own PID namespace: the host's init is PID 1, nothing of this machine shows
     ps = hosts[0].sh("ps -e -o pid=,comm=").stdout.split("\n")
     assert ps[0].split()[0] == "1" and any(line.endswith(" sshd") for line in ps)
@@ -108,6 +119,10 @@ def test_a_host_behind_another_is_reachable_only_through_it(test_hosts):
     assert inner.jump is jump
     p = _ssh(test_hosts, inner, "hostname")  # ProxyJump in the fixture's ssh_config
     assert (p.returncode, p.stdout) == (0, f"{inner.name}\n"), p.stderr
+    # the inner host's way out is the jump host
+    assert inner.gateway in jump.sh("ip -4 -o addr").stdout
+    banner = inner.sh(f"bash -c 'exec 3<>/dev/tcp/{jump.address}/22; head -c 8 <&3'")
+    assert banner.stdout == "SSH-2.0-"
     direct = subprocess.run(["ssh", "-F", str(test_hosts.ssh_config_file), "-o",
                              "ProxyJump=none", "-o", "ConnectTimeout=5", inner.name, "true"],
                             capture_output=True, text=True, timeout=30)

@@ -35,6 +35,21 @@ recorded on a real H200) is copied with its recording into the host's
 
 Teardown ends every process of each host, deletes the veth, the namespace and
 the routes, and asserts that none of it is left.
+
+API (see also /work/interfaces.md):
+    hosts = test_hosts.start(n=1, login="root"|"ops"|"ops-pw", behind=None|TestHost,
+                             grub=True, tuned=None|"hpc-compute", nvidia_smi="h200"|None,
+                             gpu_variant=None|dict, names=None|[...])   -> list[TestHost]
+    test_hosts.known_hosts_file, test_hosts.ssh_config_file (all hosts started so far;
+        `ssh -F <ssh_config_file> NAME` works), test_hosts.hosts
+    TestHost: name address port user identity_file jump fingerprint known_hosts_line
+        gateway (this machine's address as the host sees it, or the jump host's)
+        sh(cmd, check=False, timeout=30, input=None) -> CompletedProcess (root, in the host)
+        transport(**kw) -> SshTransport (fixture's known_hosts and ssh_config; closed at teardown)
+        stop_sshd() kill_sshd() start_sshd() pause_sshd() resume_sshd() rekey()
+A host reaches this machine (its `gateway`), not other hosts (that would need
+IP forwarding here, a setting of this machine); a host behind a jump host
+reaches the jump host.
 """
 from __future__ import annotations
 
@@ -240,6 +255,7 @@ class TestHost:
     slot: int
     netns: str
     dir: Path
+    gateway: str
     _factory: "TestHostFactory" = field(repr=False)
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     init_pid: int = 0
@@ -480,7 +496,8 @@ class TestHostFactory:
             identity_file=str(self._session.client_key), jump=behind,
             fingerprint=fingerprint_of_pub(pub),
             known_hosts_line=f"{address} {' '.join(pub.split()[:2])}",
-            slot=slot, netns=f"dsth{slot}-{os.getpid()}", dir=hdir, _factory=self)
+            slot=slot, netns=f"dsth{slot}-{os.getpid()}", dir=hdir, gateway=peer,
+            _factory=self)
         with self._lock:
             self._hosts.append(host)  # from here on, teardown cleans it up
         self._network(host, peer)
