@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 
 ACTIONS = ("plan", "apply", "verify", "rollback", "resume", "runs")
 
@@ -120,6 +121,25 @@ def _confirm(args, runner, action: str, hosts: list[str]) -> str | None:
     return None
 
 
+_PRINT_LOCK = threading.Lock()
+
+
+def _print_progress(ev) -> None:
+    """Live progress of changing actions on stderr: each change made (or
+    failed) and each host finished, one whole line at a time (hosts run in threads)."""
+    if ev.action not in ("apply", "resume", "rollback"):
+        return
+    if ev.kind == "step-done" and ev.status in ("applied", "failed", "rolled-back"):
+        line = f"  {ev.host}: {ev.step} {ev.status}"
+    elif ev.kind == "host-done":
+        line = f"  {ev.host}: {ev.status}" + (f" ({ev.message})" if ev.message else "")
+    else:
+        return
+    with _PRINT_LOCK:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
 def _emit(args, result, title: str) -> None:
     from actions.text_report import render
     if args.json:
@@ -188,7 +208,8 @@ def _run(args: argparse.Namespace) -> int:
     read_only = bool(getattr(args, "read_only", False))
     runner = Runner(audit=AuditLog(operator=getattr(args, "operator", None), site=site),
                     operator=getattr(args, "operator", None), site=site, read_only=read_only,
-                    max_parallel=args.max_parallel, stop_all_on_failure=args.stop_all)
+                    max_parallel=args.max_parallel, stop_all_on_failure=args.stop_all,
+                    on_progress=None if args.json else _print_progress)
     title = "Host tuning"
     try:
         if args.action in ("plan", "verify", "apply"):
