@@ -210,10 +210,21 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         first, then equality), keeps the cursor on the same key."""
         if items is self._last_items:
             return False
-        self._last_items = items
+        prev, self._last_items = self._last_items, items
         rows = self._rows
         key_of = self._key_of
-        changed: list[Row] = []
+        if prev is not None and len(prev) == len(items):
+            changed = self._positional_changes(prev, items)
+            if changed is not None:  # same keys in the same order: only rows changed
+                if not changed:
+                    return False
+                self._grow_widths(changed)
+                if self._match is not None:
+                    self._rebuild_view()  # a changed row may now match or not
+                self.updates += 1
+                self.refresh()
+                return True
+        changed = []
         order = []
         append = order.append
         for item in items:
@@ -243,6 +254,28 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._sync_size()
         self.refresh()
         return True
+
+    def _positional_changes(self, prev: Sequence[Any], items: Sequence[Any]) -> list[Row] | None:
+        """The fast path for a stream of updates: the source (ClusterCache) reuses
+        the objects of unchanged rows, so comparing old and new item by position
+        and identity finds the few changed ones without hashing 20,000 keys.
+        Returns the re-formatted rows, or None when a key moved (rows were
+        added, removed or reordered: the caller takes the keyed path)."""
+        key_of, rows, fmt = self._key_of, self._rows, self._format
+        pairs = [(a, b) for a, b in zip(prev, items) if a is not b]
+        changed = []
+        for a, b in pairs:
+            key = key_of(b)
+            if key != key_of(a):
+                return None
+            if a == b:
+                rows[key].source = b
+                continue
+            cells, styles = fmt(b)
+            row = Row(key, cells, styles, b)
+            rows[key] = row
+            changed.append(row)
+        return changed
 
     def set_filter(self, text: str) -> str | None:
         """Filter the rows; returns an error message (and keeps the previous

@@ -105,3 +105,23 @@ async def test_enter_posts_row_opened_with_the_source_object():
         await pilot.press("end", "enter")
         await pilot.pause()
         assert opened == [rows[-1]]
+
+
+async def test_in_place_change_takes_the_positional_path_and_reformats_one_row():
+    app = TableApp()
+    async with app.run_test(size=(80, 24)):
+        table = app.query_one(VirtualTable)
+        rows = items(1000)
+        table.set_rows(rows)
+        before = {k: table.row(k) for k in table.keys()}
+        changed = list(rows)
+        changed[500] = replace(changed[500], restarts=7)
+        changed[600] = replace(changed[600])          # a new but equal object: no re-format
+        assert table.set_rows(tuple(changed))
+        assert table.row("pod-00500").cells[2] == "7"
+        assert [k for k in table.keys() if table.row(k) is not before[k]] == ["pod-00500"]
+        assert table.row("pod-00600").source is changed[600]
+        swapped = list(changed)
+        swapped[1], swapped[2] = swapped[2], swapped[1]  # same length, keys moved
+        assert table.set_rows(tuple(swapped))
+        assert table.keys()[1:3] == ["pod-00002", "pod-00001"]
