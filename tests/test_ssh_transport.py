@@ -281,3 +281,19 @@ def test_ssh_config_resolves_as_openssh_does(tmp_path):
     assert (s.hostname, s.user, s.port) == ("10.9.9.9", "root", 22)
     assert ssh_config.parse_proxy_jump("ssh://u@[fe80::1]:2022") == (
         ssh_config.JumpHop("fe80::1", "u", 2022),)
+
+
+def test_no_command_text_or_input_in_errors_or_logs(test_hosts, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)  # paramiko's own debug log included
+    h, = test_hosts.start(1)
+    t = h.transport()
+    secret = "s3cr3t-TOKEN-4711"
+    with pytest.raises(CommandTimeout) as e:
+        t.run(f"export TOKEN={secret}; sleep 20", timeout=0.5, stdin=secret.encode())
+    assert secret not in str(e.value)
+    h.stop_sshd()
+    with pytest.raises(HostUnreachable) as e:
+        t.write("/etc/token", secret.encode())
+    assert secret not in str(e.value)
+    assert caplog.records and secret not in caplog.text
