@@ -79,7 +79,9 @@ def test_three_hosts_plan_apply_verify_reapply(test_hosts):
     for h in (a, b, c):
         assert h.sh("cat /proc/sys/vm/swappiness").stdout == "1\n"
         assert h.sh(f"cat {THP}").stdout == "always madvise [never]\n"
-        assert "vm.swappiness = 1" in h.sh(f"cat {SWAP_FILE}").stdout or h is b
+    assert b.sh(f"cat {SWAP_FILE}").stdout == "vm.swappiness=1\n"        # already right: left alone
+    for h in (a, c):
+        assert h.sh(f"cat {SWAP_FILE}").stdout.endswith("\nvm.swappiness = 1\n")
     grub_after = a.sh("cat /etc/default/grub").stdout
     assert grub_after == grub_before.replace('GRUB_CMDLINE_LINUX=""',
                                              'GRUB_CMDLINE_LINUX="transparent_hugepage=never"')
