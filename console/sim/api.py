@@ -48,7 +48,8 @@ class Api:
             raise api_errors.not_found(res, name)
         return raw
 
-    def list(self, res: Resource, ns: str | None, query: dict) -> bytes:
+    def page(self, res: Resource, ns: str | None, query: dict) -> tuple[dict, list[tuple[dict, bytes]]]:
+        """One page of a list: (list metadata, [(obj, raw)...])."""
         pred = object_predicate(res, query)
         try:
             limit = int(query.get("limit") or 0)
@@ -63,7 +64,7 @@ class Api:
                     "Expired", "The provided continue parameter is too old to display a consistent list "
                     "result. You can start a new list without the continue parameter.", code=410)
         rv, items = self.store.list(res.plural, ns or None, start)
-        out: list[bytes] = []
+        out: list[tuple[dict, bytes]] = []
         last_key = None
         consumed = 0
         more = False
@@ -73,15 +74,19 @@ class Api:
                 break
             consumed += 1
             if pred is None or pred(obj):
-                out.append(raw)
+                out.append((obj, raw))
                 last_key = key
-        meta = b'"resourceVersion":"%d"' % rv
+        meta = {"resourceVersion": str(rv)}
         if more and last_key is not None:
-            meta += b',"continue":"%s"' % encode_continue(rv, last_key).encode()
+            meta["continue"] = encode_continue(rv, last_key)
             if pred is None:
-                meta += b',"remainingItemCount":%d' % (len(items) - consumed)
-        head = LIST_HEAD % (res.list_kind.encode(), res.api_version.encode(), meta)
-        return head + b",".join(out) + b"]}"
+                meta["remainingItemCount"] = len(items) - consumed
+        return meta, out
+
+    def list(self, res: Resource, ns: str | None, query: dict) -> bytes:
+        meta, items = self.page(res, ns, query)
+        head = LIST_HEAD % (res.list_kind.encode(), res.api_version.encode(), dumps(meta)[1:-1])
+        return head + b",".join(raw for _o, raw in items) + b"]}"
 
     # ---- writes ------------------------------------------------------
     def _check_body(self, res: Resource, obj, ns: str) -> dict:

@@ -19,6 +19,8 @@ class SimClock:
         self.frozen = frozen
         self._start = start if start is not None else (FROZEN_EPOCH if frozen else time.time())
         self._t0 = time.monotonic()
+        self._ts_sec = None
+        self._ts = ""
 
     def now(self) -> float:
         """Simulated epoch seconds."""
@@ -27,8 +29,12 @@ class SimClock:
         return self._start + (time.monotonic() - self._t0) * self.time_scale
 
     def timestamp(self, at: float | None = None) -> str:
-        t = self.now() if at is None else at
-        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """RFC 3339 seconds, as metav1.Time serializes (cached per second)."""
+        sec = int(self.now() if at is None else at)
+        if sec != self._ts_sec:
+            self._ts = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._ts_sec = sec
+        return self._ts
 
     def real_seconds(self, sim_seconds: float) -> float:
         """How long `sim_seconds` of simulated time take in real time."""

@@ -6,6 +6,16 @@ from . import api_errors
 from .selectors import labels_match
 
 
+def _quantity(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    return str(v)
+
+
 def _default_pod_spec(spec: dict) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -20,6 +30,10 @@ def _default_pod_spec(spec: dict) -> None:
                      or ":" not in str(c.get("image", "")) else "IfNotPresent")
         c.setdefault("resources", {})
         res = c["resources"]
+        # quantities are strings on the wire ("1", "64Gi"), whatever the client sent
+        for kind in ("limits", "requests"):
+            if isinstance(res.get(kind), dict):
+                res[kind] = {k: _quantity(v) for k, v in res[kind].items()}
         # limits without requests: requests default to the limits
         if res.get("limits") and not res.get("requests"):
             res["requests"] = dict(res["limits"])

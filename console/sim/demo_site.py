@@ -9,6 +9,7 @@ Imports nothing heavy (no kubernetes client): the dashboard starts a small
 site in process on its path to the first frame."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -91,10 +92,14 @@ class DemoSite:
         kubelet = self.cluster.kubelet
         # system DaemonSets: one running pod per node
         for name, image in so.SYSTEM_DAEMONSETS:
-            ds = store.create(R["daemonsets"], so.daemonset(name, image, site_ts))
+            ds = so.daemonset(name, image, site_ts)
+            default_and_validate(R["daemonsets"], ds)
+            ds = store.create(R["daemonsets"], ds)
+            pod = daemon_pod(store, ds, "")
+            _default_pod_spec(pod["spec"])
+            proto = json.dumps(pod).encode()
             for n in node_objs:
-                pod = daemon_pod(store, ds, n["metadata"]["name"])
-                self._finish_pod(pod, n, pods_ts, ip=None)
+                self._finish_pod(proto, n, pods_ts, ip=None)
         # the model-server Deployment, its ReplicaSet and Ready pods
         port = self.model_servers.port
         d = so.model_deployment(self.replicas, port, site_ts)
@@ -104,6 +109,7 @@ class DemoSite:
         rs_obj = new_replicaset(d, template_hash(d["spec"]["template"]), 1, self.replicas)
         rs_obj["metadata"]["creationTimestamp"] = pods_ts
         rs = store.create(R["replicasets"], rs_obj)
+        proto = self._proto(store, rs, rs["spec"]["template"])
         per_node = [0] * len(node_objs)
         for i in range(self.replicas):
             # round-robin over nodes with free GPUs (what the scheduler would do)
@@ -116,9 +122,8 @@ class DemoSite:
                 break  # no GPU left: the ReplicaSet controller makes the rest (Pending)
             n = node_objs[j]
             per_node[j] += 1
-            pod = new_pod_from_template(store, rs, rs["spec"]["template"], node=n["metadata"]["name"])
             ip = self.model_servers.allocate_ip()
-            self._finish_pod(pod, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
+            self._finish_pod(proto, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
         store.create(R["services"], so.model_service(port, site_ts))
         store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts))
         store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
@@ -131,13 +136,17 @@ class DemoSite:
                                                          "protocol": "TCP"}]},
                                      "status": {"loadBalancer": {}}})
 
-    def _finish_pod(self, pod: dict, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
+    def _finish_pod(self, proto: bytes, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
                     model: str | None = None) -> None:
-        """Store a pod as its kubelet would have left it: Running and Ready."""
-        _default_pod_spec(pod["spec"])
+        """Store a pod (from its owner's defaulted pod, serialized once) as its
+        kubelet would have left it: Running and Ready."""
+        pod = json.loads(proto)
         md = pod["metadata"]
         node_name = node["metadata"]["name"]
-        md["name"] = md.pop("generateName") + self.store.random_suffix()
+        prefix = md.pop("generateName")
+        md["name"] = prefix + self.store.random_suffix()
+        while self.store.get("pods", md["namespace"], md["name"]) is not None:
+            md["name"] = prefix + self.store.random_suffix()
         md["creationTimestamp"] = ts
         pod["spec"]["nodeName"] = node_name
         host_ip = node_ip(node)
@@ -148,14 +157,20 @@ class DemoSite:
             ip = host_ip
         else:
             ip = overlay_ip((md["namespace"], md["name"]))
-        conds = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": ts}]
-        pod["status"] = running_status(dict(pod, status={"conditions": conds}), node=node, pod_ip=ip, now=ts,
-                                       ready=True, host_ip=host_ip)
+        pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                                         "lastTransitionTime": ts}]}
+        pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
         if model:
             self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0)
             self.cluster.kubelet.adopt(stored, ip, [gpu_index])
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
+
+    @staticmethod
+    def _proto(store, owner: dict, template: dict) -> bytes:
+        pod = new_pod_from_template(store, owner, template)
+        _default_pod_spec(pod["spec"])
+        return json.dumps(pod).encode()
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> "DemoSite":

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_errors, discovery
+from . import api_errors, discovery, openapi, tables
 from .api import Api, object_predicate
 from .api_errors import ApiError
 from .resources import BY_PATH, GROUPS
@@ -175,6 +175,10 @@ class Handler(BaseHTTPRequestHandler):
             if method in ("GET", "HEAD"):
                 if watch:
                     self._watch(res, ns, query)
+                elif tables.wants_table(self.headers.get("Accept")):
+                    meta, items = api.page(res, ns, query)
+                    self._send(200, dumps(tables.table(res, [o for o, _r in items], app.clock.now(), meta,
+                                                       query.get("includeObject", "PartialObjectMetadata"))))
                 else:
                     self._send(200, api.list(res, ns, query))
             elif method == "POST":
@@ -193,7 +197,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         if sub is None:
             if method in ("GET", "HEAD"):
-                self._send(200, api.get(res, ns, name))
+                if tables.wants_table(self.headers.get("Accept")):
+                    obj = json.loads(api.get(res, ns, name))
+                    self._send(200, dumps(tables.table(res, [obj], app.clock.now(), {},
+                                                       query.get("includeObject", "PartialObjectMetadata"))))
+                else:
+                    self._send(200, api.get(res, ns, name))
             elif method == "PUT":
                 self._send(200, api.replace(res, ns, name, self._body(), dry_run=dry_run))
             elif method == "PATCH":
@@ -271,20 +280,34 @@ class Handler(BaseHTTPRequestHandler):
             return dumps(doc)
         if parts in (["healthz"], ["livez"], ["readyz"]):
             return b"ok"
+        if parts[:2] == ["openapi", "v3"]:
+            doc = openapi.lookup(parts[2:])
+            if doc is None:
+                raise _not_found_path()
+            return doc
         return None
 
     # ---- streams -------------------------------------------------------
     def _watch(self, res, ns, query) -> None:
         pred = object_predicate(res, query)
-        since = parse_since(query.get("resourceVersion"))
+        send_initial = query.get("sendInitialEvents") in ("true", "1")
+        since = None if send_initial else parse_since(query.get("resourceVersion"))
         try:
             timeout = float(query.get("timeoutSeconds") or 1800)
         except ValueError:
             raise api_errors.bad_request("invalid timeoutSeconds") from None
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         app = self.server.app
+        render = None
+        if tables.wants_table(self.headers.get("Accept")):
+            include = query.get("includeObject", "PartialObjectMetadata")
+
+            def render(type_, obj):
+                t = tables.table(res, [obj], app.clock.now(), {}, include)
+                return b'{"type":"' + type_.encode() + b'","object":' + dumps(t) + b'}\n'
         try:
-            stream = WatchStream(app.store, res, ns, pred, since_rv=since, timeout_s=timeout, bookmarks=bookmarks)
+            stream = WatchStream(app.store, res, ns, pred, since_rv=since, timeout_s=timeout, bookmarks=bookmarks,
+                                 render=render, initial_events_end=send_initial and bookmarks)
         except ApiError as e:
             # like the apiserver: 200, then one ERROR event carrying the Status
             self._start_stream("application/json")
@@ -339,6 +362,7 @@ class ApiServer:
 
     def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None):
         self.store = store
+        self.clock = store.clock
         self.logs = logs
         self.api = Api(store, evictor=evictor, on_create=on_create)
         self._httpd = _Server(("127.0.0.1", port), Handler, self)

@@ -39,6 +39,7 @@ from console.sim.vllm_metrics import ServerMetrics, render_metrics
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_HEAD = 64 * 1024
+STREAM_STEPS = 8  # a streamed reply arrives in at most this many events after the first token
 RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
 # Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
 _HOSTS_PER_24 = 254
@@ -320,7 +321,9 @@ class ModelServerPool:
                 "application/json"
         return self._complete(pod, body, chat=path == "/v1/chat/completions")
 
-    async def _complete(self, pod: _Pod, body: bytes, *, chat: bool) -> tuple[int, bytes, str]:
+    async def _complete(self, pod: _Pod, body: bytes, *, chat: bool):
+        """A (status, body, content type) answer, or for stream=true an async
+        iterator of server-sent events (bytes) to send as they come."""
         try:
             req = json.loads(body or b"null")
             if not isinstance(req, dict):
@@ -333,36 +336,73 @@ class ModelServerPool:
             if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 8192:
                 raise ValueError("max_tokens must be an integer between 1 and 8192")
             seed = req.get("seed", 0)
-            if req.get("stream"):
-                raise ValueError("stream=true is not supported by the simulated server")
+            stream = bool(req.get("stream"))
+            usage_in_stream = bool((req.get("stream_options") or {}).get("include_usage")) \
+                if isinstance(req.get("stream_options"), dict) else False
             prompt_tokens = [_count_tokens(p) for p in prompts]
             shape = self.profile.shape(len(prompts), max(prompt_tokens))
         except ValueError as e:  # also json.JSONDecodeError
             return _error(400, str(e), "BadRequestError")
 
+        salt = "fault" if pod.bad_reply else ""
+        words = [_generate(pod.model, p, seed, max_tokens, salt) for p in prompts]
+        pod.seq += 1
+        rid = hashlib.blake2b(f"{pod.ip}/{pod.seq}".encode(), digest_size=12).hexdigest()
+        rid = f"chatcmpl-{rid}" if chat else f"cmpl-{rid}"
+        usage = {"prompt_tokens": sum(prompt_tokens), "completion_tokens": max_tokens * len(prompts),
+                 "total_tokens": sum(prompt_tokens) + max_tokens * len(prompts)}
+        run = self._run(pod, prompt_tokens, shape, max_tokens, stream, f"{pod.name}/{pod.seq}")
+        if stream:
+            return self._events(pod, run, rid, chat, words, usage if usage_in_stream else None)
+        async for _ in run:
+            pass
+        if self._pods.get(pod.ip) is not pod:  # removed while the request ran
+            return _error(503, "The model server was stopped.", "ServiceUnavailableError")
+        texts = ["".join(w) for w in words]
+        created = int(self.clock.now())
+        if chat:
+            choices = [{"index": i, "message": {"role": "assistant", "content": t},
+                        "logprobs": None, "finish_reason": "length"} for i, t in enumerate(texts)]
+            resp = {"id": rid, "object": "chat.completion", "created": created,
+                    "model": pod.model, "choices": choices, "usage": usage}
+        else:
+            choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length",
+                        "stop_reason": None} for i, t in enumerate(texts)]
+            resp = {"id": rid, "object": "text_completion", "created": created,
+                    "model": pod.model, "choices": choices, "usage": usage}
+        return 200, _json(resp), "application/json"
+
+    async def _run(self, pod: _Pod, prompt_tokens: list[int], shape: Shape, max_tokens: int,
+                   stream: bool, key: str):
+        """Spend a request's simulated time; yields how many tokens are out so far
+        (streaming: first at the time to first token, then in a few steps;
+        otherwise once at the end) and records the request in the metrics."""
         pod.waiting += 1
         if pod.slots is None:
             pod.slots = asyncio.Semaphore(self.profile.max_running)
         async with pod.slots:
             pod.waiting -= 1
             pod.running += 1
-            kv = sum(prompt_tokens) + max_tokens * len(prompts)
+            kv = sum(prompt_tokens) + max_tokens * len(prompt_tokens)
             pod.kv_tokens += kv
             try:
                 compile_s = await self._ensure_compiled(pod, shape)
-                pod.seq += 1
-                key = f"{pod.name}/{pod.seq}"
                 ttft, e2e = self.profile.fast_timing(shape, max_tokens, key)
                 ttft += pod.extra_latency_s
                 e2e += pod.extra_latency_s
-                await asyncio.sleep(wall_seconds(self.clock, e2e))
+                if stream:
+                    await asyncio.sleep(wall_seconds(self.clock, ttft))
+                    yield 1
+                    steps = min(STREAM_STEPS, max_tokens - 1)
+                    for k in range(1, steps + 1):
+                        await asyncio.sleep(wall_seconds(self.clock, (e2e - ttft) / steps))
+                        yield 1 + (max_tokens - 1) * k // steps
+                else:
+                    await asyncio.sleep(wall_seconds(self.clock, e2e))
+                    yield max_tokens
             finally:
                 pod.running -= 1
                 pod.kv_tokens -= kv
-        if self._pods.get(pod.ip) is not pod:  # removed while the request ran
-            return _error(503, "The model server was stopped.", "ServiceUnavailableError")
-
-        texts = [_generate(pod.model, p, seed, max_tokens, "fault" if pod.bad_reply else "") for p in prompts]
         if pod.metrics is None:
             pod.metrics = ServerMetrics()
         for n in prompt_tokens:
@@ -372,21 +412,35 @@ class ModelServerPool:
             pod.done_times = collections.deque()
         pod.done_times.append(self.clock.now())
 
+    async def _events(self, pod: _Pod, run, rid: str, chat: bool, words: list[list[str]],
+                      usage: dict | None):
+        """Server-sent events of a streamed completion, as vLLM sends them."""
         created = int(self.clock.now())
-        rid = hashlib.blake2b(f"{pod.ip}/{pod.seq}".encode(), digest_size=12).hexdigest()
-        usage = {"prompt_tokens": sum(prompt_tokens), "completion_tokens": max_tokens * len(prompts),
-                 "total_tokens": sum(prompt_tokens) + max_tokens * len(prompts)}
+        kind = "chat.completion.chunk" if chat else "text_completion"
+
+        def event(choices: list[dict], **extra) -> bytes:
+            return b"data: " + _json({"id": rid, "object": kind, "created": created, "model": pod.model,
+                                      "choices": choices, **extra}) + b"\n\n"
+
         if chat:
-            choices = [{"index": i, "message": {"role": "assistant", "content": t},
-                        "logprobs": None, "finish_reason": "length"} for i, t in enumerate(texts)]
-            resp = {"id": f"chatcmpl-{rid}", "object": "chat.completion", "created": created,
-                    "model": pod.model, "choices": choices, "usage": usage}
-        else:
-            choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length",
-                        "stop_reason": None} for i, t in enumerate(texts)]
-            resp = {"id": f"cmpl-{rid}", "object": "text_completion", "created": created,
-                    "model": pod.model, "choices": choices, "usage": usage}
-        return 200, _json(resp), "application/json"
+            yield event([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                          "finish_reason": None} for i in range(len(words))])
+        sent = 0
+        async for out in run:
+            last = out == len(words[0])
+            choices = []
+            for i, w in enumerate(words):
+                piece = "".join(w[sent:out])
+                reason = "length" if last else None
+                choices.append({"index": i, "delta": {"content": piece}, "logprobs": None,
+                                "finish_reason": reason} if chat else
+                               {"index": i, "text": piece, "logprobs": None, "finish_reason": reason,
+                                "stop_reason": None})
+            sent = out
+            yield event(choices)
+        if usage is not None:
+            yield event([], usage=usage)
+        yield b"data: [DONE]\n\n"
 
     async def _ensure_compiled(self, pod: _Pod, shape: Shape) -> float:
         """Wait until `shape` is compiled on the pod; the simulated seconds waited."""
@@ -535,10 +589,20 @@ class _Connection(asyncio.Protocol):
 
     async def finish(self, coro, close: bool) -> None:
         try:
-            status, payload, ctype = await coro
+            result = await coro
+            if isinstance(result, tuple):
+                status, payload, ctype = result
+                self.send(_response(status, payload, ctype, close=close), close)
+            else:  # server-sent events, chunked
+                self.send(b"HTTP/1.1 200 OK\r\nserver: dsconsole-sim\r\ncontent-type: text/event-stream; "
+                          b"charset=utf-8\r\ntransfer-encoding: chunked\r\n"
+                          + (b"connection: close\r\n" if close else b"") + b"\r\n", False)
+                async for event in result:
+                    self.send(b"%x\r\n%s\r\n" % (len(event), event), False)
+                self.send(b"0\r\n\r\n", close)
         except Exception as e:  # noqa: BLE001 - a simulator bug must not kill the loop
             status, payload, ctype = _error(500, f"{type(e).__name__}: {e}", "InternalServerError")
-        self.send(_response(status, payload, ctype, close=close), close)
+            self.send(_response(status, payload, ctype, close=True), True)
         self.busy = False
         self.process()
 
@@ -573,8 +637,9 @@ def _count_tokens(text: str) -> int:
     return max(1, (len(text.encode()) + 3) // 4)
 
 
-def _generate(model: str, prompt: str, seed: Any, max_tokens: int, salt: str) -> str:
-    """The same text for the same model, prompt, seed and length, on every replica."""
+def _generate(model: str, prompt: str, seed: Any, max_tokens: int, salt: str) -> list[str]:
+    """The tokens of the reply: the same for the same model, prompt, seed and
+    length on every replica (what the console's consistency check relies on)."""
     digest = hashlib.sha256(f"{model}\0{seed}\0{salt}\0{max_tokens}\0{prompt}".encode()).digest()
     rng = random.Random(digest)
-    return " " + " ".join(rng.choice(_WORDS) for _ in range(max_tokens))
+    return [" " + rng.choice(_WORDS) for _ in range(max_tokens)]

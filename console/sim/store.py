@@ -82,7 +82,7 @@ class Store:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def random_suffix(self, n: int = 5) -> str:
-        return "".join(self.rng.choice(NAME_CHARS) for _ in range(n))
+        return "".join(self.rng.choices(NAME_CHARS, k=n))
 
     def timestamp(self) -> str:
         return self.clock.timestamp()
@@ -134,7 +134,12 @@ class Store:
         with self.lock:
             if not md.get("name"):
                 if md.get("generateName"):
-                    md["name"] = md["generateName"] + self.random_suffix()
+                    # like the apiserver (GenerateNameRetries), retry a taken name
+                    ns_key = (md.get("namespace") or "default") if res.namespaced else ""
+                    for _ in range(8):
+                        md["name"] = md["generateName"] + self.random_suffix()
+                        if (ns_key, md["name"]) not in self._objs[res.plural]:
+                            break
                 else:
                     raise api_errors.invalid(res, "", [("metadata.name", "Required value: name or generateName is required")])
             if res.namespaced:

@@ -20,15 +20,22 @@ def error_line(err: api_errors.ApiError) -> bytes:
 
 class WatchStream:
     def __init__(self, store, res, ns: str | None, pred, *, since_rv: int | None,
-                 timeout_s: float, bookmarks: bool):
+                 timeout_s: float, bookmarks: bool, render=None, initial_events_end: bool = False):
         self.store = store
         self.res = res
         self.ns = ns
         self.pred = pred
         self.timeout_s = timeout_s
         self.bookmarks = bookmarks
+        self.render = render  # (type, obj) -> line, e.g. a Table row for kubectl
         # raises ApiError(410) for a too-old resourceVersion
-        self.watcher, self.backlog = store.watch(res.plural, since_rv)
+        with store.lock:
+            self.watcher, self.backlog = store.watch(res.plural, since_rv)
+            self.snapshot_rv = store.resource_version
+        # WatchList (sendInitialEvents=true): after the initial ADDED events, a
+        # BOOKMARK annotated k8s.io/initial-events-end tells the client its
+        # list is complete (client-go's reflector waits for it)
+        self.initial_events_end = initial_events_end
 
     def close(self) -> None:
         self.store.unwatch(self.watcher)
@@ -41,6 +48,13 @@ class WatchStream:
         return self.pred is None or self.pred(obj)
 
     def line_for(self, ev) -> bytes | None:
+        line = self._line_for(ev)
+        if line is None or self.render is None:
+            return line
+        type_ = line[9:line.index(b'"', 9)].decode()
+        return self.render(type_, ev.obj)
+
+    def _line_for(self, ev) -> bytes | None:
         if self.ns is None and self.pred is None:
             return ev.line
         if ev.type == "ADDED":
@@ -77,6 +91,11 @@ class WatchStream:
         self.backlog = []
         for i in range(0, len(batch), MAX_BATCH):
             yield b"".join(batch[i:i + MAX_BATCH])
+        if self.initial_events_end:
+            obj = {"kind": self.res.kind, "apiVersion": self.res.api_version,
+                   "metadata": {"resourceVersion": str(self.snapshot_rv),
+                                "annotations": {"k8s.io/initial-events-end": "true"}}}
+            yield b'{"type":"BOOKMARK","object":' + dumps(obj) + b'}\n'
         q = self.watcher.queue
         while not stopping.is_set():
             now = time.monotonic()
