@@ -46,7 +46,7 @@ def test_json():
 
 def test_bad_input_exits_2(tmp_path, capsys):
     assert cli_main(["gpus", "--hosts", "a"]) == 2
-    assert "--hosts needs --site FILE" in capsys.readouterr().err
+    assert "--hosts needs a site (--site FILE)" in capsys.readouterr().err
     assert cli_main(["gpus", "--site", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml:1:" in capsys.readouterr().err
     site = tmp_path / "site.yaml"
@@ -60,7 +60,16 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert cli_main(["gpus", "--timeout", "0"]) == 2
 
 
-def test_this_machine_without_a_driver_exits_1(capsys):
+def test_this_machine_without_a_driver_exits_1(capsys, tmp_path, monkeypatch):
     assert cli_main(["gpus", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert [(h["host"], h["state"]) for h in out["hosts"]] == [("localhost", "no-driver")]
+    # a configured site (here: a broken one from DSCONSOLE_SITE) is used unless --local
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [\n")
+    monkeypatch.setenv("DSCONSOLE_SITE", str(bad))
+    assert cli_main(["gpus"]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert cli_main(["gpus", "--local"]) == 1
+    assert "no NVIDIA driver" in capsys.readouterr().out
+    assert cli_main(["gpus", "--local", "--site", str(bad)]) == 2

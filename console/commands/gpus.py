@@ -1,7 +1,9 @@
 """`dsconsole gpus`: one GPU telemetry round, printed, then exit.
 
-With --site: the site's GPU hosts (or --hosts a,b by name) over SSH, all in
-parallel (nvidia-smi; console/telemetry). Without: this machine through NVML.
+With a site (--site FILE, else DSCONSOLE_SITE, else $XDG_CONFIG_HOME/dsconsole/
+site.yaml when it exists, as for the dashboard): the site's GPU hosts (or
+--hosts a,b by name) over SSH, all in parallel (nvidia-smi; console/telemetry).
+Without one, or with --local: this machine through NVML.
 Per host it says what went wrong (unreachable, untrusted key with its
 fingerprint, no driver). Exit 0 when every host answered, 1 when any failed,
 2 for bad input (site file errors, unknown host names).
@@ -15,6 +17,8 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hosts", metavar="A,B",
                         help="only these hosts of the site file (by name; default: every gpu host)")
+    parser.add_argument("--local", action="store_true",
+                        help="this machine through NVML, even when a site is configured")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--timeout", type=float, default=20.0, metavar="S",
                         help="per-command timeout on each host (default 20)")
@@ -34,8 +38,21 @@ def _quiet_ssh_logs() -> None:
         logging.getLogger(name).addHandler(logging.NullHandler())
 
 
+def _site_file(args: argparse.Namespace) -> str | None:
+    """CLI flag > DSCONSOLE_SITE > the default site file when it exists (as SiteSession)."""
+    import os
+    from console.paths import config_dir
+    from console.site_config import ENV_SITE
+    if getattr(args, "site", None) or os.environ.get(ENV_SITE):
+        return getattr(args, "site", None) or os.environ[ENV_SITE]
+    default = config_dir() / "site.yaml"
+    return str(default) if default.is_file() else None
+
+
 def run(args: argparse.Namespace) -> int:
-    site_file = getattr(args, "site", None)
+    if args.local and getattr(args, "site", None):
+        return _fail("--local and --site exclude each other")
+    site_file = None if args.local else _site_file(args)
     wanted = [h.strip() for h in (args.hosts or "").split(",") if h.strip()]
     if args.hosts is not None and not wanted:
         return _fail("--hosts: expected host names separated by commas, e.g. --hosts gpu-1,gpu-2")
@@ -43,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--timeout: expected a positive number of seconds, got {args.timeout:g}")
     if site_file is None:
         if wanted:
-            return _fail("--hosts needs --site FILE (host names come from the site file)")
+            return _fail("--hosts needs a site (--site FILE): host names come from the site file")
         from console.telemetry.nvml import NvmlSource
         sources = [NvmlSource("localhost")]
     else:
