@@ -36,7 +36,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.command", "colon", "Command", "app.command_mode", "app", key_display=":"),
     KeySpec("app.filter", "slash", "Filter", "app.filter_mode", "app", key_display="/"),
     KeySpec("app.back", "escape", "Back", "app.back", "app", key_display="esc"),
-    KeySpec("app.palette", "ctrl+p", "Palette", "app.command_palette", "app", show=False,
+    KeySpec("app.palette", "ctrl+p", "Palette", "app.command_palette", "app",
             priority=True),
     KeySpec("app.next_panel", "tab", "Next panel", "app.focus_next", "app", show=False),
     KeySpec("app.prev_panel", "shift+tab", "Previous panel", "app.focus_previous", "app",
