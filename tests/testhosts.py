@@ -39,7 +39,8 @@ the routes, and asserts that none of it is left.
 API (see also /work/interfaces.md):
     hosts = test_hosts.start(n=1, login="root"|"ops"|"ops-pw", behind=None|TestHost,
                              grub=True, tuned=None|"hpc-compute", nvidia_smi="h200"|None,
-                             gpu_variant=None|dict, names=None|[...])   -> list[TestHost]
+                             gpu_variant=None|dict, names=None|[...],
+                             tunables="auto"|"inotify")   -> list[TestHost]
     test_hosts.known_hosts_file, test_hosts.ssh_config_file (all hosts started so far;
         `ssh -F <ssh_config_file> NAME` works), test_hosts.hosts
     TestHost: name address port user identity_file jump fingerprint known_hosts_line
@@ -260,6 +261,7 @@ class TestHost:
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     init_pid: int = 0
     netns_inode: int = 0
+    tunables: str = ""  # "fuse": kernel-exact tunable files; "inotify": the fallback
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- control of the host's init (hostinit.py)
@@ -355,6 +357,7 @@ class TestHost:
             raise RuntimeError(f"test host {self.name} did not start: {line} "
                                f"({(self.dir / 'init.log').read_text()[-500:]})")
         self.init_pid = int(line.split()[1])
+        self.tunables = line.split()[2]
         self.netns_inode = os.stat(f"/proc/{self.init_pid}/ns/net").st_ino
 
     def _shutdown(self) -> list[str]:
@@ -449,7 +452,7 @@ class TestHostFactory:
     def start(self, n: int = 1, *, login: str = "root", behind: TestHost | None = None,
               grub: bool = True, tuned: str | None = None,
               nvidia_smi: str | None = "h200", gpu_variant: dict | None = None,
-              names: list[str] | None = None) -> list[TestHost]:
+              names: list[str] | None = None, tunables: str = "auto") -> list[TestHost]:
         """Start `n` hosts in parallel and return them (sshd listening).
 
         login: "root", "ops" (passwordless sudo) or "ops-pw" (sudo wants a password).
@@ -460,6 +463,8 @@ class TestHostFactory:
             (tests/data/gpu/<name>); None: no nvidia-smi on the host.
         gpu_variant: written as /etc/dsconsole-fake-gpu.json (see tests/data/gpu/nvidia-smi).
         names: host names (default th1, th2, ... in start order).
+        tunables: "auto" (kernel-exact FUSE files where /dev/fuse works, else the
+            inotify fallback) or "inotify" (the fallback, to test it).
         """
         if login not in ("root", "ops", "ops-pw"):
             raise ValueError(f"login must be root, ops or ops-pw, not {login!r}")
@@ -472,7 +477,7 @@ class TestHostFactory:
             self._count += len(names)
         with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
             futures = [pool.submit(self._start_one, name, login, behind, grub, tuned,
-                                   nvidia_smi, gpu_variant) for name in names]
+                                   nvidia_smi, gpu_variant, tunables) for name in names]
             errors, hosts = [], []
             for f in futures:
                 try:
@@ -484,7 +489,8 @@ class TestHostFactory:
         self._write_client_files()
         return hosts
 
-    def _start_one(self, name, login, behind, grub, tuned, nvidia_smi, gpu_variant) -> TestHost:
+    def _start_one(self, name, login, behind, grub, tuned, nvidia_smi, gpu_variant,
+                   tunables) -> TestHost:
         slot = self._session.slots.claim()
         address, peer = slot_address(slot)
         hdir = self.dir / name
@@ -513,7 +519,7 @@ class TestHostFactory:
         (hdir / "sshd_config").write_text(SSHD_CONFIG.format(address=address))
         cfg = {"name": name, "address": address, "dir": str(hdir), "users": users,
                "authorized_key": str(self._session.client_key) + ".pub",
-               "grub": grub, "tuned": tuned, "nvidia_smi": gpu}
+               "grub": grub, "tuned": tuned, "nvidia_smi": gpu, "tunables": tunables}
         host._launch(cfg)
         host.start_sshd()
         return host

@@ -159,7 +159,7 @@ def setup(cfg):
             shutil.copy(f"/etc/skel/{f}", f"/root/{f}")
 
     # Tunables: start from this machine's values, presented in kernel form.
-    tunables = []
+    tunables, mode = [], None
     for real, choices in (("/proc/sys/vm/swappiness", None),
                           ("/sys/kernel/mm/transparent_hugepage/enabled", THP_ENABLED),
                           ("/sys/kernel/mm/transparent_hugepage/defrag", THP_DEFRAG)):
@@ -174,9 +174,12 @@ def setup(cfg):
     mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     mount(None, "/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     try:  # FUSE: synchronous, kernel-exact (tunablefs.py)
+        if cfg.get("tunables") == "inotify":
+            raise OSError(0, "inotify asked for")
         from tunablefs import TunableFile
         for real, value, choices in tunables:
             TunableFile(real, value, swappiness_form if choices is None else thp_form(choices))
+        mode = "fuse"
     except OSError as e:  # no FUSE here: plain files and the inotify watcher
         print(f"tunables: FUSE unavailable ({e}); using the inotify watcher",
               file=sys.stderr, flush=True)
@@ -189,6 +192,7 @@ def setup(cfg):
             mount(backing, real, None, MS_BIND)
             watched[backing] = swappiness_form if choices is None else thp_form(choices, False)
         Watcher(watched).start()
+        mode = "inotify"
 
     mount("tmpfs", "/home", "tmpfs", 0, "mode=755")
     name, address = cfg["name"], cfg["address"]
@@ -245,7 +249,7 @@ def setup(cfg):
     log = open(f"{src}/sshd.log", "ab")
     mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
     mount("tmpfs", "/var/tmp", "tmpfs", 0, "mode=1777")
-    return log
+    return log, mode
 
 
 GRUB = """\
@@ -360,14 +364,14 @@ def main():
     # Our PID as the test process sees it: /proc is still the outer one here.
     outer_pid = int(os.readlink("/proc/self"))
     try:
-        log = setup(cfg)
+        log, tunables = setup(cfg)
     except Exception as e:  # reported to the test process, which raises it
         print(f"error setup: {e}", flush=True)
         return 1
     host = Host(log)
     # As PID 1 we inherit every orphan of the host: reap them as they end.
     signal.signal(signal.SIGCHLD, lambda *_: host.reap_now())
-    print(f"ready {outer_pid}", flush=True)
+    print(f"ready {outer_pid} {tunables}", flush=True)
     commands = {
         "start": host.start,
         "stop": lambda: host.end_all(signal.SIGTERM),
