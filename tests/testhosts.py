@@ -172,6 +172,11 @@ class _Slots:
                 if not _pid_alive(owner):
                     _clean_slot(int(f.name))
                     f.unlink(missing_ok=True)
+            for d in STATE.iterdir():  # run-<pid>-*, session-<pid>-* of dead runs
+                parts = d.name.split("-")
+                if d.is_dir() and len(parts) > 2 and parts[1].isdigit() \
+                        and not _pid_alive(int(parts[1])):
+                    shutil.rmtree(d, ignore_errors=True)
 
     def claim(self) -> int:
         with open(self.lock, "a") as lk:
