@@ -55,6 +55,7 @@ reaches the jump host.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -638,6 +639,25 @@ def _test_hosts_session():
     if _session is not None:
         _session.close()
         _session = None
+
+
+@contextlib.contextmanager
+def standalone_test_hosts():
+    """The factory outside pytest (benchmarks/): `with standalone_test_hosts() as
+    hosts: hosts.start(20)`; everything is torn down (and checked) on exit.
+    RuntimeError with the reason where test hosts cannot run."""
+    reason = _probe()
+    if reason:
+        raise RuntimeError(reason)
+    session = _Session()
+    factory = TestHostFactory(session)
+    try:
+        yield factory
+    finally:
+        try:
+            factory._teardown()
+        finally:
+            session.close()
 
 
 @pytest.fixture
