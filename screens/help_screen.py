@@ -1,6 +1,7 @@
 """`?`: every bound key and every `:` command, straight from screens/keymap.py."""
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -23,26 +24,34 @@ SCOPE_TITLES = {
 }
 
 
-def help_table() -> Table:
+def _grid() -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="bold", no_wrap=True, min_width=12)
     table.add_column()
-    table.add_column(style="dim")
+    table.add_column(style="dim", no_wrap=True)
+    return table
+
+
+def help_table() -> Group:
+    """Every key of the registry by scope, every `:` command, the filter syntax."""
+    parts: list = []
     for scope, title in SCOPE_TITLES.items():
-        table.add_row(Text(title, style="bold underline"), "", "")
+        grid = _grid()
         for k in keymap.keys(scope):
-            table.add_row(keymap.display_key(k.key), k.description, k.id)
-        table.add_row("", "", "")
-    table.add_row(Text("Commands (type : then the name; the palette, ctrl+p, has the same)",
-                       style="bold underline"), "", "")
+            grid.add_row(keymap.display_key(k.key), k.description, k.id)
+        parts += [Text(title, style="bold underline"), grid, Text("")]
+    grid = _grid()
     for c in keymap.COMMANDS:
         names = ":" + c.name + ("".join(f"  :{a}" for a in c.aliases) if c.aliases else "")
-        table.add_row(names, c.description, "")
-    table.add_row("", "", "")
-    table.add_row(Text("Filter", style="bold underline"), "", "")
-    table.add_row("/text", "rows containing text (any case)", "")
-    table.add_row("/re.*gex", "a regular expression (any case) when it has regex characters", "")
-    return table
+        grid.add_row(names, c.description, "")
+    parts += [Text("Commands (type : then the name; the palette, ctrl+p, has the same)",
+                   style="bold underline"), grid, Text("")]
+    grid = _grid()
+    grid.add_row("/text", "rows containing text (any case)", "")
+    grid.add_row("/re.*gex", "a regular expression (any case) when it has regex characters;"
+                             " ^ and $ match at the start and end of any cell", "")
+    parts += [Text("Filter", style="bold underline"), grid]
+    return Group(*parts)
 
 
 class HelpScreen(Screen, inherit_bindings=False):

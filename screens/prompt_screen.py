@@ -24,7 +24,8 @@ class PromptScreen(ModalScreen[str | None], inherit_bindings=False):
     PromptScreen > Vertical { height: auto; width: 100%; background: $panel; }
     PromptScreen Horizontal { height: 1; }
     PromptScreen #prompt-prefix { width: 2; padding: 0 0 0 1; color: $accent; text-style: bold; }
-    PromptScreen Input { border: none; height: 1; padding: 0; width: 1fr; background: $panel; }
+    PromptScreen #prompt-input { border: none; height: 1; padding: 0; width: 1fr; background: $panel; }
+    PromptScreen #prompt-input:focus { border: none; }
     PromptScreen #prompt-error { color: $error; padding: 0 1; height: auto; }
     PromptScreen #prompt-error.-empty { display: none; }
     """
