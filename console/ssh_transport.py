@@ -40,6 +40,7 @@ log = logging.getLogger("console.ssh")
 SUDO_WANTS_PASSWORD = re.compile(r"^sudo: (a password is required|a terminal is required"
                                  r"|.*no tty present)", re.M)
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+NO_TIMEOUT = 24 * 3600.0  # timeout=None: a day, so that nothing waits forever
 
 # Remote helpers for read() and write(). Paths and modes are passed as
 # arguments ($1, $2), never spliced into the script.
@@ -323,8 +324,11 @@ class SshTransport(Transport):
                                         f"{self.target} failed (tried: {what})")
 
     # ------------------------------------------------------------ commands
-    def _exec(self, cmd: str, stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+    def _exec(self, cmd: str, stdin: bytes | None, timeout: float | None
+              ) -> tuple[int, bytes, bytes]:
         import paramiko
+        if timeout is None:
+            timeout = NO_TIMEOUT
         deadline = time.monotonic() + timeout
         chan = None
         for attempt in (1, 2):
@@ -415,8 +419,10 @@ class SshTransport(Transport):
             raise TransportError(self.name, f"sudo is not installed on {self.name}, and "
                                             f"{self.user} is not root")
 
-    def run(self, cmd: str, *, timeout: float = 30.0, sudo: bool = False,
+    def run(self, cmd: str, *, timeout: float | None = 30.0, sudo: bool = False,
             stdin: bytes | None = None) -> CommandResult:
+        if isinstance(stdin, str):
+            stdin = stdin.encode()
         rc, out, err = self._exec(self._as_root(cmd, sudo), stdin, timeout)
         self._check_sudo(sudo, rc, err)
         return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
@@ -440,6 +446,10 @@ class SshTransport(Transport):
         if "Permission denied" in err:
             raise PermissionError(errno.EACCES, "Permission denied", f"{self.name}:{path}")
         raise TransportError(self.name, f"cannot read {path}: {err[-300:]}")
+
+    def exists(self, path: str, *, sudo: bool = False) -> bool:
+        rc, _, _ = self._script('test -e "$1"', [path], sudo, None, 30.0)
+        return rc == 0
 
     def write(self, path: str, data: bytes, *, mode: int | None = None,
               sudo: bool = False, timeout: float = 30.0) -> None:

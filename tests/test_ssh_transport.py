@@ -50,6 +50,7 @@ def test_read_and_write_round_trip_bytes(test_hosts):
     assert t.read("/etc/hostname") == f"{h.name}\n".encode()
     with pytest.raises(FileNotFoundError):
         t.read("/etc/no-such-file")
+    assert t.exists("/etc/dsconsole-blob") and not t.exists("/etc/no-such-file")
     with pytest.raises(FileNotFoundError):
         t.write("/no/such/dir/file", b"x")
 
