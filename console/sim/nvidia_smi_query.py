@@ -6,9 +6,12 @@ values, `[N/A]` for what a GPU does not report, hex masks like
 driver does not know its own message with rc 2. The field table below —
 names, aliases, units and the values of fields the simulation does not model —
 was taken from a real NVIDIA H200 (driver 580.159.04): tests/data/gpu/h200/
-(help-query-gpu.txt, query-all.csv, query-all-header.csv). Valid fields that
-recording did not capture (camelCase names) carry the value `nvidia-smi -q`
-showed, else [N/A].
+(help-query-gpu.txt, query-all.csv, query-all-header.csv); the camelCase fields
+that recording did not capture, and the behaviours noted below, were checked on
+a real H200 with benchmarks/sim_smi_check.py: the header names a field by its
+canonical name (also when asked by an alias) and always with its [unit], even
+with `nounits`; `--format` without `csv` still prints CSV; field names are
+case-sensitive; an empty field list prints empty lines.
 """
 from __future__ import annotations
 
@@ -221,8 +224,8 @@ FIELDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (('protected_memory.free',), 'MiB', '0'),
     (('fabric.state',), '', 'N/A'),
     (('fabric.status',), '', 'N/A'),
-    (('fabric.cliqueId',), '', '[N/A]'),
-    (('fabric.clusterUuid',), '', '[N/A]'),
+    (('fabric.cliqueId',), '', 'N/A'),
+    (('fabric.clusterUuid',), '', 'N/A'),
     (('fabric.health.summary',), '', 'N/A'),
     (('fabric.health.bandwidth',), '', 'N/A'),
     (('fabric.health.route_recovery_in_progress',), '', 'N/A'),
@@ -348,21 +351,19 @@ def sample_values(s: GpuSample, count: int) -> dict[str, str]:
 
 def query_gpu(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
     """`nvidia-smi --query-gpu=<spec> --format=<fmt>` over these GPUs."""
-    opts = set(fmt.split(","))
-    if "csv" not in opts:
-        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
+    opts = _format_options(fmt)
+    if opts is None:
+        return QueryResult(2, _BAD_ARGS)
     header, nounits = "noheader" not in opts, "nounits" in opts
     fields = [f.strip() for f in spec.split(",") if f.strip()]
-    if not fields:
-        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
     for f in fields:
         if f not in CANONICAL:
             # The driver names the first field it does not know, on stdout, rc 2.
             return QueryResult(2, f'Field "{f}" is not a valid field to query.\n\n')
     canon = [CANONICAL[f] for f in fields]
     lines = []
-    if header:
-        lines.append(", ".join(c if nounits or not UNIT[c] else f"{c} [{UNIT[c]}]" for c in canon))
+    if header:  # units in the header even with nounits, as the driver prints it
+        lines.append(", ".join(f"{c} [{UNIT[c]}]" if UNIT[c] else c for c in canon))
     for s in samples:
         vals = sample_values(s, len(samples))
         row = []
@@ -373,6 +374,15 @@ def query_gpu(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
             row.append(value)
         lines.append(", ".join(row))
     return QueryResult(0, "".join(line + "\n" for line in lines))
+
+
+_BAD_ARGS = 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n'
+
+
+def _format_options(fmt: str) -> set[str] | None:
+    """The --format options (CSV is the only output, named or not); None if unknown."""
+    opts = {o.strip() for o in fmt.split(",") if o.strip()}
+    return opts if opts <= {"csv", "noheader", "nounits"} else None
 
 
 def _timestamp(t: float) -> str:
@@ -398,9 +408,9 @@ COMPUTE_APP_FIELDS = {
 
 
 def query_compute_apps(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
-    opts = set(fmt.split(","))
-    if "csv" not in opts:
-        return QueryResult(2, 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n')
+    opts = _format_options(fmt)
+    if opts is None:
+        return QueryResult(2, _BAD_ARGS)
     fields = [f.strip() for f in spec.split(",") if f.strip()]
     for f in fields:
         if f not in COMPUTE_APP_FIELDS:
@@ -409,7 +419,7 @@ def query_compute_apps(spec: str, fmt: str, samples: list[GpuSample]) -> QueryRe
     lines = []
     if "noheader" not in opts:
         lines.append(", ".join(
-            "used_gpu_memory [MiB]" if COMPUTE_APP_FIELDS[f] == "used_memory" and not nounits
+            "used_gpu_memory [MiB]" if COMPUTE_APP_FIELDS[f] == "used_memory"
             else COMPUTE_APP_FIELDS[f] for f in fields))
     for s in samples:
         for p in s.processes:
