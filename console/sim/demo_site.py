@@ -24,7 +24,7 @@ from .defaults import _default_pod_spec, default_and_validate
 from .disruption import make_evictor
 from .http_server import ApiServer
 from .kubeconfig import CONTEXT, write_kubeconfig
-from .kubelet import GPU_INDEX_ANNOTATION, MODEL_PORT_ANNOTATION, node_ip, overlay_ip, running_status
+from .kubelet import GPU_INDEX_ANNOTATION, bind_model_port, node_ip, overlay_ip, running_status
 from .pod_logs import PodLogBook
 from .resources import BY_PLURAL
 from .store import Store
@@ -89,7 +89,6 @@ class DemoSite:
                      for i in range(1, self.nodes + 1)]
         for n in node_objs:
             self.gpus.add_node(n["metadata"]["name"], self.gpus_per_node)
-        kubelet = self.cluster.kubelet
         # system DaemonSets: one running pod per node
         for name, image in so.SYSTEM_DAEMONSETS:
             ds = so.daemonset(name, image, site_ts)
@@ -101,8 +100,9 @@ class DemoSite:
             for n in node_objs:
                 self._finish_pod(proto, n, pods_ts, ip=None)
         # the model-server Deployment, its ReplicaSet and Ready pods
-        port = self.model_servers.port
-        d = so.model_deployment(self.replicas, port, site_ts)
+        # the template names vLLM's usual port (a stable pod-template-hash);
+        # each pod is pointed at the pool's real port when it starts
+        d = so.model_deployment(self.replicas, so.MODEL_PORT, site_ts)
         default_and_validate(R["deployments"], d)
         d["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
         d = store.create(R["deployments"], d)
@@ -124,7 +124,7 @@ class DemoSite:
             per_node[j] += 1
             ip = self.model_servers.allocate_ip()
             self._finish_pod(proto, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
-        store.create(R["services"], so.model_service(port, site_ts))
+        store.create(R["services"], so.model_service(site_ts))
         store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts))
         store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
                                      "metadata": {"name": "kubernetes", "namespace": "default",
@@ -151,7 +151,7 @@ class DemoSite:
         pod["spec"]["nodeName"] = node_name
         host_ip = node_ip(node)
         if model:
-            md.setdefault("annotations", {})[MODEL_PORT_ANNOTATION] = str(self.model_servers.port)
+            bind_model_port(pod, self.model_servers.port)
             md["annotations"][GPU_INDEX_ANNOTATION] = str(gpu_index)
         elif pod["spec"].get("hostNetwork"):
             ip = host_ip

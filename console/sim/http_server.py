@@ -298,13 +298,7 @@ class Handler(BaseHTTPRequestHandler):
             raise api_errors.bad_request("invalid timeoutSeconds") from None
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         app = self.server.app
-        render = None
-        if tables.wants_table(self.headers.get("Accept")):
-            include = query.get("includeObject", "PartialObjectMetadata")
-
-            def render(type_, obj):
-                t = tables.table(res, [obj], app.clock.now(), {}, include)
-                return b'{"type":"' + type_.encode() + b'","object":' + dumps(t) + b'}\n'
+        render = self._table_renderer(res, query) if tables.wants_table(self.headers.get("Accept")) else None
         try:
             stream = WatchStream(app.store, res, ns, pred, since_rv=since, timeout_s=timeout, bookmarks=bookmarks,
                                  render=render, initial_events_end=send_initial and bookmarks)
@@ -323,6 +317,16 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             stream.close()
+
+    def _table_renderer(self, res, query: dict):
+        """Watch events as kubectl asks for them on `get -w`: one Table row each."""
+        clock = self.server.app.clock
+        include = query.get("includeObject", "PartialObjectMetadata")
+
+        def render(type_: str, obj: dict) -> bytes:
+            t = tables.table(res, [obj], clock.now(), {}, include)
+            return b'{"type":"' + type_.encode() + b'","object":' + dumps(t) + b'}\n'
+        return render
 
     def _log(self, ns: str, name: str, query: dict) -> None:
         app = self.server.app

@@ -31,6 +31,16 @@ def model_path(pod: dict) -> str | None:
     return None
 
 
+def bind_model_port(pod: dict, port: int) -> None:
+    """Point the pod at its simulated server: all model servers listen on the
+    pool's one port (routed by pod IP), whatever port the template names."""
+    pod["metadata"].setdefault("annotations", {})[MODEL_PORT_ANNOTATION] = str(port)
+    for c in pod["spec"].get("containers") or ():
+        for p in c.get("ports") or ():
+            if p.get("name") == "http" or len(c["ports"]) == 1:
+                p["containerPort"] = port
+
+
 def readiness_period(pod: dict, default: float) -> float:
     for c in pod["spec"].get("containers") or ():
         p = c.get("readinessProbe")
@@ -225,7 +235,7 @@ class Kubelet(Controller):
                 return False
             obj["status"] = status
             if model and self.pool is not None:
-                obj["metadata"].setdefault("annotations", {})[MODEL_PORT_ANNOTATION] = str(self.pool.port)
+                bind_model_port(obj, self.pool.port)
             if idx:
                 obj["metadata"].setdefault("annotations", {})[GPU_INDEX_ANNOTATION] = ",".join(map(str, idx))
         if self.store.modify(PODS, *k, fn) is None:

@@ -11,6 +11,7 @@ APP_LABEL = "deepseek-server"
 MODEL_PATH = "/models/deepseek-v3"
 IMAGE = "vllm/vllm-openai:v0.8.5"
 GPU_PRODUCT = "NVIDIA-H200"
+MODEL_PORT = 8000  # in templates; pods get the model-server pool's port
 SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
     ("kube-proxy", "registry.k8s.io/kube-proxy:v1.37.0"),
     ("nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
@@ -106,13 +107,13 @@ def model_deployment(replicas: int, model_port: int, created: str, *, version: s
             "status": {}}
 
 
-def model_service(model_port: int, created: str) -> dict:
+def model_service(created: str) -> dict:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "creationTimestamp": created,
                          "labels": {"app": APP_LABEL}},
             "spec": {"type": "ClusterIP", "clusterIP": "10.96.100.10", "clusterIPs": ["10.96.100.10"],
                      "selector": {"app": APP_LABEL, "version": "blue"}, "sessionAffinity": "None",
-                     "ports": [{"name": "http", "port": 8000, "targetPort": model_port, "protocol": "TCP"}]},
+                     "ports": [{"name": "http", "port": MODEL_PORT, "targetPort": "http", "protocol": "TCP"}]},
             "status": {"loadBalancer": {}}}
 
 
