@@ -332,6 +332,24 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float) -> None:
         tmp.cleanup()
 
 
+def calibration() -> str:
+    """How fast this machine is right now: shared 2-core machines vary several-fold
+    with what else runs, so every figure above should be read against these."""
+    walls = []
+    for _ in range(3):
+        t0 = time.time()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        walls.append(time.time() - t0)
+    t0 = time.process_time()
+    x = 0
+    for i in range(2_000_000):
+        x += i
+    loop = time.process_time() - t0
+    return (f"calibration: `python -c pass` {statistics.median(walls) * 1000:.0f} ms, 2M-step Python loop "
+            f"{loop * 1000:.0f} ms CPU (an idle machine of this kind: ~20 ms and ~100 ms); "
+            f"load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -342,10 +360,12 @@ def main() -> None:
     ap.add_argument("--skip-demo", action="store_true")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(calibration())
     if not a.skip_demo:
         bench_demo(a.runs)
     if not a.skip_scale:
         bench_scale(a.runs, a.nodes, a.rate, a.seconds)
+    print(calibration())
 
 
 if __name__ == "__main__":
