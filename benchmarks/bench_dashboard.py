@@ -346,7 +346,7 @@ def calibration() -> str:
         x += i
     loop = time.process_time() - t0
     return (f"calibration: `python -c pass` {statistics.median(walls) * 1000:.0f} ms, 2M-step Python loop "
-            f"{loop * 1000:.0f} ms CPU (an idle machine of this kind: ~20 ms and ~100 ms); "
+            f"{loop * 1000:.0f} ms CPU (an idle modern x86 core typically: ~20 ms and ~80 ms); "
             f"load average {os.getloadavg()[0]:.1f}")
 
 
