@@ -89,6 +89,8 @@ def main() -> int:
                                     "--format=csv"),
             ("compute apps aliases", "nvidia-smi --query-compute-apps=used_gpu_memory,name --format=csv"),
             ("compute apps unknown", "nvidia-smi --query-compute-apps=bogus --format=csv"),
+            ("bad format option", "nvidia-smi --query-gpu=index --format=csv,bogus"),
+            ("compute apps nounits header", "nvidia-smi --query-compute-apps=pid,used_memory --format=csv,nounits"),
             ("nvidia-smi -L", "nvidia-smi -L"),
             ("kernel log short-unix", "journalctl -k -b --no-pager -o short-unix -q -n 3"),
     ):
@@ -104,6 +106,24 @@ def main() -> int:
             for a, b in zip(rh, sh):
                 if a != b:
                     print(f"   HEADER DIFF real {a!r} sim {b!r}")
+    # -q -x: every element the simulated XML has must be where the real driver puts it
+    import xml.etree.ElementTree as ET
+    rr, ro, _ = real("nvidia-smi -q -x")
+    saved["q-x"] = ro
+    if rr == 0:
+        def paths(root) -> set[str]:
+            out, stack = set(), [(root, root.tag)]
+            while stack:
+                el, p = stack.pop()
+                out.add(p)
+                stack.extend((c, f"{p}/{c.tag}") for c in el)
+            return out
+        real_paths, sim_paths = paths(ET.fromstring(ro)), paths(ET.fromstring(sim("nvidia-smi -q -x")[1]))
+        missing = sorted(sim_paths - real_paths)
+        print(f"== -q -x: {len(sim_paths)} simulated element paths, {len(missing)} not in the real XML"
+              + "".join(f"\n   {m}" for m in missing))
+    else:
+        print(f"== -q -x: real rc {rr}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

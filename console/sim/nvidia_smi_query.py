@@ -11,7 +11,8 @@ that recording did not capture, and the behaviours noted below, were checked on
 a real H200 with benchmarks/sim_smi_check.py: the header names a field by its
 canonical name (also when asked by an alias) and always with its [unit], even
 with `nounits`; `--format` without `csv` still prints CSV; field names are
-case-sensitive; an empty field list prints empty lines.
+case-sensitive; an empty field list prints empty lines; an unknown --format
+option gets "Format modifier is not recognized." and rc 2.
 """
 from __future__ import annotations
 
@@ -353,7 +354,7 @@ def query_gpu(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
     """`nvidia-smi --query-gpu=<spec> --format=<fmt>` over these GPUs."""
     opts = _format_options(fmt)
     if opts is None:
-        return QueryResult(2, _BAD_ARGS)
+        return QueryResult(2, _BAD_FORMAT)
     header, nounits = "noheader" not in opts, "nounits" in opts
     fields = [f.strip() for f in spec.split(",") if f.strip()]
     for f in fields:
@@ -376,7 +377,7 @@ def query_gpu(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
     return QueryResult(0, "".join(line + "\n" for line in lines))
 
 
-_BAD_ARGS = 'Invalid combination of input arguments. Please run "nvidia-smi -h" for help.\n\n'
+_BAD_FORMAT = "Format modifier is not recognized.\n\n"  # first line as a real H200 driver says it
 
 
 def _format_options(fmt: str) -> set[str] | None:
@@ -410,7 +411,7 @@ COMPUTE_APP_FIELDS = {
 def query_compute_apps(spec: str, fmt: str, samples: list[GpuSample]) -> QueryResult:
     opts = _format_options(fmt)
     if opts is None:
-        return QueryResult(2, _BAD_ARGS)
+        return QueryResult(2, _BAD_FORMAT)
     fields = [f.strip() for f in spec.split(",") if f.strip()]
     for f in fields:
         if f not in COMPUTE_APP_FIELDS:
