@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import re
 import select
@@ -357,14 +358,21 @@ class SshTransport(Transport):
             if not chan.closed:
                 chan.shutdown_write()
             return self._collect(chan, deadline, cmd, timeout)
+        except CommandTimeout:
+            _end_command(chan)
+            chan = None
+            raise
         except socket.timeout:
+            _end_command(chan)
+            chan = None
             raise CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "
                                             f"{timeout:g} s") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise HostUnreachable(self.name, f"connection to {self.target} lost while "
                                              f"running `{_program(cmd)}`: {e}") from None
         finally:
-            chan.close()
+            if chan is not None:
+                chan.close()
 
     def _collect(self, chan, deadline, cmd, timeout):
         """stdout, stderr and exit status of a running command, both streams
@@ -401,10 +409,16 @@ class SshTransport(Transport):
                                              f"running `{_program(cmd)}`")
         return status, bytes(out), bytes(err)
 
-    def _as_root(self, cmd: str, sudo: bool) -> str:
-        if sudo and self.user != "root":
-            return "sudo -n -- sh -c " + shlex.quote(cmd)
-        return cmd
+    def _as_root(self, command: str, sudo: bool, timeout: float | None) -> str:
+        """`command` (a program and its quoted arguments) as root: as is for
+        root, else through `sudo -n` and coreutils' `timeout`: a command run
+        as root cannot be signalled by the login user (sshd's "signal" goes
+        out as that user), so the host itself ends it shortly after our
+        deadline, with its whole process group."""
+        if not sudo or self.user == "root":
+            return command
+        limit = math.ceil(timeout if timeout is not None else NO_TIMEOUT) + 1
+        return f"sudo -n -- timeout -k 2 {limit} {command}"
 
     def _check_sudo(self, sudo: bool, rc: int, err: bytes) -> None:
         if not sudo or self.user == "root" or rc == 0:
@@ -423,16 +437,16 @@ class SshTransport(Transport):
             stdin: bytes | None = None) -> CommandResult:
         if isinstance(stdin, str):
             stdin = stdin.encode()
-        rc, out, err = self._exec(self._as_root(cmd, sudo), stdin, timeout)
+        if sudo and self.user != "root":
+            cmd = "sh -c " + shlex.quote(cmd)
+        rc, out, err = self._exec(self._as_root(cmd, sudo, timeout), stdin, timeout)
         self._check_sudo(sudo, rc, err)
         return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _script(self, script: str, args: list[str], sudo: bool, stdin: bytes | None,
                 timeout: float):
         cmd = "sh -c " + shlex.quote(script) + " sh " + " ".join(shlex.quote(a) for a in args)
-        if sudo and self.user != "root":
-            cmd = "sudo -n -- " + cmd
-        rc, out, err = self._exec(cmd, stdin, timeout)
+        rc, out, err = self._exec(self._as_root(cmd, sudo, timeout), stdin, timeout)
         self._check_sudo(sudo, rc, err)
         return rc, out, err.decode(errors="replace").strip()
 
@@ -465,6 +479,39 @@ class SshTransport(Transport):
             raise PermissionError(errno.EACCES, f"cannot write (or keep the owner of) it: "
                                                 f"{err[-200:]}", f"{self.name}:{path}")
         raise TransportError(self.name, f"cannot write {path}: {err[-300:]}")
+
+
+def _end_command(chan) -> None:
+    """A timed-out command must not live on and pile up on a sick host (a hung
+    nvidia-smi every poll): SIGTERM now (sudo passes it on to the command it
+    runs as root), SIGKILL 2 s later if it still runs, then the channel is
+    closed; in the background, the caller does not wait for it."""
+    def finish():
+        try:
+            if not chan.status_event.wait(2):
+                _signal(chan, "KILL")
+                chan.status_event.wait(2)
+        finally:
+            chan.close()
+    _signal(chan, "TERM")
+    threading.Thread(target=finish, name="ssh-end-command", daemon=True).start()
+
+
+def _signal(chan, name: str) -> None:
+    """Ask sshd to signal the command's process group (RFC 4254 6.9 "signal",
+    which OpenSSH's sshd honours, as the login user). paramiko has no API for
+    this request; best effort."""
+    try:
+        import paramiko
+        m = paramiko.Message()
+        m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+        m.add_int(chan.remote_chanid)
+        m.add_string("signal")
+        m.add_boolean(False)
+        m.add_string(name)
+        chan.transport._send_user_message(m)
+    except Exception:  # the connection may be gone already
+        pass
 
 
 def ssh_config_resolve(name, address, user, port, identity_file, path, proxy_jump=None):

@@ -163,13 +163,22 @@ def test_settings_come_from_ssh_config_including_proxyjump(test_hosts):
         t.close()
 
 
-def test_command_timeout_leaves_the_connection_usable(test_hosts):
-    h, = test_hosts.start(1)
+def test_command_timeout_ends_the_command_and_keeps_the_connection(test_hosts):
+    h, = test_hosts.start(1, login="ops")
     t = h.transport()
     with pytest.raises(CommandTimeout) as e:
-        t.run("sleep 20", timeout=0.5)
+        t.run("sleep 300; echo done", timeout=0.5)
     assert "sleep" in str(e.value)
     assert t.run("echo still here").stdout == "still here\n"
+    with pytest.raises(CommandTimeout):
+        t.run("sleep 301", timeout=0.5, sudo=True)
+    # the timed-out commands do not live on (the host's own PID namespace:
+    # pgrep sees only this host); sshd signals them as soon as it reads the request
+    left = "pgrep -x sleep"
+    for _ in range(100):
+        if h.sh(left).returncode == 1:
+            break
+    assert h.sh(left).returncode == 1, h.sh("ps -ef").stdout
 
 
 def test_reconnects_after_sshd_restart_and_kill(test_hosts):
