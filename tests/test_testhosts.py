@@ -62,10 +62,13 @@ def test_each_host_has_its_own_name_address_and_sshd(test_hosts):
 
 def test_tuning_inside_a_host_never_changes_this_machine(test_hosts):
     machine = {p: _read(p) for p in (SWAPPINESS, THP, DEFRAG, "/etc/hostname")}
+    shm = os.statvfs("/dev/shm").f_blocks * os.statvfs("/dev/shm").f_frsize
     h, = test_hosts.start(1)
     r = h.sh(f"sysctl -w vm.swappiness=1 && echo never > {THP} && echo defer > {DEFRAG} "
              "&& echo marker > /etc/dsconsole-test-marker && echo x > /etc/hostname "
-             "&& echo r > /root/marker && echo t > /tmp/dsconsole-test-marker", check=True)
+             "&& echo r > /root/marker && echo t > /tmp/dsconsole-test-marker "
+             "&& echo s > /dev/shm/dsconsole-test-marker "
+             "&& mount -o remount,size=1m /dev/shm", check=True)
     assert h.sh(f"cat {SWAPPINESS} {THP} {DEFRAG} /etc/dsconsole-test-marker").stdout == (
         "1\nalways madvise [never]\nalways [defer] defer+madvise madvise never\nmarker\n")
     # the host's writes are its own
@@ -73,6 +76,8 @@ def test_tuning_inside_a_host_never_changes_this_machine(test_hosts):
     assert not os.path.exists("/etc/dsconsole-test-marker")
     assert not os.path.exists("/root/marker")
     assert not os.path.exists("/tmp/dsconsole-test-marker")
+    assert not os.path.exists("/dev/shm/dsconsole-test-marker")
+    assert shm == os.statvfs("/dev/shm").f_blocks * os.statvfs("/dev/shm").f_frsize
     # any other sysctl is read-only in a host: vm.* is global, it must not leak
     dirty = _read("/proc/sys/vm/dirty_ratio")
     r = h.sh("sysctl -w vm.dirty_ratio=7")

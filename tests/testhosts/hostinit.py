@@ -6,7 +6,8 @@ fresh mount, UTS and PID namespace (`unshare --mount --uts --pid
 It builds the host's private view of the machine, then stays alive as the
 host's supervisor:
 
-  * hostname; its own /proc; tmpfs on /run (with /run/sshd), /root, /home, /tmp, /var/tmp;
+  * hostname; its own /proc; tmpfs on /run (with /run/sshd), /root, /home, /tmp,
+    /var/tmp, /dev/shm;
   * overlays on /etc and /usr/local (writes land in an upper dir on a tmpfs
     under /run/.testhost, never on this machine's disk); a fresh /root;
   * /proc/sys and /sys re-mounted read-only, then writable files mounted
@@ -248,6 +249,9 @@ def setup(cfg):
     # Log stays on the test side (opened before /tmp is hidden).
     log = open(f"{src}/sshd.log", "ab")
     mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
+    # its own /dev/shm (default size, half the RAM, as a fresh boot has):
+    # a remount or a file there must not touch this machine's
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("tmpfs", "/var/tmp", "tmpfs", 0, "mode=1777")
     return log, mode
 
