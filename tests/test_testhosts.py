@@ -82,6 +82,7 @@ def test_tuning_inside_a_host_never_changes_this_machine(test_hosts):
     dirty = _read("/proc/sys/vm/dirty_ratio")
     r = h.sh("sysctl -w vm.dirty_ratio=7")
     assert r.returncode != 0
+    assert h.sh("echo h > /proc/sysrq-trigger").returncode != 0
     assert _read("/proc/sys/vm/dirty_ratio") == dirty
 
 

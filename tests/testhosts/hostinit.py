@@ -174,6 +174,9 @@ def setup(cfg):
     mount("/proc/sys", "/proc/sys", None, MS_BIND)
     mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     mount(None, "/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    if os.path.exists("/proc/sysrq-trigger"):  # it would act on this machine
+        mount("/proc/sysrq-trigger", "/proc/sysrq-trigger", None, MS_BIND)
+        mount(None, "/proc/sysrq-trigger", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     try:  # FUSE: synchronous, kernel-exact (tunablefs.py)
         if cfg.get("tunables") == "inotify":
             raise OSError(0, "inotify asked for")
