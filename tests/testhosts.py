@@ -406,8 +406,8 @@ class TestHost:
         if _ip("link", "show", f"dsv{self.slot}", check=False).returncode == 0:
             out.append(f"veth dsv{self.slot}")
         routes = _ip("route", "show", "table", "all", check=False).stdout
-        if any(line.split()[:2] in ([f"{self.address}"], ["unreachable", self.address])
-               or line.startswith(f"unreachable {self.address} ") for line in routes.splitlines()):
+        if any(w[:1] == [self.address] or w[:2] == ["unreachable", self.address]
+               or self.gateway in w for w in map(str.split, routes.splitlines())):
             out.append(f"route to {self.address}")
         with open("/proc/self/mountinfo") as f:
             mounts = [line for line in f if self.netns in line or str(self.dir) in line]
