@@ -213,7 +213,9 @@ def test_hung_host_times_out_on_connect_and_on_commands(test_hosts):
 def test_fan_out_a_dead_host_delays_no_one(test_hosts):
     hosts = test_hosts.start(4)
     hung, stopped = hosts[2], hosts[3]
-    transports = [h.transport(connect_timeout=2 if h is hung else 10) for h in hosts]
+    transports = [h.transport(connect_timeout=4 if h is hung else 30) for h in hosts]
+    for t in transports[:2]:
+        t.connect()  # the healthy hosts' answers then take one round trip, even on a busy machine
     hung.pause_sshd()
     stopped.stop_sshd()
     in_progress = set()
