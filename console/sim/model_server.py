@@ -39,6 +39,8 @@ from console.sim.vllm_metrics import ServerMetrics, render_metrics
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_HEAD = 64 * 1024
+_ROUTES = {"/health": ("GET",), "/v1/models": ("GET",), "/metrics": ("GET",),
+           "/v1/completions": ("POST",), "/v1/chat/completions": ("POST",)}  # path -> methods
 STREAM_STEPS = 8  # a streamed reply arrives in at most this many events after the first token
 RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
 # Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
@@ -129,6 +131,7 @@ class ModelServerPool:
         self._server: asyncio.AbstractServer | None = None
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task] = set()  # requests in flight
+        self._conns: set[_Connection] = set()   # open client connections (closed on stop)
 
     # ---- lifecycle -------------------------------------------------------
     @property
@@ -163,6 +166,8 @@ class ModelServerPool:
                 self._loop.run_forever()
             finally:
                 self._server.close()
+                for conn in list(self._conns):
+                    conn.reset()
                 pending = asyncio.all_tasks(self._loop)
                 for task in pending:
                     task.cancel()
@@ -297,9 +302,7 @@ class ModelServerPool:
     def _route(self, pod: _Pod, method: str, path: str, body: bytes):
         """The response (status, body, content type) of a request, or a coroutine
         producing it for the requests that take simulated time (completions)."""
-        routes = {"/health": ("GET",), "/v1/models": ("GET",), "/metrics": ("GET",),
-                  "/v1/completions": ("POST",), "/v1/chat/completions": ("POST",)}
-        allowed = routes.get(path)
+        allowed = _ROUTES.get(path)
         if allowed is None:
             return 404, b'{"detail":"Not Found"}', "application/json"
         if method not in allowed and not (method == "HEAD" and "GET" in allowed):
@@ -516,6 +519,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.pool._conns.add(self)
         sockname = transport.get_extra_info("sockname")
         self.dest = sockname[0] if sockname else ""
         if not self.dest.startswith("127.") or self.dest not in self.pool._pods:
@@ -528,6 +532,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.transport = None
+        self.pool._conns.discard(self)
 
     def reset(self) -> None:
         """Close with RST, as a port nobody listens on would answer."""
