@@ -17,7 +17,6 @@ Needs only the standard library and this repository (no third-party package).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
