@@ -129,9 +129,12 @@ class SimGpuFleet:
     def set_load(self, node: str, gpu_index: int, util: float) -> None:
         """Utilisation the GPU should show, 0..1."""
         g = self._gpu(node, gpu_index)
+        util = min(1.0, max(0.0, float(util)))
+        if util == g.load:  # the demo's sweep sets every GPU often; most do not change
+            return
         with self._lock:
             self._advance(g, self.clock.now())
-            g.load = min(1.0, max(0.0, float(util)))
+            g.load = util
 
     def set_reachable(self, node: str, reachable: bool) -> None:
         """An unreachable node reads as HostTelemetry state "unreachable"."""
