@@ -7,8 +7,8 @@ trust   fetch the key NAME offers (through its jump host, if it has one), show
         file, `ssh-keygen -R` for the user's).
 forget  remove NAME's lines from dsconsole's own known_hosts file.
 
-NAME: a host of the site file (--site), an address[:port] ([v6]:port), or a
-Host alias of ~/.ssh/config. Exit codes: 0 trusted / removed, 1 refused or
+NAME: a host of the site file (--site, DSCONSOLE_SITE or the config dir's
+site.yaml), an address[:port] ([v6]:port), or a Host alias of ~/.ssh/config. Exit codes: 0 trusted / removed, 1 refused or
 failed, 2 bad input.
 """
 from __future__ import annotations
@@ -55,8 +55,13 @@ def _split_address(name: str) -> tuple[str, int | None]:
 
 def _transport(args, timeout: float):
     """The SshTransport for NAME (nothing connects yet)."""
+    import os
+    from console import paths
     from console.ssh_transport import SshTransport, transports_for_hosts
-    site_file = getattr(args, "site", None)
+    # the site as every command finds it: --site > DSCONSOLE_SITE > the config dir's
+    site_file = getattr(args, "site", None) or os.environ.get("DSCONSOLE_SITE")
+    if not site_file and (paths.config_dir() / "site.yaml").is_file():
+        site_file = str(paths.config_dir() / "site.yaml")
     if site_file:
         from console.site_config import ConfigError, load_site
         try:
