@@ -80,6 +80,13 @@ def test_write_keeps_mode_and_owner_and_replaces_atomically(test_hosts):
     with pytest.raises(PermissionError):
         t.read("/etc/root.conf")
     assert t.read("/etc/root.conf", sudo=True) == b"x"
+    # a directory ops may write to, a file it does not own: replacing the file
+    # would lose its owner, so the write is refused and nothing changes
+    h.sh("printf mine > /tmp/root-owned && chmod 666 /tmp/root-owned", check=True)
+    with pytest.raises(PermissionError):
+        t.write("/tmp/root-owned", b"theirs")
+    assert h.sh("stat -c %U /tmp/root-owned; cat /tmp/root-owned; ls -a /tmp").stdout == \
+        "root\nmine.\n..\nroot-owned\n"
 
 
 def test_a_reader_never_sees_a_half_written_file(test_hosts):
