@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 SYNC_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 t_import = time.perf_counter()
 from console.kube_connect import resolve
 from console.kube_http import KubeHttp
@@ -51,15 +51,19 @@ ok = cache.wait_synced(300)
 t1 = time.perf_counter()
 n = cache.status()["pods"].count
 cache.view()
+# VmHWM: this process' peak (ru_maxrss would report the forking parent's after exec)
+status = open("/proc/self/status").read()
+hwm_kb = int(status.split("VmHWM:")[1].split()[0])
+rss_kb = int(status.split("VmRSS:")[1].split()[0])
 cache.stop()
-rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"ok": ok, "sync_s": t1 - t0, "import_s": t0 - t_import, "pods": n, "rss_mb": rss_kb / 1024}))
+print(json.dumps({"ok": ok, "sync_s": t1 - t0, "import_s": t0 - t_import, "pods": n, "rss_mb": rss_kb / 1024,
+                  "hwm_mb": hwm_kb / 1024}))
 """
 
 # Caches every kind, then for `seconds` polls a probe pod's `version` label (set by
 # the load generator to the send time) every 2 ms, and reports CPU use and lag.
 LOAD_CHILD = r"""
-import json, os, resource, sys, threading, time
+import json, os, sys, threading, time
 from console.kube_connect import resolve
 from console.kube_http import KubeHttp
 from console.cluster_cache import ClusterCache
@@ -75,6 +79,7 @@ sys.stdin.readline()                      # the load starts now
 c0 = os.times(); t0 = time.perf_counter(); ch0 = changes[0]
 lags, last = [], None
 views = 0
+view_s = []
 next_view = time.perf_counter()
 while time.perf_counter() - t0 < seconds:
     row = cache.pod(ns, probe)
@@ -82,16 +87,19 @@ while time.perf_counter() - t0 < seconds:
         last = row.version
         lags.append(time.time() - float(row.version.replace("t", "")))
     if time.perf_counter() >= next_view:   # a snapshot rebuild every 150 ms, as the session does
-        cache.view(); views += 1
+        tv = time.perf_counter(); cache.view(); view_s.append(time.perf_counter() - tv); views += 1
         next_view += 0.15
     time.sleep(0.002)
 c1 = os.times(); t1 = time.perf_counter()
 cpu = (c1.user - c0.user) + (c1.system - c0.system)
+status = open("/proc/self/status").read()
+rss_kb = int(status.split("VmHWM:")[1].split()[0])
 cache.stop()
-rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 lags.sort()
+view_s.sort()
 print(json.dumps({"cpu_pct": 100 * cpu / (t1 - t0), "changes": changes[0] - ch0, "lags": lags,
-                  "rss_mb": rss_kb / 1024}), flush=True)
+                  "rss_mb": rss_kb / 1024, "view_ms_p50": 1000 * view_s[len(view_s) // 2],
+                  "view_ms_max": 1000 * view_s[-1]}), flush=True)
 """
 
 
@@ -140,6 +148,7 @@ class Api:
 def count_pods(api: Api) -> tuple[int, list[str]]:
     _, body = api.call("GET", "/api/v1/pods?limit=100000")
     items = json.loads(body)["items"]
+    del body
     return len(items), sorted({p["spec"].get("nodeName") for p in items if p["spec"].get("nodeName")})
 
 
@@ -188,6 +197,7 @@ def watch_load(url: str, kubeconfig: Path, context: str, rate: float, seconds: f
     api = Api(url)
     _, body = api.call("GET", "/api/v1/pods?limit=100000")
     others = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in json.loads(body)["items"]]
+    del body
     # The probe: a pod of our own whose `version` label (which the cache keeps) carries
     # the send time. The other patches change an annotation (no controller reacts).
     ns, probe = "bench", "bench-probe"
@@ -202,7 +212,7 @@ def watch_load(url: str, kubeconfig: Path, context: str, rate: float, seconds: f
     sent = [0]
     stop = threading.Event()
 
-    def generate(conns: int = 2) -> None:
+    def generate(conns: int = 6) -> None:
         apis = [Api(url) for _ in range(conns)]
         lock = threading.Lock()
         t0 = time.perf_counter()
@@ -250,6 +260,8 @@ def watch_load(url: str, kubeconfig: Path, context: str, rate: float, seconds: f
     print(f"  console (ClusterCache, all kinds, view every 150 ms): CPU {r['cpu_pct']:.0f}% of one core, "
           f"peak RSS {r['rss_mb']:.0f} MB")
     print(f"  patch -> visible in the cache: p50 {q(0.5):.0f} ms, p99 {q(0.99):.0f} ms ({len(lags)} probes)")
+    print(f"  snapshot rows rebuilt from the cache (view()): p50 {r['view_ms_p50']:.1f} ms, "
+          f"max {r['view_ms_max']:.1f} ms")
 
 
 def main() -> int:
@@ -279,17 +291,18 @@ def main() -> int:
             console.append(c)
             kube.append(k)
             print(f"run {i + 1}: console sync {c['sync_s']:.2f} s ({c['pods']} pods; process {c['process_s']:.2f} s; "
-                  f"RSS {c['rss_mb']:.0f} MB) | kubectl get pods -A -o json {k:.2f} s")
+                  f"RSS {c['rss_mb']:.0f} MB, peak {c['hwm_mb']:.0f} MB) | kubectl get pods -A -o json {k:.2f} s")
         cs = statistics.median(c["sync_s"] for c in console)
         cp = statistics.median(c["process_s"] for c in console)
         ks = statistics.median(kube)
         rss = statistics.median(c["rss_mb"] for c in console)
+        hwm = statistics.median(c["hwm_mb"] for c in console)
         print()
         print(f"median console initial sync of {console[0]['pods']} pods: {cs:.2f} s "
               f"(whole process incl. Python start and imports: {cp:.2f} s)")
         print(f"median kubectl get pods -A -o json:            {ks:.2f} s")
         print(f"ratio console/kubectl: {cs / ks:.2f} (whole process: {cp / ks:.2f})")
-        print(f"console peak RSS with {console[0]['pods']} pods cached: {rss:.0f} MB")
+        print(f"console RSS with {console[0]['pods']} pods cached: {rss:.0f} MB (peak during the sync {hwm:.0f} MB)")
         print()
         if args.seconds > 0:
             watch_load(url, kubeconfig, context, args.rate, args.seconds)

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -93,7 +95,7 @@ class _Kind:
 class ClusterCache:
     def __init__(self, http: KubeHttp, *, model_namespace: str = "deepseek",
                  kinds: Iterable[str] = KINDS, on_change: Callable[[], None] | None = None,
-                 page_size: int = 500, events_cap: int = 2000, events_shown: int = 500,
+                 page_size: int = 1000, events_cap: int = 2000, events_shown: int = 500,
                  heartbeat_s: float = 1.0, watch_timeout_s: int = 300, max_backoff_s: float = 5.0):
         self.http = http
         self.model_namespace = model_namespace
@@ -374,33 +376,34 @@ class ClusterCache:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
     def _list(self, k: _Kind) -> None:
+        """The initial (or re-)list: pages fetched on a helper thread while the
+        previous one is parsed and reduced here (the network and the server's
+        time overlap the parsing; at most two pages wait in memory)."""
         reduce = k8s_rows.REDUCERS[k.name]
-        path = object_path(k.name)
         rows: dict = {}
-        cont = None
-        with gc_paused():
-            while True:
-                try:
-                    body = self.http.get_bytes(path, {"limit": self.page_size, "continue": cont},
-                                               timeout=60)
-                except Gone:
-                    if cont is None:
-                        raise
-                    rows, cont = {}, None      # continue token expired: start over
-                    continue
-                page = json.loads(body)
-                del body
-                for obj in page.get("items") or ():
-                    row = reduce(obj)
-                    rows[_key_of(row)] = row
-                meta = page.get("metadata") or {}
-                cont = meta.get("continue") or None
-                rv = meta.get("resourceVersion")
-                del page
-                if not cont:
-                    break
-                if self._stop.is_set():
-                    return
+        rv = None
+        pages = _PageFetcher(self.http, object_path(k.name), self.page_size, self._stop)
+        try:
+            with gc_paused():
+                for body, expected_continue in pages:
+                    if body is None:               # continue token expired: the list starts over
+                        rows = {}
+                        continue
+                    page = json.loads(body)
+                    del body
+                    for obj in page.get("items") or ():
+                        row = reduce(obj)
+                        rows[_key_of(row)] = row
+                    meta = page.get("metadata") or {}
+                    rv = meta.get("resourceVersion")
+                    cont = meta.get("continue") or None
+                    del page
+                    if cont != expected_continue:   # the fetcher guessed wrong: follow the real token
+                        pages.restart(cont)
+        finally:
+            pages.close()
+        if self._stop.is_set():
+            return
         now = time.time()
         with self._lock:
             self._replace_all(k.name, rows)
@@ -473,6 +476,93 @@ class ClusterCache:
                     self.http.close_streams()   # no watch may hang half-open on a dead server
                 self._on_change()
             self._stop.wait(self.heartbeat_s)
+
+
+_CONTINUE = re.compile(rb'"continue"\s*:\s*"([^"]*)"')
+
+
+class _PageFetcher:
+    """Iterates (body, continue token it saw) over a chunked list, fetching the
+    next page on its own thread while the caller parses the current one. The
+    token is read from the head of the page (the API server writes `metadata`
+    before `items`); the caller checks it against the parsed page and calls
+    restart(token) on a mismatch. (None, None) means the continue token expired
+    (410) and the list starts over. Errors are raised in the caller's thread."""
+
+    def __init__(self, http: KubeHttp, path: str, limit: int, stop: threading.Event):
+        self.http, self.path, self.limit, self.stop = http, path, limit, stop
+        self._gen = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._start(None)
+
+    def _start(self, cont: str | None) -> None:
+        self._gen += 1
+        self._queue = queue.Queue(maxsize=2)
+        threading.Thread(target=self._fetch, args=(self._gen, self._queue, cont),
+                         name=f"list-{self.path}", daemon=True).start()
+
+    def _put(self, gen: int, q: queue.Queue, item) -> bool:
+        while gen == self._gen and not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fetch(self, gen: int, q: queue.Queue, cont: str | None) -> None:
+        while gen == self._gen and not self.stop.is_set():
+            try:
+                body = self.http.get_bytes(self.path, {"limit": self.limit, "continue": cont}, timeout=60)
+            except Gone as e:
+                if cont is None:
+                    self._put(gen, q, ("error", e))
+                    return
+                if not self._put(gen, q, ("restart", None)):
+                    return
+                cont = None
+                continue
+            except Exception as e:  # noqa: BLE001 - handed to the caller's thread
+                self._put(gen, q, ("error", e))
+                return
+            m = _CONTINUE.search(body, 0, 4096)
+            token = m.group(1).decode() or None if m else None
+            if not self._put(gen, q, ("page", body, token)) or token is None:
+                return
+            cont = token
+
+    def restart(self, cont: str | None) -> None:
+        if cont is None:
+            self._gen += 1          # nothing more to fetch
+            self._queue = queue.Queue()
+            self._queue.put(("end",))
+        else:
+            self._start(cont)
+
+    def close(self) -> None:
+        self._gen += 1
+
+    def __iter__(self):
+        while not self.stop.is_set():
+            q = self._queue
+            try:
+                item = q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if q is not self._queue:
+                continue            # from a fetcher that was replaced
+            kind = item[0]
+            if kind == "error":
+                raise item[1]
+            if kind == "end":
+                return
+            if kind == "restart":
+                yield None, None
+                continue
+            _, body, token = item
+            yield body, token
+            if token is None and q is self._queue:
+                return
 
 
 def _key_of(row) -> str:

@@ -70,6 +70,15 @@ def test_cache_fills_from_demo_site_and_matches_the_official_client(site, cache)
     assert row.ip and row.model_port and row.node
     assert view.deployments and view.deployments[0].name == "deepseek-v3"
     assert view.pdbs and all(k.synced and k.error is None for k in view.kinds.values())
+    # the same through small pages (chunked list, next page fetched while one is parsed)
+    small = ClusterCache(KubeHttp(resolve(str(site.kubeconfig_path), site.context)), kinds=("pods",),
+                         model_namespace=site.namespace, page_size=3)
+    small.start()
+    try:
+        assert small.wait_synced(20)
+        assert small.items("pods").keys() == cache.items("pods").keys()
+    finally:
+        small.stop()
 
 
 def test_deleted_pod_disappears_and_its_replacement_appears(site, cache):
