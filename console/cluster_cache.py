@@ -428,29 +428,35 @@ class ClusterCache:
         k.watching = True
         k.error = None
         try:
-            for line in stream:
-                if not line.strip():
-                    continue
-                ev = json.loads(line)
-                etype = ev.get("type")
-                obj = ev.get("object") or {}
-                rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if etype == "ERROR":
-                    code = obj.get("code")
-                    if code == 410:
-                        raise Gone(410, "Gone", obj.get("message", ""))
-                    raise KubeApiError(code or 500, obj.get("reason", "Error"), obj.get("message", ""))
+            # Events that arrived together are applied together: one lock, one change
+            # notice per network read (hundreds of events per second stay cheap).
+            for lines in stream.batches():
+                changes = []
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    ev = json.loads(line)
+                    etype = ev.get("type")
+                    obj = ev.get("object") or {}
+                    rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if etype == "ERROR":
+                        code = obj.get("code")
+                        if code == 410:
+                            raise Gone(410, "Gone", obj.get("message", ""))
+                        raise KubeApiError(code or 500, obj.get("reason", "Error"), obj.get("message", ""))
+                    if etype == "BOOKMARK":
+                        k.resource_version = rv or k.resource_version
+                        continue
+                    row = reduce(obj)
+                    changes.append((_key_of(row), None if etype == "DELETED" else row, rv))
                 now = time.time()
-                if etype == "BOOKMARK":
-                    k.resource_version = rv or k.resource_version
-                    k.last_contact = now
-                    continue
-                row = reduce(obj)
                 with self._lock:
-                    self._apply(k.name, _key_of(row), None if etype == "DELETED" else row)
-                    k.resource_version = rv or k.resource_version
+                    for key, row, rv in changes:
+                        self._apply(k.name, key, row)
+                        k.resource_version = rv or k.resource_version
                     k.last_contact = now
-                self._on_change()
+                if changes:
+                    self._on_change()
         finally:
             k.watching = False
             stream.close()
