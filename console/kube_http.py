@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import socket
-import ssl
 import tempfile
 import threading
 from typing import Any, Iterator
@@ -131,7 +130,8 @@ class KubeHttp:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
-    def _ssl_context(self, t: KubeTarget) -> ssl.SSLContext:
+    def _ssl_context(self, t: KubeTarget):
+        import ssl  # only for https servers (the demo's simulator is plain http on loopback)
         ctx = ssl.create_default_context(cafile=None if t.ca_data else t.ca_file,
                                          cadata=t.ca_data.decode() if t.ca_data else None)
         if t.insecure:

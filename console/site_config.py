@@ -18,8 +18,6 @@ defaults (`effective_cluster`).
 """
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -135,6 +133,11 @@ class _Bad(Exception):
     """Raised by a check: the message says what was expected."""
 
 
+def _close_matches(word: str, options: list[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+    import difflib  # only on the error path
+    return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -223,6 +226,7 @@ def _host_name(v: Any) -> str:
 def _address(v: Any) -> str:
     """An IPv4/IPv6 address or a DNS name."""
     if isinstance(v, str):
+        import ipaddress
         candidate = v.strip("[]")
         try:
             ipaddress.ip_address(candidate)
@@ -311,7 +315,7 @@ class _Parser:
                                      f"{out[key][0].start_mark.line + 1}); expected each key once")
                 continue
             if key not in allowed:
-                close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                close = _close_matches(key, list(allowed), n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 if close:
                     self.suggested.add((id(node), close[0]))
@@ -416,7 +420,7 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
             hosts.append(HostConfig(**values))
     for name, (jump, jump_node) in jumps.items():
         if jump not in lines:
-            close = difflib.get_close_matches(jump, list(lines), n=1, cutoff=0.6)
+            close = _close_matches(jump, list(lines), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             p.error(jump_node, f"host {name!r}: jump names unknown host {jump!r}{hint}; "
                                "expected the name of another host in this file")
