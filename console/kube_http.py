@@ -24,7 +24,7 @@ import os
 import socket
 import tempfile
 import threading
-from typing import Any, Iterator
+from typing import Iterator
 from urllib.parse import quote, urlencode, urlsplit
 
 from console.kube_connect import KubeTarget

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from console.snapshot import EMPTY, EventRow, Snapshot
