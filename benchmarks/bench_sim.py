@@ -77,14 +77,28 @@ def start_server(nodes: int, replicas: int, kubeconfig: Path, ready_timeout: flo
     return proc, url, Path(kc), ready_s
 
 
-def timed_kubectl(kubectl: str, kubeconfig: Path, *args: str) -> tuple[float, int]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_kubectl(kubectl: str, kubeconfig: Path, sim_pid: int, *args: str) -> tuple[float, int, float, float]:
+    """(wall s, lines printed, kubectl's CPU s, the simulator's CPU s meanwhile)."""
+    c0, s0 = children_cpu_s(), cpu_s(sim_pid)
     t0 = time.perf_counter()
     r = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
                        timeout=300)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: rc {r.returncode}: {r.stderr[-500:]}")
-    return dt, len(r.stdout.splitlines())
+    return dt, len(r.stdout.splitlines()), children_cpu_s() - c0, cpu_s(sim_pid) - s0
 
 
 def python_chunked_pod_list(kubeconfig: Path) -> tuple[float, int, list[dict]]:
@@ -144,9 +158,12 @@ def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict
         proc, url, kc, ready_s = start_server(nodes, nodes * per_node, env_kc, ready_timeout)
         try:
             rss_ready = peak_rss_mib(proc.pid)
-            nodes_s, n_nodes = timed_kubectl(kubectl, kc, "get", "nodes", "-o", "name")
-            pods_s, n_pods = timed_kubectl(kubectl, kc, "get", "pods", "-A", "-o", "name")
+            ready_cpu = cpu_s(proc.pid)
+            nodes_s, n_nodes, nodes_kcpu, nodes_scpu = timed_kubectl(kubectl, kc, proc.pid, "get", "nodes", "-o", "name")
+            pods_s, n_pods, pods_kcpu, pods_scpu = timed_kubectl(kubectl, kc, proc.pid, "get", "pods", "-A", "-o", "name")
+            s0 = cpu_s(proc.pid)
             py_s, py_pods, items = python_chunked_pod_list(kc)
+            py_scpu = cpu_s(proc.pid) - s0
             sweep_s, asked, healthy = health_sweep(items)
             del items
             rss_peak = peak_rss_mib(proc.pid)
@@ -159,7 +176,8 @@ def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict
                 proc.kill()
                 rc = "killed"
             stop_s = time.perf_counter() - t0
-    return dict(nodes=nodes, ready_s=ready_s, rss_ready=rss_ready, rss_peak=rss_peak, nodes_s=nodes_s,
+    return dict(nodes=nodes, ready_s=ready_s, ready_cpu=ready_cpu, nodes_kcpu=nodes_kcpu, nodes_scpu=nodes_scpu,
+                pods_kcpu=pods_kcpu, pods_scpu=pods_scpu, py_scpu=py_scpu, rss_ready=rss_ready, rss_peak=rss_peak, nodes_s=nodes_s,
                 n_nodes=n_nodes, pods_s=pods_s, n_pods=n_pods, py_s=py_s, py_pods=py_pods,
                 sweep_s=sweep_s, asked=asked, healthy=healthy, stop_s=stop_s, rc=rc)
 
@@ -264,16 +282,20 @@ def main() -> int:
     kver = json.loads(ver.stdout)["clientVersion"]["gitVersion"] if ver.returncode == 0 else "?"
     print(f"bench_sim: kubectl {kver} ({kubectl}); python {sys.version.split()[0]}; "
           f"{os.cpu_count()} CPUs; 8 GPUs/node, {args.replicas_per_node} replicas/node + DaemonSet pods")
-    header = (f"{'nodes':>6} {'pods':>6} {'ready s':>8} {'kubectl nodes s':>16} {'kubectl pods -A s':>18} "
-              f"{'py chunked list s':>18} {'/health sweep':>22} {'RSS@ready MiB':>14} {'peak RSS MiB':>13} "
-              f"{'stop s':>7}")
+    print("wall seconds, with (CPU seconds: kubectl's / the simulator's) where it helps to tell who is slow")
+    header = (f"{'nodes':>6} {'pods':>6} {'ready s (sim cpu)':>18} {'kubectl nodes s':>22} "
+              f"{'kubectl pods -A s':>24} {'py chunked list s (sim)':>24} {'/health sweep':>22} "
+              f"{'RSS@ready MiB':>14} {'peak RSS MiB':>13} {'stop s':>7}")
     print(header)
     for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         r = bench(size, args.replicas_per_node, kubectl, args.ready_timeout)
         sweep = f"{r['healthy']}/{r['asked']} in {r['sweep_s']:.2f}s"
-        print(f"{r['nodes']:>6} {r['n_pods']:>6} {r['ready_s']:>8.2f} {r['nodes_s']:>16.2f} {r['pods_s']:>18.2f} "
-              f"{r['py_s']:>18.2f} {sweep:>22} {r['rss_ready']:>14.0f} {r['rss_peak']:>13.0f} "
-              f"{r['stop_s']:>7.2f}", flush=True)
+        ready = f"{r['ready_s']:.2f} ({r['ready_cpu']:.1f})"
+        kn = f"{r['nodes_s']:.2f} ({r['nodes_kcpu']:.1f}/{r['nodes_scpu']:.1f})"
+        kp = f"{r['pods_s']:.2f} ({r['pods_kcpu']:.1f}/{r['pods_scpu']:.1f})"
+        py = f"{r['py_s']:.2f} ({r['py_scpu']:.1f})"
+        print(f"{r['nodes']:>6} {r['n_pods']:>6} {ready:>18} {kn:>22} {kp:>24} {py:>24} {sweep:>22} "
+              f"{r['rss_ready']:>14.0f} {r['rss_peak']:>13.0f} {r['stop_s']:>7.2f}", flush=True)
         if r["n_nodes"] != size or r["py_pods"] != r["n_pods"] or r["rc"] != 0:
             print(f"       note: kubectl saw {r['n_nodes']} nodes, python {r['py_pods']} pods, "
                   f"sim serve exited {r['rc']}")
