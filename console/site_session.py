@@ -157,6 +157,11 @@ class SiteSession:
         """Stop every worker (and the demo simulator); safe to call twice."""
         self._stopping.set()
         self._dirty.set()
+        # Let a start in progress finish its step first (it checks _stopping between
+        # steps), so that nothing it creates is left running.
+        for t in self._threads:
+            if t.name == "site-session-start" and t is not threading.current_thread():
+                t.join(timeout=30)
         for part in (self.alerts, self.poller, self.cache):
             if part is not None:
                 try:
@@ -285,8 +290,6 @@ class SiteSession:
                 from console.sim.demo_site import start_demo_site
                 opts = dict(self._demo_options)
                 self.demo_site = start_demo_site(**opts)
-                if self._stopping.is_set():
-                    return
                 # Our own in-process simulator: plain HTTP on loopback, no credentials,
                 # so no kubeconfig to parse (and no YAML import on the first frame's path).
                 from console.kube_connect import KubeTarget
@@ -296,6 +299,8 @@ class SiteSession:
                                           files=(str(self.demo_site.kubeconfig_path),))
             elif self._target is None:
                 self._target = resolve(self._kubeconfig, self._context)
+            if self._stopping.is_set():
+                return
             self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
                                       on_change=self._dirty.set)
             self.cache.start()
@@ -303,6 +308,8 @@ class SiteSession:
                 self._start_telemetry()
             except Exception as e:  # noqa: BLE001 - the cluster view works without GPUs
                 self.telemetry_error = f"{type(e).__name__}: {e}"
+            if self._stopping.is_set():
+                return
             self._start_alerts()
             self._ready.set()
         except Exception as e:  # noqa: BLE001 - reported in the header / status
