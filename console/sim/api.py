@@ -63,25 +63,13 @@ class Api:
                 raise api_errors.ApiError(
                     "Expired", "The provided continue parameter is too old to display a consistent list "
                     "result. You can start a new list without the continue parameter.", code=410)
-        rv, items = self.store.list(res.plural, ns or None, start)
-        out: list[tuple[dict, bytes]] = []
-        last_key = None
-        consumed = 0
-        more = False
-        for key, obj, raw in items:
-            if limit and len(out) >= limit:
-                more = True
-                break
-            consumed += 1
-            if pred is None or pred(obj):
-                out.append((obj, raw))
-                last_key = key
+        rv, items, more, remaining = self.store.scan(res.plural, ns or None, start, pred, limit)
         meta = {"resourceVersion": str(rv)}
-        if more and last_key is not None:
-            meta["continue"] = encode_continue(rv, last_key)
-            if pred is None:
-                meta["remainingItemCount"] = len(items) - consumed
-        return meta, out
+        if more and items:
+            meta["continue"] = encode_continue(rv, items[-1][0])
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
+        return meta, [(obj, raw) for _k, obj, raw in items]
 
     def list(self, res: Resource, ns: str | None, query: dict) -> bytes:
         meta, items = self.page(res, ns, query)

@@ -9,7 +9,6 @@ Imports nothing heavy (no kubernetes client): the dashboard starts a small
 site in process on its path to the first frame."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -94,9 +93,8 @@ class DemoSite:
             ds = so.daemonset(name, image, site_ts)
             default_and_validate(R["daemonsets"], ds)
             ds = store.create(R["daemonsets"], ds)
-            pod = daemon_pod(store, ds, "")
-            _default_pod_spec(pod["spec"])
-            proto = json.dumps(pod).encode()
+            proto = daemon_pod(store, ds, "")
+            _default_pod_spec(proto["spec"])
             for n in node_objs:
                 self._finish_pod(proto, n, pods_ts, ip=None)
         # the model-server Deployment, its ReplicaSet and Ready pods
@@ -110,6 +108,7 @@ class DemoSite:
         rs_obj["metadata"]["creationTimestamp"] = pods_ts
         rs = store.create(R["replicasets"], rs_obj)
         proto = self._proto(store, rs, rs["spec"]["template"])
+        bind_model_port(proto, self.model_servers.port)
         per_node = [0] * len(node_objs)
         for i in range(self.replicas):
             # round-robin over nodes with free GPUs (what the scheduler would do)
@@ -136,11 +135,12 @@ class DemoSite:
                                                          "protocol": "TCP"}]},
                                      "status": {"loadBalancer": {}}})
 
-    def _finish_pod(self, proto: bytes, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
+    def _finish_pod(self, proto: dict, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
                     model: str | None = None) -> None:
-        """Store a pod (from its owner's defaulted pod, serialized once) as its
+        """Store a pod made from its owner's defaulted pod `proto` as its
         kubelet would have left it: Running and Ready."""
-        pod = json.loads(proto)
+        # share the (never mutated) spec parts of the owner's pod; new metadata
+        pod = dict(proto, metadata=dict(proto["metadata"]), spec=dict(proto["spec"]))
         md = pod["metadata"]
         node_name = node["metadata"]["name"]
         prefix = md.pop("generateName")
@@ -151,14 +151,11 @@ class DemoSite:
         pod["spec"]["nodeName"] = node_name
         host_ip = node_ip(node)
         if model:
-            bind_model_port(pod, self.model_servers.port)
-            md["annotations"][GPU_INDEX_ANNOTATION] = str(gpu_index)
+            md["annotations"] = dict(md.get("annotations") or {}, **{GPU_INDEX_ANNOTATION: str(gpu_index)})
         elif pod["spec"].get("hostNetwork"):
             ip = host_ip
         else:
             ip = overlay_ip((md["namespace"], md["name"]))
-        pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                                         "lastTransitionTime": ts}]}
         pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
         if model:
@@ -167,10 +164,10 @@ class DemoSite:
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
 
     @staticmethod
-    def _proto(store, owner: dict, template: dict) -> bytes:
+    def _proto(store, owner: dict, template: dict) -> dict:
         pod = new_pod_from_template(store, owner, template)
         _default_pod_spec(pod["spec"])
-        return json.dumps(pod).encode()
+        return pod
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> "DemoSite":

@@ -49,43 +49,41 @@ def readiness_period(pod: dict, default: float) -> float:
     return default
 
 
+_CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+
+
 def running_status(pod: dict, *, node: dict | None, pod_ip: str, now: str, ready: bool,
                    host_ip: str = "") -> dict:
-    """The status of a pod whose containers run (Ready or not yet)."""
-    st = dict(pod.get("status") or {})
-    st["phase"] = "Running"
-    st["hostIP"] = host_ip
-    st["hostIPs"] = [{"ip": host_ip}] if host_ip else []
-    st["podIP"] = pod_ip
-    st["podIPs"] = [{"ip": pod_ip}]
-    st.setdefault("startTime", now)
-    conds = [dict(c) for c in st.get("conditions") or []]
-    set_condition(conds, "PodReadyToStartContainers", "True", now, probe_time=True)
-    set_condition(conds, "Initialized", "True", now, probe_time=True)
-    set_condition(conds, "Ready", "True" if ready else "False", now,
-                  "" if ready else "ContainersNotReady",
-                  "" if ready else f"containers with unready status: [{_names(pod)}]", probe_time=True)
-    set_condition(conds, "ContainersReady", "True" if ready else "False", now,
-                  "" if ready else "ContainersNotReady",
-                  "" if ready else f"containers with unready status: [{_names(pod)}]", probe_time=True)
-    set_condition(conds, "PodScheduled", "True", now, probe_time=True)
-    order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3, "PodScheduled": 4}
-    st["conditions"] = sorted(conds, key=lambda c: order.get(c["type"], 9))
-    prev = {c["name"]: c for c in st.get("containerStatuses") or []}
+    """The status of a pod whose containers run (Ready or not yet). A
+    condition keeps its lastTransitionTime unless its status changes."""
+    old = pod.get("status") or {}
+    prev = {c.get("type"): c for c in old.get("conditions") or ()}
+    unready = "" if ready else f"containers with unready status: [{_names(pod)}]"
+    conds = []
+    for t in _CONDITION_ORDER:
+        status = "True" if ready or t not in ("Ready", "ContainersReady") else "False"
+        p = prev.get(t)
+        c = {"type": t, "status": status, "lastProbeTime": None,
+             "lastTransitionTime": p["lastTransitionTime"] if p and p.get("status") == status else now}
+        if status == "False":
+            c["reason"], c["message"] = "ContainersNotReady", unready
+        conds.append(c)
+    prev_cs = {c["name"]: c for c in old.get("containerStatuses") or ()}
+    md = pod["metadata"]
     statuses = []
     for c in pod["spec"].get("containers") or ():
-        p = prev.get(c["name"]) or {}
+        p = prev_cs.get(c["name"]) or {}
         started_at = ((p.get("state") or {}).get("running") or {}).get("startedAt", now)
+        cid = p.get("containerID") or "containerd://" + hashlib.sha256(
+            f"{md.get('namespace', '')}/{md.get('name', '')}/{md.get('uid', '')}/{c['name']}".encode()).hexdigest()
         statuses.append({"name": c["name"], "state": {"running": {"startedAt": started_at}},
                          "lastState": {}, "ready": ready, "restartCount": p.get("restartCount", 0),
                          "image": c.get("image", ""), "imageID": f"{c.get('image', '')}@sha256:" + "0" * 64,
-                         "containerID": p.get("containerID") or "containerd://" + hashlib.sha256(
-                             (pod["metadata"].get("namespace", "") + "/" + pod["metadata"].get("name", "") + "/"
-                             + pod["metadata"].get("uid", "") + c["name"]).encode()).hexdigest(),
-                         "started": True})
-    st["containerStatuses"] = statuses
-    st.setdefault("qosClass", "Burstable")
-    return st
+                         "containerID": cid, "started": True})
+    return {"phase": "Running", "conditions": conds, "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}] if host_ip else [], "podIP": pod_ip, "podIPs": [{"ip": pod_ip}],
+            "startTime": old.get("startTime", now), "containerStatuses": statuses,
+            "qosClass": old.get("qosClass", "Burstable")}
 
 
 def _names(pod: dict) -> str:
@@ -117,6 +115,10 @@ class Kubelet(Controller):
         self.pod_gpus: dict[tuple, tuple[str, list[int]]] = {}
         self.node_ok: dict[str, bool] = {}
         self.pending_on: dict[str, set] = {}   # node -> bound pods waiting for it to be Ready
+        # what the periodic sweep needs, kept from pod events (no store reads)
+        self.node_of: dict[tuple, str] = {}
+        self.ready: dict[tuple, bool] = {}
+        self.util: dict[tuple, float] = {}
         self._sweep_armed = False
 
     def resync(self) -> None:
@@ -132,6 +134,8 @@ class Kubelet(Controller):
         node = pod["spec"]["nodeName"]
         if ip:
             self.ips[k] = ip
+            self.node_of[k] = node
+            self.ready[k] = pod_ready(pod)
         if gpus:
             self.pod_gpus[k] = (node, gpus)
             for i in gpus:
@@ -162,6 +166,9 @@ class Kubelet(Controller):
             self._teardown(k, pod)
             return
         node = pod["spec"].get("nodeName")
+        if k in self.ips:
+            self.node_of[k] = node
+            self.ready[k] = pod_ready(pod)
         phase = (pod.get("status") or {}).get("phase")
         if not node or phase != "Pending" or k in self.starting:
             return
@@ -174,6 +181,9 @@ class Kubelet(Controller):
 
     def _teardown(self, k, pod) -> None:
         self.starting.discard(k)
+        self.node_of.pop(k, None)
+        self.ready.pop(k, None)
+        self.util.pop(k, None)
         self.probing.pop(k, None)
         ip = self.ips.pop(k, None)
         if ip and self.pool is not None:
@@ -281,6 +291,15 @@ class Kubelet(Controller):
         else:
             self.cluster.after(readiness_period(pod, self.cluster.probe_period_s), lambda: self._probe(k, uid))
 
+    def _unhealthy(self, k, pod: dict) -> None:
+        self._set_ready(pod, False)
+        node = pod["spec"].get("nodeName")
+        self.recorder.record(pod, "Warning", "Unhealthy",
+                             "Readiness probe failed: HTTP probe failed with statuscode: 503", "kubelet", node)
+        uid = pod["metadata"]["uid"]
+        self.probing[k] = uid
+        self.cluster.after(readiness_period(pod, self.cluster.probe_period_s), lambda: self._probe(k, uid))
+
     def recheck(self, pod: dict) -> None:
         """Probe a running pod again now (its node came back)."""
         k, uid = key_of(pod), pod["metadata"]["uid"]
@@ -315,28 +334,26 @@ class Kubelet(Controller):
         self.cluster.after(self.cluster.probe_period_s, self._sweep)
 
     def _sweep(self) -> None:
+        """Probe every Ready model pod (in process: pool.healthy) and pass
+        its server's load to its GPUs. Touches the store only for changes."""
         self._sweep_armed = False
+        if self.pool is None:
+            return
+        healthy, load = self.pool.healthy, self.pool.load
         for k, ip in list(self.ips.items()):
-            if k in self.probing or self.pool is None:
+            if k in self.probing:
                 continue
-            pod = self.store.get("pods", *k)
-            if pod is None:
-                continue
-            healthy = self.pool.healthy(ip) and self.node_ok.get(pod["spec"].get("nodeName"), False)
-            if pod_ready(pod) and not healthy and self.node_ok.get(pod["spec"].get("nodeName")):
-                self._set_ready(pod, False)
-                self.recorder.record(pod, "Warning", "Unhealthy",
-                                     "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                                     "kubelet", pod["spec"].get("nodeName"))
-                self.probing[k] = pod["metadata"]["uid"]
-                uid = pod["metadata"]["uid"]
-                self.cluster.after(readiness_period(pod, self.cluster.probe_period_s),
-                                   lambda k=k, uid=uid: self._probe(k, uid))
-            if self.fleet is not None:
-                node_gpus = self.pod_gpus.get(k)
-                if node_gpus and node_gpus[0] in self.fleet:
-                    load = self.pool.load(ip)
-                    util = min(1.0, 0.02 + 0.25 * load.get("requests_running", 0) + 0.05 * load.get("requests_per_s", 0))
+            node = self.node_of.get(k)
+            if self.ready.get(k) and self.node_ok.get(node) and not healthy(ip):
+                pod = self.store.get("pods", *k)
+                if pod is not None:
+                    self._unhealthy(k, pod)
+            node_gpus = self.pod_gpus.get(k)
+            if self.fleet is not None and node_gpus:
+                lo = load(ip)
+                util = min(1.0, 0.02 + 0.25 * lo.get("requests_running", 0) + 0.05 * lo.get("requests_per_s", 0))
+                if self.util.get(k) != util and node_gpus[0] in self.fleet:
+                    self.util[k] = util
                     for i in node_gpus[1]:
                         self.fleet.set_load(node_gpus[0], i, util)
         self._arm_sweep()
