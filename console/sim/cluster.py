@@ -17,6 +17,7 @@ from concurrent.futures import Future
 
 from .controllers.daemonset import DaemonSetController
 from .controllers.deployment import DeploymentController
+from .controllers.endpoints import EndpointsController
 from .controllers.replicaset import ReplicaSetController
 from .disruption import DisruptionController
 from .event_recorder import EventRecorder
@@ -52,15 +53,20 @@ class SimCluster:
         self.daemonsets = DaemonSetController(self)
         self.nodes = NodeLifecycle(self)
         self.disruption = DisruptionController(self)
+        self.endpoints = EndpointsController(self)
         # order matters within a round: owners before pods, scheduling before starting
         self.controllers = [self.deployments, self.replicasets, self.daemonsets, self.scheduler,
-                            self.kubelet, self.nodes, self.disruption]
+                            self.kubelet, self.nodes, self.disruption, self.endpoints]
 
     # ---- lifecycle --------------------------------------------------------
     def start(self) -> "SimCluster":
         self._watcher, _ = self.store.watch(None, self.store.resource_version)
         for c in self.controllers:
             c.resync()
+        # one synchronous round: statuses (ReplicaSets, Deployments, PDBs,
+        # Endpoints) are current before anyone can look
+        for c in self.controllers:
+            c.sync()
         self._thread = threading.Thread(target=self._run, name="sim-cluster", daemon=True)
         self._thread.start()
         return self
