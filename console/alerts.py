@@ -124,6 +124,7 @@ class AlertEngine:
         self.eval_interval_s = eval_interval_s
         self._since: dict[tuple[str, str], float] = {}
         self._alerts: tuple[Alert, ...] = ()
+        self.evaluated_at: float | None = None   # last evaluation on synced data
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.latency = self.consistency = None
@@ -157,9 +158,10 @@ class AlertEngine:
     def current(self) -> tuple[Alert, ...]:
         return self._alerts
 
-    def evaluate(self, now: float | None = None) -> tuple[Alert, ...]:
+    def evaluate(self, now: float | None = None, snap: Snapshot | None = None) -> tuple[Alert, ...]:
+        """Evaluate now, from `snap` (default: the session's latest snapshot)."""
         now = time.time() if now is None else now
-        snap = self._snapshot()
+        snap = snap if snap is not None else self._snapshot()
         found = cluster_alerts(snap, self.thresholds, now)
         found += gpu_alerts(snap.gpus, self.thresholds, self.telemetry_interval_s, now)
         if self.latency is not None:
@@ -174,6 +176,8 @@ class AlertEngine:
             since[key] = first
             out.append(Alert(a.severity, a.kind, a.target, a.message, min(first, a.since)))
         self._since = since
+        if snap.synced:
+            self.evaluated_at = now     # alerts reflect complete cluster data
         alerts = sorted_alerts(out)
         if alerts != self._alerts:
             self._alerts = alerts

@@ -18,6 +18,7 @@ Threading contract for the UI:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -392,11 +393,18 @@ class SiteSession:
         gpus = self.poller.snapshot() if self.poller is not None else {}
         gpu_time = max((s.last_ok for s in gpus.values() if s.last_ok), default=None)
         alerts = self.alerts.current() if self.alerts is not None else ()
-        return Snapshot(version=version, time=now, api_ok=view.api_ok, api_error=view.api_error,
+        snap = Snapshot(version=version, time=now, api_ok=view.api_ok, api_error=view.api_error,
                         last_update=view.last_update, nodes=view.nodes, pods=view.pods, gpus=gpus,
                         alerts=alerts, events=view.events, synced=view.synced, kinds=view.kinds,
                         deployments=view.deployments, pdbs=view.pdbs, pod_total=view.pod_total,
-                        gpu_time=gpu_time)
+                        gpu_time=gpu_time,
+                        alerts_time=self.alerts.evaluated_at if self.alerts is not None else None)
+        if snap.synced and self.alerts is not None and self.alerts.evaluated_at is None:
+            # The first complete data: evaluate alerts on it now rather than show
+            # alerts computed before the cache had synced (the engine runs once a second).
+            alerts = self.alerts.evaluate(now, snap)
+            snap = dataclasses.replace(snap, alerts=alerts, alerts_time=self.alerts.evaluated_at)
+        return snap
 
 
 def _demo_options_from(args: Any) -> dict:

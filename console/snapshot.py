@@ -128,6 +128,7 @@ class Snapshot:
     pdbs: tuple[PdbRow, ...] = ()   # all namespaces
     pod_total: int = 0              # pods in all namespaces (pods holds only the model namespace)
     gpu_time: float | None = None   # newest good GPU telemetry (any host)
+    alerts_time: float | None = None  # when alerts were last evaluated on synced data (None: not yet)
 
     def age(self, now: float | None = None) -> float | None:
         """Seconds since the newest good data from the API (None: never had any)."""

@@ -193,6 +193,7 @@ def test_session_demo_snapshots_subscribe_and_details(session):
     snap = wait_for(lambda: (s := session.snapshot()).gpus and all(g.latest for g in s.gpus.values())
                     and len(s.pods) == 6 and s, what="pods and GPUs in the snapshot")
     assert snap.api_ok and not snap.stale and snap.age() < 5
+    assert snap.alerts_time is not None     # alerts evaluated on the synced data
     assert len(snap.nodes) == 3 and sorted(snap.gpus) == [n.name for n in snap.nodes]
     assert all(len(g.latest.samples) == 4 for g in snap.gpus.values())
     assert snap.kinds["pods"].synced and snap.kinds["pods"].count == snap.pod_total
