@@ -113,7 +113,8 @@ def test_thp_file_answers_in_kernel_form(test_hosts, tunables):
 
 
 def test_logins_tuned_grub_and_nvidia_smi(test_hosts):
-    ops, = test_hosts.start(1, login="ops", tuned="hpc-compute", grub=False)
+    ops, = test_hosts.start(1, login="ops", tuned="hpc-compute", grub=False,
+                            gpu_variant={"gpus": 2})
     pw, = test_hosts.start(1, login="ops-pw", nvidia_smi=None)
     assert (ops.user, pw.user) == ("ops", "ops")
     p = _ssh(test_hosts, ops, "id -un; sudo -n id -un; tuned-adm active; "
@@ -121,7 +122,7 @@ def test_logins_tuned_grub_and_nvidia_smi(test_hosts):
                               "nvidia-smi --query-gpu=name --format=csv,noheader")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == ["ops", "root", "Current active profile: hpc-compute",
-                                     "hpc-compute", "1", "NVIDIA H200"]
+                                     "hpc-compute", "1", "NVIDIA H200", "NVIDIA H200"]
     p = _ssh(test_hosts, pw, "sudo -n true; echo rc=$?; command -v nvidia-smi; "
                              "grep ^GRUB_CMDLINE_LINUX= /etc/default/grub")
     assert "a password is required" in p.stderr

@@ -59,6 +59,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import marshal
 import os
 import select
 import shutil
@@ -75,6 +76,10 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 HOSTINIT = HERE / "testhosts" / "hostinit.py"
+# Imported rather than run as a script, so its byte code is cached; the config
+# travels as marshal (no json import in every host's init).
+INIT_STUB = (f"import sys; sys.path.insert(0, {str(HOSTINIT.parent)!r}); "
+             "import hostinit; sys.exit(hostinit.main())")
 GPU_DATA = HERE / "data" / "gpu"
 STATE = Path(tempfile.gettempdir()) / "dsconsole-testhosts"
 SLOTS = 62500
@@ -354,7 +359,7 @@ class TestHost:
     def _launch(self, cfg: dict) -> None:
         cmd = ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--uts", "--pid",
                "--propagation", "private", "--kill-child",
-               sys.executable, "-S", str(HOSTINIT), json.dumps(cfg)]
+               sys.executable, "-S", "-c", INIT_STUB, marshal.dumps(cfg).hex()]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=open(self.dir / "init.log", "ab"), text=True,
                                       cwd="/")
@@ -521,7 +526,8 @@ class TestHostFactory:
         if nvidia_smi:
             script, data = GPU_DATA / "nvidia-smi", GPU_DATA / nvidia_smi
             if script.exists() and data.is_dir():
-                gpu = {"script": str(script), "data": str(data), "variant": gpu_variant}
+                gpu = {"script": str(script), "data": str(data),
+                       "variant": None if gpu_variant is None else json.dumps(gpu_variant)}
         (hdir / "sshd_config").write_text(SSHD_CONFIG.format(address=address))
         cfg = {"name": name, "address": address, "dir": str(hdir), "users": users,
                "authorized_key": str(self._session.client_key) + ".pub",

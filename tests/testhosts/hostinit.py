@@ -31,10 +31,10 @@ sshd processes (a hung host: TCP connects, nothing answers). EOF on stdin (the
 test process died) ends every process of the host and this one, so a crashed
 test run leaves no process behind.
 
-argv[1]: JSON config written by tests/testhosts.py.
+argv[1]: the config from tests/testhosts.py (marshal, hex).
 """
 import ctypes
-import json
+import marshal
 import os
 import shutil
 import signal
@@ -247,7 +247,7 @@ def setup(cfg):
               f"export DSCONSOLE_FAKE_GPU_DATA={lib}/{os.path.basename(gpu['data'])}\n"
               f'exec {lib}/nvidia-smi "$@"\n', 0o755)
         if gpu.get("variant") is not None:
-            write("/etc/dsconsole-fake-gpu.json", json.dumps(gpu["variant"]))
+            write("/etc/dsconsole-fake-gpu.json", gpu["variant"])  # JSON text
 
     # Log stays on the test side (opened before /tmp is hidden).
     log = open(f"{src}/sshd.log", "ab")
@@ -367,7 +367,7 @@ class Host:
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
     # Our PID as the test process sees it: /proc is still the outer one here.
     outer_pid = int(os.readlink("/proc/self"))
     try:
