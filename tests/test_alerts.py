@@ -126,6 +126,32 @@ def test_critical_xid(session):
         session.demo_site.gpus.clear_faults(node)
 
 
+def test_pod_restarting(session):
+    """A container restarting, written to the pod's status through the API as a
+    kubelet would (the official client's patch of the status subresource)."""
+    from kubernetes import client
+    from console.kube_connect import api_client
+    site = session.demo_site
+    v1 = client.CoreV1Api(api_client(str(site.kubeconfig_path), site.context))
+    crashing, restarted = sorted(pods_by_node(session).values(), key=lambda p: p.name)[1:3]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def status(pod, restarts, state):
+        cs = v1.read_namespaced_pod(pod.name, pod.namespace).status.container_statuses[0]
+        return {"status": {"containerStatuses": [{
+            "name": cs.name, "image": cs.image, "imageID": cs.image_id or "", "ready": "running" in state,
+            "restartCount": restarts, "state": state,
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": now}}}]}}
+    v1.patch_namespaced_pod_status(crashing.name, crashing.namespace, status(
+        crashing, 4, {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}}))
+    v1.patch_namespaced_pod_status(restarted.name, restarted.namespace, status(
+        restarted, 1, {"running": {"startedAt": now}}))
+    a = wait_alert(session, "pod-restarting", crashing.key)
+    assert a.severity == "critical" and "CrashLoopBackOff" in a.message and "4 restarts" in a.message
+    b = wait_alert(session, "pod-restarting", restarted.key)
+    assert b.severity == "warning" and "1 restarts" in b.message
+
+
 def test_node_not_ready(session):
     node = sorted(pods_by_node(session))[-1]
     session.demo_site.cluster.fail_node(node)
