@@ -306,8 +306,8 @@ class ClusterCache:
             self._dirty_nodes.add(key)
         elif kind == "events":
             self._small_dirty["events"] = True
-            if row is not None and len(k.items) > self.events_cap:
-                # dicts keep insertion order: drop the oldest received
+            if row is not None and len(k.items) > self.events_cap + self.events_cap // 10:
+                # dicts keep insertion order: drop the oldest received, in bulk
                 for stale in list(k.items)[: len(k.items) - self.events_cap]:
                     del k.items[stale]
         elif kind in self._small_dirty:
