@@ -64,7 +64,10 @@ def test_util_follows_load_and_power_follows_util(fleet):
     assert busy.sm_clock_mhz == 1980 and busy.clock_event_reasons == 0
     assert busy.power_w > idle_power + 300
     fleet.set_load(NODE, 1, 1.0)
-    assert _gpu(fleet, 1).power_w > busy.power_w and _gpu(fleet, 1).power_w <= 700
+    full = _gpu(fleet, 1)
+    # full load runs into the 700 W limit, as measured on a real H200
+    assert busy.power_w < full.power_w <= 700 and full.power_w > 680
+    assert full.clock_event_names == ("sw_power_cap",) and 1700 <= full.sm_clock_mhz < 1980
     fleet.set_load(NODE, 1, 0.0)
     assert _gpu(fleet, 1).util_pct == 0
     assert _gpu(fleet, 0).util_pct == 0  # other GPUs untouched
@@ -74,15 +77,15 @@ def test_temperature_follows_util_with_lag(fleet, clock):
     cold = _gpu(fleet).temp_c
     fleet.set_load(NODE, 0, 1.0)
     assert _gpu(fleet).temp_c <= cold + 1  # no jump at once
-    clock.sleep(10)
+    clock.sleep(2)
     warming = _gpu(fleet).temp_c
     clock.sleep(300)
     hot = _gpu(fleet).temp_c
     assert cold + 5 < warming < hot - 5
-    assert 70 <= hot <= 78 and hot < 89  # full load stays below the slowdown temperature
+    assert 54 <= hot <= 62 and hot < 89  # as a real H200 at full load: ~57 C, below slowdown
     fleet.set_load(NODE, 0, 0.0)
-    clock.sleep(10)
-    assert cold < _gpu(fleet).temp_c < hot  # and cools down with the same lag
+    clock.sleep(2)
+    assert cold + 5 < _gpu(fleet).temp_c < hot - 5  # and cools down with the same lag
 
 
 def test_memory_follows_loaded_models(fleet):
@@ -161,7 +164,7 @@ def test_seeded_noise_is_reproducible():
     assert reading(1) == reading(1)
     assert reading(1).samples[0].uuid != reading(2).samples[0].uuid
     # a frozen clock shows the steady state at once (same screen every time)
-    assert reading(1).samples[0].temp_c > 45
+    assert reading(1).samples[0].temp_c > 40
 
 
 def test_source_reads_the_node_and_never_raises(fleet):

@@ -2,7 +2,10 @@
 
 Each node has H200-like GPUs (static values from the real recording in
 tests/data/gpu/h200/: "NVIDIA H200", 143771 MiB, 700 W limit, slowdown at 89 C,
-SM clock up to 1980 MHz, idle at 345 MHz with the gpu_idle reason bit).
+SM clock up to 1980 MHz, idle at 345 MHz with the gpu_idle reason bit). The
+dynamics are calibrated on a real H200 under a bf16 matmul load
+(benchmarks/gpu_load_profile.py): 99 % util, 57 C after a ~5 s time constant,
+~690 W held at the 700 W limit with the sw_power_cap reason, SM ~1725 MHz.
 Dynamic values follow what the demo site drives:
   - utilisation follows the load set by set_load (plus a little noise);
   - temperature follows utilisation with a lag (first order, TEMP_TAU_S);
@@ -38,9 +41,12 @@ SM_IDLE_MHZ = 345.0
 SM_THERMAL_MHZ = 1140.0
 IDLE_POWER_W = 78.9
 AMBIENT_C = 32.0          # idle temperature of the recording
-FULL_LOAD_C = 74.0        # steady temperature at 100 % utilisation
+FULL_LOAD_C = 58.0        # steady temperature at 100 % utilisation (measured: 57 C)
 THERMAL_FAULT_C = 93.0    # steady temperature of a GPU with a thermal fault
-TEMP_TAU_S = 30.0         # time constant of the temperature lag (simulated seconds)
+TEMP_TAU_S = 5.0          # time constant of the temperature lag (simulated s; measured: 5.3 s)
+POWER_PER_UTIL_W = 640.0  # draw above idle at 100 % demand...
+CAPPED_POWER_W = 690.0    # ...held here by the 700 W limit (measured: 688-693 W, reason sw_power_cap)
+SM_CAPPED_MHZ = 1725.0    # SM clock while power-capped (measured: 1710-1740 MHz)
 CUDA_CONTEXT_MIB = 512    # a process's CUDA context, on top of the model's memory
 # PCI buses of the eight GPUs of an HGX H200 board.
 PCI_BUSES = (0x18, 0x2A, 0x3A, 0x5D, 0x9A, 0xAB, 0xBA, 0xDB)
@@ -210,8 +216,13 @@ class SimGpuFleet:
             reasons = (reasons & ~0x1) | 0x20 | 0x40
             sm = SM_THERMAL_MHZ
         # a throttled GPU draws less for the same work: its clock is down
-        power = IDLE_POWER_W + busy * 560.0 * (0.75 if thermal else 1.0) \
-            + _noise(g.key, tick, 3, 4.0) * (0.2 + busy)
+        demand = IDLE_POWER_W + busy * POWER_PER_UTIL_W * (0.75 if thermal else 1.0)
+        if demand >= CAPPED_POWER_W:  # full load runs into the power limit, as a real H200 does
+            demand = CAPPED_POWER_W
+            reasons |= 0x4
+            if not thermal:
+                sm = SM_CAPPED_MHZ
+        power = demand + _noise(g.key, tick, 3, 4.0) * (0.2 + min(busy, 0.5))
         used = g.model_mib + CUDA_CONTEXT_MIB if g.model_mib > 0 else 0.0
         processes = ()
         if used:
