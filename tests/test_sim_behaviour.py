@@ -117,13 +117,17 @@ def test_no_free_gpu_means_pending_with_failed_scheduling(site, v1, apps):
              what="16 Ready pods")
     # a cordoned node gets nothing new
     v1.patch_node("gpu-node-0001", {"spec": {"unschedulable": True}})
+    before = {p.metadata.name for p in model_pods(v1)}
     apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 12}})
     wait_for(lambda: len(model_pods(v1)) == 12, timeout=30, what="scale down")
     apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 16}})
     wait_for(lambda: len(model_pods(v1)) == 16, timeout=30, what="scale up")
-    gpus_on_1 = sum(1 for p in model_pods(v1) if p.spec.node_name == "gpu-node-0001")
-    assert gpus_on_1 <= 4
-    assert [p for p in model_pods(v1) if p.status.phase == "Pending"]
+    new = [p for p in model_pods(v1) if p.metadata.name not in before]
+    assert len(new) == 4 and all(p.spec.node_name != "gpu-node-0001" for p in new)
+    # the free GPUs of the cordoned node stay free: as many new pods wait Pending
+    on_1 = sum(1 for p in model_pods(v1) if p.spec.node_name == "gpu-node-0001")
+    wait_for(lambda: sum(1 for p in model_pods(v1) if p.status.phase == "Pending") == 4 - on_1, timeout=10,
+             what="pods Pending for the cordoned node's GPUs")
 
 
 def test_eviction_api_honours_the_pdb(site, v1):
