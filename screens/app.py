@@ -66,6 +66,7 @@ class DashboardApp(App, inherit_bindings=False):
         self._apply_latest()
 
     def on_unmount(self) -> None:
+        self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -32,7 +32,15 @@ class SiteHeader(Static):
         self.tick()
 
     def tick(self) -> None:
-        self.update(self._markup())
+        markup = self._markup()
+        if markup == getattr(self, "_shown", None):
+            return
+        # a full layout pass only when the header may change its height (1 or 2
+        # lines): on every snapshot it would repaint the whole screen
+        from textual.content import Content
+        lines = 1 + (Content.from_markup(markup).cell_length > max(1, self.size.width - 2))
+        self.update(markup, layout=lines != getattr(self, "_lines", None))
+        self._shown, self._lines = markup, lines
 
     def _markup(self) -> str:
         s, snap, now = self.session, self.snapshot, self.clock()
@@ -72,9 +80,12 @@ class SiteHeader(Static):
 
     def _counts(self, snap: Any) -> str:
         """'nodes 8/8 · pods 48/48 · alerts 0'; recounted only when a tuple changed
-        (20,000 pods: the cache hands out the same tuple while nothing changed)."""
+        (the cache hands out the same tuple while nothing changed) and at most
+        twice a second (20,000 pods under a stream of watch events)."""
         key = (id(snap.nodes), id(snap.pods), id(snap.alerts))
-        if key != getattr(self, "_counts_key", None):
+        now = time.monotonic()
+        if key != getattr(self, "_counts_key", None) and now - getattr(self, "_counted_at", 0.0) >= 0.5:
+            self._counted_at = now
             ready = sum(1 for n in snap.nodes if n.ready)
             pods_ready = sum(1 for p in snap.pods if p.ready)
             crit = sum(1 for a in snap.alerts if a.severity == "critical")

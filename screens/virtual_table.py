@@ -180,6 +180,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
                         for c in self.columns]
         self.updates = 0  # count of set_rows calls that changed something
         self._paint: _PaintContext | None = None
+        self._pos: dict[Hashable, int] | None = None
         self._cell_styles: dict[str, Style] = {}
         self._cell_styles_theme: str | None = None
 
@@ -218,11 +219,15 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
             if changed is not None:  # same keys in the same order: only rows changed
                 if not changed:
                     return False
+                widths = list(self._widths)
                 self._grow_widths(changed)
+                self.updates += 1
                 if self._match is not None:
                     self._rebuild_view()  # a changed row may now match or not
-                self.updates += 1
-                self.refresh()
+                    self.refresh()
+                elif widths != self._widths or self._any_visible(changed):
+                    # repaint only when it shows: most of 20,000 rows are off screen
+                    self.refresh()
                 return True
         changed = []
         order = []
@@ -254,6 +259,14 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         self._sync_size()
         self.refresh()
         return True
+
+    def _any_visible(self, rows: list[Row]) -> bool:
+        if self._pos is None:
+            self._pos = {k: i for i, k in enumerate(self._view)}
+        top = int(self.scroll_offset.y)
+        bottom = top + self._visible_rows()
+        pos = self._pos
+        return any(top <= pos.get(r.key, -1) < bottom for r in rows)
 
     def _positional_changes(self, prev: Sequence[Any], items: Sequence[Any]) -> list[Row] | None:
         """The fast path for a stream of updates: the source (ClusterCache) reuses
@@ -293,6 +306,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         return None
 
     def _rebuild_view(self) -> None:
+        self._pos = None  # key -> view index, rebuilt when next needed
         if self._match is None:
             self._view = self._order
         else:
