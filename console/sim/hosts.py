@@ -208,7 +208,7 @@ class SimulatedHost(Transport):
         path = _norm(path)
         while path not in self.dirs:
             self.dirs.add(path)
-            path = posixpath.dirname(path)
+            path = path.rpartition("/")[0] or "/"
 
     def _populate(self) -> None:
         for d in ("/etc/sysctl.d", "/etc/default", "/etc/security/limits.d", "/etc/modprobe.d",
@@ -264,6 +264,9 @@ def sysctl_path(key: str) -> str:
 
 
 def _norm(path: str) -> str:
+    """The absolute normal form of a path (the common, already normal case costs no normpath)."""
+    if path.startswith("/") and "//" not in path and "/." not in path and (path == "/" or path[-1] != "/"):
+        return path
     return posixpath.normpath("/" + path.lstrip("/")) if path else "/"
 
 

@@ -27,6 +27,7 @@ import collections
 import hashlib
 import json
 import random
+import re
 import socket
 import struct
 import threading
@@ -469,11 +470,13 @@ class ModelServerPool:
 
 
 # ---- helpers --------------------------------------------------------------------
+_LOOPBACK_RE = re.compile(r"127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+
+
 def _is_loopback(ip: str) -> bool:
     # cheaper than ipaddress.ip_address() for the 20,000 pods of a big demo site
-    parts = ip.split(".")
-    return len(parts) == 4 and parts[0] == "127" and all(
-        p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+    m = _LOOPBACK_RE.fullmatch(ip)
+    return m is not None and max(map(int, m.groups())) <= 255
 
 
 def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
