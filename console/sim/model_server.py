@@ -31,7 +31,6 @@ import re
 import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +43,7 @@ _ROUTES = {"/health": ("GET",), "/v1/models": ("GET",), "/metrics": ("GET",),
            "/v1/completions": ("POST",), "/v1/chat/completions": ("POST",)}  # path -> methods
 STREAM_STEPS = 8  # a streamed reply arrives in at most this many events after the first token
 RATE_WINDOW_S = 10.0  # simulated seconds over which requests_per_s is measured
-# Addresses per /16 usable for pods: host byte 1..254 (never .0 or .255).
+# Addresses per /24 usable for pods: last byte 1..254 (never .0 or .255).
 _HOSTS_PER_24 = 254
 
 _WORDS = ("the model answers that cluster nodes keep serving tokens while operators watch "
@@ -53,32 +52,10 @@ _WORDS = ("the model answers that cluster nodes keep serving tokens while operat
           "simple to verify across blue and green deployments during switchover drills").split()
 
 
-class RealClock:
-    """Wall clock (time scale 1): the default when no simulation clock is given."""
-    time_scale = 1.0
-    frozen = False
-
-    def now(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
 def default_clock():
-    """The demo site's clock if console/sim/clock.py provides one, else wall time."""
-    try:
-        from console.sim import clock as sim_clock  # SIM-API's module, optional
-    except ImportError:
-        return RealClock()
-    for name in ("SimClock", "Clock"):
-        cls = getattr(sim_clock, name, None)
-        if cls is not None:
-            try:
-                return cls()
-            except TypeError:
-                break
-    return RealClock()
+    """A real-time simulation clock (time scale 1), when none is given."""
+    from console.sim.clock import SimClock
+    return SimClock(time_scale=1.0)
 
 
 def wall_seconds(clock: Any, sim_s: float) -> float:
