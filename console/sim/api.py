@@ -108,7 +108,23 @@ class Api:
             self.on_create(res, obj)
         if dry_run:
             return dumps(obj)
-        return dumps(self.store.create(res, obj))
+        with self.store.lock:
+            if res.plural == "services":
+                self._allocate_cluster_ip(obj)
+            return dumps(self.store.create(res, obj))
+
+    def _allocate_cluster_ip(self, svc: dict) -> None:
+        """Like the apiserver's service IP allocator (10.96.0.0/16 here)."""
+        spec = svc.setdefault("spec", {})
+        if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+            return
+        used = {(s.get("spec") or {}).get("clusterIP") for s in self.store.values("services")}
+        for n in range(11, 65534):
+            ip = f"10.96.{n >> 8}.{n & 0xFF}"
+            if (n & 0xFF) and ip not in used:
+                spec["clusterIP"] = ip
+                spec["clusterIPs"] = [ip]
+                return
 
     def replace(self, res: Resource, ns: str, name: str, obj, *, status_only: bool = False,
                 dry_run: bool = False) -> bytes:

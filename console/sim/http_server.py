@@ -18,6 +18,7 @@ from .store import dumps
 from .watch_stream import WatchStream, error_line, parse_since
 
 MAX_BODY = 3 * 1024 * 1024  # etcd's request limit
+PROTOBUF_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
 
 
 def _not_found_path() -> ApiError:
@@ -93,6 +94,11 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if ctype in PROTOBUF_TYPES:
+            # kubectl's imperative `create`/`run` send protobuf; the simulator
+            # reads JSON and YAML only (`kubectl apply -f` sends JSON)
+            raise ApiError("UnsupportedMediaType", "the simulator reads JSON or YAML request bodies, not "
+                           f"{ctype} (use kubectl apply -f)", code=415)
         if "yaml" in ctype:
             try:
                 import yaml
