@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import time
+from operator import itemgetter
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -78,16 +79,23 @@ class Column:
 class Row:
     """One formatted row. `cells` are strings (or unix times for age columns),
     `styles` per-cell style names or None, `source` the object it came from."""
-    __slots__ = ("key", "cells", "styles", "search", "source")
+    __slots__ = ("key", "cells", "styles", "_search", "source")
 
     def __init__(self, key: Hashable, cells: tuple, styles: tuple | None, source: Any):
         self.key = key
         self.cells = cells
         self.styles = styles
         self.source = source
-        # cells joined by newlines: a regex's ^ and $ anchor at each cell (re.M),
-        # and a substring never matches across two cells
-        self.search = "\n".join(c for c in cells if isinstance(c, str)).lower()
+        self._search: str | None = None
+
+    @property
+    def search(self) -> str:
+        """The text a filter looks at, built on the first filter (not on every
+        update): cells joined by newlines, so a regex's ^ and $ anchor at each
+        cell (re.M) and a substring never matches across two cells."""
+        if self._search is None:
+            self._search = "\n".join(c for c in self.cells if isinstance(c, str)).lower()
+        return self._search
 
 
 Formatter = Callable[[Any], tuple[tuple, "tuple | None"]]
@@ -322,17 +330,15 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.cursor = max(0, min(self.cursor, len(self._view) - 1))
         self._cursor_key = self.cursor_key
 
-    def _grow_widths(self, rows: Iterable[Row]) -> None:
+    def _grow_widths(self, rows: list[Row]) -> None:
+        if not rows:
+            return
         widths = self._widths
+        cells = [row.cells for row in rows]
         for i, col in enumerate(self.columns):
-            if col.kind == "age":
-                continue
-            w = widths[i]
-            for row in rows:
-                n = len(row.cells[i])
-                if n > w:
-                    w = n
-            widths[i] = min(w, col.max_width)
+            if col.kind != "age":
+                longest = max(map(len, map(itemgetter(i), cells)))  # C loops: 20,000 rows
+                widths[i] = min(max(widths[i], longest), col.max_width)
 
     def _sync_size(self) -> None:
         width = sum(self._widths) + len(self._widths) - 1
