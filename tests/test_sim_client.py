@@ -231,3 +231,18 @@ def test_bad_input_gets_status_and_server_keeps_serving(site, api):
     assert code == 404
     # still serving
     assert client.CoreV1Api(api).read_namespaced_config_map("target", "default").metadata.name == "target"
+
+
+def test_watch_list_initial_events_end_with_a_bookmark_and_timeout_ends_the_stream(site):
+    """client-go's WatchList (kubectl rollout status uses it): initial ADDED
+    events, then a BOOKMARK annotated k8s.io/initial-events-end; timeoutSeconds
+    ends the stream."""
+    url = (site.url + "/apis/apps/v1/namespaces/deepseek/deployments?watch=1&sendInitialEvents=true"
+           "&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        events = [json.loads(line) for line in r]
+    assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
+    assert events[0]["object"]["metadata"]["name"] == "deepseek-v3"
+    bm = events[1]["object"]["metadata"]
+    assert bm["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(bm["resourceVersion"]) >= int(events[0]["object"]["metadata"]["resourceVersion"])

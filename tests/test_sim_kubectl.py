@@ -219,6 +219,24 @@ def test_logs(site):
     assert "Application startup complete" in kubectl(kc, "logs", "-n", "deepseek", pod).stdout
 
 
+def test_sigterm_stops_cleanly_and_default_kubeconfig_is_in_the_state_dir(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "console", "sim", "serve", "--nodes", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ready http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else line
+        path = line.split()[2]
+        assert path.startswith(str(tmp_path / "xdg-state")) and path.endswith("kubeconfig")
+        assert kubectl(path, "get", "nodes", "-o", "name").stdout.strip() == "node/gpu-node-0001"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def test_bad_arguments_exit_2():
     for args in (["--nodes", "0"], ["--time-scale", "fast"], ["--port", "70000"], ["--gpus-per-node", "99"]):
         p = subprocess.run([sys.executable, "-m", "console", "sim", "serve", *args],
