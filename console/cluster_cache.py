@@ -2,12 +2,14 @@
 
 One list+watch per kind (nodes, pods, deployments, services, PDBs, events), each
 on its own thread:
-- list in chunks (limit/continue), each page's raw JSON json.loads-ed and
-  reduced at once to a small row (console.k8s_rows) so the 20,000-pod full dicts
-  never live together; the garbage collector is paused during bulk loads (it is
+- list in chunks of 1000 (limit/continue), the next page fetched on a helper
+  thread while the current one is parsed; each page's raw JSON json.loads-ed
+  and reduced at once to a small row (console.k8s_rows) so the 20,000-pod full
+  dicts never live together; the garbage collector is paused during bulk loads (it is
   60-70 % of parse time there, DESIGN.md) and the long-lived rows are moved out
   of its way (gc.freeze) once everything is synced;
-- watch from the list's resourceVersion with bookmarks; 410 Gone -> relist;
+- watch from the list's resourceVersion with bookmarks, the events of one
+  network read applied under one lock; 410 Gone -> relist;
   any connection error -> backoff (0.2 s doubling to 5 s, with jitter) and relist
   (a restarted API server may have a new history, so resuming is not trusted);
 - a heartbeat (GET /version every second) tells whether the API answers; when it
@@ -15,7 +17,7 @@ on its own thread:
   when it answers again the watchers are woken at once.
 
 Per kind it tracks: synced (initial list done), last successful contact, error,
-count. `view()` returns the rows the Snapshot needs, rebuilt incrementally: GPU
+count; a kind the API refuses (403) or lacks (404) is shown empty with the reason. `view()` returns the rows the Snapshot needs, rebuilt incrementally: GPU
 allocation per node is kept up to date as pods change, and the sorted tuples of
 node and pod rows are rebuilt only for what changed.
 """
