@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 
 # Fixed start of a frozen clock: 2026-01-01T00:00:00Z
 FROZEN_EPOCH = 1767225600.0
@@ -49,5 +50,7 @@ class SimClock:
         return False
 
 
+@lru_cache(maxsize=8192)
 def parse_timestamp(ts: str) -> float:
+    """metav1.Time text -> epoch seconds (cached: many objects share one)."""
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()

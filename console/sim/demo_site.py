@@ -9,6 +9,7 @@ Imports nothing heavy (no kubernetes client): the dashboard starts a small
 site in process on its path to the first frame."""
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -30,6 +31,7 @@ from .store import Store
 
 SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
 PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
+FREEZE_GC_PODS = 2000       # from this size on, bootstrap objects leave the cyclic GC
 
 
 def default_replicas(nodes: int, gpus_per_node: int) -> int:
@@ -172,7 +174,19 @@ class DemoSite:
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> "DemoSite":
         self.model_servers.start()
-        self._build()
+        # the build allocates millions of small objects: the cyclic GC would
+        # walk them again and again (most of the build time at 20,000 pods);
+        # a large site's objects then go to the permanent generation, so later
+        # collections do not stall the API server walking them either
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            self._build()
+            if self.store.count("pods") >= FREEZE_GC_PODS:
+                gc.freeze()
+        finally:
+            if gc_was_on:
+                gc.enable()
         for n in self.store.values("nodes"):
             self.cluster.kubelet._push_models(n["metadata"]["name"])
         if self._want_hosts:
