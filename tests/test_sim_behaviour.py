@@ -216,3 +216,20 @@ def test_starting_a_site_does_not_import_kubernetes():
             "s = start_demo_site()\nassert 'kubernetes' not in sys.modules\ns.stop()\nprint('ok')")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_a_rollout_that_cannot_progress_times_out(site, v1, apps):
+    # a new template that needs 4 GPUs per pod cannot be scheduled anywhere
+    # (2 are free per node); maxUnavailable 0 keeps the old pods: the rollout
+    # stalls, and after progressDeadlineSeconds (60 simulated s) says so
+    apps.patch_namespaced_deployment("deepseek-v3", NS, {"spec": {"progressDeadlineSeconds": 60, "template": {"spec": {
+        "containers": [{"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": "4"},
+                                                      "requests": {"nvidia.com/gpu": "4"}}}]}}}})
+
+    def timed_out():
+        d = apps.read_namespaced_deployment("deepseek-v3", NS)
+        cond = [c for c in d.status.conditions if c.type == "Progressing"][0]
+        return cond.status == "False" and cond.reason == "ProgressDeadlineExceeded"
+    wait_for(timed_out, timeout=30, what="ProgressDeadlineExceeded")
+    d = apps.read_namespaced_deployment("deepseek-v3", NS)
+    assert d.status.available_replicas == 8  # the old pods still serve

@@ -77,6 +77,7 @@ class DeploymentController(Controller):
         super().__init__(cluster)
         self.rss = OwnerIndex("replicasets")
         self.by_uid: dict[str, tuple] = {}
+        self.progress: dict[str, tuple] = {}  # deployment uid -> (rollout state, sim time it was first seen)
 
     def resync(self) -> None:
         self.rss.load(self.store)
@@ -223,6 +224,21 @@ class DeploymentController(Controller):
             except Exception:
                 pass
 
+    def _stalled(self, d: dict, state: tuple) -> bool:
+        """No progress (new pods updated / available) for progressDeadlineSeconds
+        of simulated time: the rollout has timed out, as kubectl rollout
+        status reports it."""
+        uid = d["metadata"]["uid"]
+        now = self.clock.now()
+        seen = self.progress.get(uid)
+        if seen is None or seen[0] != state:
+            self.progress[uid] = (state, now)
+            deadline = d["spec"].get("progressDeadlineSeconds", 600)
+            key = key_of(d)
+            self.cluster.after(deadline + 1, lambda: self.dirty.__setitem__(key, True))
+            return False
+        return now - seen[1] > d["spec"].get("progressDeadlineSeconds", 600)
+
     def _status(self, d, new, olds, desired) -> None:
         all_rs = ([new] if new else []) + olds
         st = lambda r, f: (r.get("status") or {}).get(f, 0)  # noqa: E731
@@ -244,9 +260,14 @@ class DeploymentController(Controller):
         if complete:
             set_condition(conds, "Progressing", "True", now, "NewReplicaSetAvailable",
                           f'ReplicaSet "{name}" has successfully progressed.')
+        elif self._stalled(d, (name, updated, replicas, available)):
+            set_condition(conds, "Progressing", "False", now, "ProgressDeadlineExceeded",
+                          f'ReplicaSet "{name}" has timed out progressing.')
         else:
             set_condition(conds, "Progressing", "True", now, "ReplicaSetUpdated",
                           f'ReplicaSet "{name}" is progressing.')
+        if complete:
+            self.progress.pop(d["metadata"]["uid"], None)
         for c in conds:
             c.setdefault("lastUpdateTime", now)
             prev = next((p for p in old.get("conditions") or [] if p.get("type") == c["type"]), None)
