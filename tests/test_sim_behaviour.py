@@ -233,3 +233,14 @@ def test_a_rollout_that_cannot_progress_times_out(site, v1, apps):
     wait_for(timed_out, timeout=30, what="ProgressDeadlineExceeded")
     d = apps.read_namespaced_deployment("deepseek-v3", NS)
     assert d.status.available_replicas == 8  # the old pods still serve
+
+
+def test_a_crashed_container_restarts_in_place(site, v1):
+    pod = model_pods(v1)[0]
+    site.cluster.crash_pod(NS, pod.metadata.name)
+    p = v1.read_namespaced_pod(pod.metadata.name, NS)
+    cs = p.status.container_statuses[0]
+    assert cs.restart_count == 1 and cs.last_state.terminated.exit_code == 137 and not ready(p)
+    wait_for(lambda: ready(v1.read_namespaced_pod(pod.metadata.name, NS)), timeout=20, what="Ready after the restart")
+    assert v1.read_namespaced_pod(pod.metadata.name, NS).metadata.uid == pod.metadata.uid
+    assert "BackOff" in {e.reason for e in v1.list_namespaced_event(NS).items}

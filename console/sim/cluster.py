@@ -177,6 +177,11 @@ class SimCluster:
     def recover_node(self, name: str) -> None:
         self.call(lambda: self.nodes.recover(name))
 
+    def crash_pod(self, namespace: str, name: str) -> None:
+        """The pod's container dies and restarts (restartCount+1, NotReady
+        until the model has loaded again)."""
+        self.call(lambda: self.kubelet.crash((namespace, name)))
+
     def delete_pod(self, namespace: str, name: str) -> None:
         self.store.delete(BY_PLURAL["pods"], namespace, name)
 

@@ -300,6 +300,43 @@ class Kubelet(Controller):
         self.probing[k] = uid
         self.cluster.after(readiness_period(pod, self.cluster.probe_period_s), lambda: self._probe(k, uid))
 
+    def crash(self, k, exit_code: int = 137, reason: str = "Error") -> None:
+        """The pod's container dies and is restarted in place: restartCount+1,
+        lastState terminated, NotReady until its model has loaded again."""
+        pod = self.store.get("pods", *k)
+        if pod is None or (pod.get("status") or {}).get("phase") != "Running":
+            raise KeyError(f"no running pod {k[0]}/{k[1]}")
+        now = self.clock.timestamp()
+        uid = pod["metadata"]["uid"]
+
+        def fn(obj):
+            for cs in obj["status"].get("containerStatuses") or ():
+                started = ((cs.get("state") or {}).get("running") or {}).get("startedAt", now)
+                cs["lastState"] = {"terminated": {"exitCode": exit_code, "reason": reason,
+                                                  "startedAt": started, "finishedAt": now,
+                                                  "containerID": cs.get("containerID", "")}}
+                cs["restartCount"] = cs.get("restartCount", 0) + 1
+                cs["state"] = {"running": {"startedAt": now}}
+                cs["ready"] = False
+            msg = f"containers with unready status: [{_names(obj)}]"
+            set_condition(obj["status"]["conditions"], "Ready", "False", now, "ContainersNotReady", msg)
+            set_condition(obj["status"]["conditions"], "ContainersReady", "False", now, "ContainersNotReady", msg)
+        self.store.modify(PODS, *k, fn)
+        node = pod["spec"].get("nodeName")
+        for c in pod["spec"].get("containers") or ():
+            self.recorder.record(pod, "Warning", "BackOff", f"Back-off restarting failed container {c['name']} "
+                                 f"in pod {k[1]}", "kubelet", node)
+        ip = self.ips.get(k)
+        model = model_path(pod)
+        if ip and model and self.pool is not None:
+            self.pool.remove(ip)
+            self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node, load_s=self.cluster.model_load_s)
+            self._startup_logs(k, model)
+            self.probing[k] = uid
+            self.cluster.after(self.cluster.model_load_s, lambda: self._probe(k, uid))
+        else:
+            self.cluster.after(self.cluster.container_start_s, lambda: self._set_ready(self.store.get("pods", *k) or pod, True))
+
     def recheck(self, pod: dict) -> None:
         """Probe a running pod again now (its node came back)."""
         k, uid = key_of(pod), pod["metadata"]["uid"]
