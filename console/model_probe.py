@@ -63,7 +63,8 @@ class ProbeLoop:
         if self._client is not None and (self._thread is None or not self._thread.is_alive()):
             self._client.close()
 
-    def run_round(self) -> None:
+    def run_round(self) -> int:
+        """One round; the number of pods probed."""
         pods = probe_targets(self._targets())
         if len(pods) > self.max_targets:
             start = self._cursor % len(pods)
@@ -77,6 +78,7 @@ class ProbeLoop:
             if results is not None and not self._stop.is_set():
                 self.finish_round(batch, results)
         self.rounds += 1
+        return len(batch)
 
     def _map(self, batch: list[PodRow]) -> list | None:
         """probe() over the batch on daemon threads (a request in flight never
@@ -109,12 +111,14 @@ class ProbeLoop:
         if self._stop.wait(self.start_delay_s):
             return
         while not self._stop.is_set():
+            probed = 0
             try:
-                self.run_round()
+                probed = self.run_round()
             except Exception:  # noqa: BLE001 - a probe bug must not end the loop
                 import logging
                 logging.getLogger(__name__).exception("%s round failed", self.name)
-            self._stop.wait(self.interval_s)
+            # nothing to probe yet (cache not synced, pods not ready): look again soon
+            self._stop.wait(self.interval_s if probed else min(self.interval_s, 1.0))
 
     # subclasses -----------------------------------------------------------
     def probe(self, pod: PodRow):  # pragma: no cover - abstract
