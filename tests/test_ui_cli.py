@@ -68,3 +68,12 @@ def test_plain_dsconsole_opens_the_demo_dashboard_in_a_terminal(tmp_path):
             raise AssertionError("q did not quit dsconsole")
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+
+
+def test_bad_site_or_kubeconfig_is_bad_input(tmp_path):
+    p = run(["--kubeconfig", str(tmp_path / "missing")])
+    assert p.returncode == 2 and "no such kubeconfig" in p.stderr and "Traceback" not in p.stderr
+    site = tmp_path / "site.yaml"
+    site.write_text("name: lab\nbogus: 1\n")
+    p = run(["--site", str(site)])
+    assert p.returncode == 2 and f"{site}:2:" in p.stderr and "Traceback" not in p.stderr

@@ -24,11 +24,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dsconsole: --theme: {exc}", file=sys.stderr)
         return 2
-    from console.site_session import SiteSession
+    from console.site_session import SessionError, SiteSession
     try:
         session = SiteSession.from_args(args)
-    except Exception as exc:  # noqa: BLE001 - bad input: ConfigError, KubeConfigError, SessionError
-        if type(exc).__name__ in ("ConfigError", "KubeConfigError", "SessionError", "FileNotFoundError"):
+    except Exception as exc:
+        # bad input (site file, kubeconfig, context): the message, exit 2, no traceback
+        from console.kube_connect import KubeConfigError
+        from console.site_config import ConfigError
+        if isinstance(exc, (ConfigError, KubeConfigError, SessionError, FileNotFoundError)):
             print(f"dsconsole: {exc}", file=sys.stderr)
             return 2
         raise
