@@ -117,3 +117,24 @@ def test_store_versions_history_and_compaction():
                                           (3 * 86400 + 3600, "3d1h"), (400 * 86400, "400d"), (-5, "<invalid>")])
 def test_human_duration_like_kubectl(seconds, text):
     assert human_duration(seconds) == text
+
+
+def test_a_watcher_that_falls_too_far_behind_is_cut_off(monkeypatch):
+    import threading
+
+    from console.sim import watch_stream
+    store = Store(SimClock(frozen=True))
+    store.create(BY_PLURAL["namespaces"], {"metadata": {"name": "default"}})
+    monkeypatch.setattr(watch_stream, "MAX_BACKLOG", 5)
+    stream = watch_stream.WatchStream(store, BY_PLURAL["configmaps"], None, None,
+                                      since_rv=store.resource_version, timeout_s=5, bookmarks=False)
+    for i in range(10):   # nobody reads meanwhile
+        store.create(BY_PLURAL["configmaps"], {"metadata": {"name": f"c{i}", "namespace": "default"}})
+    assert stream.watcher.overflowed and stream.watcher not in store._watchers["configmaps"]
+    assert list(stream.chunks(threading.Event())) == []   # the stream ends; the client resumes or relists
+    # a watcher that keeps up is not affected
+    fine = watch_stream.WatchStream(store, BY_PLURAL["configmaps"], None, None,
+                                    since_rv=store.resource_version, timeout_s=0.3, bookmarks=False)
+    store.create(BY_PLURAL["configmaps"], {"metadata": {"name": "late", "namespace": "default"}})
+    got = b"".join(fine.chunks(threading.Event()))
+    assert b'"name":"late"' in got and not fine.watcher.overflowed

@@ -50,13 +50,25 @@ class Event:
 
 class Watcher:
     """A subscription: events are pushed (under the store lock, so cheaply)
-    into a queue that the consumer's own thread drains."""
-    def __init__(self, res: str | None):
+    into a queue that the consumer's own thread drains. A consumer that falls
+    too far behind is cut off (`overflowed`), as the apiserver closes a watch
+    it cannot keep up with; its client relists."""
+    MAX_BACKLOG = 200_000
+
+    def __init__(self, res: str | None, limit: int | None = None):
         self.res = res
         self.queue: SimpleQueue = SimpleQueue()
+        self.limit = limit
+        self.overflowed = False
 
-    def push(self, ev: Event) -> None:
+    def push(self, ev: Event) -> bool:
+        """False when this watcher has fallen too far behind."""
+        if self.limit is not None and self.queue.qsize() >= self.limit:
+            self.overflowed = True
+            self.queue.put(None)  # wake the consumer: it ends the stream
+            return False
         self.queue.put(ev)
+        return True
 
 
 class Store:
@@ -272,8 +284,9 @@ class Store:
         if len(hist) >= self.history_limit:
             self._compacted[ev.res] = hist.popleft().rv
         hist.append(ev)
-        for w in self._watchers[ev.res]:
-            w.push(ev)
+        dropped = [w for w in self._watchers[ev.res] if not w.push(ev)]
+        for w in dropped:
+            self._watchers[ev.res].discard(w)
         for w in self._all_watchers:
             w.push(ev)
 
@@ -289,14 +302,14 @@ class Store:
             return self.update(res, obj, check_rv=False)
 
     # ---- watch -------------------------------------------------------
-    def watch(self, res: str | None, since_rv: int | None):
+    def watch(self, res: str | None, since_rv: int | None, *, limit: int | None = None):
         """Register a watcher. Returns (watcher, backlog): backlog holds the
         events after since_rv (or, when since_rv is None, synthetic ADDED
         events for every current object). Both are taken under the lock, so
         nothing is missed or repeated between backlog and live events.
         Raises 410 Expired if since_rv is older than the kept history."""
         with self.lock:
-            w = Watcher(res)
+            w = Watcher(res, limit)
             kinds = [res] if res else list(self._objs)
             backlog: list[Event] = []
             for plural in kinds:

@@ -12,6 +12,7 @@ from .store import dumps
 
 BOOKMARK_INTERVAL_S = 5.0
 MAX_BATCH = 256
+MAX_BACKLOG = 100_000  # events queued for one slow client before its watch is closed
 
 
 def error_line(err: api_errors.ApiError) -> bytes:
@@ -30,7 +31,7 @@ class WatchStream:
         self.render = render  # (type, obj) -> line, e.g. a Table row for kubectl
         # raises ApiError(410) for a too-old resourceVersion
         with store.lock:
-            self.watcher, self.backlog = store.watch(res.plural, since_rv)
+            self.watcher, self.backlog = store.watch(res.plural, since_rv, limit=MAX_BACKLOG)
             self.snapshot_rv = store.resource_version
         # WatchList (sendInitialEvents=true): after the initial ADDED events, a
         # BOOKMARK annotated k8s.io/initial-events-end tells the client its
@@ -105,6 +106,8 @@ class WatchStream:
                 ev = q.get(timeout=min(0.5, deadline - now))
             except queue.Empty:
                 ev = None
+            if self.watcher.overflowed:
+                return  # the client fell behind: end the stream, it relists
             lines = []
             if ev is not None:
                 ln = self.line_for(ev)
@@ -114,6 +117,8 @@ class WatchStream:
                     try:
                         ev = q.get_nowait()
                     except queue.Empty:
+                        break
+                    if ev is None:  # the overflow wake-up
                         break
                     ln = self.line_for(ev)
                     if ln:
