@@ -154,3 +154,18 @@ def test_dsconsole_site_env_is_used_by_check_config(monkeypatch):
     r = subprocess.run([sys.executable, "-m", "console", "check-config"], capture_output=True, text=True,
                        timeout=60, env=env)
     assert r.returncode == 0 and "prod-east" in r.stdout
+
+
+def test_readme_site_example_is_valid_and_complete():
+    """README.md's site file example parses and names every key the parser knows."""
+    from console import site_config as sc
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Site file", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    site = parse_site(example, "README.md")
+    assert site.name and site.hosts
+    for section_name, (spec, _) in sc._SECTIONS.items():
+        for key in spec:
+            assert f"  {key}:" in example or f"# {key}:" in example, (section_name, key)
+    for key in sc._HOST:
+        assert f"    {key}:" in example or f"  - {key}:" in example, key
