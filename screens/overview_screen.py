@@ -39,12 +39,18 @@ class OverviewScreen(DashboardScreen):
     def is_complete(self) -> bool:
         """Every panel filled from data (what 'first complete frame' means): the
         cache synced, nodes and pods shown, GPU telemetry shown when the site has
-        any (the demo, or a site file with GPU hosts), alerts evaluated."""
+        any (the demo, or a site file with GPU hosts), and the alerts panel shows
+        an evaluation of synced data (not an empty list before the first one)."""
         snap = self.app.session.snapshot()
         kinds = ("nodes", "pods", "gpus") if self._expects_gpus() else ("nodes", "pods")
+        alerts = self.query_one("#alerts", DataPanel).snapshot
+        if hasattr(self.app.session, "alerts"):  # a session with an alert engine
+            evaluated_at = getattr(self.app.session.alerts, "evaluated_at", None)
+            if evaluated_at is None or alerts is None or alerts.time < evaluated_at:
+                return False
         return (self.shown_version >= 0 and bool(getattr(snap, "synced", True))
                 and all(self.query_one(f"#{k}", DataPanel).row_count > 0 for k in kinds)
-                and self.query_one("#alerts", DataPanel).snapshot is not None)
+                and alerts is not None)
 
     def _expects_gpus(self) -> bool:
         session = self.app.session
