@@ -173,6 +173,14 @@ class DemoSite:
 
     # ---- lifecycle ----------------------------------------------------------------
     def start(self) -> "DemoSite":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # no half-started threads or sockets left behind
+            raise
+        return self
+
+    def _start(self) -> None:
         self.model_servers.start()
         # the build allocates millions of small objects: the cyclic GC would
         # walk them again and again (most of the build time at 20,000 pods);
@@ -188,13 +196,12 @@ class DemoSite:
             if gc_was_on:
                 gc.enable()
         for n in self.store.values("nodes"):
-            self.cluster.kubelet._push_models(n["metadata"]["name"])
+            self.cluster.kubelet.push_models(n["metadata"]["name"])
         if self._want_hosts:
             self._make_hosts()
         self.cluster.start()
         self.server.start()
         write_kubeconfig(self.kubeconfig_path, self.url, so.NAMESPACE)
-        return self
 
     def _make_hosts(self) -> None:
         try:

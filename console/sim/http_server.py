@@ -388,7 +388,8 @@ class ApiServer:
 
     def stop(self) -> None:
         self._httpd.stopping.set()
-        self._httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever to end
+            self._httpd.shutdown()
         with self._httpd.conns_lock:
             conns = list(self._httpd.conns)
         for c in conns:  # end keep-alive connections and streams

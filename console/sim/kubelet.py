@@ -195,7 +195,7 @@ class Kubelet(Controller):
             for i in idx:
                 if held.get(i) == k:
                     del held[i]
-            self._push_models(node)
+            self.push_models(node)
         self.cluster.logs.close(*k)
 
     def _alloc_gpus(self, node: str, k, n: int) -> list[int]:
@@ -206,7 +206,7 @@ class Kubelet(Controller):
         self.pod_gpus[k] = (node, idx)
         return idx
 
-    def _push_models(self, node: str) -> None:
+    def push_models(self, node: str) -> None:
         if self.fleet is None or node not in self.fleet:
             return
         held = self.gpu_idx.get(node, {})
@@ -251,7 +251,7 @@ class Kubelet(Controller):
         if self.store.modify(PODS, *k, fn) is None:
             self._teardown(k, pod)
             return
-        self._push_models(node_name)
+        self.push_models(node_name)
         for c in pod["spec"].get("containers") or ():
             self.recorder.record(pod, "Normal", "Pulled", f'Container image "{c.get("image")}" already present on machine',
                                  "kubelet", node_name)
