@@ -16,9 +16,9 @@ from textual.app import ComposeResult
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from screens import keymap
-from screens.key_bar import KeyBar
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
+from screens.key_bar import KeyBar
 from screens.scroll_widgets import ScrollLog as Log
 from screens.scroll_widgets import ScrollText
 from screens.site_header import SiteHeader
@@ -62,11 +62,15 @@ def target_for(table_kind: str, source: Any) -> Target:
     return Target("", None, str(source), str(source))
 
 
-def _object_events(target: Target) -> TableSpec:
-    """The EVENTS spec, with rows taken from the session for one object."""
+def _object_events(session: Any, target: Target) -> TableSpec:
+    """The EVENTS spec, with the rows the session's cache holds about one object."""
+    def rows(_snapshot: Any) -> tuple:
+        if not target.kind:
+            return ()
+        return session.events_for(target.kind, target.namespace, target.name)
     return TableSpec(kind="object-events", title=f"Events of {target.name}",
                      columns=EVENTS.columns, key=EVENTS.key, format=EVENTS.format,
-                     rows=lambda _snap: (), empty_text="no events for this object")
+                     rows=rows, empty_text="no events for this object")
 
 
 class DetailScreen(DashboardScreen):
@@ -102,7 +106,7 @@ class DetailScreen(DashboardScreen):
             with TabPane("YAML", id="yaml"):
                 yield Log(id="yaml-text", max_lines=20000)
             with TabPane("Events", id="events"):
-                yield DataPanel(_object_events(t), self.app.clock, id="object-events")
+                yield DataPanel(_object_events(self.app.session, t), self.app.clock, id="object-events")
             if t.kind == "Pod":
                 with TabPane("Log", id="log"):
                     yield Log(id="pod-log", max_lines=LOG_MAX_LINES, auto_scroll=True)
@@ -123,12 +127,8 @@ class DetailScreen(DashboardScreen):
 
     # ---------------------------------------------------------------- data
     def show_snapshot(self, snapshot: Any) -> None:
-        super().show_snapshot(snapshot)
+        super().show_snapshot(snapshot)   # the header and the events panel
         t = self.target
-        if t.kind:
-            panel = self.query_one("#object-events", DataPanel)
-            panel.set_rows(self.app.session.events_for(t.kind, t.namespace, t.name))
-            panel.update_title()
         if t.host:
             self.query_one("#gpu-detail", Static).update(_gpu_table(snapshot.gpus.get(t.host)))
 

@@ -210,6 +210,15 @@ async def test_deleted_pod_disappears_and_its_replacement_appears(demo):
         await wait_for(pilot, lambda: victim not in pods.keys(), f"{victim[1]} gone from the table")
         await wait_for(pilot, lambda: len(set(pods.keys()) - before) == 1 and pods.row_count == len(before),
                        "its replacement shown")
+        # the replacement's detail view lists its events (Scheduled, Started...)
+        replacement = (set(pods.keys()) - before).pop()
+        pods.focus()
+        pods.move_cursor(pods.keys().index(replacement))
+        await pilot.press("enter", "e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DetailScreen", "detail view")
+        events = app.screen.query_one("#object-events", DataPanel)
+        await wait_for(pilot, lambda: any(events.row(k).cells[1] == "Scheduled" for k in events.keys()),
+                       "the replacement's Scheduled event")
 
 
 async def test_api_down_marks_stale_and_recovers_by_itself(demo):
