@@ -464,6 +464,20 @@ ENV_CONTEXT = "DSCONSOLE_CONTEXT"
 ENV_NAMESPACE = "DSCONSOLE_NAMESPACE"
 
 
+def site_file_path(flag: str | None, *, use_default: bool = True) -> str | None:
+    """Where the site file is, as every command finds it: the --site flag >
+    DSCONSOLE_SITE > $XDG_CONFIG_HOME/dsconsole/site.yaml when it exists
+    (`use_default=False` skips that last one, e.g. when a kubeconfig was given)."""
+    if flag or os.environ.get(ENV_SITE):
+        return flag or os.environ[ENV_SITE]
+    if use_default:
+        from console.paths import config_dir
+        default = config_dir() / "site.yaml"
+        if default.is_file():
+            return str(default)
+    return None
+
+
 def effective_cluster(site: Site | None, *, kubeconfig: str | None = None, context: str | None = None,
                       namespace: str | None = None, env: dict | None = None) -> ClusterConfig:
     """CLI flag > environment (DSCONSOLE_KUBECONFIG/CONTEXT/NAMESPACE) > site file > defaults.

@@ -101,15 +101,10 @@ class SiteSession:
         operator = get("operator")
         if get("demo"):
             return cls.demo(read_only=read_only, operator=operator, **_demo_options_from(args))
-        from console.site_config import ENV_CONTEXT, ENV_KUBECONFIG, ENV_SITE, effective_cluster
-        site_path = get("site") or os.environ.get(ENV_SITE)
+        from console.site_config import ENV_CONTEXT, ENV_KUBECONFIG, effective_cluster, site_file_path
         flags = get("kubeconfig") or get("context")
         env_cluster = os.environ.get(ENV_KUBECONFIG) or os.environ.get(ENV_CONTEXT)
-        if not site_path and not flags and not env_cluster:
-            from console.paths import config_dir
-            default = config_dir() / "site.yaml"
-            if default.is_file():
-                site_path = str(default)
+        site_path = site_file_path(get("site"), use_default=not flags and not env_cluster)
         site = None
         if site_path:
             from console.site_config import load_site
@@ -421,17 +416,5 @@ def _site_transports(site: Any) -> dict[str, Any]:
     """SshTransport per host of the site file, jump hosts wired by name."""
     if site is None:
         return {}
-    from console.ssh_transport import SshTransport
-    by_name = {h.name: h for h in site.hosts}
-    made: dict[str, Any] = {}
-
-    def make(name: str) -> Any:
-        if name not in made:
-            h = by_name[name]
-            jump = make(h.jump) if h.jump else None
-            made[name] = SshTransport(h.name, h.address, user=h.user, port=h.port,
-                                      identity_file=h.identity_file, jump=jump)
-        return made[name]
-    for name in by_name:
-        make(name)
-    return made
+    from console.ssh_transport import transports_for_hosts
+    return transports_for_hosts(site.hosts)

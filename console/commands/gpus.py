@@ -39,14 +39,8 @@ def _quiet_ssh_logs() -> None:
 
 
 def _site_file(args: argparse.Namespace) -> str | None:
-    """CLI flag > DSCONSOLE_SITE > the default site file when it exists (as SiteSession)."""
-    import os
-    from console.paths import config_dir
-    from console.site_config import ENV_SITE
-    if getattr(args, "site", None) or os.environ.get(ENV_SITE):
-        return getattr(args, "site", None) or os.environ[ENV_SITE]
-    default = config_dir() / "site.yaml"
-    return str(default) if default.is_file() else None
+    from console.site_config import site_file_path
+    return site_file_path(getattr(args, "site", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,13 +55,10 @@ def _split_address(name: str) -> tuple[str, int | None]:
 
 def _transport(args, timeout: float):
     """The SshTransport for NAME (nothing connects yet)."""
-    import os
-    from console import paths
     from console.ssh_transport import SshTransport, transports_for_hosts
-    # the site as every command finds it: --site > DSCONSOLE_SITE > the config dir's
-    site_file = getattr(args, "site", None) or os.environ.get("DSCONSOLE_SITE")
-    if not site_file and (paths.config_dir() / "site.yaml").is_file():
-        site_file = str(paths.config_dir() / "site.yaml")
+    # the site as every command finds it (site_config.site_file_path)
+    from console.site_config import site_file_path
+    site_file = site_file_path(getattr(args, "site", None))
     if site_file:
         from console.site_config import ConfigError, load_site
         try:

@@ -40,12 +40,8 @@ def _transports_and_targets(args):
     overrides = {"update_grub": True} if args.update_grub else {}
     if args.demo:
         return "demo", _demo_hosts(), TuningTargets.from_site(None, **overrides)
-    import os
-    from console import paths
-    from console.site_config import ENV_SITE, ConfigError, load_site
-    site_path = getattr(args, "site", None) or os.environ.get(ENV_SITE)
-    if not site_path and (paths.config_dir() / "site.yaml").is_file():
-        site_path = str(paths.config_dir() / "site.yaml")
+    from console.site_config import ConfigError, load_site, site_file_path
+    site_path = site_file_path(getattr(args, "site", None))
     if not site_path:
         raise BadInput("tune needs a site with hosts: --site FILE (or DSCONSOLE_SITE), or --demo")
     try:
