@@ -229,6 +229,9 @@ def test_bad_input_gets_status_and_server_keeps_serving(site, api):
     assert code == 422 and st["reason"] == "Invalid" and st["details"]["causes"]
     code, st = _raw(site, "POST", "/api/v1/namespaces/nosuchns/configmaps", json.dumps(cm("x")).encode())
     assert code == 404
+    code, st = _raw(site, "POST", "/api/v1/namespaces/default/configmaps", b"k8s\x00\x0a\xff\xff",
+                    "application/vnd.kubernetes.protobuf")
+    assert code == 415 and st["reason"] == "UnsupportedMediaType"
     # still serving
     assert client.CoreV1Api(api).read_namespaced_config_map("target", "default").metadata.name == "target"
 

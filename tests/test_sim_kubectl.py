@@ -213,6 +213,28 @@ def test_drain_waits_while_pdb_forbids(site, tmp_path):
     kubectl(kc, "uncordon", "gpu-node-0004")
 
 
+def test_imperative_create_commands(site):
+    """kubectl create sends protobuf bodies for these kinds."""
+    kc = site.kubeconfig
+    kubectl(kc, "create", "namespace", "scratch")
+    kubectl(kc, "create", "configmap", "cfg", "-n", "scratch", "--from-literal=alpha=beta")
+    kubectl(kc, "create", "secret", "generic", "sec", "-n", "scratch", "--from-literal=user=pw")
+    kubectl(kc, "create", "deployment", "web", "-n", "scratch", "--image=nginx:1", "--replicas=2", "--port=80")
+    kubectl(kc, "create", "service", "clusterip", "web", "-n", "scratch", "--tcp=80:8080")
+    cm = json.loads(kubectl(kc, "get", "configmap", "cfg", "-n", "scratch", "-o", "json").stdout)
+    assert cm["data"] == {"alpha": "beta"}
+    sec = json.loads(kubectl(kc, "get", "secret", "sec", "-n", "scratch", "-o", "json").stdout)
+    assert sec["type"] == "Opaque" and sec["data"] == {"user": "cHc="}
+    svc = json.loads(kubectl(kc, "get", "service", "web", "-n", "scratch", "-o", "json").stdout)
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080 and svc["spec"]["clusterIP"].startswith("10.96.")
+    kubectl(kc, "rollout", "status", "deployment/web", "-n", "scratch", "--timeout=60s")
+    dep = json.loads(kubectl(kc, "get", "deployment", "web", "-n", "scratch", "-o", "json").stdout)
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert (dep["spec"]["replicas"], c["image"], c["ports"][0]["containerPort"]) == (2, "nginx:1", 80)
+    kubectl(kc, "delete", "namespace", "scratch")
+    assert kubectl(kc, "get", "all", "-n", "scratch", "-o", "name").stdout == ""
+
+
 def test_logs(site):
     kc = site.kubeconfig
     pod = kubectl(kc, "get", "pods", "-n", "deepseek", "-l", "app=deepseek-server", "-o", "name").stdout.split()[0]

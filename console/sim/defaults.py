@@ -119,6 +119,13 @@ def default_and_validate(res, obj: dict) -> None:
             p.setdefault("protocol", "TCP")
             p.setdefault("targetPort", p.get("port"))
         obj.setdefault("status", {"loadBalancer": {}})
+    elif kind == "secrets":
+        obj.setdefault("type", "Opaque")
+        if isinstance(obj.get("stringData"), dict):  # write-only: folded into data
+            import base64
+            data = obj.setdefault("data", {})
+            for k, v in obj.pop("stringData").items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
     elif kind == "namespaces":
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         obj.setdefault("status", {"phase": "Active"})

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_errors, discovery, openapi, tables
+from . import api_errors, discovery, openapi, protobuf_body, tables
 from .api import Api, object_predicate
 from .api_errors import ApiError
 from .resources import BY_PATH, GROUPS
@@ -18,7 +18,7 @@ from .store import dumps
 from .watch_stream import WatchStream, error_line, parse_since
 
 MAX_BODY = 3 * 1024 * 1024  # etcd's request limit
-PROTOBUF_TYPES = ("application/vnd.kubernetes.protobuf", "application/cbor")
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 def _not_found_path() -> ApiError:
@@ -94,11 +94,17 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-        if ctype in PROTOBUF_TYPES:
-            # kubectl's imperative `create`/`run` send protobuf; the simulator
-            # reads JSON and YAML only (`kubectl apply -f` sends JSON)
-            raise ApiError("UnsupportedMediaType", "the simulator reads JSON or YAML request bodies, not "
-                           f"{ctype} (use kubectl apply -f)", code=415)
+        if ctype == PROTOBUF:
+            # kubectl's imperative `create` commands send protobuf
+            try:
+                return protobuf_body.decode_body(raw)
+            except (protobuf_body.ProtobufError, UnicodeDecodeError, KeyError) as e:
+                raise ApiError("UnsupportedMediaType", f"the simulator could not read this protobuf body ({e}); "
+                               "send JSON or YAML (kubectl apply -f)", code=415) from None
+        if ctype not in ("application/json", "*/*", "") and "json" not in ctype and "yaml" not in ctype:
+            raise ApiError("UnsupportedMediaType", f"the body of the request was in an unknown format ({ctype}) "
+                           "- accepted media types include: application/json, application/yaml, "
+                           f"{PROTOBUF}", code=415)
         if "yaml" in ctype:
             try:
                 import yaml

@@ -173,6 +173,11 @@ def _cm_row(c: dict, now: float) -> list:
             _age(c["metadata"].get("creationTimestamp"), now)]
 
 
+def _secret_row(s: dict, now: float) -> list:
+    return [s["metadata"]["name"], s.get("type", "Opaque"), len(s.get("data") or {}),
+            _age(s["metadata"].get("creationTimestamp"), now)]
+
+
 def _ep_row(e: dict, now: float) -> list:
     addrs = [f"{a.get('ip')}:{p.get('port')}" for s in e.get("subsets") or () for a in s.get("addresses") or ()
              for p in s.get("ports") or [{}]]
@@ -208,6 +213,7 @@ TABLES = {
     "namespaces": ([_col("Name", fmt=N), _col("Status"), _col("Age")], _ns_row),
     "configmaps": ([_col("Name", fmt=N), _col("Data", "integer"), _col("Age")], _cm_row),
     "endpoints": ([_col("Name", fmt=N), _col("Endpoints"), _col("Age")], _ep_row),
+    "secrets": ([_col("Name", fmt=N), _col("Type"), _col("Data", "integer"), _col("Age")], _secret_row),
 }
 
 
