@@ -45,14 +45,16 @@ NODES = TableSpec(
 
 
 # ------------------------------------------------------------------ pods
-_PHASE_STYLE = {"Running": "ok", "Pending": "warn", "Succeeded": "dim", "Failed": "bad",
-                "Unknown": "bad", "Terminating": "dim"}
+# kubectl's STATUS column: the phases, Terminating, and otherwise a container's
+# waiting/terminated reason (CrashLoopBackOff, ImagePullBackOff, Error...): bad
+_STATUS_STYLE = {"Running": "ok", "Pending": "warn", "ContainerCreating": "warn",
+                 "Succeeded": "dim", "Completed": "dim", "Terminating": "dim"}
 
 
 def _pod_cells(p) -> tuple[tuple, tuple]:
     status = p.status or p.phase
-    status_style = _PHASE_STYLE.get(status, "bad" if status not in (p.phase,) else None)
-    ready = getattr(p, "ready_containers", None) or ("1/1" if p.ready else "0/1")
+    status_style = _STATUS_STYLE.get(status, "bad")
+    ready = p.ready_containers or ("1/1" if p.ready else "0/1")
     version = p.version or "-"
     return ((p.name, status, ready, str(p.restarts), p.node or "-", p.created, version),
             (None, status_style, "ok" if p.ready else "warn",
