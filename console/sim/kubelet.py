@@ -20,6 +20,7 @@ MODEL_PORT_ANNOTATION = "dsconsole.io/model-port"
 GPU_INDEX_ANNOTATION = "dsconsole.io/gpu-indices"
 VLLM_MEM_FRACTION = 0.9   # vLLM's default gpu_memory_utilization
 H200_MEM_MIB = 143771
+SWEEP_MIN_REAL_S = 0.5
 
 
 def model_path(pod: dict) -> str | None:
@@ -368,7 +369,11 @@ class Kubelet(Controller):
         if self._sweep_armed or self.clock.frozen:
             return
         self._sweep_armed = True
-        self.cluster.after(self.cluster.probe_period_s, self._sweep)
+        # every probe period of simulated time, but not more often than
+        # SWEEP_MIN_REAL_S of real time (a fast clock on a big site would
+        # otherwise spend the CPU on sweeps)
+        every = max(self.cluster.probe_period_s, self.clock.time_scale * SWEEP_MIN_REAL_S)
+        self.cluster.after(every, self._sweep)
 
     def _sweep(self) -> None:
         """Probe every Ready model pod (in process: pool.healthy) and pass
