@@ -210,6 +210,9 @@ def test_bad_input_gets_status_and_server_keeps_serving(site, api):
     assert code == 404 and st["reason"] == "NotFound"
     code, st = _raw(site, "GET", "/apis/nosuch.io/v1/things", None)
     assert code == 404 and st["kind"] == "Status"
+    code, st = _raw(site, "POST", "/api/v1/namespaces/default/configmaps",
+                    json.dumps({"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}).encode())
+    assert code == 400 and st["reason"] == "BadRequest" and "Widget" in st["message"]
     _raw(site, "POST", "/api/v1/namespaces/default/configmaps", json.dumps(cm("target")).encode())
     code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'[{"op":"frobnicate","path":"/x"}]',
                     "application/json-patch+json")

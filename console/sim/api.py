@@ -81,14 +81,12 @@ class Api:
         if not isinstance(obj, dict):
             raise api_errors.bad_request("the body of the request must be a JSON object")
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if kind and kind != res.kind:
-            raise api_errors.bad_request(f"the API version in the data ({api_version}) does not match "
-                                         f"the expected API version ({res.api_version})"
-                                         if api_version != res.api_version else
-                                         f"kind {kind} does not match the expected kind {res.kind}")
         if api_version and api_version != res.api_version:
             raise api_errors.bad_request(f"the API version in the data ({api_version}) does not match "
                                          f"the expected API version ({res.api_version})")
+        if kind and kind != res.kind:
+            raise api_errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind "
+                                         f"({res.kind})")
         md = obj.setdefault("metadata", {})
         if not isinstance(md, dict):
             raise api_errors.bad_request("metadata must be an object")
