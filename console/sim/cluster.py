@@ -41,6 +41,7 @@ class SimCluster:
         self.container_start_s = container_start_s
         self.probe_period_s = probe_period_s
         self.recorder = EventRecorder(store, clock)
+        self.hosts: dict = {}  # node -> simulated host (Transport), set by the demo site
         self._timers: list = []
         self._seq = itertools.count()
         self._stop = threading.Event()

@@ -73,6 +73,7 @@ class DemoSite:
             kubeconfig = Path(self._own_kubeconfig_dir) / "kubeconfig"
         self.kubeconfig_path = Path(kubeconfig)
         self.hosts: dict = {}
+        self.cluster.hosts = self.hosts  # the same dict: node failures reach the hosts
         self._want_hosts = hosts
         self._stopped = False
 

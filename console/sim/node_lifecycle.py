@@ -76,8 +76,7 @@ class NodeLifecycle(Controller):
             raise KeyError(f"no node {name}")
         self.failed[name] = t
         self.cluster.kubelet.node_ok[name] = False
-        if self.cluster.fleet is not None and name in self.cluster.fleet:
-            self.cluster.fleet.set_reachable(name, False)
+        self._set_reachable(name, False)
         self.recorder.record(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady",
                              "node-controller")
         for pod in self._pods_on(name):
@@ -109,6 +108,15 @@ class NodeLifecycle(Controller):
                              "taint-eviction-controller")
         self._delete(pod)
 
+    def _set_reachable(self, name: str, reachable: bool) -> None:
+        """A failed node's GPUs and host stop answering too (telemetry and
+        SSH-like transports see it unreachable)."""
+        if self.cluster.fleet is not None and name in self.cluster.fleet:
+            self.cluster.fleet.set_reachable(name, reachable)
+        host = self.cluster.hosts.get(name)
+        if host is not None and hasattr(host, "set_reachable"):
+            host.set_reachable(reachable)
+
     def recover(self, name: str) -> None:
         now = self.clock.timestamp()
 
@@ -127,8 +135,7 @@ class NodeLifecycle(Controller):
             raise KeyError(f"no node {name}")
         self.failed.pop(name, None)
         self.cluster.kubelet.node_ok[name] = True
-        if self.cluster.fleet is not None and name in self.cluster.fleet:
-            self.cluster.fleet.set_reachable(name, True)
+        self._set_reachable(name, True)
         self.recorder.record(node, "Normal", "NodeReady", f"Node {name} status is now: NodeReady", "node-controller")
         # pods that survived (tolerating forever, e.g. DaemonSet pods) are Ready again
         for pod in self._pods_on(name):
