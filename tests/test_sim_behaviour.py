@@ -14,6 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from console.sim.demo_site import start_demo_site
+from console.transport import HostUnreachable
 from tests.sim_kube import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -55,6 +56,9 @@ def test_failed_node_pods_come_back_running_elsewhere(site, v1):
     node = v1.read_node("gpu-node-0002")
     assert [c.status for c in node.status.conditions if c.type == "Ready"] == ["Unknown"]
     assert {t.key for t in node.spec.taints} == {"node.kubernetes.io/unreachable"}
+    assert site.gpus.read("gpu-node-0002").state == "unreachable"
+    with pytest.raises(HostUnreachable):
+        site.hosts["gpu-node-0002"].run("uname -r")
     # at once: the pods are NotReady but still there (toleration not yet over)
     still = {p.metadata.name: p for p in model_pods(v1)}
     assert all(n in still and not ready(still[n]) for n in victims)
@@ -72,6 +76,7 @@ def test_failed_node_pods_come_back_running_elsewhere(site, v1):
     wait_for(lambda: [c.status for c in v1.read_node("gpu-node-0002").status.conditions if c.type == "Ready"] == ["True"],
              what="the node Ready again")
     assert not v1.read_node("gpu-node-0002").spec.taints
+    assert site.hosts["gpu-node-0002"].run("uname -r").rc == 0
 
 
 def test_deleted_pod_gets_a_ready_replacement(site, v1):
