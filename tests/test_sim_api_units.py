@@ -56,7 +56,7 @@ def test_merge_and_json_patch():
         json_patch(doc, {"op": "add"})
     assert e.value.code == 400
     with pytest.raises(api_errors.ApiError) as e:
-        apply_patch("application/apply-patch+yaml", doc, {})
+        apply_patch("application/x-unknown-patch", doc, {})
     assert e.value.code == 415
 
 

@@ -141,6 +141,21 @@ def test_apply_rollout_scale_watch_delete(site, tmp_path):
     assert "Running" in text and "1/1" in text
 
 
+def test_server_side_apply_and_diff(site, tmp_path):
+    kc = site.kubeconfig
+    manifest = tmp_path / "ssa.yaml"
+    manifest.write_text(MODEL_SERVER.replace("ds13b", "ssa").replace("replicas: 3", "replicas: 1"))
+    assert "serverside-applied" in kubectl(kc, "apply", "--server-side", "-f", str(manifest)).stdout
+    assert kubectl(kc, "diff", "-f", str(manifest), check=False).returncode == 0   # no differences
+    manifest.write_text(manifest.read_text().replace("replicas: 1", "replicas: 2"))
+    diff = kubectl(kc, "diff", "-f", str(manifest), check=False)
+    assert diff.returncode == 1 and "+  replicas: 2" in diff.stdout
+    kubectl(kc, "apply", "--server-side", "-f", str(manifest))
+    dep = json.loads(kubectl(kc, "get", "deployment", "ssa", "-n", "deepseek", "-o", "json").stdout)
+    assert dep["spec"]["replicas"] == 2
+    kubectl(kc, "delete", "-f", str(manifest))
+
+
 def test_cordon_uncordon(site):
     kc = site.kubeconfig
     assert "cordoned" in kubectl(kc, "cordon", "gpu-node-0002").stdout

@@ -145,7 +145,12 @@ class Api:
         # read-modify-write under the store lock: a patch never conflicts
         with self.store.lock:
             cur = self.store.get_copy(res.plural, ns, name)
+            server_side_apply = patching.is_apply_patch(content_type)
             if cur is None:
+                if server_side_apply and not status_only:  # server-side apply creates
+                    if isinstance(patch, dict):
+                        patch.setdefault("metadata", {})["name"] = name
+                    return self.create(res, ns, patch, dry_run=dry_run)
                 raise api_errors.not_found(res, name)
             new = patching.apply_patch(content_type, cur, patch)
             if not isinstance(new.get("metadata"), dict):

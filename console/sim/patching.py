@@ -214,11 +214,20 @@ def json_patch(doc, ops) -> dict:
     return doc
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
+# Server-side apply, simplified: the applied configuration is merged like a
+# strategic merge patch (fields set are set; there is no field ownership, so
+# fields dropped from the configuration are not removed, and no conflicts).
 CONTENT_TYPES = {
     "application/merge-patch+json": merge_patch,
     "application/strategic-merge-patch+json": strategic_merge_patch,
     "application/json-patch+json": json_patch,
+    APPLY_PATCH: strategic_merge_patch,
 }
+
+
+def is_apply_patch(content_type: str) -> bool:
+    return (content_type or "").split(";")[0].strip() == APPLY_PATCH
 
 
 def apply_patch(content_type: str, target: dict, patch) -> dict:
