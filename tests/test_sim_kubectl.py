@@ -250,6 +250,14 @@ def test_imperative_create_commands(site):
     assert kubectl(kc, "get", "all", "-n", "scratch", "-o", "name").stdout == ""
 
 
+def test_top_nodes_and_pods(site):
+    kc = site.kubeconfig
+    nodes = kubectl(kc, "top", "nodes").stdout.splitlines()
+    assert nodes[0].split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"] and len(nodes) == 5
+    pods = kubectl(kc, "top", "pods", "-n", "deepseek", "-l", "app=deepseek-server").stdout.splitlines()
+    assert len(pods) == 5 and all(ln.split()[1].endswith("m") for ln in pods[1:])
+
+
 def test_logs(site):
     kc = site.kubeconfig
     pod = kubectl(kc, "get", "pods", "-n", "deepseek", "-l", "app=deepseek-server", "-o", "name").stdout.split()[0]

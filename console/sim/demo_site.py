@@ -65,7 +65,8 @@ class DemoSite:
         self.gpus = SimGpuFleet(seed=seed, clock=self.clock)
         self.cluster = SimCluster(self.store, self.clock, self.logs, pool=self.model_servers, fleet=self.gpus,
                                   model_load_s=model_load_s)
-        self.server = ApiServer(self.store, self.logs, port=port, evictor=make_evictor(self.cluster))
+        self.server = ApiServer(self.store, self.logs, port=port, evictor=make_evictor(self.cluster),
+                                pool=self.model_servers)
         self.url = self.server.url
         self._own_kubeconfig_dir = None
         if kubeconfig is None:

@@ -2,6 +2,7 @@
 client fall back to it when the response is plain application/json)."""
 from __future__ import annotations
 
+from . import metrics_api
 from .resources import GROUPS, RESOURCES, Resource
 
 SERVER_VERSION = {
@@ -32,18 +33,24 @@ def api_versions(server_address: str) -> dict:
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
 
+def _versions(group: str) -> list[str]:
+    if group == metrics_api.GROUP:
+        return [metrics_api.VERSION]
+    return GROUPS[group]
+
+
 def _group_entry(group: str) -> dict:
-    versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in GROUPS[group]]
+    versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in _versions(group)]
     return {"name": group, "versions": versions, "preferredVersion": versions[0]}
 
 
 def api_group_list() -> dict:
     return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [_group_entry(g) for g in GROUPS if g]}
+            "groups": [_group_entry(g) for g in GROUPS if g] + [_group_entry(metrics_api.GROUP)]}
 
 
 def api_group(group: str) -> dict | None:
-    if group not in GROUPS or not group:
+    if (group not in GROUPS or not group) and group != metrics_api.GROUP:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group)}
 
@@ -66,6 +73,9 @@ def _entry(r: Resource) -> list[dict]:
 
 
 def resource_list(group: str, version: str) -> dict | None:
+    if (group, version) == (metrics_api.GROUP, metrics_api.VERSION):
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": metrics_api.API_VERSION,
+                "resources": metrics_api.discovery_resources()}
     rs = [r for r in RESOURCES if r.group == group and r.version == version]
     if not rs:
         return None

@@ -10,7 +10,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_errors, discovery, openapi, protobuf_body, tables
+from . import api_errors, discovery, metrics_api, openapi, protobuf_body, tables
 from .api import Api, object_predicate
 from .api_errors import ApiError
 from .resources import BY_PATH, GROUPS
@@ -166,6 +166,9 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) < 3:
                 raise _not_found_path()
             group, version, rest = parts[1], parts[2], parts[3:]
+        if (group, version) == (metrics_api.GROUP, metrics_api.VERSION):
+            self._metrics(rest, method, query)
+            return
         watch = query.get("watch") in ("true", "1")
         if rest and rest[0] == "watch":
             watch, rest = True, rest[1:]
@@ -284,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise _not_found_path()
             return dumps(doc)
         if len(parts) == 3 and parts[0] == "apis":
-            if parts[1] not in GROUPS:
+            if parts[1] not in GROUPS and parts[1] != metrics_api.GROUP:
                 raise _not_found_path()
             doc = discovery.resource_list(parts[1], parts[2])
             if doc is None:
@@ -329,6 +332,32 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             stream.close()
+
+    def _metrics(self, rest: list[str], method: str, query: dict) -> None:
+        """metrics.k8s.io: nodes[/NAME], pods, namespaces/NS/pods[/NAME]."""
+        app = self.server.app
+        if method not in ("GET", "HEAD"):
+            raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource",
+                           code=405)
+        now = app.clock.timestamp()
+        ns = None
+        if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "pods":
+            ns, rest = rest[1], rest[2:]
+        if not rest or rest[0] not in ("nodes", "pods") or len(rest) > 2 or (rest[0] == "nodes" and ns):
+            raise _not_found_path()
+        res = BY_PATH[("", "v1", rest[0])]
+        pred = object_predicate(res, query)
+        if len(rest) == 2:
+            pred = (lambda o, n=rest[1], p=pred: o["metadata"]["name"] == n and (p is None or p(o)))
+        doc = (metrics_api.list_nodes(app.store, pred, now, app.pool) if rest[0] == "nodes"
+               else metrics_api.list_pods(app.store, ns, pred, now, app.pool))
+        if len(rest) == 2:
+            if not doc["items"]:
+                raise ApiError("NotFound", f'{rest[0]}.metrics.k8s.io "{rest[1]}" not found',
+                               details={"name": rest[1], "group": metrics_api.GROUP, "kind": rest[0]})
+            self._send(200, dumps(doc["items"][0]))
+        else:
+            self._send(200, dumps(doc))
 
     def _table_renderer(self, res, query: dict):
         """Watch events as kubectl asks for them on `get -w`: one Table row each."""
@@ -376,8 +405,9 @@ class Handler(BaseHTTPRequestHandler):
 class ApiServer:
     """The simulated kube-apiserver on 127.0.0.1:port (0 = a free port)."""
 
-    def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None):
+    def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None, pool=None):
         self.store = store
+        self.pool = pool  # model servers: their load feeds metrics.k8s.io
         self.clock = store.clock
         self.logs = logs
         self.api = Api(store, evictor=evictor, on_create=on_create)
