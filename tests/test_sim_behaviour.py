@@ -82,7 +82,10 @@ def test_failed_node_pods_come_back_running_elsewhere(site, v1):
 def test_deleted_pod_gets_a_ready_replacement(site, v1):
     before = {p.metadata.name for p in model_pods(v1)}
     victim = sorted(before)[0]
-    v1.delete_namespaced_pod(victim, NS)
+    gone = v1.delete_namespaced_pod(victim, NS)
+    # graceful: Terminating (deletionTimestamp set, NotReady) until its container exits
+    assert gone.metadata.deletion_timestamp is not None and gone.metadata.deletion_grace_period_seconds == 30
+    assert not ready(gone)
     wait_for(lambda: len(model_pods(v1)) == 8 and all(ready(p) for p in model_pods(v1)) and
              victim not in {p.metadata.name for p in model_pods(v1)}, timeout=30, what="a Ready replacement")
     new = {p.metadata.name for p in model_pods(v1)} - before

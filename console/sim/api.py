@@ -36,8 +36,9 @@ def object_predicate(res: Resource, query: dict) -> callable:
 
 
 class Api:
-    def __init__(self, store, *, evictor=None, on_create=None):
+    def __init__(self, store, *, evictor=None, on_create=None, pod_deleter=None):
         self.store = store
+        self.pod_deleter = pod_deleter  # callable(ns, name, grace, uid) -> pod: graceful deletion
         self.evictor = evictor          # callable(ns, name, body) -> None, raises ApiError
         self.on_create = on_create      # callable(res, obj) for server-side allocations
 
@@ -176,6 +177,9 @@ class Api:
             raise api_errors.conflict(res, name, "Precondition failed: resourceVersion mismatch")
         if dry_run:
             return dumps(cur)
+        if res.plural == "pods" and self.pod_deleter is not None:
+            grace = options.get("gracePeriodSeconds")
+            return dumps(self.pod_deleter(ns, name, None if grace is None else int(grace), pre.get("uid")))
         gone = self.store.delete(res, ns, name, uid=pre.get("uid"))
         policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "Background")
         garbage_collector.cascade(self.store, res.plural, gone, policy)

@@ -26,6 +26,7 @@ from .http_server import ApiServer
 from .kubeconfig import CONTEXT, write_kubeconfig
 from .kubelet import GPU_INDEX_ANNOTATION, bind_model_port, node_ip, overlay_ip, running_status
 from .pod_logs import PodLogBook
+from .pod_termination import graceful_delete
 from .resources import BY_PLURAL
 from .store import Store
 
@@ -66,7 +67,9 @@ class DemoSite:
         self.cluster = SimCluster(self.store, self.clock, self.logs, pool=self.model_servers, fleet=self.gpus,
                                   model_load_s=model_load_s)
         self.server = ApiServer(self.store, self.logs, port=port, evictor=make_evictor(self.cluster),
-                                pool=self.model_servers)
+                                pool=self.model_servers,
+                                pod_deleter=lambda ns, name, grace, uid: graceful_delete(self.cluster, ns, name,
+                                                                                          grace, uid))
         self.url = self.server.url
         self._own_kubeconfig_dir = None
         if kubeconfig is None:

@@ -8,6 +8,7 @@ import math
 
 from . import api_errors
 from .controllers.base import Controller, is_active_pod, pod_ready
+from .pod_termination import graceful_delete
 from .resources import BY_PLURAL
 from .selectors import labels_match
 
@@ -118,7 +119,6 @@ def make_evictor(cluster):
                                                         f"{b['currentHealthy']} currently"}]})
             opts = (body or {}).get("deleteOptions") or {}
             uid = (opts.get("preconditions") or {}).get("uid")
-            gone = store.delete(PODS, ns, name, uid=uid)
-        cluster.recorder.record(gone, "Normal", "Killing", f"Stopping container {gone['spec']['containers'][0]['name']}",
-                                "kubelet", gone["spec"].get("nodeName"))
+            grace = opts.get("gracePeriodSeconds")
+            graceful_delete(cluster, ns, name, None if grace is None else int(grace), uid)
     return evict

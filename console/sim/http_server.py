@@ -405,12 +405,12 @@ class Handler(BaseHTTPRequestHandler):
 class ApiServer:
     """The simulated kube-apiserver on 127.0.0.1:port (0 = a free port)."""
 
-    def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None, pool=None):
+    def __init__(self, store, logs, *, port: int = 0, evictor=None, on_create=None, pool=None, pod_deleter=None):
         self.store = store
         self.pool = pool  # model servers: their load feeds metrics.k8s.io
         self.clock = store.clock
         self.logs = logs
-        self.api = Api(store, evictor=evictor, on_create=on_create)
+        self.api = Api(store, evictor=evictor, on_create=on_create, pod_deleter=pod_deleter)
         self._httpd = _Server(("127.0.0.1", port), Handler, self)
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -10,6 +10,7 @@ import hashlib
 import os
 import zlib
 
+from . import pod_termination
 from .controllers.base import Controller, key_of, pod_ready, set_condition
 from .quantities import pod_request
 from .resources import BY_PLURAL
@@ -116,6 +117,7 @@ class Kubelet(Controller):
         self.pod_gpus: dict[tuple, tuple[str, list[int]]] = {}
         self.node_ok: dict[str, bool] = {}
         self.pending_on: dict[str, set] = {}   # node -> bound pods waiting for it to be Ready
+        self.terminating: set = set()          # pods with a deletionTimestamp, removal scheduled
         # what the periodic sweep needs, kept from pod events (no store reads)
         self.node_of: dict[tuple, str] = {}
         self.ready: dict[tuple, bool] = {}
@@ -170,6 +172,14 @@ class Kubelet(Controller):
         if k in self.ips:
             self.node_of[k] = node
             self.ready[k] = pod_ready(pod)
+        if pod["metadata"].get("deletionTimestamp"):
+            if k not in self.terminating:
+                self.terminating.add(k)
+                self.probing.pop(k, None)
+                self.cluster.recorder.record(pod, "Normal", "Killing", "Stopping container "
+                                             + pod["spec"]["containers"][0]["name"], "kubelet", node)
+                pod_termination.finish_later(self.cluster, pod)
+            return
         phase = (pod.get("status") or {}).get("phase")
         if not node or phase != "Pending" or k in self.starting:
             return
@@ -182,6 +192,7 @@ class Kubelet(Controller):
 
     def _teardown(self, k, pod) -> None:
         self.starting.discard(k)
+        self.terminating.discard(k)
         self.node_of.pop(k, None)
         self.ready.pop(k, None)
         self.util.pop(k, None)
