@@ -28,6 +28,7 @@ from screens.virtual_table import VirtualTable
 
 MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
 SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
+GC_THRESHOLDS = (10_000, 50, 100)  # Python's defaults: (700, 10, 10)
 VIEWS = ("overview", "nodes", "pods", "gpus", "events", "alerts")
 
 
@@ -114,8 +115,12 @@ class DashboardApp(App, inherit_bindings=False):
             # Everything loaded so far (the cache's 20,000 rows, Textual's DOM) lives
             # as long as the session: move it out of the collector's sight, so a
             # full collection under a stream of watch events does not walk it and
-            # freeze the event loop for hundreds of milliseconds.
+            # freeze the event loop for hundreds of milliseconds. And collect less
+            # often: a watch stream allocates many short-lived, acyclic objects
+            # (reference counting frees them), and every young collection is a
+            # pause of the event loop.
             gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
 
     def _tick(self) -> None:
         screen = self.dashboard_screen()
