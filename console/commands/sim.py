@@ -5,62 +5,21 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
-    return v
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v}")
-    return v
-
-
-def _port(text: str) -> int:
-    v = _non_negative_int(text)
-    if v > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {v}")
-    return v
-
-
-def _gpus(text: str) -> int:
-    v = _positive_int(text)
-    if v > 16:
-        raise argparse.ArgumentTypeError(f"expected 1..16 GPUs per node, got {v}")
-    return v
-
-
-def _scale(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return v
+from console.commands.arg_types import (gpus_per_node, non_negative_int, port,
+                                         positive_float, positive_int)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["serve"], help="serve: run the simulated cluster")
-    parser.add_argument("--nodes", type=_positive_int, default=8, help="GPU nodes (default 8)")
-    parser.add_argument("--gpus-per-node", type=_gpus, default=8, help="GPUs per node (default 8)")
-    parser.add_argument("--replicas", type=_non_negative_int, default=None,
+    parser.add_argument("--nodes", type=positive_int, default=8, help="GPU nodes (default 8)")
+    parser.add_argument("--gpus-per-node", type=gpus_per_node, default=8, help="GPUs per node (default 8)")
+    parser.add_argument("--replicas", type=non_negative_int, default=None,
                         help="model-server replicas (default: 3/4 of the GPUs)")
-    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--time-scale", type=_scale, default=1.0,
+    parser.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--time-scale", type=positive_float, default=1.0,
                         help="simulated seconds per real second (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed for names and telemetry (default 0)")
-    parser.add_argument("--model-load", type=_scale, default=60.0, metavar="SECONDS",
+    parser.add_argument("--model-load", type=positive_float, default=60.0, metavar="SECONDS",
                         help="simulated model-load time of a new pod (default 60)")
     # --kubeconfig PATH comes from the site options cli.py adds to every command:
     # here it names the file to WRITE (default: a file in dsconsole's state dir)
