@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module_name = COMMANDS[args.command][0] if args.command else "console.commands.open"
     module = importlib.import_module(module_name)
+    # log records go to a file in the state directory, never the terminal
+    from console.log_setup import setup_logging
+    setup_logging()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

@@ -92,3 +92,46 @@ def test_status_bad_input_exits_2(tmp_path):
     kc.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     r = status("--kubeconfig", str(kc), "--context", "nope")
     assert r.returncode == 2 and "context 'nope' not found" in r.stderr
+
+
+def test_status_with_a_host_failing_the_ssh_handshake_prints_no_traceback(site, tmp_path):
+    """A host whose port answers but is no SSH server (paramiko's transport
+    thread logs the failed handshake with a traceback): the report says the host
+    is unreachable; the log goes to dsconsole's log file, never to the terminal."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def not_ssh():  # answers every connection with something that is not an SSH banner
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            try:
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            except OSError:
+                pass
+            c.close()
+    t = threading.Thread(target=not_ssh, daemon=True)
+    t.start()
+    try:
+        f = tmp_path / "site.yaml"
+        f.write_text(f"name: lab\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: dsconsole-demo\n"
+                     f"hosts:\n  - name: gpu-x\n    address: 127.0.0.1\n    port: {port}\n    role: gpu\n"
+                     "telemetry:\n  interval_s: 0.5\n")
+        r = status("--site", str(f), env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    finally:
+        stop.set()
+        t.join(5)
+        srv.close()
+    assert r.returncode in (0, 1), (r.stdout, r.stderr)
+    assert "NODES 3/3 ready" in r.stdout
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+    assert "paramiko" not in r.stderr, r.stderr
+    log = (tmp_path / "state" / "dsconsole" / "dsconsole.log").read_text()
+    assert "Error reading SSH protocol banner" in log     # the detail is kept, in the log file

@@ -29,15 +29,6 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def _quiet_ssh_logs() -> None:
-    """The per-host report says what went wrong; without this, paramiko's
-    transport thread would also print tracebacks to stderr (Python's last-resort
-    log handler) for every host that fails the SSH handshake."""
-    import logging
-    for name in ("paramiko", "console.ssh"):
-        logging.getLogger(name).addHandler(logging.NullHandler())
-
-
 def _site_file(args: argparse.Namespace) -> str | None:
     from console.site_config import site_file_path
     return site_file_path(getattr(args, "site", None))
@@ -93,7 +84,6 @@ def _site_sources(site_file: str, wanted: list[str], timeout: float):
     chosen = wanted or [h.name for h in site.hosts if h.role == "gpu"]
     if not chosen:
         return _fail(f"{site_file}: the site file lists no host with role gpu (use --hosts)")
-    _quiet_ssh_logs()
     from console.ssh_transport import transports_for_hosts
     from console.telemetry.nvidia_smi import NvidiaSmiSource
     transports = transports_for_hosts(site.hosts)
