@@ -18,9 +18,9 @@ SCOPE_TITLES = {
     "scroll": "In scrolling text (YAML, a pod's log, this help)",
     "detail": "In a detail view (Enter on a row)",
     "wizard": "In a wizard (:tune)",
+    "steps": "In a wizard's table of steps",
     "confirm": "In a wizard's confirmation",
     "prompt": "In the : command / / filter line",
-    "wizard": "In a wizard (:tune)",
 }
 
 

@@ -22,7 +22,7 @@ class KeySpec:
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
     action: str       # Textual action string, run in the namespace of `scope`
-    scope: str        # "app" | "table" | "scroll" | "detail" | "wizard" | "confirm" | "prompt"
+    scope: str        # "app" | "table" | "scroll" | "detail" | "steps" | "wizard" | "confirm" | "prompt"
     show: bool = True  # shown in the footer (help lists every key regardless)
     key_display: str | None = None
     priority: bool = False
@@ -66,6 +66,15 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("detail.events", "e", "Events", "show_tab('events')", "detail"),
     KeySpec("detail.log", "o", "Log", "show_tab('log')", "detail"),
     KeySpec("detail.follow", "f", "Follow log", "toggle_follow", "detail"),
+    # -- in the wizard screen's table of steps (a DataTable without Textual's own keys)
+    KeySpec("steps.up", "up,k", "Row up", "cursor_up", "steps", show=False),
+    KeySpec("steps.down", "down,j", "Row down", "cursor_down", "steps", show=False),
+    KeySpec("steps.page_up", "pageup", "Page up", "page_up", "steps", show=False),
+    KeySpec("steps.page_down", "pagedown", "Page down", "page_down", "steps", show=False),
+    KeySpec("steps.top", "home,g", "First row", "scroll_top", "steps", show=False),
+    KeySpec("steps.bottom", "end,G", "Last row", "scroll_bottom", "steps", show=False),
+    KeySpec("steps.left", "left,h", "Scroll left", "cursor_left", "steps", show=False),
+    KeySpec("steps.right", "right,l", "Scroll right", "cursor_right", "steps", show=False),
     # -- in the wizard screen (screens/wizard_screen.py) and its confirmation
     KeySpec("wizard.plan", "p", "Plan (check again)", "plan", "wizard"),
     KeySpec("wizard.apply", "a", "Apply", "apply", "wizard"),

@@ -36,7 +36,13 @@ def _state(status: str) -> Text:
     return Text(status, style=_STYLE.get(status, ""))
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class StepTable(DataTable, inherit_bindings=False):
+    """The table of steps: a DataTable whose keys all come from the registry
+    (DataTable's own ctrl+pageup/ctrl+home/... would be missing from `?`)."""
+    BINDINGS = keymap.bindings("steps")
+
+
+class ConfirmScreen(ModalScreen[bool], inherit_bindings=False):
     """Names the hosts; one host: type yes; several: type how many."""
     BINDINGS = keymap.bindings("confirm")
     DEFAULT_CSS = """
@@ -74,7 +80,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class WizardScreen(Screen):
+class WizardScreen(Screen, inherit_bindings=False):
+    """Screen's own bindings (ctrl+c / super+c copy) are not inherited: every key
+    here comes from the registry (the app's tab / shift+tab / ctrl+c apply)."""
     BINDINGS = keymap.bindings("wizard")
     DEFAULT_CSS = """
     WizardScreen #wizard-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
@@ -104,7 +112,7 @@ class WizardScreen(Screen):
         ro = "  [READ-ONLY]" if self.runner.read_only else ""
         yield Static(Text(f"Wizard{ro}"), id="wizard-title")
         yield Static("", id="wizard-banner", classes="-empty")
-        table = DataTable(id="wizard-steps", cursor_type="row", zebra_stripes=True)
+        table = StepTable(id="wizard-steps", cursor_type="row", zebra_stripes=True)
         yield table
         with VerticalScroll(id="wizard-detail-box"):
             yield Static("", id="wizard-detail")

@@ -169,9 +169,10 @@ async def test_help_lists_every_bound_key(demo):
         from screens.overview_screen import OverviewScreen
         from screens.prompt_screen import PromptScreen
         from screens.resource_screen import ResourceScreen
+        from screens.wizard_screen import ConfirmScreen, StepTable, WizardScreen
         registry_ids = {k.id for k in keymap.KEYS}
         for cls in (DashboardApp, OverviewScreen, ResourceScreen, DetailScreen, HelpScreen,
-                    PromptScreen, VirtualTable, DataPanel):
+                    PromptScreen, VirtualTable, DataPanel, WizardScreen, StepTable, ConfirmScreen):
             for binding in cls._merge_bindings().key_to_bindings.values():
                 for b in binding:
                     if b.action.startswith("screen.") and cls is not DashboardApp:
@@ -273,6 +274,11 @@ async def test_tune_command_opens_the_wizard(demo):
         await wait_for(pilot, lambda: app.first_frame_at is not None, "overview filled")
         await pilot.press("colon", *"tune", "enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "WizardScreen", ":tune opens the wizard")
+        # every key of the wizard screen and its table of steps is in the registry (so `?` lists it)
+        await wait_for(pilot, lambda: "plan" in app.screen.results, "the wizard's plan")
+        app.screen.query_one("#wizard-steps").focus()
+        await pilot.pause()
+        assert_active_keys_in_registry(app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "OverviewScreen", "Esc closes it")
 
