@@ -79,8 +79,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     a = ap.parse_args()
 
+    from console.sim.churn import PodChurn
     from console.sim.demo_site import start_demo_site
-    from console.sim.resources import BY_PLURAL
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -95,24 +95,17 @@ def main() -> int:
                 print(f"  full chunked list #{i + 1} (limit=500 + continue, keep-alive): {items} pods, "
                       f"{nbytes / 1e6:.1f} MB in {secs:.2f}s (of which the client's json.loads {parse:.2f}s)")
             rv = str(site.store.resource_version)
-            total = int(a.rate * a.seconds)
-            procs = [subprocess.Popen([sys.executable, "-c", WATCHER, str(port), rv, str(a.seconds), str(total)],
+            expected = int(a.rate * a.seconds)
+            procs = [subprocess.Popen([sys.executable, "-c", WATCHER, str(port), rv, str(a.seconds), str(expected)],
                                       stdout=subprocess.PIPE, text=True) for _ in range(a.watchers)]
             for p in procs:
                 p.stdout.readline()
-            pods = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in site.store.values("pods")]
-            res = BY_PLURAL["pods"]
-            t = time.perf_counter()
-            for i in range(total):
-                ns, name = pods[i % len(pods)]
-
-                def bump(obj, i=i):
-                    obj["metadata"].setdefault("annotations", {})["bench/seq"] = str(i)
-                site.store.modify(res, ns, name, bump)
-                ahead = (i + 1) / a.rate - (time.perf_counter() - t)
-                if ahead > 0:
-                    time.sleep(ahead)
-            write_s = time.perf_counter() - t
+            # the simulator's own churn generator, over every pod
+            churn = PodChurn(site.store, a.rate).start()
+            time.sleep(a.seconds)
+            churn.stop()
+            write_s = time.monotonic() - churn.started_at
+            total = churn.changed
             print(f"  writes: {total} pod changes in {write_s:.2f}s = {total / write_s:.0f}/s")
             for k, p in enumerate(procs):
                 try:

@@ -9,6 +9,16 @@ from console.commands.arg_types import (gpus_per_node, non_negative_int, port,
                                          positive_float, positive_int)
 
 
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["serve"], help="serve: run the simulated cluster")
     parser.add_argument("--nodes", type=positive_int, default=8, help="GPU nodes (default 8)")
@@ -21,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for names and telemetry (default 0)")
     parser.add_argument("--model-load", type=positive_float, default=60.0, metavar="SECONDS",
                         help="simulated model-load time of a new pod (default 60)")
+    parser.add_argument("--churn", type=_rate, default=0.0, metavar="EVENTS_PER_S",
+                        help="change model-server pods at this rate per real second (heartbeat "
+                             "annotation / Ready lastProbeTime), one watch MODIFIED event each "
+                             "(default 0: off)")
     # --kubeconfig PATH comes from the site options cli.py adds to every command:
     # here it names the file to WRITE (default: a file in dsconsole's state dir)
 
@@ -42,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             site = start_demo_site(nodes=args.nodes, gpus_per_node=args.gpus_per_node, replicas=args.replicas,
                                    port=args.port, kubeconfig=kubeconfig, time_scale=args.time_scale,
-                                   seed=args.seed, model_load_s=args.model_load)
+                                   seed=args.seed, model_load_s=args.model_load, churn=args.churn)
         except OSError as e:
             print(f"dsconsole sim serve: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
             return 1

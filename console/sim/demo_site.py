@@ -47,7 +47,7 @@ class DemoSite:
 
     def __init__(self, *, nodes: int, gpus_per_node: int, replicas: int | None, port: int,
                  kubeconfig: str | os.PathLike | None, time_scale: float, seed: int,
-                 model_load_s: float, frozen: bool, hosts: bool = True):
+                 model_load_s: float, frozen: bool, hosts: bool = True, churn: float = 0.0):
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
         if not 1 <= gpus_per_node <= 16:
@@ -79,6 +79,10 @@ class DemoSite:
         self.hosts: dict = {}
         self.cluster.hosts = self.hosts  # the same dict: node failures reach the hosts
         self._want_hosts = hosts
+        if churn < 0:
+            raise ValueError("churn must be >= 0")
+        self._churn_rate = churn
+        self.churn = None  # the PodChurn while one runs
         self._stopped = False
 
     # ---- bootstrap: the steady state, built directly ---------------------------
@@ -206,6 +210,9 @@ class DemoSite:
             self._make_hosts()
         self.cluster.start()
         self.server.start()
+        if self._churn_rate:
+            from .churn import PodChurn
+            self.churn = PodChurn(self.store, self._churn_rate, namespace=so.NAMESPACE).start()
         write_kubeconfig(self.kubeconfig_path, self.url, so.NAMESPACE)
 
     def _make_hosts(self) -> None:
@@ -224,6 +231,8 @@ class DemoSite:
         if self._stopped:
             return
         self._stopped = True
+        if self.churn is not None:
+            self.churn.stop()
         self.server.stop()
         self.cluster.stop()
         self.model_servers.stop()
@@ -243,8 +252,11 @@ class DemoSite:
 
 def start_demo_site(nodes: int = 8, gpus_per_node: int = 8, replicas: int | None = None, port: int = 0,
                     kubeconfig: str | os.PathLike | None = None, time_scale: float = 1.0, seed: int = 0,
-                    model_load_s: float = 60.0, frozen: bool = False, hosts: bool = True) -> DemoSite:
-    """Build and start a demo site; call .stop() when done (or use `with`)."""
+                    model_load_s: float = 60.0, frozen: bool = False, hosts: bool = True,
+                    churn: float = 0.0) -> DemoSite:
+    """Build and start a demo site; call .stop() when done (or use `with`).
+    churn > 0: the model-server pods change at that many per real second
+    (see churn.PodChurn), a steady stream of watch MODIFIED events."""
     return DemoSite(nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, port=port,
                     kubeconfig=kubeconfig, time_scale=time_scale, seed=seed, model_load_s=model_load_s,
-                    frozen=frozen, hosts=hosts).start()
+                    frozen=frozen, hosts=hosts, churn=churn).start()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from . import api_errors
-from .controllers.base import Controller, is_active_pod, pod_ready
+from .controllers.base import Controller, is_active_pod, pod_change_matters, pod_ready
 from .pod_termination import graceful_delete
 from .resources import BY_PLURAL
 from .selectors import labels_match
@@ -50,7 +50,7 @@ class DisruptionController(Controller):
     def on_event(self, ev) -> None:
         if ev is None:
             return
-        if ev.res in ("poddisruptionbudgets", "pods"):
+        if ev.res == "poddisruptionbudgets" or (ev.res == "pods" and pod_change_matters(ev)):
             ns = ev.obj["metadata"].get("namespace")
             if ev.res == "pods" and not self.store.list("poddisruptionbudgets", ns)[1]:
                 return

@@ -35,6 +35,26 @@ def pod_ready(pod: dict) -> bool:
     return False
 
 
+def _pod_state(pod: dict) -> tuple:
+    """What the owner controllers (ReplicaSet, DaemonSet, Endpoints, PDB
+    status) read from a pod."""
+    md, st = pod["metadata"], pod.get("status") or {}
+    return (md.get("labels"), md.get("ownerReferences"), md.get("deletionTimestamp"), pod.get("spec"),
+            st.get("phase"), st.get("podIP"),
+            [(c.get("type"), c.get("status"), c.get("lastTransitionTime")) for c in st.get("conditions") or ()],
+            [(c.get("ready"), c.get("restartCount"), c.get("started")) for c in st.get("containerStatuses") or ()])
+
+
+def pod_change_matters(ev) -> bool:
+    """False for a pod MODIFIED event that changes nothing an owner
+    controller reads (an annotation, a probe time): like a real controller's
+    update filter, so a stream of heartbeats does not requeue work that walks
+    every pod of a namespace."""
+    if ev.type != "MODIFIED" or ev.old is None:
+        return True
+    return _pod_state(ev.old) != _pod_state(ev.obj)
+
+
 def set_condition(conds: list, type_: str, status: str, now: str, reason: str = "", message: str = "",
                   probe_time: bool = False) -> list:
     """Upsert a condition; lastTransitionTime moves only when status changes."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..resources import BY_PLURAL
 from ..selectors import labels_match
-from .base import Controller, OwnerIndex, is_active_pod, key_of, pod_ready
+from .base import Controller, OwnerIndex, is_active_pod, key_of, pod_change_matters, pod_ready
 from .replicaset import new_pod_from_template
 
 PODS = BY_PLURAL["pods"]
@@ -46,7 +46,7 @@ class DaemonSetController(Controller):
             else:
                 self.by_uid[ev.obj["metadata"]["uid"]] = k
                 self.dirty[k] = True
-        elif ev.res == "pods":
+        elif ev.res == "pods" and pod_change_matters(ev):
             before, after = self.pods.on_event(ev)
             for uid in (before, after):
                 if uid in self.by_uid:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..resources import BY_PLURAL
 from ..selectors import labels_match
-from .base import Controller, is_active_pod, key_of, pod_ready
+from .base import Controller, is_active_pod, key_of, pod_change_matters, pod_ready
 
 EP = BY_PLURAL["endpoints"]
 MAX_ADDRESSES = 1000
@@ -22,7 +22,7 @@ class EndpointsController(Controller):
             return
         if ev.res == "services":
             self.dirty[key_of(ev.obj)] = True
-        elif ev.res == "pods":
+        elif ev.res == "pods" and pod_change_matters(ev):
             ns = ev.obj["metadata"].get("namespace")
             labels = ev.obj["metadata"].get("labels") or {}
             old_labels = (ev.old or {}).get("metadata", {}).get("labels") or {}

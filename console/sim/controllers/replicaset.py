@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ..resources import BY_PLURAL
-from .base import Controller, OwnerIndex, is_active_pod, key_of, owner_reference, pod_ready
+from .base import (Controller, OwnerIndex, is_active_pod, key_of, owner_reference, pod_change_matters,
+                   pod_ready)
 
 PODS = BY_PLURAL["pods"]
 RS = BY_PLURAL["replicasets"]
@@ -68,7 +69,7 @@ class ReplicaSetController(Controller):
             else:
                 self.rs_by_uid[ev.obj["metadata"]["uid"]] = k
                 self.dirty[k] = True
-        elif ev.res == "pods":
+        elif ev.res == "pods" and pod_change_matters(ev):
             before, after = self.pods.on_event(ev)
             for uid in (before, after):
                 if uid in self.rs_by_uid:

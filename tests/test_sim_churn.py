@@ -1,0 +1,90 @@
+"""The simulator's built-in churn (`sim serve --churn N`, start_demo_site(churn=N)):
+pods change at about N per second, each change one watch MODIFIED event,
+seen by a real client's watch. Counts over a bounded window with loose
+lower bounds (no timing assertions)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+from kubernetes import client, config, watch
+
+from console.sim.churn import HEARTBEAT_ANNOTATION
+from console.sim.demo_site import start_demo_site
+from tests.sim_kube import ServedSite
+
+pytestmark = pytest.mark.timeout(90)
+NS = "deepseek"
+
+
+def test_served_churn_reaches_a_watcher(tmp_path):
+    rate, window = 200, 3
+    site = ServedSite(tmp_path / "kubeconfig", "--nodes", "2", "--churn", str(rate))
+    try:
+        v1 = client.CoreV1Api(config.new_client_from_config(str(site.kubeconfig)))
+        pods = v1.list_namespaced_pod(NS)
+        names = {p.metadata.name for p in pods.items}
+        seen: dict[str, int] = {}
+        modified = 0
+        # the server ends the watch after `window` seconds
+        for ev in watch.Watch().stream(v1.list_namespaced_pod, NS, resource_version=pods.metadata.resource_version,
+                                       timeout_seconds=window, _request_timeout=window + 30):
+            pod = ev["object"]
+            beat = (pod.metadata.annotations or {}).get(HEARTBEAT_ANNOTATION)
+            if ev["type"] == "MODIFIED" and beat is not None:
+                modified += 1
+                seen[pod.metadata.name] = seen.get(pod.metadata.name, 0) + 1
+        assert modified >= 0.5 * rate * window, (modified, rate * window)
+        assert set(seen) == names  # spread over every model-server pod
+    finally:
+        assert site.stop() == 0
+
+
+def test_churn_changes_and_stops(tmp_path):
+    site = start_demo_site(nodes=1, gpus_per_node=4, churn=100, hosts=False, kubeconfig=tmp_path / "kubeconfig")
+    try:
+        w, _ = site.store.watch("pods", site.store.resource_version)
+        deadline = time.monotonic() + 2.0
+        events = []
+        while time.monotonic() < deadline:
+            try:
+                ev = w.queue.get(timeout=0.1)
+            except Exception:
+                continue
+            if ev is not None:
+                events.append(ev)
+        site.store.unwatch(w)
+        assert len(events) >= 100, len(events)
+        assert all(e.type == "MODIFIED" and e.res == "pods" for e in events)
+        assert all(e.obj["metadata"]["namespace"] == NS for e in events)
+        # every other change also moves the Ready condition's lastProbeTime
+        probed = [e for e in events
+                  if any(c.get("type") == "Ready" and c.get("lastProbeTime")
+                         and c.get("lastProbeTime") != (next((o for o in e.old["status"]["conditions"]
+                                                               if o.get("type") == "Ready"), {})
+                                                        .get("lastProbeTime"))
+                         for c in e.obj["status"]["conditions"])]
+        assert probed
+        # heartbeats change nothing a controller reads: the Deployment stays rolled out
+        dep = site.store.get("deployments", NS, "deepseek-v3")
+        assert dep["status"]["readyReplicas"] == site.replicas
+        site.churn.stop()
+        made = site.churn.changed
+        beats = {p["metadata"]["name"]: p["metadata"]["annotations"].get(HEARTBEAT_ANNOTATION)
+                 for p in site.store.values("pods") if p["metadata"]["namespace"] == NS}
+        time.sleep(0.3)
+        assert site.churn.changed == made >= len(events)
+        assert beats == {p["metadata"]["name"]: p["metadata"]["annotations"].get(HEARTBEAT_ANNOTATION)
+                         for p in site.store.values("pods") if p["metadata"]["namespace"] == NS}
+    finally:
+        site.stop()
+
+
+def test_bad_churn_exits_2():
+    for bad in ("-1", "lots", "inf"):
+        p = subprocess.run([sys.executable, "-m", "console", "sim", "serve", "--churn", bad],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2, (bad, p.stderr)
+        assert "--churn" in p.stderr and "Traceback" not in p.stderr
