@@ -13,6 +13,7 @@ import gc
 import time
 from typing import Any, Callable
 
+from textual import work
 from textual.app import App
 from textual.message import Message
 
@@ -58,6 +59,7 @@ class DashboardApp(App, inherit_bindings=False):
         self.first_frame_at: float | None = None   # time.time() of the first complete frame
         self.applies = 0                            # snapshots applied (benchmarks read it)
         self.apply_seconds = 0.0
+        self.unfinished_runs: list | None = None    # the site's unfinished wizard runs, read at start
 
     def get_default_screen(self) -> OverviewScreen:
         return OverviewScreen()
@@ -66,6 +68,7 @@ class DashboardApp(App, inherit_bindings=False):
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
         self._apply_latest()
+        self._find_unfinished_runs()
 
     def on_unmount(self) -> None:
         self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
@@ -141,6 +144,44 @@ class DashboardApp(App, inherit_bindings=False):
         if not self.frame_log:
             return None
         return lambda: self._log("cursor_painted", time.time())
+
+    # ------------------------------------------------------------ unfinished wizard runs
+    @work(thread=True, group="journal")
+    def _find_unfinished_runs(self) -> None:
+        """A run the console was killed in (or whose SSH session dropped) is in
+        the journal: say so at start and offer the wizard on it (off the UI
+        thread: it reads every journal file)."""
+        from screens.unfinished_runs import unfinished_site_runs
+        runs = unfinished_site_runs(self.session)
+        self.call_from_thread(self._show_unfinished_runs, runs)
+
+    def _show_unfinished_runs(self, runs: list) -> None:
+        from screens.unfinished_runs import unfinished_notice
+        self.unfinished_runs = runs
+        if runs:
+            key = keymap.display_key(next(k.key for k in keymap.KEYS if k.id == "app.unfinished_run"))
+            self.notify(unfinished_notice(runs, key), title="Unfinished wizard run",
+                        severity="warning", timeout=60)
+
+    def action_unfinished_run(self) -> None:
+        """Open the wizard on the latest unfinished run, to resume or roll it back."""
+        from screens.wizard_screen import WizardScreen
+        if not isinstance(self.screen, WizardScreen):
+            self._open_unfinished_run()
+
+    @work(thread=True, exclusive=True, group="journal")
+    def _open_unfinished_run(self) -> None:
+        from screens.unfinished_runs import unfinished_site_runs
+        runs = unfinished_site_runs(self.session)  # read again: one may have finished since
+        self.call_from_thread(self._open_run, runs)
+
+    def _open_run(self, runs: list) -> None:
+        from screens.wizard_screen import WizardScreen, open_run_wizard
+        self.unfinished_runs = runs
+        if not runs:
+            self.notify("no unfinished wizard run")
+        elif not isinstance(self.screen, WizardScreen):
+            open_run_wizard(self, self.session, runs[-1].run_id)
 
     # ------------------------------------------------------------ commands
     def run_command(self, text: str) -> str | None:

@@ -42,6 +42,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.prev_panel", "shift+tab", "Previous panel", "app.focus_previous", "app",
             show=False),
     KeySpec("app.next_theme", "ctrl+t", "Next theme", "app.next_theme", "app", show=False),
+    KeySpec("app.unfinished_run", "w", "Unfinished wizard run: resume or roll back",
+            "app.unfinished_run", "app", show=False),
     # -- in a table (nodes, pods, GPUs, alerts, events)
     KeySpec("table.up", "up,k", "Row up", "cursor_up", "table", show=False),
     KeySpec("table.down", "down,j", "Row down", "cursor_down", "table", show=False),

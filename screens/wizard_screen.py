@@ -9,6 +9,7 @@ progress callbacks come back through call_from_thread.
 
     WizardScreen(plan, runner)          # a Plan, or a callable returning one
     open_tuning_wizard(app, session)    # what `:tune` opens
+    open_run_wizard(app, session, run_id)  # an unfinished run, to resume or roll back
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from actions.plan import Plan
 from actions.runner import Progress, RunResult, Runner
 from screens import keymap
 from screens.key_bar import KeyBar
+from screens.unfinished_runs import site_name
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
           "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
@@ -93,7 +95,7 @@ class WizardScreen(Screen, inherit_bindings=False):
     WizardScreen #wizard-status { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def __init__(self, plan: Plan | Callable[[], Plan], runner: Runner, *,
+    def __init__(self, plan: Plan | Callable[[], Plan], runner: Runner, *, run_id: str | None = None,
                  name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self._plan_source = plan
@@ -102,7 +104,9 @@ class WizardScreen(Screen, inherit_bindings=False):
         self.busy = True                              # until the first plan is shown
         self.last: RunResult | None = None            # the last plan/apply/verify/rollback result
         self.results: dict[str, RunResult] = {}       # by action
-        self.run_id: str | None = None                # the run this screen applied or resumed
+        # the run this screen applied or resumed, or was opened on (`run_id`):
+        # resume and rollback act on it
+        self.run_id: str | None = run_id
         self.unfinished: list[journal.RunState] = []
         self.row_host: dict[str, str] = {}
         runner.on_progress = self._progress_from_thread
@@ -131,7 +135,11 @@ class WizardScreen(Screen, inherit_bindings=False):
     @work(thread=True, exclusive=True, group="wizard")
     def _load(self) -> None:
         if self.plan is None:
-            self.plan = self._plan_source()
+            try:
+                self.plan = self._plan_source()
+            except Exception as e:  # e.g. a journaled run's host is not in this site now
+                self.app.call_from_thread(self._status, f"cannot build the plan: {e}", True)
+                return
         self.app.call_from_thread(self._fill_table)
         self.unfinished = journal.unfinished_runs(self.plan.wizard)
         self.app.call_from_thread(self._show_banner)
@@ -212,7 +220,7 @@ class WizardScreen(Screen, inherit_bindings=False):
     def _show_banner(self) -> None:
         banner = self.query_one("#wizard-banner", Static)
         if self.unfinished:
-            r = self.unfinished[-1]
+            r = self._unfinished_target()
             banner.update(Text(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
                                f"u resume, r roll back"))
             banner.remove_class("-empty")
@@ -289,12 +297,21 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.query_one("#wizard-detail", Static).update(self.detail_text(host))
 
     # -- actions (keys) ------------------------------------------------------------
+    def _unfinished_target(self) -> journal.RunState | None:
+        """The unfinished run resume acts on: this screen's run while it is
+        unfinished, else the latest one."""
+        runs = self.unfinished
+        mine = [r for r in runs if r.run_id == self.run_id]
+        return (mine or runs or [None])[-1]
+
     def _target_run(self, action: str) -> str:
         if action == "resume":
-            runs = self.unfinished or journal.unfinished_runs(self.plan.wizard)
-            if not runs:
+            if not self.unfinished:
+                self.unfinished = journal.unfinished_runs(self.plan.wizard)
+            run = self._unfinished_target()
+            if run is None:
                 raise LookupError("no unfinished run to resume")
-            return runs[-1].run_id
+            return run.run_id
         if self.run_id:
             return self.run_id
         runs = [r for r in journal.list_runs() if r.wizard == self.plan.wizard
@@ -356,16 +373,28 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.app.exit()
 
 
+def _runner(session: Any) -> Runner:
+    from console.audit import AuditLog
+    site = site_name(session)
+    operator = getattr(session, "operator", None)
+    return Runner(audit=AuditLog(operator=operator, site=site), operator=operator, site=site,
+                  read_only=bool(getattr(session, "read_only", False)))
+
+
+def open_run_wizard(app: Any, session: Any, run_id: str) -> None:
+    """The wizard screen on a journaled run, with its plan rebuilt for the
+    session's hosts: `u` resumes it, `r` rolls it back."""
+    def plan() -> Plan:
+        return Runner.plan_for_run(run_id, session.transports())[1]
+    app.push_screen(WizardScreen(plan, _runner(session), run_id=run_id))
+
+
 def open_tuning_wizard(app: Any, session: Any) -> None:
     """What `:tune` does: the host-tuning wizard on the session's hosts."""
     from actions.host_tuning.targets import TuningTargets
     from actions.plan import build_plan
-    from console.audit import AuditLog
 
-    site = "demo" if getattr(session, "is_demo", False) else getattr(session, "title", None)
-    operator = getattr(session, "operator", None)
-    runner = Runner(audit=AuditLog(operator=operator, site=site), operator=operator, site=site,
-                    read_only=bool(getattr(session, "read_only", False)))
+    runner = _runner(session)
     site_obj = getattr(session, "site", None)
 
     def plan() -> Plan:

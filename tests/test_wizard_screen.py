@@ -151,3 +151,54 @@ async def test_tune_command_opens_the_wizard_on_the_demo_sites_hosts():
             await until(pilot, lambda: not isinstance(app.screen, WizardScreen), "esc closes it")
     finally:
         session.stop()
+
+
+async def test_dashboard_start_shows_an_unfinished_run_and_opens_it():
+    """Issue 5: the console was killed (or the connection dropped) mid-run; the
+    next start names the run (wizard, hosts, when) and a key opens the wizard on
+    it, where it is resumed."""
+    from console.site_session import SiteSession
+    from screens import keymap
+    from screens.app import DashboardApp
+    session = SiteSession.demo(nodes=2, gpus_per_node=8, seed=3)
+    session.start()
+    try:
+        assert session.wait_ready(30), session.start_error
+        hosts = session.transports()
+        names = sorted(hosts)
+        hosts[names[1]].set_reachable(False)          # the connection drops mid-run
+        partial = Runner(site="demo").apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
+        assert partial.status == "failed"
+        hosts[names[1]].set_reachable(True)
+        app = DashboardApp(session)
+        async with app.run_test(size=(100, 32)) as pilot:
+            await until(pilot, lambda: app.unfinished_runs is not None, "the journal read at start", limit=1000)
+            notices = [n.message for n in app._notifications]
+            assert len(notices) == 1, notices
+            notice = notices[0]
+            assert f"host-tuning run {partial.run_id} (partial)" in notice
+            assert f"on {names[0]}, {names[1]}, started " in notice and "UTC" in notice
+            assert "Press w to open it: resume or roll back" in notice
+            assert any(k.key == "w" and k.action == "app.unfinished_run" for k in keymap.KEYS)
+
+            await pilot.press("w")
+            await until(pilot, lambda: isinstance(app.screen, WizardScreen), "w opens the wizard on the run")
+            wizard = app.screen
+            assert wizard.run_id == partial.run_id
+            await until(pilot, lambda: "plan" in wizard.results and not wizard.busy, "the plan", limit=1000)
+            banner = str(wizard.query_one("#wizard-banner", Static).render())
+            assert f"Unfinished run {partial.run_id} (partial)" in banner
+            await pilot.press("u")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the resume confirmation")
+            await pilot.press("2", "enter")
+            await until(pilot, lambda: "resume" in wizard.results and not wizard.busy, "resume", limit=1000)
+            assert wizard.results["resume"].status == "complete"
+            assert wizard.results["resume"].run_id == partial.run_id
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, WizardScreen), "esc closes it")
+            await pilot.press("w")                      # nothing left to resume
+            await until(pilot, lambda: app.unfinished_runs == [], "the journal read again")
+            assert not isinstance(app.screen, WizardScreen)
+        assert hosts[names[1]].read("/proc/sys/vm/swappiness") == b"1\n"
+    finally:
+        session.stop()
