@@ -176,10 +176,13 @@ class AlertEngine:
             since[key] = first
             out.append(Alert(a.severity, a.kind, a.target, a.message, min(first, a.since)))
         self._since = since
+        # The first evaluation of synced data is news even when no alert changed:
+        # the first complete frame waits for it (Snapshot.alerts_time).
+        first_synced = snap.synced and self.evaluated_at is None
         if snap.synced:
             self.evaluated_at = now     # alerts reflect complete cluster data
         alerts = sorted_alerts(out)
-        if alerts != self._alerts:
+        if alerts != self._alerts or first_synced:
             self._alerts = alerts
             self._on_change()
         return alerts

@@ -11,53 +11,45 @@ not ready, DEMO, READ-ONLY, blue/green) is also spelled out in text.
 from __future__ import annotations
 
 from pathlib import Path
-
-from textual.theme import Theme
+from typing import Any
 
 HERE = Path(__file__).parent
 CSS_PATHS = [HERE / "dashboard.tcss", HERE / "high_contrast.tcss"]
 
-DARK = Theme(
-    name="dsconsole-dark", dark=True,
-    primary="#2f81f7", secondary="#1f6feb", accent="#e3b341",
-    warning="#d29922", error="#f85149", success="#3fb950",
-    foreground="#e6edf3", background="#0d1117", surface="#161b22", panel="#1c2330",
-    variables={"vt-blue": "#58a6ff", "vt-green": "#3fb950",
-               "footer-key-foreground": "#e3b341"},
-)
-LIGHT = Theme(
-    name="dsconsole-light", dark=False,
-    primary="#0969da", secondary="#0550ae", accent="#9a6700",
-    warning="#9a6700", error="#cf222e", success="#1a7f37",
-    foreground="#1f2328", background="#ffffff", surface="#f6f8fa", panel="#eaeef2",
-    variables={"vt-blue": "#0550ae", "vt-green": "#1a7f37",
-               "footer-key-foreground": "#0550ae"},
-)
-HIGH_CONTRAST = Theme(
-    name="dsconsole-high-contrast", dark=True,
-    primary="#ffffff", secondary="#ffff00", accent="#ffff00",
-    warning="#ffff00", error="#ff5f5f", success="#00ff00",
-    foreground="#ffffff", background="#000000", surface="#000000", panel="#000000",
-    luminosity_spread=0.0, text_alpha=1.0,
-    variables={"vt-blue": "#00ffff", "vt-green": "#00ff00", "vt-emphasis": "underline",
-               "footer-key-foreground": "#ffff00", "footer-background": "#000000"},
-)
-
-THEMES: dict[str, Theme] = {"dark": DARK, "light": LIGHT, "high-contrast": HIGH_CONTRAST}
+# key -> Textual theme name. The Theme objects live in themes/definitions.py and
+# are imported on first use (THEMES, DARK, ... below): importing Textual costs
+# ~0.2 s, and `dsconsole` checks --theme before it starts the site's threads.
+NAMES: dict[str, str] = {"dark": "dsconsole-dark", "light": "dsconsole-light",
+                         "high-contrast": "dsconsole-high-contrast"}
 DEFAULT = "dark"
 
 
-def resolve(name: str | None) -> Theme:
-    """The theme called `name` (dark, light, high-contrast); ValueError otherwise."""
+def check(name: str | None) -> str:
+    """The key (dark, light, high-contrast) for `name`; ValueError otherwise.
+    Standard library only."""
     key = (name or DEFAULT).strip().lower()
-    if key not in THEMES:
-        raise ValueError(f"unknown theme {name!r}: expected one of {', '.join(THEMES)}")
-    return THEMES[key]
+    if key not in NAMES:
+        raise ValueError(f"unknown theme {name!r}: expected one of {', '.join(NAMES)}")
+    return key
+
+
+def resolve(name: str | None) -> Any:
+    """The Textual Theme called `name` (dark, light, high-contrast); ValueError otherwise."""
+    from themes.definitions import THEMES
+    return THEMES[check(name)]
 
 
 def next_name(current: str) -> str:
-    names = list(THEMES)
+    names = list(NAMES)
     for i, n in enumerate(names):
-        if THEMES[n].name == current:
+        if NAMES[n] == current:
             return names[(i + 1) % len(names)]
     return DEFAULT
+
+
+def __getattr__(attr: str) -> Any:
+    # THEMES, DARK, LIGHT, HIGH_CONTRAST: the Theme objects, imported when first asked for
+    if attr in ("THEMES", "DARK", "LIGHT", "HIGH_CONTRAST"):
+        from themes import definitions
+        return getattr(definitions, attr)
+    raise AttributeError(f"module 'themes' has no attribute {attr!r}")

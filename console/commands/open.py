@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import themes
     try:
-        themes.resolve(getattr(args, "theme", None))
+        themes.check(getattr(args, "theme", None))   # stdlib only: Textual is not imported yet
     except ValueError as exc:
         print(f"dsconsole: --theme: {exc}", file=sys.stderr)
         return 2
