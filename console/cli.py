@@ -41,12 +41,35 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) ->
     parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast", **kw)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# global options that take a value (the token after them is not a command)
+_VALUE_OPTIONS = ("--site", "--kubeconfig", "--context", "--operator", "--theme")
+
+
+def names_a_command(argv: list[str]) -> bool:
+    """True unless `argv` is only global options (plain `dsconsole [--site F ...]`).
+    Any positional token, or -h/--help, needs the full parser with every
+    subcommand; plain `dsconsole` does not: building the eight subparsers
+    (importing each command module) is time on the path to the first frame."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in ("-h", "--help") or token == "--" or not token.startswith("-"):
+            return True
+        elif token in _VALUE_OPTIONS:
+            skip = True
+    return False
+
+
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsconsole",
         description="Admin console for private DeepSeek deployments on GPU Kubernetes clusters. "
                     "With no command it opens the dashboard (the embedded demo site when no site is configured).")
     add_site_arguments(parser)
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -57,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(commands=names_a_command(argv))
     args = parser.parse_args(argv)
     module_name = COMMANDS[args.command][0] if args.command else "console.commands.open"
     module = importlib.import_module(module_name)
