@@ -290,15 +290,19 @@ class ClusterCache:
                 self._model_pods[key] = new
             self._pods_tuple = None
 
-    def _apply(self, kind: str, key: str, row) -> None:
-        """Insert/replace (row) or delete (row is None) one object; lock held."""
+    def _apply(self, kind: str, key: str, row) -> bool:
+        """Insert/replace (row) or delete (row is None) one object; lock held.
+        False when nothing the views show changed (a heartbeat annotation, a
+        probe time: the reduced row is equal), so no view is rebuilt for it."""
         k = self._kinds[kind]
         old = k.items.get(key)
         if row is None:
             if old is None:
-                return
+                return False
             del k.items[key]
         else:
+            if old == row:
+                return False
             k.items[key] = row
         if kind == "pods":
             self._pod_changed(key, old, row)
@@ -314,6 +318,7 @@ class ClusterCache:
                     del k.items[stale]
         elif kind in self._small_dirty:
             self._small_dirty[kind] = True
+        return True
 
     def _replace_all(self, kind: str, rows: dict) -> None:
         """Swap in a fresh list's rows; lock held."""
@@ -452,12 +457,13 @@ class ClusterCache:
                     row = reduce(obj)
                     changes.append((_key_of(row), None if etype == "DELETED" else row, rv))
                 now = time.time()
+                changed = False
                 with self._lock:
                     for key, row, rv in changes:
-                        self._apply(k.name, key, row)
+                        changed = self._apply(k.name, key, row) or changed
                         k.resource_version = rv or k.resource_version
                     k.last_contact = now
-                if changes:
+                if changed:
                     self._on_change()
         finally:
             k.watching = False

@@ -29,6 +29,7 @@ class DataPanel(VirtualTable):
         self.spec = spec
         self.snapshot: Any = None
         self.stale_since: float | None = None  # last good data when stale
+        self._title: str | None = None
 
     def show(self, snapshot: Any) -> None:
         self.snapshot = snapshot
@@ -47,7 +48,9 @@ class DataPanel(VirtualTable):
         if self.stale:
             age = format_age(self.clock() - self.stale_since) if self.stale_since else "?"
             title += f" [b reverse $error] STALE {age} [/]"
-        self.border_title = title
+        if title != self._title:  # setting border_title repaints the whole panel
+            self._title = title
+            self.border_title = title
 
     def set_filter(self, text: str) -> str | None:
         error = super().set_filter(text)

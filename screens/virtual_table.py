@@ -25,7 +25,7 @@ from typing import Any, Callable, Hashable, Sequence
 from rich.segment import Segment
 from rich.style import Style
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -233,9 +233,13 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
                 if self._match is not None:
                     self._rebuild_view()  # a changed row may now match or not
                     self.refresh()
-                elif widths != self._widths or self._any_visible(changed):
-                    # repaint only when it shows: most of 20,000 rows are off screen
+                elif widths != self._widths:
                     self.refresh()
+                else:
+                    # repaint only the lines of changed rows on screen: most of
+                    # 20,000 rows are off screen, and a whole-table repaint per
+                    # update would cost the event loop a frame each time
+                    self._refresh_rows(changed)
                 return True
         changed = []
         order = []
@@ -268,13 +272,23 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         self.refresh()
         return True
 
-    def _any_visible(self, rows: list[Row]) -> bool:
+    def _refresh_rows(self, rows: list[Row]) -> None:
+        """Repaint the lines of those of `rows` that are on screen (none: no paint)."""
         if self._pos is None:
             self._pos = {k: i for i, k in enumerate(self._view)}
         top = int(self.scroll_offset.y)
         bottom = top + self._visible_rows()
         pos = self._pos
-        return any(top <= pos.get(r.key, -1) < bottom for r in rows)
+        lines = [pos[r.key] for r in rows if top <= pos.get(r.key, -1) < bottom]
+        if lines:
+            self._refresh_view_lines(lines)
+
+    def _refresh_view_lines(self, indices) -> None:
+        """Repaint the lines showing these view indices (line 0 is the header;
+        regions are in content coordinates, as ScrollView.refresh_line's)."""
+        top = int(self.scroll_offset.y)
+        width = max(self.virtual_size.width, self.size.width)
+        self.refresh(*(Region(0, i - top + 1, width, 1) for i in indices))
 
     def _positional_changes(self, prev: Sequence[Any], items: Sequence[Any]) -> list[Row] | None:
         """The fast path for a stream of updates: the source (ClusterCache) reuses
@@ -428,15 +442,19 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     def move_cursor(self, row: int) -> None:
         if not self._view:
             return
+        was = self.cursor
         self.cursor = max(0, min(row, len(self._view) - 1))
         self._cursor_key = self._view[self.cursor]
         top = int(self.scroll_offset.y)
         visible = self._visible_rows()
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self.refresh()
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
-        self.refresh()
+            self.refresh()
+        else:  # no scroll: only the old and the new cursor line change
+            self._refresh_view_lines({was, self.cursor} if top <= was < top + visible else {self.cursor})
         hook = getattr(self.app, "cursor_painted_hook", None)  # benchmarks only
         if hook is not None:
             self.call_after_refresh(hook)

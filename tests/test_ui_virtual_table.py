@@ -125,3 +125,39 @@ async def test_in_place_change_takes_the_positional_path_and_reformats_one_row()
         swapped[1], swapped[2] = swapped[2], swapped[1]  # same length, keys moved
         assert table.set_rows(tuple(swapped))
         assert table.keys()[1:3] == ["pod-00002", "pod-00001"]
+
+
+def _screen_lines(app) -> list[str]:
+    """The screen as painted now (through the widgets' line caches: a line
+    not repainted after a change still shows its old text)."""
+    from rich.console import Console
+    console = Console(width=app.size.width, height=app.size.height, record=True, file=__import__("io").StringIO())
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+async def test_changed_row_and_cursor_move_repaint_only_their_lines():
+    app = TableApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(VirtualTable)
+        table.focus()
+        rows = list(items(20_000))
+        table.set_rows(tuple(rows))
+        await pilot.pause()
+        app.rendered.clear()
+        rows[3] = replace(rows[3], restarts=7)            # on screen (line 4)
+        rows[15_000] = replace(rows[15_000], restarts=9)  # off screen
+        table.set_rows(tuple(rows))
+        await pilot.pause()
+        assert app.rendered == [4]                       # that line only, not the table
+        line = next(t for t in _screen_lines(app) if "pod-00003" in t)
+        assert line.rstrip().endswith("7")
+        app.rendered.clear()
+        await pilot.press("down")                         # cursor row 0 -> 1: lines 1 and 2
+        assert sorted(app.rendered) == [1, 2]
+        assert table.cursor_key == "pod-00001"
+        app.rendered.clear()
+        rows[15_001] = replace(rows[15_001], restarts=1)  # only off-screen changes: no paint
+        table.set_rows(tuple(rows))
+        await pilot.pause()
+        assert app.rendered == []
