@@ -158,8 +158,10 @@ class AlertEngine:
     def current(self) -> tuple[Alert, ...]:
         return self._alerts
 
-    def evaluate(self, now: float | None = None, snap: Snapshot | None = None) -> tuple[Alert, ...]:
-        """Evaluate now, from `snap` (default: the session's latest snapshot)."""
+    def evaluate(self, now: float | None = None, snap: Snapshot | None = None, *,
+                 notify: bool = True) -> tuple[Alert, ...]:
+        """Evaluate now, from `snap` (default: the session's latest snapshot).
+        `notify=False`: the caller publishes the result itself (no on_change)."""
         now = time.time() if now is None else now
         snap = snap if snap is not None else self._snapshot()
         found = cluster_alerts(snap, self.thresholds, now)
@@ -184,7 +186,8 @@ class AlertEngine:
         alerts = sorted_alerts(out)
         if alerts != self._alerts or first_synced:
             self._alerts = alerts
-            self._on_change()
+            if notify:
+                self._on_change()
         return alerts
 
     def _run(self) -> None:

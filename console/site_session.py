@@ -397,7 +397,7 @@ class SiteSession:
         if snap.synced and self.alerts is not None and self.alerts.evaluated_at is None:
             # The first complete data: evaluate alerts on it now rather than show
             # alerts computed before the cache had synced (the engine runs once a second).
-            alerts = self.alerts.evaluate(now, snap)
+            alerts = self.alerts.evaluate(now, snap, notify=False)   # published in this snapshot
             snap = dataclasses.replace(snap, alerts=alerts, alerts_time=self.alerts.evaluated_at)
         return snap
 
