@@ -83,8 +83,26 @@ def test_churn_changes_and_stops(tmp_path):
 
 
 def test_bad_churn_exits_2():
-    for bad in ("-1", "lots", "inf"):
-        p = subprocess.run([sys.executable, "-m", "console", "sim", "serve", "--churn", bad],
+    for flag, bad in (("--churn", "-1"), ("--churn", "lots"), ("--churn", "inf"), ("--churn-visible", "1.5")):
+        p = subprocess.run([sys.executable, "-m", "console", "sim", "serve", flag, bad],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 2, (bad, p.stderr)
-        assert "--churn" in p.stderr and "Traceback" not in p.stderr
+        assert flag in p.stderr and "Traceback" not in p.stderr
+
+
+def test_visible_churn_bumps_restart_counts(tmp_path):
+    from console.sim.churn import PodChurn
+    site = start_demo_site(nodes=1, gpus_per_node=4, hosts=False, kubeconfig=tmp_path / "kubeconfig")
+    try:
+        def restarts():
+            return sum(cs.get("restartCount", 0) for p in site.store.values("pods")
+                       if p["metadata"]["namespace"] == NS for cs in p["status"].get("containerStatuses") or ())
+        assert restarts() == 0
+        churn = PodChurn(site.store, 100, namespace=NS, visible=0.5).start()
+        time.sleep(1.0)
+        churn.stop()
+        assert churn.changed >= 50
+        # every other change is a restart (give or take the one in flight)
+        assert abs(restarts() - churn.changed / 2) <= 1, (restarts(), churn.changed)
+    finally:
+        site.stop()

@@ -19,6 +19,16 @@ def _rate(text: str) -> float:
     return v
 
 
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number 0..1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number 0..1, got {text}")
+    return v
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["serve"], help="serve: run the simulated cluster")
     parser.add_argument("--nodes", type=positive_int, default=8, help="GPU nodes (default 8)")
@@ -35,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change model-server pods at this rate per real second (heartbeat "
                              "annotation / Ready lastProbeTime), one watch MODIFIED event each "
                              "(default 0: off)")
+    parser.add_argument("--churn-visible", type=_fraction, default=0.0, metavar="FRACTION",
+                        help="the fraction (0..1) of churn changes that also bump a container's "
+                             "restartCount, a change the pods table shows (default 0)")
     # --kubeconfig PATH comes from the site options cli.py adds to every command:
     # here it names the file to WRITE (default: a file in dsconsole's state dir)
 
@@ -60,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             print(f"dsconsole sim serve: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
             return 1
+        if site.churn is not None:
+            site.churn.visible = args.churn_visible
         try:
             print(f"ready {site.url} {site.kubeconfig_path}", flush=True)
             while not stop.wait(0.5):

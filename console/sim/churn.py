@@ -28,10 +28,12 @@ REFRESH_KEYS_S = 2.0     # re-read which pods exist (deleted ones leave, replace
 _PODS = BY_PLURAL["pods"]
 
 
-def touch_pod(store, ns: str, name: str, seq: int) -> dict | None:
+def touch_pod(store, ns: str, name: str, seq: int, *, restart: bool = False) -> dict | None:
     """One small, realistic change to a pod: the heartbeat annotation set to
-    `seq`, and for odd `seq` also the Ready condition's lastProbeTime. One
-    MODIFIED event; None if the pod is gone or being deleted."""
+    `seq`, and for odd `seq` also the Ready condition's lastProbeTime; with
+    `restart`, also its first container's restartCount + 1 and lastState (a
+    change the pods table shows). One MODIFIED event; None if the pod is gone
+    or being deleted."""
     with store.lock:  # read and write as one step: no other writer's change is lost
         old = store.get("pods", ns, name)
         if old is None or old["metadata"].get("deletionTimestamp"):
@@ -48,16 +50,27 @@ def touch_pod(store, ns: str, name: str, seq: int) -> dict | None:
             conds = list(conds)
             conds[ready_at] = dict(conds[ready_at], lastProbeTime=store.timestamp())
             new["status"] = dict(status, conditions=conds)
+        containers = status.get("containerStatuses") or []
+        if restart and containers:
+            now = store.timestamp()
+            cs = dict(containers[0], restartCount=containers[0].get("restartCount", 0) + 1,
+                      lastState={"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now}})
+            new["status"] = dict(new.get("status") or status, containerStatuses=[cs, *containers[1:]])
         return store.update(_PODS, new, check_rv=False)
 
 
 class PodChurn:
     """Changes pods of `namespace` (None: every namespace) at `rate` per real
-    second on its own thread until stop(). `changed` counts the writes made."""
+    second on its own thread until stop(). `changed` counts the writes made.
+    `visible` (0..1): the fraction of changes that also bump a restartCount
+    (spread evenly), for a load the tables must repaint; may be set while it runs."""
 
-    def __init__(self, store, rate: float, *, namespace: str | None = None):
+    def __init__(self, store, rate: float, *, namespace: str | None = None, visible: float = 0.0):
         if not rate > 0:
             raise ValueError("churn rate must be > 0")
+        if not 0.0 <= visible <= 1.0:
+            raise ValueError("visible must be 0..1")
+        self.visible = visible
         self.store = store
         self.rate = float(rate)
         self.namespace = namespace
@@ -93,7 +106,8 @@ class PodChurn:
                 done = due - int(self.rate * MAX_BEHIND_S)
             while done < due and keys:
                 ns, name = keys[i % len(keys)]
-                if touch_pod(self.store, ns, name, done) is not None:
+                restart = int((done + 1) * self.visible) > int(done * self.visible)
+                if touch_pod(self.store, ns, name, done, restart=restart) is not None:
                     self.changed += 1
                 i += 1
                 done += 1

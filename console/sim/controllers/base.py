@@ -42,7 +42,7 @@ def _pod_state(pod: dict) -> tuple:
     return (md.get("labels"), md.get("ownerReferences"), md.get("deletionTimestamp"), pod.get("spec"),
             st.get("phase"), st.get("podIP"),
             [(c.get("type"), c.get("status"), c.get("lastTransitionTime")) for c in st.get("conditions") or ()],
-            [(c.get("ready"), c.get("restartCount"), c.get("started")) for c in st.get("containerStatuses") or ()])
+            [(c.get("ready"), c.get("started")) for c in st.get("containerStatuses") or ()])
 
 
 def pod_change_matters(ev) -> bool:
