@@ -60,6 +60,7 @@ class DashboardApp(App, inherit_bindings=False):
         self.applies = 0                            # snapshots applied (benchmarks read it)
         self.apply_seconds = 0.0
         self.unfinished_runs: list | None = None    # the site's unfinished wizard runs, read at start
+        self._unfinished_checked = False
 
     def get_default_screen(self) -> OverviewScreen:
         return OverviewScreen()
@@ -68,7 +69,9 @@ class DashboardApp(App, inherit_bindings=False):
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
         self._apply_latest()
-        self._find_unfinished_runs()
+        # The journal is read after the first frame (its import and the scan would
+        # compete with the first paint for the interpreter), or after 2 s without one.
+        self.set_timer(2.0, self._check_unfinished_runs)
 
     def on_unmount(self) -> None:
         self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
@@ -124,6 +127,7 @@ class DashboardApp(App, inherit_bindings=False):
             # pause of the event loop.
             gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)
+            self._check_unfinished_runs()
 
     def _tick(self) -> None:
         screen = self.dashboard_screen()
@@ -146,6 +150,12 @@ class DashboardApp(App, inherit_bindings=False):
         return lambda: self._log("cursor_painted", time.time())
 
     # ------------------------------------------------------------ unfinished wizard runs
+    def _check_unfinished_runs(self) -> None:
+        """Read the journal once at start (see on_mount)."""
+        if not self._unfinished_checked:
+            self._unfinished_checked = True
+            self._find_unfinished_runs()
+
     @work(thread=True, group="journal")
     def _find_unfinished_runs(self) -> None:
         """A run the console was killed in (or whose SSH session dropped) is in
