@@ -86,6 +86,7 @@ class _Pod:
     seq: int = 0
     done_times: collections.deque | None = None
     slots: asyncio.Semaphore | None = None
+    background: int = 0  # requests in flight of the demo's synthetic traffic (record_background)
     # injected faults
     extra_latency_s: float = 0.0
     bad_reply: bool = False
@@ -240,8 +241,51 @@ class ModelServerPool:
             except IndexError:  # emptied by the server thread meanwhile
                 pass
             rate = len(times) / RATE_WINDOW_S
-        return {"requests_running": pod.running, "requests_waiting": pod.waiting,
+        return {"requests_running": pod.running + pod.background, "requests_waiting": pod.waiting,
                 "requests_per_s": rate}
+
+    def addresses(self) -> dict[str, str]:
+        """pod address -> pod name, of every server."""
+        return {ip: pod.name for ip, pod in list(self._pods.items())}
+
+    def record_background(self, pod_ip: str, running: int, completed: int, *, prompt_tokens: int,
+                          max_tokens: int, key: str, span_s: float = 0.0) -> None:
+        """Synthetic traffic without sockets (console/sim/demo_traffic.py): `running`
+        requests in flight now, and `completed` requests of `prompt_tokens` ->
+        `max_tokens` that finished over the last `span_s` simulated seconds, recorded in the metrics and
+        the request rate as served requests are (their latency: the compiled
+        shape's, plus any injected latency). Applied on the server thread, where
+        served requests are recorded, so no counter is updated from two threads."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._record_background, pod_ip, running, completed,
+                                      prompt_tokens, max_tokens, key, span_s)
+        except RuntimeError:  # the pool stopped meanwhile
+            pass
+
+    def _record_background(self, pod_ip: str, running: int, completed: int, prompt_tokens: int,
+                           max_tokens: int, key: str, span_s: float) -> None:
+        pod = self._pods.get(pod_ip)
+        if pod is None:
+            return
+        pod.background = max(0, running)
+        if completed <= 0:
+            return
+        if pod.metrics is None:
+            pod.metrics = ServerMetrics()
+        if pod.done_times is None:
+            pod.done_times = collections.deque()
+        shape = self.profile.shape(1, prompt_tokens)
+        now = self.clock.now()
+        step = max(0.0, span_s) / completed
+        for i in range(completed):
+            ttft, e2e = self.profile.fast_timing(shape, max_tokens, f"{key}/{i}")
+            pod.metrics.record(prompt_tokens=prompt_tokens, generation_tokens=max_tokens,
+                               finish_reason="length", ttft_s=ttft + pod.extra_latency_s,
+                               e2e_s=e2e + pod.extra_latency_s)
+            pod.done_times.append(now - (completed - 1 - i) * step)  # spread over the span
 
     def compiled_shapes(self, pod_ip: str) -> set[Shape]:
         pod = self._pods.get(pod_ip)
@@ -289,7 +333,8 @@ class ModelServerPool:
             return (200, b"", "text/plain") if self._is_healthy(pod) else \
                 (503, b'{"detail":"model is loading or unhealthy"}', "application/json")
         if path == "/metrics":
-            text = render_metrics(pod.model, pod.metrics, running=pod.running, waiting=pod.waiting,
+            text = render_metrics(pod.model, pod.metrics, running=pod.running + pod.background,
+                                  waiting=pod.waiting,
                                   cache_usage=min(1.0, pod.kv_tokens / self.profile.kv_cache_tokens))
             return 200, text.encode(), "text/plain; version=0.0.4; charset=utf-8"
         if not self._is_healthy(pod):
