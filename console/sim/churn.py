@@ -80,7 +80,7 @@ class PodChurn:
         self._thread: threading.Thread | None = None
 
     def _keys(self) -> list[tuple[str, str]]:
-        return [k for k, _obj, _raw in self.store.list("pods", self.namespace)[1]]
+        return self.store.keys("pods", self.namespace)
 
     def start(self) -> "PodChurn":
         self._thread = threading.Thread(target=self._run, name="sim-churn", daemon=True)

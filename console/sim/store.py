@@ -125,17 +125,28 @@ class Store:
         with self.lock:
             return list(self._objs[res].values())
 
+    def _range(self, res: str, ns: str | None) -> tuple[list, int, int]:
+        """The sorted keys of a kind and the slice of namespace `ns`; lock held."""
+        keys = self._sorted[res]
+        if keys is None:
+            keys = self._sorted[res] = sorted(self._objs[res])
+        lo, hi = 0, len(keys)
+        if ns:
+            lo = bisect.bisect_left(keys, (ns, ""))
+            hi = bisect.bisect_left(keys, (ns + "\x00", ""))
+        return keys, lo, hi
+
+    def keys(self, res: str, ns: str | None = None) -> list[tuple[str, str]]:
+        """The (namespace, name) keys of a kind (in `ns`), sorted; a copy."""
+        with self.lock:
+            keys, lo, hi = self._range(res, ns)
+            return keys[lo:hi]
+
     def list(self, res: str, ns: str | None = None, start_after: tuple | None = None):
         """(resourceVersion, [(key, obj, raw)...]) sorted by (namespace, name);
         `start_after` continues a chunked list after that key."""
         with self.lock:
-            keys = self._sorted[res]
-            if keys is None:
-                keys = self._sorted[res] = sorted(self._objs[res])
-            lo, hi = 0, len(keys)
-            if ns:
-                lo = bisect.bisect_left(keys, (ns, ""))
-                hi = bisect.bisect_left(keys, (ns + "\x00", ""))
+            keys, lo, hi = self._range(res, ns)
             if start_after is not None:
                 lo = max(lo, bisect.bisect_right(keys, start_after))
             objs, raws = self._objs[res], self._raws[res]
@@ -147,13 +158,7 @@ class Store:
         remaining) where `more` says items follow and `remaining` counts
         them (without a predicate; else None)."""
         with self.lock:
-            keys = self._sorted[res]
-            if keys is None:
-                keys = self._sorted[res] = sorted(self._objs[res])
-            lo, hi = 0, len(keys)
-            if ns:
-                lo = bisect.bisect_left(keys, (ns, ""))
-                hi = bisect.bisect_left(keys, (ns + "\x00", ""))
+            keys, lo, hi = self._range(res, ns)
             if start_after is not None:
                 lo = max(lo, bisect.bisect_right(keys, start_after))
             objs, raws = self._objs[res], self._raws[res]
