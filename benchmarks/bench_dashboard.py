@@ -20,13 +20,15 @@ TTY, 160x48, and renders for real; its output is read and discarded):
      alternately on the 20,000-row pods table; from the write to the pty to
      the app's after-refresh callback), p50/p99;
    - then on a second simulator started with `--churn 500` (its built-in
-     churn: 500 pod changes/s, each one MODIFIED watch event to the console):
+     churn: 500 pod changes/s, each one MODIFIED watch event to the console;
+     once with invisible changes only, once with every change bumping a
+     restart count the pods table shows: --churn-visible 0,1):
      the watch events/s actually delivered to a separate watcher during the
      window, key press -> frame p50/p99, the console's CPU use and the
      simulator's (utime+stime from /proc over the window, % of one core).
 
 Usage: python3 benchmarks/bench_dashboard.py [--runs 5] [--skip-scale]
-       [--nodes 2000] [--rate 500] [--seconds 15]
+       [--nodes 2000] [--rate 500] [--seconds 15] [--churn-visible 0,1]
 """
 from __future__ import annotations
 
@@ -219,10 +221,11 @@ def bench_demo(runs: int) -> None:
 
 # --------------------------------------------------------------- 2. scale
 def start_simulator(nodes: int, gpus: int, env: dict, workdir: str,
-                    churn: float = 0.0) -> tuple[subprocess.Popen, str, str]:
+                    churn: float = 0.0, visible: float = 0.0) -> tuple[subprocess.Popen, str, str]:
     kubeconfig = f"{workdir}/sim-kubeconfig"
     proc = subprocess.Popen(console_cmd("sim", "serve", "--nodes", str(nodes), "--gpus-per-node", str(gpus),
-                                        "--kubeconfig", kubeconfig, "--churn", str(churn)),
+                                        "--kubeconfig", kubeconfig, "--churn", str(churn),
+                                        "--churn-visible", str(visible)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     t0 = time.time()
@@ -231,7 +234,7 @@ def start_simulator(nodes: int, gpus: int, env: dict, workdir: str,
         proc.kill()
         raise SystemExit(f"sim serve did not get ready: {line!r} {proc.stderr.read()[-2000:]}")
     _, url, path = line.split()
-    print(f"simulator: {nodes} nodes x {gpus} GPUs{f', churn {churn:g}/s' if churn else ''} "
+    print(f"simulator: {nodes} nodes x {gpus} GPUs{f', churn {churn:g}/s ({visible:.0%} visible)' if churn else ''} "
           f"ready in {time.time() - t0:.1f} s at {url}")
     return proc, url, path
 
@@ -303,7 +306,7 @@ def key_latencies(c: ConsoleInPty, presses: int, gap: float) -> list[float]:
     return out
 
 
-def bench_scale(runs: int, nodes: int, rate: float, seconds: float) -> None:
+def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: list[float]) -> None:
     env, tmp = isolated_env()
     sim, url, kubeconfig = start_simulator(nodes, 8, env, tmp.name)
     try:
@@ -344,15 +347,17 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float) -> None:
     finally:
         stop(sim)
     try:
-        bench_load(nodes, rate, seconds, env, tmp.name)
+        for visible in visibles:
+            bench_load(nodes, rate, seconds, env, tmp.name, visible)
     finally:
         tmp.cleanup()
 
 
-def bench_load(nodes: int, rate: float, seconds: float, env: dict, workdir: str) -> None:
-    """A simulator with its built-in churn at `rate`: watch events delivered,
-    key latency and CPU of the console and of the simulator under it."""
-    sim, url, kubeconfig = start_simulator(nodes, 8, env, workdir, churn=rate)
+def bench_load(nodes: int, rate: float, seconds: float, env: dict, workdir: str, visible: float) -> None:
+    """A simulator with its built-in churn at `rate` (`visible`: the fraction of
+    changes the pods table shows, restart counts): watch events delivered, key
+    latency and CPU of the console and of the simulator under it."""
+    sim, url, kubeconfig = start_simulator(nodes, 8, env, workdir, churn=rate, visible=visible)
     c = watcher = None
     try:
         c = ConsoleInPty(["--kubeconfig", kubeconfig], env)
@@ -384,7 +389,7 @@ def bench_load(nodes: int, rate: float, seconds: float, env: dict, workdir: str)
         applies = c.quit() if c is not None else None
         stop(sim)
     finite = [x for x in lat if x != float("inf")]
-    print(f"under load (simulator --churn {rate:g}): {(n1 - n0) / (t1 - t0):.0f} watch events/s delivered to a "
+    print(f"under load (simulator --churn {rate:g} --churn-visible {visible:g}): {(n1 - n0) / (t1 - t0):.0f} watch events/s delivered to a "
           f"separate watcher over the {w1 - w0:.0f} s window")
     if finite:
         print(f"  under load, key press -> frame with the moved cursor: n={len(lat)}, p50 {pct(finite, .5) * 1000:.0f} ms, "
@@ -422,6 +427,9 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--churn-visible", default="0,1",
+                    help="comma-separated fractions of churn changes the pods table shows (restart "
+                         "counts); one load run each (default 0,1: invisible heartbeats, then all visible)")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
     a = ap.parse_args()
@@ -430,7 +438,7 @@ def main() -> None:
     if not a.skip_demo:
         bench_demo(a.runs)
     if not a.skip_scale:
-        bench_scale(a.runs, a.nodes, a.rate, a.seconds)
+        bench_scale(a.runs, a.nodes, a.rate, a.seconds, [float(v) for v in a.churn_visible.split(",")])
     print(calibration())
 
 
