@@ -136,6 +136,19 @@ def test_compile_once_per_shape_then_fast(pool):
         assert prof.shape(3, 1) == (4, 128)
 
 
+def test_a_warm_pod_has_every_shape_compiled(pool):
+    # The demo site's initial pods are fully rolled out, compiled warmup done:
+    # their first request must not pay a compile (else every demo start would
+    # raise a P99 alert from the consistency probe's first request).
+    ip = pool.allocate_ip()
+    pool.add(ip, "warm", "deepseek-v3", "n", warm=True)
+    assert pool.compiled_shapes(ip) == set(pool.profile.all_shapes())
+    with httpx.Client(timeout=10) as c:
+        _complete(c, pool, ip, "short prompt", max_tokens=8)
+        first, _ = _e2e(_metrics(c, pool, ip))
+        assert 0 < first < COMPILE_S
+
+
 def test_concurrent_first_requests_share_one_compile():
     compile_s = 1.5  # real seconds (time scale 1): far longer than sending five requests takes
     pool = ModelServerPool(CompileProfile(compile_s=compile_s), clock=SimClock(time_scale=1))

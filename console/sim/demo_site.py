@@ -176,7 +176,7 @@ class DemoSite:
         pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
         if model:
-            self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0)
+            self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0, warm=True)
             self.cluster.kubelet.adopt(stored, ip, [gpu_index])
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
 

@@ -195,16 +195,20 @@ class ModelServerPool:
         raise RuntimeError("no free loopback address left for a pod")
 
     def add(self, pod_ip: str, pod_name: str, model: str, node: str, *,
-            load_s: float = 0.0) -> None:
+            load_s: float = 0.0, warm: bool = False) -> None:
         """Start the server of a pod; /health turns 200 after `load_s` simulated
-        seconds of model loading (0: at once)."""
+        seconds of model loading (0: at once). `warm`: every shape of the
+        profile is already compiled, as after a completed compiled warmup (the
+        demo site's initial, fully rolled-out pods); new pods start cold."""
         if not _is_loopback(pod_ip):
             raise ValueError(f"pod address {pod_ip!r} is not an address in 127.0.0.0/8")
         with self._lock:
             if pod_ip in self._pods:
                 raise ValueError(f"pod address {pod_ip} is already used by {self._pods[pod_ip].name}")
-            self._pods[pod_ip] = _Pod(pod_ip, pod_name, model, node,
-                                      ready_at=self.clock.now() + max(0.0, load_s))
+            pod = _Pod(pod_ip, pod_name, model, node, ready_at=self.clock.now() + max(0.0, load_s))
+            if warm:
+                pod.compiled.update(self.profile.all_shapes())
+            self._pods[pod_ip] = pod
 
     def remove(self, pod_ip: str) -> None:
         with self._lock:
