@@ -69,12 +69,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             site = start_demo_site(nodes=args.nodes, gpus_per_node=args.gpus_per_node, replicas=args.replicas,
                                    port=args.port, kubeconfig=kubeconfig, time_scale=args.time_scale,
-                                   seed=args.seed, model_load_s=args.model_load, churn=args.churn)
+                                   seed=args.seed, model_load_s=args.model_load, churn=args.churn,
+                                   churn_visible=args.churn_visible)
         except OSError as e:
             print(f"dsconsole sim serve: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
             return 1
-        if site.churn is not None:
-            site.churn.visible = args.churn_visible
         try:
             print(f"ready {site.url} {site.kubeconfig_path}", flush=True)
             while not stop.wait(0.5):

@@ -63,7 +63,7 @@ class PodChurn:
     """Changes pods of `namespace` (None: every namespace) at `rate` per real
     second on its own thread until stop(). `changed` counts the writes made.
     `visible` (0..1): the fraction of changes that also bump a restartCount
-    (spread evenly), for a load the tables must repaint; may be set while it runs."""
+    (spread evenly), for a load the tables must repaint."""
 
     def __init__(self, store, rate: float, *, namespace: str | None = None, visible: float = 0.0):
         if not rate > 0:

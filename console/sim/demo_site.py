@@ -48,7 +48,7 @@ class DemoSite:
     def __init__(self, *, nodes: int, gpus_per_node: int, replicas: int | None, port: int,
                  kubeconfig: str | os.PathLike | None, time_scale: float, seed: int,
                  model_load_s: float, frozen: bool, hosts: bool = True, churn: float = 0.0,
-                 traffic: bool = True):
+                 traffic: bool = True, churn_visible: float = 0.0):
         if nodes < 1:
             raise ValueError("nodes must be >= 1")
         if not 1 <= gpus_per_node <= 16:
@@ -83,6 +83,7 @@ class DemoSite:
         if churn < 0:
             raise ValueError("churn must be >= 0")
         self._churn_rate = churn
+        self._churn_visible = churn_visible
         self.churn = None  # the PodChurn while one runs
         # synthetic requests to the model servers (demo_traffic.py); never on a
         # frozen clock, whose SVG snapshots show the idle steady state
@@ -218,7 +219,8 @@ class DemoSite:
         self.server.start()
         if self._churn_rate:
             from .churn import PodChurn
-            self.churn = PodChurn(self.store, self._churn_rate, namespace=so.NAMESPACE).start()
+            self.churn = PodChurn(self.store, self._churn_rate, namespace=so.NAMESPACE,
+                                  visible=self._churn_visible).start()
         if self._want_traffic:
             from .demo_traffic import DemoTraffic
             self.traffic = DemoTraffic(self.model_servers, self.clock, self._seed).start()
@@ -264,12 +266,14 @@ class DemoSite:
 def start_demo_site(nodes: int = 8, gpus_per_node: int = 8, replicas: int | None = None, port: int = 0,
                     kubeconfig: str | os.PathLike | None = None, time_scale: float = 1.0, seed: int = 0,
                     model_load_s: float = 60.0, frozen: bool = False, hosts: bool = True,
-                    churn: float = 0.0, traffic: bool = True) -> DemoSite:
+                    churn: float = 0.0, traffic: bool = True, churn_visible: float = 0.0) -> DemoSite:
     """Build and start a demo site; call .stop() when done (or use `with`).
     churn > 0: the model-server pods change at that many per real second
-    (see churn.PodChurn), a steady stream of watch MODIFIED events.
+    (see churn.PodChurn), a steady stream of watch MODIFIED events;
+    churn_visible (0..1) of them also bump a restartCount (shown in tables).
     traffic: light synthetic requests to the model servers (demo_traffic.py),
     so GPU utilisation follows load; never with frozen=True."""
     return DemoSite(nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, port=port,
                     kubeconfig=kubeconfig, time_scale=time_scale, seed=seed, model_load_s=model_load_s,
-                    frozen=frozen, hosts=hosts, churn=churn, traffic=traffic).start()
+                    frozen=frozen, hosts=hosts, churn=churn, traffic=traffic,
+                    churn_visible=churn_visible).start()
