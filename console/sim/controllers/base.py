@@ -151,3 +151,49 @@ class Controller:
 
     def res(self, plural: str):
         return BY_PLURAL[plural]
+
+
+class OwnerController(Controller):
+    """A controller of one owner kind (`owner`) whose children (`child`) it
+    indexes by owner uid: an owner's change, or a change of one of its children,
+    marks that owner dirty. Subclasses reconcile one owner at a time."""
+    owner: str = ""
+    child: str = ""
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.children = OwnerIndex(self.child)
+        self.by_uid: dict[str, tuple] = {}
+
+    def resync(self) -> None:
+        self.children.load(self.store)
+        for obj in self.store.values(self.owner):
+            self.by_uid[obj["metadata"]["uid"]] = key_of(obj)
+            self.dirty[key_of(obj)] = True
+
+    def child_change_matters(self, ev) -> bool:
+        return True
+
+    def on_other_event(self, ev) -> None:
+        pass
+
+    def on_event(self, ev) -> None:
+        if ev is None:
+            return
+        if ev.res == self.owner:
+            k = key_of(ev.obj)
+            if ev.type == "DELETED":
+                self.by_uid.pop(ev.obj["metadata"]["uid"], None)
+                self.dirty.pop(k, None)
+            else:
+                self.by_uid[ev.obj["metadata"]["uid"]] = k
+                self.dirty[k] = True
+        elif ev.res == self.child:
+            if not self.child_change_matters(ev):
+                return
+            before, after = self.children.on_event(ev)
+            for uid in (before, after):
+                if uid in self.by_uid:
+                    self.dirty[self.by_uid[uid]] = True
+        else:
+            self.on_other_event(ev)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..resources import BY_PLURAL
 from ..selectors import labels_match
-from .base import Controller, OwnerIndex, is_active_pod, key_of, pod_change_matters, pod_ready
+from .base import OwnerController, is_active_pod, pod_change_matters, pod_ready
 from .replicaset import new_pod_from_template
 
 PODS = BY_PLURAL["pods"]
@@ -23,35 +23,14 @@ def daemon_pod(store, ds: dict, node_name: str) -> dict:
     return pod
 
 
-class DaemonSetController(Controller):
-    def __init__(self, cluster):
-        super().__init__(cluster)
-        self.pods = OwnerIndex("pods")
-        self.by_uid: dict[str, tuple] = {}
+class DaemonSetController(OwnerController):
+    owner, child = "daemonsets", "pods"
 
-    def resync(self) -> None:
-        self.pods.load(self.store)
-        for ds in self.store.values("daemonsets"):
-            self.by_uid[ds["metadata"]["uid"]] = key_of(ds)
-            self.dirty[key_of(ds)] = True
+    def child_change_matters(self, ev) -> bool:
+        return pod_change_matters(ev)
 
-    def on_event(self, ev) -> None:
-        if ev is None:
-            return
-        if ev.res == "daemonsets":
-            k = key_of(ev.obj)
-            if ev.type == "DELETED":
-                self.by_uid.pop(ev.obj["metadata"]["uid"], None)
-                self.dirty.pop(k, None)
-            else:
-                self.by_uid[ev.obj["metadata"]["uid"]] = k
-                self.dirty[k] = True
-        elif ev.res == "pods" and pod_change_matters(ev):
-            before, after = self.pods.on_event(ev)
-            for uid in (before, after):
-                if uid in self.by_uid:
-                    self.dirty[self.by_uid[uid]] = True
-        elif ev.res == "nodes" and ev.type != "MODIFIED":
+    def on_other_event(self, ev) -> None:
+        if ev.res == "nodes" and ev.type != "MODIFIED":
             for k in self.by_uid.values():
                 self.dirty[k] = True
 
@@ -61,7 +40,7 @@ class DaemonSetController(Controller):
             return
         nodes = {n["metadata"]["name"]: n for n in self.store.values("nodes")}
         want = {name for name, n in nodes.items() if node_matches(ds, n)}
-        pods = [p for p in (self.store.get("pods", *k) for k in self.pods.children(ds["metadata"]["uid"]))
+        pods = [p for p in (self.store.get("pods", *k) for k in self.children.children(ds["metadata"]["uid"]))
                 if p is not None and is_active_pod(p)]
         have = {}
         for p in pods:

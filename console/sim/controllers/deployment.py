@@ -10,7 +10,7 @@ import math
 
 from ..resources import BY_PLURAL
 from ..store import NAME_CHARS
-from .base import Controller, OwnerIndex, key_of, owner_reference, set_condition
+from .base import OwnerController, key_of, owner_reference, set_condition
 
 RS = BY_PLURAL["replicasets"]
 DEPLOY = BY_PLURAL["deployments"]
@@ -72,35 +72,12 @@ def _rev(rs: dict) -> int:
         return 0
 
 
-class DeploymentController(Controller):
+class DeploymentController(OwnerController):
+    owner, child = "deployments", "replicasets"
+
     def __init__(self, cluster):
         super().__init__(cluster)
-        self.rss = OwnerIndex("replicasets")
-        self.by_uid: dict[str, tuple] = {}
         self.progress: dict[str, tuple] = {}  # deployment uid -> (rollout state, sim time it was first seen)
-
-    def resync(self) -> None:
-        self.rss.load(self.store)
-        for d in self.store.values("deployments"):
-            self.by_uid[d["metadata"]["uid"]] = key_of(d)
-            self.dirty[key_of(d)] = True
-
-    def on_event(self, ev) -> None:
-        if ev is None:
-            return
-        if ev.res == "deployments":
-            k = key_of(ev.obj)
-            if ev.type == "DELETED":
-                self.by_uid.pop(ev.obj["metadata"]["uid"], None)
-                self.dirty.pop(k, None)
-            else:
-                self.by_uid[ev.obj["metadata"]["uid"]] = k
-                self.dirty[k] = True
-        elif ev.res == "replicasets":
-            before, after = self.rss.on_event(ev)
-            for uid in (before, after):
-                if uid in self.by_uid:
-                    self.dirty[self.by_uid[uid]] = True
 
     def _scale(self, rs: dict, n: int, d: dict) -> dict:
         old = rs["spec"].get("replicas", 0)
@@ -125,7 +102,7 @@ class DeploymentController(Controller):
         if d is None:
             return
         uid = d["metadata"]["uid"]
-        rss = [r for r in (self.store.get("replicasets", *k) for k in self.rss.children(uid)) if r is not None]
+        rss = [r for r in (self.store.get("replicasets", *k) for k in self.children.children(uid)) if r is not None]
         h = template_hash(d["spec"]["template"])
         new = next((r for r in rss if r["metadata"].get("labels", {}).get("pod-template-hash") == h), None)
         olds = [r for r in rss if r is not new]
@@ -140,7 +117,7 @@ class DeploymentController(Controller):
                 total = sum(r["spec"].get("replicas", 0) for r in olds)
                 start = max(0, min(desired, desired + surge - total)) if olds else desired
             new = self.store.create(RS, new_replicaset(d, h, revision, start))
-            self.rss.add(new)
+            self.children.add(new)
             if start:
                 self.recorder.record(d, "Normal", "ScalingReplicaSet",
                                      f"Scaled up replica set {new['metadata']['name']} from 0 to {start}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..resources import BY_PLURAL
-from .base import (Controller, OwnerIndex, is_active_pod, key_of, owner_reference, pod_change_matters,
+from .base import (OwnerController, is_active_pod, owner_reference, pod_change_matters,
                    pod_ready)
 
 PODS = BY_PLURAL["pods"]
@@ -46,41 +46,18 @@ def _ts(s) -> float:
         return 0.0
 
 
-class ReplicaSetController(Controller):
-    def __init__(self, cluster):
-        super().__init__(cluster)
-        self.pods = OwnerIndex("pods")
-        self.rs_by_uid: dict[str, tuple] = {}
+class ReplicaSetController(OwnerController):
+    owner, child = "replicasets", "pods"
 
-    def resync(self) -> None:
-        self.pods.load(self.store)
-        for rs in self.store.values("replicasets"):
-            self.rs_by_uid[rs["metadata"]["uid"]] = key_of(rs)
-            self.dirty[key_of(rs)] = True
-
-    def on_event(self, ev) -> None:
-        if ev is None:
-            return
-        if ev.res == "replicasets":
-            k = key_of(ev.obj)
-            if ev.type == "DELETED":
-                self.rs_by_uid.pop(ev.obj["metadata"]["uid"], None)
-                self.dirty.pop(k, None)
-            else:
-                self.rs_by_uid[ev.obj["metadata"]["uid"]] = k
-                self.dirty[k] = True
-        elif ev.res == "pods" and pod_change_matters(ev):
-            before, after = self.pods.on_event(ev)
-            for uid in (before, after):
-                if uid in self.rs_by_uid:
-                    self.dirty[self.rs_by_uid[uid]] = True
+    def child_change_matters(self, ev) -> bool:
+        return pod_change_matters(ev)
 
     def reconcile(self, key) -> None:
         rs = self.store.get("replicasets", *key)
         if rs is None:
             return
         uid = rs["metadata"]["uid"]
-        pods = [p for p in (self.store.get("pods", *k) for k in self.pods.children(uid)) if p is not None]
+        pods = [p for p in (self.store.get("pods", *k) for k in self.children.children(uid)) if p is not None]
         active = [p for p in pods if is_active_pod(p)]
         want = rs["spec"].get("replicas", 1)
         diff = want - len(active)
