@@ -297,6 +297,10 @@ class SiteSession:
                 self._target = resolve(self._kubeconfig, self._context)
             if self._stopping.is_set():
                 return
+            # The alert engine before the cache: the snapshot built when the cache
+            # reports synced then always carries an evaluation of that data (_build),
+            # which the first complete frame waits for.
+            self._start_alerts()
             self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
                                       on_change=self._dirty.set)
             self.cache.start()
@@ -306,7 +310,6 @@ class SiteSession:
                 self.telemetry_error = f"{type(e).__name__}: {e}"
             if self._stopping.is_set():
                 return
-            self._start_alerts()
             self._ready.set()
         except Exception as e:  # noqa: BLE001 - reported in the header / status
             self._start_error = f"{type(e).__name__}: {e}"
