@@ -5,28 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.arg_types import (gpus_per_node, non_negative_int, port,
-                                         positive_float, positive_int)
-
-
-def _rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return v
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number 0..1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number 0..1, got {text}")
-    return v
+from console.commands.arg_types import (fraction, gpus_per_node, non_negative_float,
+                                         non_negative_int, port, positive_float, positive_int)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for names and telemetry (default 0)")
     parser.add_argument("--model-load", type=positive_float, default=60.0, metavar="SECONDS",
                         help="simulated model-load time of a new pod (default 60)")
-    parser.add_argument("--churn", type=_rate, default=0.0, metavar="EVENTS_PER_S",
+    parser.add_argument("--churn", type=non_negative_float, default=0.0, metavar="EVENTS_PER_S",
                         help="change model-server pods at this rate per real second (heartbeat "
                              "annotation / Ready lastProbeTime), one watch MODIFIED event each "
                              "(default 0: off)")
-    parser.add_argument("--churn-visible", type=_fraction, default=0.0, metavar="FRACTION",
+    parser.add_argument("--churn-visible", type=fraction, default=0.0, metavar="FRACTION",
                         help="the fraction (0..1) of churn changes that also bump a container's "
                              "restartCount, a change the pods table shows (default 0)")
     # --kubeconfig PATH comes from the site options cli.py adds to every command:
