@@ -3,11 +3,12 @@
 One list+watch per kind (nodes, pods, deployments, services, PDBs, events), each
 on its own thread:
 - list in chunks of 1000 (limit/continue), the next page fetched on a helper
-  thread while the current one is parsed; each page's raw JSON json.loads-ed
-  and reduced at once to a small row (console.k8s_rows) so the 20,000-pod full
-  dicts never live together; the garbage collector is paused during bulk loads (it is
-  60-70 % of parse time there, DESIGN.md) and the long-lived rows are moved out
-  of its way (gc.freeze) once everything is synced;
+  thread while the current one is decoded; each page decoded at once into small
+  rows (console.k8s_rows: msgspec against schemas naming only the fields the
+  rows need, so the 20,000 pods never exist as full dicts); the garbage collector
+  is paused during bulk loads (it was 60-70 % of parse time there, DESIGN.md)
+  and the long-lived rows are moved out of its way (gc.freeze) once everything
+  is synced;
 - watch from the list's resourceVersion with bookmarks, the events of one
   network read applied under one lock; 410 Gone -> relist;
   any connection error -> backoff (0.2 s doubling to 5 s, with jitter) and relist
@@ -24,7 +25,6 @@ node and pod rows are rebuilt only for what changed.
 from __future__ import annotations
 
 import gc
-import json
 import queue
 import random
 import re
@@ -386,7 +386,6 @@ class ClusterCache:
         """The initial (or re-)list: pages fetched on a helper thread while the
         previous one is parsed and reduced here (the network and the server's
         time overlap the parsing; at most two pages wait in memory)."""
-        reduce = k8s_rows.REDUCERS[k.name]
         rows: dict = {}
         rv = None
         pages = _PageFetcher(self.http, object_path(k.name), self.page_size, self._stop)
@@ -396,17 +395,13 @@ class ClusterCache:
                     if body is None:               # continue token expired: the list starts over
                         rows = {}
                         continue
-                    page = json.loads(body)
+                    page = k8s_rows.decode_page(k.name, body)
                     del body
-                    for obj in page.get("items") or ():
-                        row = reduce(obj)
+                    for row in page.rows:
                         rows[_key_of(row)] = row
-                    meta = page.get("metadata") or {}
-                    rv = meta.get("resourceVersion")
-                    cont = meta.get("continue") or None
-                    del page
-                    if cont != expected_continue:   # the fetcher guessed wrong: follow the real token
-                        pages.restart(cont)
+                    rv = page.resource_version
+                    if page.continue_token != expected_continue:  # the fetcher guessed wrong: follow the real token
+                        pages.restart(page.continue_token)
         finally:
             pages.close()
         if self._stop.is_set():
@@ -429,7 +424,6 @@ class ClusterCache:
         self._on_change()
 
     def _watch(self, k: _Kind) -> None:
-        reduce = k8s_rows.REDUCERS[k.name]
         timeout_s = int(self.watch_timeout_s * (0.8 + 0.2 * random.random()))
         stream = self.http.watch(object_path(k.name), k.resource_version, timeout_s=timeout_s)
         k.watching = True
@@ -442,20 +436,16 @@ class ClusterCache:
                 for line in lines:
                     if not line.strip():
                         continue
-                    ev = json.loads(line)
-                    etype = ev.get("type")
-                    obj = ev.get("object") or {}
-                    rv = (obj.get("metadata") or {}).get("resourceVersion")
-                    if etype == "ERROR":
-                        code = obj.get("code")
-                        if code == 410:
-                            raise Gone(410, "Gone", obj.get("message", ""))
-                        raise KubeApiError(code or 500, obj.get("reason", "Error"), obj.get("message", ""))
-                    if etype == "BOOKMARK":
-                        k.resource_version = rv or k.resource_version
+                    ev = k8s_rows.decode_event(k.name, line)
+                    if ev.type == "ERROR":
+                        if ev.code == 410:
+                            raise Gone(410, "Gone", ev.message or "")
+                        raise KubeApiError(ev.code or 500, ev.reason or "Error", ev.message or "")
+                    if ev.type == "BOOKMARK":
+                        k.resource_version = ev.resource_version or k.resource_version
                         continue
-                    row = reduce(obj)
-                    changes.append((_key_of(row), None if etype == "DELETED" else row, rv))
+                    changes.append((_key_of(ev.row), None if ev.type == "DELETED" else ev.row,
+                                    ev.resource_version))
                 now = time.time()
                 changed = False
                 with self._lock:
