@@ -52,7 +52,7 @@ class DashboardApp(App, inherit_bindings=False):
         self.frame_log = frame_log
         for t in themes.THEMES.values():
             self.register_theme(t)
-        self.theme = themes.resolve(theme).name
+        self._select_start_theme(themes.resolve(theme).name)
         self._update_posted = False
         self._next_apply = 0.0
         self._unsubscribe: Callable[[], None] | None = None
@@ -61,6 +61,20 @@ class DashboardApp(App, inherit_bindings=False):
         self.apply_seconds = 0.0
         self.unfinished_runs: list | None = None    # the site's unfinished wizard runs, read at start
         self._unfinished_checked = False
+
+    def _select_start_theme(self, name: str) -> None:
+        """Select the theme the app starts with, without App.theme's watcher.
+
+        The watcher re-parses and re-applies all CSS on the next idle (a second
+        CSS pass, ~15 ms, on the way to the first frame). Before the app runs no
+        CSS is parsed yet, so the value and what the watcher derives from it (the
+        theme classes, the CSS variables, the ANSI colour filter) are enough.
+        Later changes (`:theme`, the palette) set App.theme as usual."""
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}, update=False)
+        self.stylesheet.set_variables(self.get_css_variables())
+        self._refresh_truecolor_filter(self.ansi_theme)
 
     def get_default_screen(self) -> OverviewScreen:
         return OverviewScreen()

@@ -24,7 +24,12 @@ class KeyBar(Static):
 
     def _bindings_changed(self, screen) -> None:
         if self.is_attached and screen is self.screen:
-            self.update(self.markup_for_bindings())
+            markup = self.markup_for_bindings()
+            if markup != getattr(self, "_shown", None):
+                # one line high (CSS): a new text never needs a layout pass of the
+                # whole screen, which Static.update asks for by default
+                self.update(markup, layout=False)
+                self._shown = markup
 
     def markup_for_bindings(self) -> str:
         parts, seen = [], set()

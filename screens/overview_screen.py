@@ -15,10 +15,24 @@ from screens.site_header import SiteHeader
 from screens.table_specs import ALERTS, GPUS, NODES, PODS
 
 
+def _breakpoint(width: int, breakpoints: list[tuple[int, str]]) -> str:
+    """The class of the widest breakpoint `width` reaches (Textual's rule)."""
+    for threshold, name in sorted(breakpoints, reverse=True):
+        if width >= threshold:
+            return name
+    return ""
+
+
 class OverviewScreen(DashboardScreen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
 
     def compose(self) -> ComposeResult:
+        # The breakpoint class for the terminal's width now, before the panels
+        # are styled: Textual sets it on the first Resize, after they were, and
+        # restyling the grid then costs a second layout pass of the first frame.
+        active = _breakpoint(self.app.size.width, self.HORIZONTAL_BREAKPOINTS)
+        for _threshold, name in self.HORIZONTAL_BREAKPOINTS:
+            self.set_class(name == active, name, update=False)
         clock = self.app.clock
         yield SiteHeader(self.app.session, clock, id="header")
         with Grid(id="overview"):

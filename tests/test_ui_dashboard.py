@@ -251,6 +251,22 @@ async def test_read_only_and_theme_shown(demo):
         await wait_for(pilot, lambda: app.theme == "dsconsole-light", ":theme light")
 
 
+@pytest.mark.parametrize("name", ["light", "high-contrast"])
+async def test_start_theme_styles_the_first_frame(demo, name):
+    """The start theme (--theme) is selected before the CSS is parsed, not via
+    App.theme's watcher: its colours and classes must be in the first frame."""
+    import themes
+    theme = themes.resolve(name)
+    app = DashboardApp(demo, theme=name)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.first_frame_at is not None, "overview filled")
+        assert app.theme == theme.name
+        assert app.has_class(f"-theme-{theme.name}")
+        assert app.has_class("-dark-mode") is theme.dark and app.has_class("-light-mode") is not theme.dark
+        assert panel(app, "nodes").styles.background.hex.lower() == theme.surface.lower()
+        assert app.screen.styles.background.hex.lower() == theme.background.lower()
+
+
 async def test_no_color_renders_in_monochrome_with_states_in_words(demo, monkeypatch):
     import re
     monkeypatch.setenv("NO_COLOR", "1")
