@@ -352,15 +352,19 @@ class SiteSession:
         self.alerts.start()
 
     def _build_loop(self) -> None:
-        """Rebuild the snapshot when something changed, at most every ~150 ms."""
+        """Rebuild the snapshot when something changed, at most every ~150 ms;
+        at start-up at once, until a snapshot carries every kind of data (the
+        first complete frame waits for it and should not wait out the gap)."""
         min_gap = 0.15
         last = 0.0
         heartbeat = 1.0  # rebuild anyway so ages and staleness stay current
+        complete = False
+        started = time.monotonic()
         while not self._stopping.is_set():
             self._dirty.wait(timeout=heartbeat)
             if self._stopping.is_set():
                 break
-            wait = last + min_gap - time.monotonic()
+            wait = last + min_gap - time.monotonic() if complete else 0.0
             if wait > 0:
                 time.sleep(wait)
             self._dirty.clear()
@@ -373,6 +377,8 @@ class SiteSession:
                                 api_error=f"snapshot failed: {type(e).__name__}: {e}",
                                 last_update=self._snapshot.last_update)
             self._snapshot = snap
+            # (bounded: a site whose API or hosts never answer gets the gap after 5 s)
+            complete = complete or self.is_complete(snap) or time.monotonic() - started > 5.0
             with self._lock:
                 subscribers = list(self._subscribers)
             for cb in subscribers:
@@ -380,6 +386,12 @@ class SiteSession:
                     cb(snap)
                 except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
                     pass
+
+    def is_complete(self, snap: Snapshot) -> bool:
+        """Every kind of data there is: the cache synced, alerts evaluated on it
+        and, where the site has GPU telemetry, a first reading."""
+        return (snap.synced and snap.alerts_time is not None
+                and (self.poller is None or any(g.latest is not None for g in snap.gpus.values())))
 
     def _build(self) -> Snapshot:
         now = time.time()

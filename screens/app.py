@@ -29,6 +29,7 @@ from screens.virtual_table import VirtualTable
 
 MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
 SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
+START_HOLD_S = 0.5         # before the first frame, partial snapshots wait this long
 GC_THRESHOLDS = (10_000, 50, 100)  # Python's defaults: (700, 10, 10)
 VIEWS = ("overview", "nodes", "pods", "gpus", "events", "alerts")
 
@@ -55,6 +56,7 @@ class DashboardApp(App, inherit_bindings=False):
         self._select_start_theme(themes.resolve(theme).name)
         self._update_posted = False
         self._next_apply = 0.0
+        self._hold_until = 0.0   # see _holding
         self._unsubscribe: Callable[[], None] | None = None
         self.first_frame_at: float | None = None   # time.time() of the first complete frame
         self.applies = 0                            # snapshots applied (benchmarks read it)
@@ -82,6 +84,8 @@ class DashboardApp(App, inherit_bindings=False):
     def on_mount(self) -> None:
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
+        self._hold_until = time.monotonic() + START_HOLD_S
+        self.set_timer(START_HOLD_S, self._apply_latest)
         self._apply_latest()
         # The journal is read after the first frame (its import and the scan would
         # compete with the first paint for the interpreter), or after 2 s without one.
@@ -120,12 +124,25 @@ class DashboardApp(App, inherit_bindings=False):
         screen = self.dashboard_screen()
         if screen is None or not screen.is_mounted or snap.version == screen.shown_version:
             return
+        if self._holding(snap):
+            return
         t0 = time.monotonic()
         screen.show_snapshot(snap)
         took = time.monotonic() - t0
         self.applies += 1
         self.apply_seconds += took
         self._next_apply = time.monotonic() + max(MIN_APPLY_INTERVAL, SLOW_APPLY_FACTOR * took)
+
+    def _holding(self, snap: Any) -> bool:
+        """At start-up the session publishes partial snapshots (not synced yet,
+        no GPU reading yet) a few ms apart; painting each costs a layout pass of
+        the whole screen on the way to the first complete frame. They wait until
+        the complete one, for at most START_HOLD_S (then what there is is shown:
+        a slow or unreachable API must not leave the screen blank)."""
+        if self.first_frame_at is not None or time.monotonic() >= self._hold_until:
+            return False
+        is_complete = getattr(self.session, "is_complete", None)
+        return is_complete is not None and not is_complete(snap)
 
     def first_frame_painted(self) -> None:
         """Called (after the refresh) by the overview once every panel has data."""
