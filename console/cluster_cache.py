@@ -30,8 +30,10 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterable
+
+from msgspec.structs import replace
 
 from console import k8s_rows
 from console.kube_http import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path

@@ -5,7 +5,12 @@ changed) from the ClusterCache, the TelemetryPoller and the alert engine. The UI
 never reads the cache directly and never waits on the API: it takes the latest
 Snapshot (`SiteSession.snapshot()`, never blocks) and diffs it against what it
 shows. Everything here is frozen; tuples, not lists, so a snapshot can be shared
-between threads without copying.
+between threads without copying. The rows of cluster objects are frozen
+msgspec Structs rather than dataclasses: the cache makes 20,000 of them in the
+initial list, and a Struct is built in C (~0.5 us vs ~5.5 us for a frozen
+slots dataclass of 15 fields: 0.1 s of CPU on the first frame's path at
+2,000 nodes). They compare, hash and repr like frozen dataclasses; copy one
+with changes by msgspec.structs.replace.
 
 Times are unix seconds (time.time()). `None` means unknown / never.
 """
@@ -14,12 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from msgspec import Struct
+
 # Kinds the ClusterCache lists and watches, in the order they are shown.
 KINDS = ("nodes", "pods", "deployments", "services", "pdbs", "events")
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRow:
+class _Row(Struct, frozen=True, gc=False):
+    """A row of cluster objects (immutable; holds no containers, so the cyclic
+    collector need not track it)."""
+
+
+class NodeRow(_Row):
     name: str
     ready: bool
     cordoned: bool
@@ -32,8 +43,7 @@ class NodeRow:
     ready_reason: str | None = None    # Ready condition reason/message when not ready
 
 
-@dataclass(frozen=True, slots=True)
-class PodRow:
+class PodRow(_Row):
     namespace: str
     name: str
     phase: str              # Pending | Running | Succeeded | Failed | Unknown
@@ -55,8 +65,7 @@ class PodRow:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class DeploymentRow:
+class DeploymentRow(_Row):
     namespace: str
     name: str
     replicas: int
@@ -67,8 +76,7 @@ class DeploymentRow:
     created: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PdbRow:
+class PdbRow(_Row):
     namespace: str
     name: str
     disruptions_allowed: int
@@ -77,8 +85,7 @@ class PdbRow:
     expected_pods: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(_Row):
     namespace: str
     kind: str               # involvedObject.kind (Pod, Node, ...)
     name: str               # involvedObject.name
