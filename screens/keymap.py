@@ -11,13 +11,11 @@ writes a `Binding(...)` by hand.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 from textual.binding import Binding
 
 
-@dataclass(frozen=True)
-class KeySpec:
+class KeySpec(msgspec.Struct, frozen=True):
     id: str           # stable id (Textual keymaps can rebind by id)
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
@@ -91,8 +89,7 @@ KEYS: tuple[KeySpec, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class CommandSpec:
+class CommandSpec(msgspec.Struct, frozen=True):
     name: str         # what is typed after `:` (and searched in the palette)
     description: str
     action: str       # app action

@@ -6,16 +6,16 @@ VirtualTable from the same spec, so a column is defined exactly once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any, Callable, Hashable, Sequence
+
+import msgspec
 
 from screens.formatting import fmt_gib, sparkline
 from screens.virtual_table import Column
 
 
-@dataclass(frozen=True)
-class TableSpec:
+class TableSpec(msgspec.Struct, frozen=True):
     kind: str                                # "nodes" | "pods" | "gpus" | "alerts" | "events"
     title: str
     columns: tuple[Column, ...]

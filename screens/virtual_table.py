@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 import time
 from operator import itemgetter
-from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Sequence
 
+import msgspec
 from rich.segment import Segment
 from rich.style import Style
 from textual.events import Click
@@ -66,8 +66,7 @@ def cell_styles(variables: dict[str, str]) -> dict[str, Style]:
 _REGEX_CHARS = re.compile(r"[\\^$.|?*+()\[\]{}]")
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(msgspec.Struct, frozen=True):
     label: str
     min_width: int = 3
     max_width: int = 40

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass
+
+import msgspec
 
 Shape = tuple[int, int]  # (batch bucket, prompt-length bucket in tokens)
 
 
-@dataclass(frozen=True)
-class CompileProfile:
+class CompileProfile(msgspec.Struct, frozen=True):
     compile_s: float = 8.0
     """Extra time of the first request of a shape (graph compile + capture)."""
     prefill_s: float = 0.04

@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry, XidEvent
 from console.sim.nvidia_smi_query import GPU_LOST_REASON
@@ -63,8 +64,7 @@ _DYNAMIC_FIELDS = ("util_pct", "mem_util_pct", "mem_used_mib", "mem_total_mib", 
                    "pcie_gen", "pcie_width")
 
 
-@dataclass(slots=True)
-class _Gpu:
+class _Gpu(msgspec.Struct):
     index: int
     uuid: str
     pci_bus_id: str
@@ -73,18 +73,17 @@ class _Gpu:
     t: float  # simulated time `temp` was last brought up to date
     load: float = 0.0
     model_mib: float = 0.0
-    faults: set[str] = field(default_factory=set)
+    faults: set[str] = msgspec.field(default_factory=set)
     ecc_volatile: int = 0
     ecc_aggregate: int = 0
     remap_uncorrectable: int = 0
     remap_pending: bool = False
 
 
-@dataclass
-class _Node:
+class _Node(msgspec.Struct):
     name: str
     gpus: list[_Gpu]
-    xids: list[XidEvent] = field(default_factory=list)
+    xids: list[XidEvent] = msgspec.field(default_factory=list)
     reachable: bool = True
 
 

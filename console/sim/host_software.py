@@ -14,20 +14,20 @@ import json
 import posixpath
 import re
 import shlex
-from dataclasses import asdict, dataclass, field
+
+import msgspec
 
 from console.transport import CommandResult
 
 
-@dataclass
-class HostSoftware:
+class HostSoftware(msgspec.Struct):
     cuda: str | None = "12.4.131"
     nccl: str | None = "2.21.5"
     openmpi: str | None = "4.1.5"
     persistenced: bool = True
     memlock: str = "unlimited"
     shm_kib: int = 1056 * 1024 * 1024 // 2 // 1024 * 1024  # half of a 1 TiB-class node's RAM, in KiB
-    processes: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _ok(out: str = "") -> CommandResult:
@@ -162,7 +162,7 @@ STATE_FILES = ("/etc/sysctl.d/60-dsconsole-swappiness.conf", "/etc/default/grub"
 def snapshot(host) -> dict:
     files = {p: base64.b64encode(host.files[p]).decode() if p in host.files else None for p in STATE_FILES}
     return {"files": files, "sysctls": dict(host.sysctls), "thp": host.thp_enabled.current,
-            "software": asdict(host.software) if hasattr(host, "software") else None}
+            "software": msgspec.to_builtins(host.software) if hasattr(host, "software") else None}
 
 
 def restore(host, data: dict) -> None:

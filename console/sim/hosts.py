@@ -28,8 +28,9 @@ import posixpath
 import re
 import shlex
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
+
+import msgspec
 
 from console.transport import CommandResult, HostUnreachable, Transport
 
@@ -41,8 +42,7 @@ UPTIME_AT_START_S = 3 * 86400.0  # the simulated nodes booted three days before 
 CommandHandler = Callable[["SimulatedHost", list[str], bytes], CommandResult]
 
 
-@dataclass
-class SpecialFile:
+class SpecialFile(msgspec.Struct):
     """A file whose reads and writes run code, like /proc and /sys entries."""
     read: Callable[[], bytes]
     write: Callable[[bytes], None] | None = None  # None: read-only (EACCES on write)

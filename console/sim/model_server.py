@@ -31,8 +31,9 @@ import re
 import socket
 import struct
 import threading
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from console.sim.compile_profile import CompileProfile, Shape
 from console.sim.vllm_metrics import ServerMetrics, render_metrics
@@ -70,15 +71,14 @@ def wall_seconds(clock: Any, sim_s: float) -> float:
     return sim_s / scale if scale > 0 else 0.0
 
 
-@dataclass(eq=False, slots=True)
-class _Pod:
+class _Pod(msgspec.Struct, eq=False):
     ip: str
     name: str
     model: str
     node: str
     ready_at: float
-    compiled: set[Shape] = field(default_factory=set)
-    compiling: dict[Shape, tuple[asyncio.Future, float]] = field(default_factory=dict)
+    compiled: set[Shape] = msgspec.field(default_factory=set)
+    compiling: dict[Shape, tuple[asyncio.Future, float]] = msgspec.field(default_factory=dict)
     metrics: ServerMetrics | None = None
     running: int = 0
     waiting: int = 0

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 from console.gpu_sample import CLOCK_EVENT_REASONS, GpuSample
 
@@ -262,8 +263,7 @@ _REASON_FIELDS = {
 assert all(bit in CLOCK_EVENT_REASONS for bit in _REASON_FIELDS.values())
 
 
-@dataclass(frozen=True)
-class QueryResult:
+class QueryResult(msgspec.Struct, frozen=True):
     rc: int
     stdout: str
     stderr: str = ""

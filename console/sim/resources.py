@@ -3,13 +3,12 @@ discovery, the store and kubectl's shortnames all read, so that adding a kind
 is one line here."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(msgspec.Struct, frozen=True):
     group: str            # "" for the core group
     version: str
     plural: str
@@ -22,7 +21,7 @@ class Resource:
     # field selectors the real apiserver accepts for this kind (besides
     # metadata.name / metadata.namespace, which every kind accepts)
     fields: tuple[str, ...] = ()
-    verbs: tuple[str, ...] = field(default=tuple(VERBS))
+    verbs: tuple[str, ...] = tuple(VERBS)
 
     @property
     def group_version(self) -> str:

@@ -9,7 +9,8 @@ real server.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+
+import msgspec
 
 # vLLM's histogram bounds (vllm/engine/metrics.py).
 E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0,
@@ -46,15 +47,14 @@ class Histogram:
         out.append(f"{name}_count{{{labels}}} {_fmt(self.count)}")
 
 
-@dataclass
-class ServerMetrics:
+class ServerMetrics(msgspec.Struct):
     """Counters and histograms of one server; gauges are passed in at render time."""
     prompt_tokens: int = 0
     generation_tokens: int = 0
-    success: dict[str, int] = field(default_factory=lambda: {"length": 0, "stop": 0})
-    e2e: Histogram = field(default_factory=lambda: Histogram(E2E_BUCKETS))
-    ttft: Histogram = field(default_factory=lambda: Histogram(TTFT_BUCKETS))
-    tpot: Histogram = field(default_factory=lambda: Histogram(TPOT_BUCKETS))
+    success: dict[str, int] = msgspec.field(default_factory=lambda: {"length": 0, "stop": 0})
+    e2e: Histogram = msgspec.field(default_factory=lambda: Histogram(E2E_BUCKETS))
+    ttft: Histogram = msgspec.field(default_factory=lambda: Histogram(TTFT_BUCKETS))
+    tpot: Histogram = msgspec.field(default_factory=lambda: Histogram(TPOT_BUCKETS))
 
     def record(self, *, prompt_tokens: int, generation_tokens: int, finish_reason: str,
                ttft_s: float, e2e_s: float) -> None:
