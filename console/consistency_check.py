@@ -12,14 +12,14 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 from console.model_probe import ProbeLoop, base_url
 from console.snapshot import PodRow
 
 
-@dataclass(frozen=True)
-class ConsistencyStat:
+class ConsistencyStat(msgspec.Struct, frozen=True):
     checks: int          # replies compared in the window
     failures: int        # of which differed from the reference
     last_reply: str | None

@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 from console import prom_text
 from console.model_probe import ProbeLoop, base_url
@@ -21,8 +22,7 @@ from console.snapshot import PodRow
 METRIC = "vllm:e2e_request_latency_seconds"
 
 
-@dataclass(frozen=True)
-class LatencyStat:
+class LatencyStat(msgspec.Struct, frozen=True):
     p99_s: float | None          # over the window
     current_p99_s: float | None  # latest scrape interval with requests
     requests: float              # requests in the window
