@@ -33,8 +33,10 @@ from pathlib import Path
 
 from console import known_hosts as kh
 from console import ssh_config
+from console.ssh_session_shell import SessionLost, SessionUnsupported, ShellSession
 from console.transport import (CommandResult, CommandTimeout, HostKeyError, HostUnreachable,
-                               SudoPasswordRequired, Transport, TransportError)
+                               SudoPasswordRequired, Transport, TransportError,
+                               program_name)
 
 log = logging.getLogger("console.ssh")
 
@@ -74,15 +76,6 @@ trap - EXIT
 '''
 
 
-def _program(cmd: str) -> str:
-    """The first word of a command, for messages (never the whole command)."""
-    try:
-        words = shlex.split(cmd)
-    except ValueError:
-        words = cmd.split()
-    return os.path.basename(words[0]) if words else "command"
-
-
 class SshTransport(Transport):
     """A host over SSH. Cheap to create: nothing connects until the first
     command (or connect())."""
@@ -117,6 +110,10 @@ class SshTransport(Transport):
         self.jump = jump
         self._ssh = None          # paramiko.Transport while connected
         self._lock = threading.Lock()
+        # run_in_session's shell (None: this host has none that answers)
+        self._shell: ShellSession | None = ShellSession(
+            name, lambda t: self._open_session(time.monotonic() + t), _end_command,
+            self.run, start_timeout=connect_timeout)
 
     def __repr__(self) -> str:
         via = f" via {self.jump.name}" if self.jump else ""
@@ -135,6 +132,8 @@ class SshTransport(Transport):
         return self._ssh is not None and self._ssh.is_active()
 
     def close(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
         with self._lock:
             ssh, self._ssh = self._ssh, None
         if ssh is not None:
@@ -325,19 +324,14 @@ class SshTransport(Transport):
                                         f"{self.target} failed (tried: {what})")
 
     # ------------------------------------------------------------ commands
-    def _exec(self, cmd: str, stdin: bytes | None, timeout: float | None
-              ) -> tuple[int, bytes, bytes]:
+    def _open_session(self, deadline: float):
+        """A new session channel, reconnecting once if the connection died."""
         import paramiko
-        if timeout is None:
-            timeout = NO_TIMEOUT
-        deadline = time.monotonic() + timeout
-        chan = None
         for attempt in (1, 2):
             ssh = self._connection()
             try:
-                chan = ssh.open_session(timeout=max(0.1, min(self.connect_timeout,
+                return ssh.open_session(timeout=max(0.1, min(self.connect_timeout,
                                                              deadline - time.monotonic())))
-                break
             except (paramiko.SSHException, EOFError, OSError) as e:
                 # The connection died since it was last used; nothing ran yet,
                 # so one fresh connection and a second try is safe.
@@ -345,6 +339,36 @@ class SshTransport(Transport):
                 if attempt == 2 or time.monotonic() >= deadline:
                     raise HostUnreachable(self.name, f"{self.target} did not open a session: "
                                                      f"{e or type(e).__name__}") from None
+
+    def run_in_session(self, cmd: str, *, timeout: float | None = 30.0) -> CommandResult:
+        """run() in this host's persistent shell session (ShellSession: no
+        sshd session set-up and login shell per command; the command is run
+        by /bin/sh, not the login shell); run() itself when
+        the session is busy with another command, when the host has no shell
+        for it, or once more when the session's shell ended mid-command."""
+        shell = self._shell
+        if shell is None or not shell.try_acquire():
+            return self.run(cmd, timeout=timeout)
+        timeout = NO_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        try:
+            return shell.run(cmd, timeout)
+        except SessionUnsupported as e:
+            log.info("%s: %s; plain SSH execs from now on", self.name, e.message)
+            self._shell = None
+        except SessionLost:
+            pass
+        finally:
+            shell.release()
+        return self.run(cmd, timeout=max(0.1, deadline - time.monotonic()))
+
+    def _exec(self, cmd: str, stdin: bytes | None, timeout: float | None
+              ) -> tuple[int, bytes, bytes]:
+        import paramiko
+        if timeout is None:
+            timeout = NO_TIMEOUT
+        deadline = time.monotonic() + timeout
+        chan = self._open_session(deadline)
         try:
             chan.exec_command(cmd)
             if stdin:
@@ -365,11 +389,11 @@ class SshTransport(Transport):
         except socket.timeout:
             _end_command(chan)
             chan = None
-            raise CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "
+            raise CommandTimeout(self.name, f"`{program_name(cmd)}` did not finish within "
                                             f"{timeout:g} s") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise HostUnreachable(self.name, f"connection to {self.target} lost while "
-                                             f"running `{_program(cmd)}`: {e}") from None
+                                             f"running `{program_name(cmd)}`: {e}") from None
         finally:
             if chan is not None:
                 chan.close()
@@ -380,7 +404,7 @@ class SshTransport(Transport):
         out, err = bytearray(), bytearray()
 
         def late():
-            return CommandTimeout(self.name, f"`{_program(cmd)}` did not finish within "
+            return CommandTimeout(self.name, f"`{program_name(cmd)}` did not finish within "
                                              f"{timeout:g} s")
         chan.setblocking(False)
         while True:
@@ -406,7 +430,7 @@ class SshTransport(Transport):
         # report exit-signal; rc -1 then), or the connection died.
         if status == -1 and not chan.get_transport().is_active():
             raise HostUnreachable(self.name, f"connection to {self.target} closed while "
-                                             f"running `{_program(cmd)}`")
+                                             f"running `{program_name(cmd)}`")
         return status, bytes(out), bytes(err)
 
     def _as_root(self, command: str, sudo: bool, timeout: float | None) -> str:

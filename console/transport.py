@@ -7,7 +7,25 @@ ever see this interface.
 from __future__ import annotations
 
 import abc
+import os
+import re
+import shlex
 from dataclasses import dataclass
+
+
+def program_name(cmd: str) -> str:
+    """The program a command starts with, for messages (never the whole
+    command: it may carry secrets): its first word, past a variable
+    assignment and `$(` (`o=$(nvidia-smi ...)` -> nvidia-smi)."""
+    try:
+        words = shlex.split(cmd)
+    except ValueError:
+        words = cmd.split()
+    for w in words:
+        w = re.sub(r"^(?:[A-Za-z_][A-Za-z0-9_]*=)?[$({]*", "", w)
+        if w:
+            return os.path.basename(w)
+    return "command"
 
 
 class TransportError(Exception):
@@ -70,6 +88,13 @@ class Transport(abc.ABC):
               sudo: bool = False) -> None:
         """Write a file atomically (temp file + rename), keeping mode and owner
         of an existing file unless `mode` is given."""
+
+    def run_in_session(self, cmd: str, *, timeout: float = 30.0) -> CommandResult:
+        """run() for a command run again and again (telemetry polls): no sudo,
+        no stdin, and safe to run twice. A transport may run it in a
+        long-lived session on the host, which is cheaper per call
+        (SshTransport: console.ssh_session_shell); others just run() it."""
+        return self.run(cmd, timeout=timeout)
 
     def exists(self, path: str, *, sudo: bool = False) -> bool:
         try:
