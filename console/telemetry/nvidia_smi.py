@@ -20,8 +20,11 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
+
+import msgspec
+import msgspec.structs
 
 from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
 from console.telemetry.smi_values import PARSERS, missing_reason, normalize_bus_id, parse_int
@@ -394,5 +397,5 @@ class NvidiaSmiSource:
             errors = dict(s.field_errors)
             if problem:
                 errors["processes"] = problem
-            out.append(replace(s, processes=tuple(by_gpu.get(s.uuid or "", ())), field_errors=errors))
+            out.append(msgspec.structs.replace(s, processes=tuple(by_gpu.get(s.uuid or "", ())), field_errors=errors))
         return out

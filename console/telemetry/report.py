@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from typing import Sequence
+
+import msgspec
 
 from console.gpu_sample import GpuSample, HostTelemetry
 
@@ -71,6 +72,6 @@ def render_json(rounds: Sequence[HostTelemetry]) -> str:
             "host": r.host, "state": r.state, "error": r.error, "time": r.time,
             "notes": list(r.notes),
             "gpus": [s.to_dict() for s in r.samples],
-            "xids": [dict(asdict(x), critical=x.critical) for x in r.xids],
+            "xids": [dict(msgspec.structs.asdict(x), critical=x.critical) for x in r.xids],
         })
     return json.dumps({"ok": all(r.state == "ok" for r in rounds), "hosts": hosts}, indent=2)
