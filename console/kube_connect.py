@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 
 class KubeConfigError(Exception):
@@ -39,8 +40,7 @@ _PATH_KEYS = {"clusters": ("certificate-authority",),
               "users": ("client-certificate", "client-key", "tokenFile")}
 
 
-@dataclass
-class KubeTarget:
+class KubeTarget(msgspec.Struct):
     context: str
     cluster: str
     user: str | None
@@ -48,19 +48,26 @@ class KubeTarget:
     namespace: str | None = None
     files: tuple[str, ...] = ()                   # kubeconfig files it was merged from
     ca_file: str | None = None
-    ca_data: bytes | None = field(default=None, repr=False)
+    ca_data: bytes | None = None  # secret: not in repr
     insecure: bool = False
     tls_server_name: str | None = None
     client_cert_file: str | None = None
-    client_cert_data: bytes | None = field(default=None, repr=False)
+    client_cert_data: bytes | None = None  # secret: not in repr
     client_key_file: str | None = None
-    client_key_data: bytes | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    client_key_data: bytes | None = None  # secret: not in repr
+    token: str | None = None  # secret: not in repr
     token_file: str | None = None
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None  # secret: not in repr
     plugin: str | None = None                      # "exec" | "auth-provider" when credentials need one
-    raw: dict = field(default_factory=dict, repr=False)  # the merged kubeconfig (for the official loader)
+    raw: dict = msgspec.field(default_factory=dict)  # the merged kubeconfig (for the official loader)
+
+    _SECRET = frozenset({"ca_data", "client_cert_data", "client_key_data", "token", "password", "raw"})
+
+    def __repr__(self) -> str:
+        """Like a dataclass's repr, without the credentials and the raw kubeconfig."""
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__struct_fields__ if k not in self._SECRET)
+        return f"KubeTarget({shown})"
 
     def describe(self) -> str:
         """One line for headers and errors, without secrets."""
