@@ -30,9 +30,9 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
+import msgspec
 from msgspec.structs import replace
 
 from console import k8s_rows
@@ -64,8 +64,7 @@ class gc_paused:
                 gc.enable()
 
 
-@dataclass(frozen=True)
-class CacheView:
+class CacheView(msgspec.Struct, frozen=True):
     """What ClusterCache.view() returns: the cluster half of a Snapshot."""
     api_ok: bool
     api_error: str | None

@@ -18,11 +18,12 @@ Threading contract for the UI:
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
 from typing import Any, Callable, Iterator
+
+import msgspec
 
 from console.snapshot import EMPTY, EventRow, Snapshot
 
@@ -413,7 +414,7 @@ class SiteSession:
             # The first complete data: evaluate alerts on it now rather than show
             # alerts computed before the cache had synced (the engine runs once a second).
             alerts = self.alerts.evaluate(now, snap, notify=False)   # published in this snapshot
-            snap = dataclasses.replace(snap, alerts=alerts, alerts_time=self.alerts.evaluated_at)
+            snap = msgspec.structs.replace(snap, alerts=alerts, alerts_time=self.alerts.evaluated_at)
         return snap
 
 

@@ -16,10 +16,11 @@ Times are unix seconds (time.time()). `None` means unknown / never.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from msgspec import Struct
+
+import msgspec
 
 # Kinds the ClusterCache lists and watches, in the order they are shown.
 KINDS = ("nodes", "pods", "deployments", "services", "pdbs", "events")
@@ -97,8 +98,7 @@ class EventRow(_Row):
     uid: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True):
     severity: str           # "critical" | "warning"
     kind: str               # node-not-ready | pod-restarting | pdb-blocking | gpu-util | p99-latency | consistency | xid
     target: str             # what it is about: node name, ns/pod, ns/pdb, host:gpu
@@ -106,8 +106,7 @@ class Alert:
     since: float            # when the condition was first seen
 
 
-@dataclass(frozen=True, slots=True)
-class KindStatus:
+class KindStatus(msgspec.Struct, frozen=True):
     """Health of one list+watch of the ClusterCache."""
     synced: bool                    # the initial list completed (data is complete)
     last_contact: float | None      # last time the API answered for this kind
@@ -116,8 +115,7 @@ class KindStatus:
     denied: str | None = None       # the API refuses this kind (RBAC 403, or absent): shown empty
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(msgspec.Struct, frozen=True):
     version: int                    # increases by one with every rebuild
     time: float                     # when this snapshot was built
     api_ok: bool                    # the API answered recently and every watch is healthy
@@ -125,12 +123,12 @@ class Snapshot:
     last_update: float | None       # newest time good data came from the API
     nodes: tuple[NodeRow, ...] = ()
     pods: tuple[PodRow, ...] = ()   # pods of the model-server namespace, sorted by name
-    gpus: Mapping[str, Any] = field(default_factory=dict)  # host -> telemetry.poller.HostGpuState
+    gpus: Mapping[str, Any] = msgspec.field(default_factory=dict)  # host -> telemetry.poller.HostGpuState
     alerts: tuple[Alert, ...] = ()  # most severe first
     events: tuple[EventRow, ...] = ()  # newest first, capped
     # Extensions beyond the agreed contract (all optional for readers):
     synced: bool = False            # every kind finished its initial list
-    kinds: Mapping[str, KindStatus] = field(default_factory=dict)
+    kinds: Mapping[str, KindStatus] = msgspec.field(default_factory=dict)
     deployments: tuple[DeploymentRow, ...] = ()  # of the model-server namespace
     pdbs: tuple[PdbRow, ...] = ()   # all namespaces
     pod_total: int = 0              # pods in all namespaces (pods holds only the model namespace)

@@ -10,7 +10,8 @@ import abc
 import os
 import re
 import shlex
-from dataclasses import dataclass
+
+import msgspec
 
 
 def program_name(cmd: str) -> str:
@@ -58,8 +59,7 @@ class SudoPasswordRequired(TransportError):
     pass
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(msgspec.Struct, frozen=True):
     rc: int
     stdout: str
     stderr: str

@@ -15,8 +15,9 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
+
+import msgspec
 
 from console.gpu_sample import HostTelemetry, XidEvent
 from console.telemetry.source import TelemetrySource, safe_read
@@ -25,12 +26,11 @@ from console.telemetry.xid import XidLog
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class HostGpuState:
+class HostGpuState(msgspec.Struct, frozen=True):
     """What the dashboard knows about one host's GPUs (immutable)."""
     latest: HostTelemetry | None            # the last round, whatever its state
     last_ok: float | None                   # when the last "ok" round was read
-    util_history: dict[int, tuple[float, ...]] = field(default_factory=dict)  # gpu index -> util %
+    util_history: dict[int, tuple[float, ...]] = msgspec.field(default_factory=dict)  # gpu index -> util %
     xids: tuple[XidEvent, ...] = ()
     last_good: HostTelemetry | None = None  # the last "ok" round (stale once latest is not ok)
 
