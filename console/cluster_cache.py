@@ -2,13 +2,15 @@
 
 One list+watch per kind (nodes, pods, deployments, services, PDBs, events), each
 on its own thread:
-- list in chunks of 1000 (limit/continue), the next page fetched on a helper
-  thread while the current one is decoded; each page decoded at once into small
-  rows (console.k8s_rows: msgspec against schemas naming only the fields the
-  rows need, so the 20,000 pods never exist as full dicts); the garbage collector
-  is paused during bulk loads (it was 60-70 % of parse time there, DESIGN.md)
-  and the long-lived rows are moved out of its way (gc.freeze) once everything
-  is synced;
+- list in chunks of 1000 (limit/continue; console.list_pages), the next page
+  fetched on a helper thread while the current one is decoded; each page
+  decoded at once into small rows (console.k8s_rows: msgspec against schemas
+  naming only the fields the rows need, so the 20,000 pods never exist as full
+  dicts), by a helper process for a list of more than `offload_min_items` when
+  there is a second CPU (console.list_decoder: the interpreter stays free for
+  the UI); the garbage collector is paused during bulk loads (it was 60-70 % of
+  parse time there, DESIGN.md) and the long-lived rows are moved out of its way
+  (gc.freeze) once everything is synced;
 - watch from the list's resourceVersion with bookmarks, the events of one
   network read applied under one lock; 410 Gone -> relist;
   any connection error -> backoff (0.2 s doubling to 5 s, with jitter) and relist
@@ -25,9 +27,8 @@ node and pod rows are rebuilt only for what changed.
 from __future__ import annotations
 
 import gc
-import queue
+import os
 import random
-import re
 import threading
 import time
 from typing import Callable, Iterable
@@ -37,6 +38,8 @@ from msgspec.structs import replace
 
 from console import k8s_rows
 from console.kube_http import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
+from console.list_decoder import DecoderGone
+from console.list_pages import PageFetcher
 from console.snapshot import KINDS, DeploymentRow, EventRow, KindStatus, NodeRow, PdbRow, PodRow
 
 _gc_lock = threading.Lock()
@@ -99,7 +102,8 @@ class ClusterCache:
     def __init__(self, http: KubeHttp, *, model_namespace: str = "deepseek",
                  kinds: Iterable[str] = KINDS, on_change: Callable[[], None] | None = None,
                  page_size: int = 1000, events_cap: int = 2000, events_shown: int = 500,
-                 heartbeat_s: float = 1.0, watch_timeout_s: int = 300, max_backoff_s: float = 5.0):
+                 heartbeat_s: float = 1.0, watch_timeout_s: int = 300, max_backoff_s: float = 5.0,
+                 offload_min_items: int | None = 5000):
         self.http = http
         self.model_namespace = model_namespace
         self.page_size = page_size
@@ -108,6 +112,10 @@ class ClusterCache:
         self.heartbeat_s = heartbeat_s
         self.watch_timeout_s = watch_timeout_s
         self.max_backoff_s = max_backoff_s
+        # A list with more items than this is decoded by a helper process
+        # (console.list_decoder), when there is a second CPU for it; None: never.
+        self.offload_min_items = offload_min_items if len(os.sched_getaffinity(0)) > 1 else None
+        self._offload_ok = True
         self._on_change = on_change or (lambda: None)
         self._kinds = {k: _Kind(k) for k in kinds}
         self._lock = threading.RLock()
@@ -384,25 +392,27 @@ class ClusterCache:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
     def _list(self, k: _Kind) -> None:
-        """The initial (or re-)list: pages fetched on a helper thread while the
-        previous one is parsed and reduced here (the network and the server's
-        time overlap the parsing; at most two pages wait in memory)."""
+        """The initial (or re-)list, page by page (console.list_pages: the next
+        page fetched while one is decoded; a big list decoded by a helper process)."""
         rows: dict = {}
         rv = None
-        pages = _PageFetcher(self.http, object_path(k.name), self.page_size, self._stop)
+        pages = PageFetcher(self.http, k.name, self.page_size, self._stop,
+                            offload_min_items=self.offload_min_items if self._offload_ok else None)
         try:
             with gc_paused():
-                for body, expected_continue in pages:
-                    if body is None:               # continue token expired: the list starts over
+                for page, expected_continue in pages:
+                    if page is None:               # continue token expired: the list starts over
                         rows = {}
                         continue
-                    page = k8s_rows.decode_page(k.name, body)
-                    del body
                     for row in page.rows:
                         rows[_key_of(row)] = row
                     rv = page.resource_version
                     if page.continue_token != expected_continue:  # the fetcher guessed wrong: follow the real token
                         pages.restart(page.continue_token)
+                    del page
+        except DecoderGone:
+            self._offload_ok = False      # the helper process failed: lists are decoded here from now on
+            raise
         finally:
             pages.close()
         if self._stop.is_set():
@@ -481,93 +491,6 @@ class ClusterCache:
                     self.http.close_streams()   # no watch may hang half-open on a dead server
                 self._on_change()
             self._stop.wait(self.heartbeat_s)
-
-
-_CONTINUE = re.compile(rb'"continue"\s*:\s*"([^"]*)"')
-
-
-class _PageFetcher:
-    """Iterates (body, continue token it saw) over a chunked list, fetching the
-    next page on its own thread while the caller parses the current one. The
-    token is read from the head of the page (the API server writes `metadata`
-    before `items`); the caller checks it against the parsed page and calls
-    restart(token) on a mismatch. (None, None) means the continue token expired
-    (410) and the list starts over. Errors are raised in the caller's thread."""
-
-    def __init__(self, http: KubeHttp, path: str, limit: int, stop: threading.Event):
-        self.http, self.path, self.limit, self.stop = http, path, limit, stop
-        self._gen = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._start(None)
-
-    def _start(self, cont: str | None) -> None:
-        self._gen += 1
-        self._queue = queue.Queue(maxsize=2)
-        threading.Thread(target=self._fetch, args=(self._gen, self._queue, cont),
-                         name=f"list-{self.path}", daemon=True).start()
-
-    def _put(self, gen: int, q: queue.Queue, item) -> bool:
-        while gen == self._gen and not self.stop.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fetch(self, gen: int, q: queue.Queue, cont: str | None) -> None:
-        while gen == self._gen and not self.stop.is_set():
-            try:
-                body = self.http.get_bytes(self.path, {"limit": self.limit, "continue": cont}, timeout=60)
-            except Gone as e:
-                if cont is None:
-                    self._put(gen, q, ("error", e))
-                    return
-                if not self._put(gen, q, ("restart", None)):
-                    return
-                cont = None
-                continue
-            except Exception as e:  # noqa: BLE001 - handed to the caller's thread
-                self._put(gen, q, ("error", e))
-                return
-            m = _CONTINUE.search(body, 0, 4096)
-            token = m.group(1).decode() or None if m else None
-            if not self._put(gen, q, ("page", body, token)) or token is None:
-                return
-            cont = token
-
-    def restart(self, cont: str | None) -> None:
-        if cont is None:
-            self._gen += 1          # nothing more to fetch
-            self._queue = queue.Queue()
-            self._queue.put(("end",))
-        else:
-            self._start(cont)
-
-    def close(self) -> None:
-        self._gen += 1
-
-    def __iter__(self):
-        while not self.stop.is_set():
-            q = self._queue
-            try:
-                item = q.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if q is not self._queue:
-                continue            # from a fetcher that was replaced
-            kind = item[0]
-            if kind == "error":
-                raise item[1]
-            if kind == "end":
-                return
-            if kind == "restart":
-                yield None, None
-                continue
-            _, body, token = item
-            yield body, token
-            if token is None and q is self._queue:
-                return
 
 
 def _key_of(row) -> str:

@@ -373,6 +373,7 @@ def event_row(obj: _Event) -> EventRow:
 class _ListMeta(_S, rename={"continue_": "continue"}):
     resourceVersion: str | None = None
     continue_: str | None = None
+    remainingItemCount: int | None = None
 
 
 T = TypeVar("T")
@@ -398,11 +399,18 @@ KINDS = {"nodes": _kind(_Node, node_row), "pods": _kind(_Pod, pod_row),
          "services": _kind(_Service, service_row), "events": _kind(_Event, event_row)}
 
 
+# the row type of each kind whose rows are Structs (console.list_decoder sends them as msgpack)
+ROW_TYPES = {"nodes": NodeRow, "pods": PodRow, "deployments": DeploymentRow, "pdbs": PdbRow,
+             "events": EventRow}
+
+
 class Page(NamedTuple):
-    """One page of a list: its rows, the list's resourceVersion and continue token."""
+    """One page of a list: its rows, the list's resourceVersion and continue
+    token, and how many items follow (remainingItemCount, when the server says)."""
     rows: list
     resource_version: str | None
     continue_token: str | None
+    remaining: int | None = None
 
 
 def decode_page(kind: str, body: bytes) -> Page:
@@ -412,7 +420,7 @@ def decode_page(kind: str, body: bytes) -> Page:
     reduce = k.reduce
     rows = [reduce(obj) for obj in page.items or ()]
     meta = page.metadata or _ListMeta()
-    return Page(rows, meta.resourceVersion, meta.continue_ or None)
+    return Page(rows, meta.resourceVersion, meta.continue_ or None, meta.remainingItemCount)
 
 
 class _Envelope(_S):
