@@ -5,7 +5,12 @@ replaying nvidia-smi; needs root), then in the same run prints:
   - the console's refresh round across all 20 (NvidiaSmiSource over SshTransport,
     every host in parallel as TelemetryPoller does), cold (incl. connect) and in
     steady state (connections established), median of several rounds; also a
-    query-only round (no compute-apps query) doing exactly what Ansible does;
+    query-only round (no compute-apps query) doing exactly what Ansible does, and
+    the same steady round over plain SSH execs (one new SSH session per poll,
+    the path before Transport.run_in_session) for comparison;
+  - CPU per steady round: the console process, the test hosts' sshd and the
+    commands they run (shell, nvidia-smi replays), and the whole machine (which
+    includes anything else running): all share this machine's cores;
   - an Ansible ad-hoc command doing the same nvidia-smi query on the same hosts
     (ansible-core, forks=20, inventory + ssh options in a temp dir), first run
     and a second run (its ControlPersist connections then already open);
@@ -38,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from console.telemetry.nvidia_smi import QUERIES, NvidiaSmiSource, query_command  # noqa: E402
 from console.telemetry.poller import TelemetryPoller  # noqa: E402
+from tests.testhosts import _pids_in_netns  # noqa: E402
 
 QUERY = query_command([q.names[0] for q in QUERIES])
 
@@ -60,6 +66,42 @@ def own_cpu_s() -> float:
     return t.user + t.system
 
 
+def host_cpu_s(hosts) -> dict[str, float]:
+    """CPU seconds used so far by the test hosts' processes, by kind: "sshd"
+    (each connection's sshd: crypto, channels), "sshd sessions" (what sshd
+    forked and reaped: per-exec sessions with their login shell and commands),
+    "session shells" (run_in_session's shells, with the commands they ran).
+    Each counts its own CPU and its reaped children's."""
+    tck = os.sysconf("SC_CLK_TCK")
+    out = {"sshd": 0.0, "sshd sessions": 0.0, "session shells": 0.0}
+    for h in hosts:
+        for pid in _pids_in_netns(h.netns_inode):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            f = stat.rsplit(")", 1)[1].split()
+            own, reaped = (int(f[11]) + int(f[12])) / tck, (int(f[13]) + int(f[14])) / tck
+            if comm == "sshd":
+                out["sshd"] += own
+                out["sshd sessions"] += reaped
+            elif comm == "sh":
+                out["session shells"] += own + reaped
+    return out
+
+
+def steady_rounds(sources, hosts, rounds: int) -> dict:
+    """Median wall time of `rounds` steady rounds and their CPU per round."""
+    m0, c0, h0 = machine_cpu_s(), own_cpu_s(), host_cpu_s(hosts)
+    walls = [console_round(sources)[0] for _ in range(rounds)]
+    h1 = host_cpu_s(hosts)
+    return {"warm_s": statistics.median(walls), "warm_all_s": walls,
+            "machine_cpu_per_round_s": (machine_cpu_s() - m0) / rounds,
+            "console_cpu_per_round_s": (own_cpu_s() - c0) / rounds,
+            "host_cpu_per_round_s": {k: (h1[k] - h0[k]) / rounds for k in h1}}
+
+
 def console_round(sources) -> tuple[float, list]:
     t0 = time.perf_counter()
     states = TelemetryPoller(sources).poll_once()
@@ -71,30 +113,46 @@ def make_sources(hosts, **kw):
     return [NvidiaSmiSource(h.transport(), xid_interval_s=None, **kw) for h in hosts]
 
 
+def check_ok(tel) -> None:
+    bad = [t.host for t in tel if t.state != "ok"]
+    if bad:
+        raise SystemExit(f"console round failed on {bad}: {[t.error for t in tel if t.state != 'ok']}")
+
+
 def bench_console(hosts, rounds: int) -> dict:
     out = {}
     sources = make_sources(hosts)
     cold, tel = console_round(sources)
-    bad = [t.host for t in tel if t.state != "ok"]
-    if bad:
-        raise SystemExit(f"console round failed on {bad}: {[t.error for t in tel if t.state != 'ok']}")
+    check_ok(tel)
     out["cold_s"] = cold
-    m0, c0 = machine_cpu_s(), own_cpu_s()
-    warm = [console_round(sources)[0] for _ in range(rounds)]
-    out["machine_cpu_per_round_s"] = (machine_cpu_s() - m0) / rounds
-    out["console_cpu_per_round_s"] = (own_cpu_s() - c0) / rounds
-    out["warm_s"] = statistics.median(warm)
-    out["warm_all_s"] = warm
+    out.update(steady_rounds(sources, hosts, rounds))
+    # The same polls over plain SSH execs (a new SSH session on the host per
+    # poll), as before run_in_session: its shell disabled on fresh transports.
+    exec_sources = make_sources(hosts)
+    for s in exec_sources:
+        s.transport._shell = None
+    check_ok(console_round(exec_sources)[1])  # connect
+    out["exec"] = steady_rounds(exec_sources, hosts, rounds)
     q_sources = make_sources(hosts, processes=False)
     console_round(q_sources)  # connect
     out["query_only_warm_s"] = statistics.median(console_round(q_sources)[0] for _ in range(rounds))
     single = sources[:1]
     out["single_warm_s"] = statistics.median(console_round(single)[0] for _ in range(rounds))
+    out["single_exec_warm_s"] = statistics.median(
+        console_round(exec_sources[:1])[0] for _ in range(rounds))
     out["single_query_only_warm_s"] = statistics.median(
         console_round(q_sources[:1])[0] for _ in range(rounds))
-    for s in sources + q_sources:
+    for s in sources + exec_sources + q_sources:
         s.transport.close()
     return out
+
+
+def cpu_line(c: dict) -> str:
+    h = c["host_cpu_per_round_s"]
+    return (f"console {c['console_cpu_per_round_s']:.3f} s; test hosts: sshd {h['sshd']:.3f} s, "
+            f"per-exec sshd sessions (fork, login shell, nvidia-smi) {h['sshd sessions']:.3f} s, "
+            f"session shells (shell, nvidia-smi) {h['session shells']:.3f} s; "
+            f"whole machine {c['machine_cpu_per_round_s']:.3f} s")
 
 
 def bench_ansible(factory, hosts, tmp: Path) -> dict | None:
@@ -200,7 +258,10 @@ def main() -> int:
         print(f"  console, steady state (query + apps):   {c['warm_s']:.3f} s   "
               f"rounds: {', '.join(f'{x:.3f}' for x in c['warm_all_s'])}")
         print(f"  console, steady state (query only):     {c['query_only_warm_s']:.3f} s")
+        print(f"  console, steady, plain SSH exec a poll: {c['exec']['warm_s']:.3f} s   "
+              f"rounds: {', '.join(f'{x:.3f}' for x in c['exec']['warm_all_s'])}")
         print(f"  single host, steady state (query+apps): {c['single_warm_s']:.3f} s")
+        print(f"  single host, plain SSH exec a poll:     {c['single_exec_warm_s']:.3f} s")
         print(f"  single host, steady state (query only): {c['single_query_only_warm_s']:.3f} s")
         if a:
             print(f"  ansible -m command, first run:          {a['command_first_s']:.3f} s")
@@ -212,13 +273,16 @@ def main() -> int:
                   f"(target <= 0.25x)")
             print(f"  console cold / ansible -m command first: {c['cold_s'] / a['command_first_s']:.3f}x")
         cores = os.cpu_count() or 1
-        print(f"  CPU per steady round: console process {c['console_cpu_per_round_s']:.3f} s, "
-              f"whole machine {c['machine_cpu_per_round_s']:.3f} s (the rest is the {n} hosts' "
-              f"sshd sessions and nvidia-smi replays, all on these {cores} cores:\n"
-              f"  no round can be shorter than {c['machine_cpu_per_round_s'] / cores:.3f} s here)")
+        print(f"\n  CPU per steady round across {n} hosts, all on these {cores} cores:")
+        print(f"    session (product path):\n      {cpu_line(c)}")
+        print(f"    plain SSH exec a poll:\n      {cpu_line(c['exec'])}")
+        print(f"  (the whole machine also counts the kernel's network work and anyone else's "
+              f"load; no round can be\n  shorter than its CPU / {cores} cores: "
+              f"{c['machine_cpu_per_round_s'] / cores:.3f} s here)")
         print(f"  console round / single host round:      {c['warm_s'] / c['single_warm_s']:.2f}x "
               f"(target <= 2x); query only: "
-              f"{c['query_only_warm_s'] / c['single_query_only_warm_s']:.2f}x")
+              f"{c['query_only_warm_s'] / c['single_query_only_warm_s']:.2f}x; plain exec: "
+              f"{c['exec']['warm_s'] / c['single_exec_warm_s']:.2f}x")
         if args.rss_hosts:
             more = factory.start(max(0, args.rss_hosts - n))
             r = bench_rss(factory, (hosts + more)[:args.rss_hosts])

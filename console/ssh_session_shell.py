@@ -38,8 +38,11 @@ besides nvidia-smi itself. A ShellSession opens ONE exec channel running
   transport remembers to use plain execs there.
 
 Not for sudo, stdin or commands that leave processes writing to their stdout
-in the background (their late output would land in the next command's); the
-transport's run() remains the path for those.
+in the background (late output that arrives before the next command is
+dropped, but not what comes while it runs); the transport's run() remains the
+path for those. The session holds one of the connection's sessions (sshd's
+MaxSessions, 10 by default); SshTransport closes it for good where sshd
+refuses another session.
 """
 from __future__ import annotations
 
@@ -117,6 +120,7 @@ class ShellSession:
             self._chan = self._start(deadline)
             ready = self._token()
         chan = self._chan
+        _drain(chan)  # late output of an earlier command's background process: not ours
         tok = self._token()
         frame = (_ready_frame(ready) if ready else "") + _command_frame(cmd, tok)
         reader = _Reader(chan)
@@ -177,14 +181,19 @@ class ShellSession:
                                                 "channel (forced command?)") from None
 
     def _abandon(self, kill: bool = False) -> None:
-        """Ends the session's channel and, with `kill`, what still runs in it
-        (in the background)."""
+        """Closes the session's channel; with `kill` (its command still runs)
+        ends what runs in it too, in the background. Without: no signal
+        request, since sshd drops the whole connection when a request names a
+        channel it has already freed."""
         chan, self._chan = self._chan, None
         group, self._group = self._group, None
         if chan is None:
             return
+        if not kill:
+            chan.close()
+            return
         self._end_channel(chan)
-        if kill and group and group > 1:
+        if group and group > 1:
             threading.Thread(target=self._kill_group, args=(group,), name="ssh-end-session",
                              daemon=True).start()
 
@@ -194,6 +203,13 @@ class ShellSession:
                             f"kill -KILL -- -{group} 2>/dev/null; exit 0", timeout=10)
         except Exception:  # noqa: BLE001 - best effort: the host may be gone
             pass
+
+
+def _drain(chan) -> None:
+    while chan.recv_ready():
+        chan.recv(65536)
+    while chan.recv_stderr_ready():
+        chan.recv_stderr(65536)
 
 
 class _Late(Exception):

@@ -11,6 +11,10 @@
 - sudo=True runs the command as root: directly for root, `sudo -n` for anyone
   else; sudo wanting a password raises SudoPasswordRequired.
 - Every command has a timeout (CommandTimeout); connecting has its own.
+- run_in_session(): commands repeated often (telemetry polls) go to one
+  persistent shell per host (console.ssh_session_shell) instead of a new SSH
+  session each; run() stays the path for everything else.
+- AES-GCM is preferred (cheaper per packet in paramiko than AES-CTR + HMAC).
 - Neither commands, their input nor their output go into logs or error
   messages (they may carry secrets); messages name the program run at most.
 
@@ -222,6 +226,13 @@ class SshTransport(Transport):
             first = [t for t in offered if t in types or
                      (t.startswith("rsa-sha2") and "ssh-rsa" in types)]
             opts.key_types = first + [t for t in offered if t not in first]
+        # AES-GCM first (OpenSSH has it since 6.2): one AEAD call per packet
+        # instead of AES-CTR plus an HMAC and paramiko's pure-Python MAC
+        # comparison; ~0.3 ms less console CPU per telemetry poll, and less on
+        # the host's sshd too. Other ciphers remain for servers without it.
+        opts = ssh.get_security_options()
+        aead = [c for c in opts.ciphers if c.endswith("-gcm@openssh.com")]
+        opts.ciphers = aead + [c for c in opts.ciphers if c not in aead]
         done = threading.Event()
         try:
             ssh.start_client(event=done)
@@ -327,18 +338,45 @@ class SshTransport(Transport):
     def _open_session(self, deadline: float):
         """A new session channel, reconnecting once if the connection died."""
         import paramiko
-        for attempt in (1, 2):
+        failures, released_until = 0, None
+        while True:
             ssh = self._connection()
             try:
                 return ssh.open_session(timeout=max(0.1, min(self.connect_timeout,
                                                              deadline - time.monotonic())))
             except (paramiko.SSHException, EOFError, OSError) as e:
+                if isinstance(e, paramiko.ChannelException):
+                    # refused: sshd's MaxSessions, if the persistent shell held a session
+                    if released_until is None and self._shell_gives_way():
+                        released_until = time.monotonic() + 2.0
+                    if released_until is not None and \
+                            time.monotonic() < min(released_until, deadline):
+                        time.sleep(0.05)  # sshd frees it once the shell has exited
+                        continue
                 # The connection died since it was last used; nothing ran yet,
                 # so one fresh connection and a second try is safe.
                 self._drop(ssh)
-                if attempt == 2 or time.monotonic() >= deadline:
+                failures += 1
+                if failures == 2 or time.monotonic() >= deadline:
                     raise HostUnreachable(self.name, f"{self.target} did not open a session: "
                                                      f"{e or type(e).__name__}") from None
+
+    def _shell_gives_way(self) -> bool:
+        """sshd refused a session: where it allows only a few per connection
+        (MaxSessions, hardened hosts), the persistent shell's session must not
+        hold one. Closes an idle shell for good (plain execs from now on);
+        False when there was none to close."""
+        shell = self._shell
+        if shell is None or not shell.alive() or not shell.try_acquire():
+            return False
+        try:
+            shell.close()
+        finally:
+            shell.release()
+        self._shell = None
+        log.info("%s: sshd refused another session (MaxSessions?): its persistent shell "
+                 "is closed, plain SSH execs from now on", self.name)
+        return True
 
     def run_in_session(self, cmd: str, *, timeout: float | None = 30.0) -> CommandResult:
         """run() in this host's persistent shell session (ShellSession: no
@@ -524,7 +562,10 @@ def _end_command(chan) -> None:
 def _signal(chan, name: str) -> None:
     """Ask sshd to signal the command's process group (RFC 4254 6.9 "signal",
     which OpenSSH's sshd honours, as the login user). paramiko has no API for
-    this request; best effort."""
+    this request; best effort. Never on a closed channel: sshd drops the whole
+    connection for a request naming a channel it has freed."""
+    if chan.closed:
+        return
     try:
         import paramiko
         m = paramiko.Message()

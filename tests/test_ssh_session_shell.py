@@ -172,3 +172,28 @@ def test_telemetry_polls_use_one_session_and_a_hung_nvidia_smi_is_ended(test_hos
     h.sh("rm /etc/dsconsole-fake-gpu.json", check=True)
     assert src.read().state == "ok"
     assert t._shell.started == 2
+
+
+def test_connections_prefer_aes_gcm(test_hosts):
+    """AEAD cipher first (cheaper per packet for the console and sshd alike)."""
+    h, = test_hosts.start(1)
+    t = h.transport()
+    t.connect()
+    assert (t._ssh.local_cipher, t._ssh.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+    assert t.run_in_session("echo ok").stdout == "ok\n"
+
+
+def test_a_host_that_allows_one_session_per_connection(test_hosts):
+    """sshd MaxSessions 1 (hardened hosts): the persistent shell holds the only
+    session, so another command closes it for good and plain execs follow."""
+    h, = test_hosts.start(1)
+    h.sh("sed -i 's/^MaxSessions .*/MaxSessions 1/' /etc/ssh/sshd_config", check=True)
+    h.stop_sshd()
+    h.start_sshd()
+    t = h.transport()
+    assert t.run_in_session("echo polled").stdout == "polled\n"
+    assert t._shell.alive()
+    assert t.run("echo other").stdout == "other\n"  # the shell gave its session up
+    assert t._shell is None
+    assert t.run_in_session("echo polled").stdout == "polled\n"
+    assert t.run("echo other").stdout == "other\n"
