@@ -40,6 +40,7 @@ class PageFetcher:
         self.path = object_path(kind)
         self.offload_min_items = offload_min_items
         self.decoder: PageDecoder | None = None
+        self._decoder_lock = threading.Lock()  # adopting a helper vs. dropping it (restart, close)
         self._gen = 0
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._start(None)
@@ -86,7 +87,7 @@ class PageFetcher:
             else:
                 item = ("page", body, token)
                 if token is not None and cont is None:
-                    self._maybe_offload(body)
+                    self._maybe_offload(gen, body)
             # The "sent" item is queued before the next page is written to the
             # helper: the caller reads this page's answer, so the helper (which
             # answers before it reads on) never waits on a full pipe forever.
@@ -94,34 +95,43 @@ class PageFetcher:
                 return
             cont = token
 
-    def _maybe_offload(self, first_page: bytes) -> None:
+    def _maybe_offload(self, gen: int, first_page: bytes) -> None:
         if self.offload_min_items is None or self.kind not in k8s_rows.ROW_TYPES:
             return
         m = _REMAINING.search(first_page, 0, _HEAD)
-        if m and int(m.group(1)) >= self.offload_min_items:
-            try:
-                self.decoder = PageDecoder(self.kind)
-            except Exception:  # noqa: BLE001 - no helper process (no executable, no fork): decoded here
-                self.decoder = None
+        if not m or int(m.group(1)) < self.offload_min_items:
+            return
+        try:
+            decoder = PageDecoder(self.kind)
+        except Exception:  # noqa: BLE001 - no helper process (no executable, no fork): decoded here
+            return
+        with self._decoder_lock:
+            if gen == self._gen and not self.stop.is_set():
+                self.decoder, decoder = decoder, None
+        if decoder is not None:
+            decoder.close()         # the list was restarted or closed meanwhile
 
     def restart(self, cont: str | None) -> None:
         # Answers the helper owes for pages of the abandoned fetch would never be
         # read: the rest of the list is decoded here.
+        with self._decoder_lock:
+            self._gen += 1          # the fetch thread stops (and adopts no helper)
         self._drop_decoder()
-        if cont is None:
-            self._gen += 1          # nothing more to fetch
+        if cont is None:            # nothing more to fetch
             self._queue = queue.Queue()
             self._queue.put(("end",))
         else:
             self._start(cont)
 
     def _drop_decoder(self) -> None:
-        decoder, self.decoder = self.decoder, None
+        with self._decoder_lock:
+            decoder, self.decoder = self.decoder, None
         if decoder is not None:
             decoder.close()
 
     def close(self) -> None:
-        self._gen += 1
+        with self._decoder_lock:
+            self._gen += 1
         self._drop_decoder()
 
     def __iter__(self):
