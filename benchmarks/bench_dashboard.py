@@ -13,8 +13,9 @@ TTY, 160x48, and renders for real; its output is read and discarded):
 2. Scale: `dsconsole sim serve --nodes 2000 --gpus-per-node 8` (~20,000 pods) as
    a separate process; `dsconsole --kubeconfig` on it:
    - first complete frame (as above; no GPU panel: a kubeconfig alone has no
-     GPU hosts), and side by side `kubectl get pods -A -o json` on the same
-     simulator (wall time, and the ratio);
+     GPU hosts; like the demo's, with and without a bytecode cache when
+     PYTHONDONTWRITEBYTECODE is set), and side by side `kubectl get pods -A -o
+     json` on the same simulator (wall time, and the ratio);
    - resident memory (VmRSS, and the peak VmHWM) of the console;
    - key press -> frame showing the moved cursor without load (Down/Up
      alternately on the 20,000-row pods table; from the write to the pty to
@@ -27,8 +28,9 @@ TTY, 160x48, and renders for real; its output is read and discarded):
      window, key press -> frame p50/p99, the console's CPU use and the
      simulator's (utime+stime from /proc over the window, % of one core).
 
-Usage: python3 benchmarks/bench_dashboard.py [--runs 5] [--skip-scale]
-       [--nodes 2000] [--rate 500] [--seconds 15] [--churn-visible 0,1]
+Usage: python3 benchmarks/bench_dashboard.py [--runs 5] [--skip-scale] [--skip-demo]
+       [--nodes 2000] [--rate 500] [--seconds 15] [--churn-visible 0,1] [--skip-load]
+(--skip-load: the scale part without the two simulators under churn.)
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ import termios
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.sim_kube (the kubectl lookup the tests use)
@@ -63,6 +66,13 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system, all threads) a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU time of a process' children that have ended and been waited for (the
+    console's list decoder helper, console/list_decoder.py)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 class ConsoleInPty:
@@ -188,22 +198,30 @@ def first_frames(env: dict, runs: int) -> tuple[list[float], list[float]]:
     return times, cpus
 
 
+def bytecode_variants(env: dict, tmpdir: str, warm_up: Callable[[dict], object]) -> dict[str, dict]:
+    """The environments to measure a start in: as configured and, when
+    PYTHONDONTWRITEBYTECODE is set, also with a bytecode cache.
+
+    PYTHONDONTWRITEBYTECODE (set in some sandboxes and CI images) makes every
+    start compile all the project's modules again (~0.6 MB of source before the
+    first frame, ~0.25 s of CPU here). An installed package has its .pyc files
+    (pip compiles them), so the start a user sees is measured with a bytecode
+    cache too: PYTHONPYCACHEPREFIX in the temporary directory (the working tree
+    is not written), warmed by one uncounted start (`warm_up(env)`). Callers
+    alternate runs between the variants so that a change in the machine's load
+    hits both alike."""
+    if not env.get("PYTHONDONTWRITEBYTECODE"):
+        return {"as configured": env}
+    cached = dict(env, PYTHONPYCACHEPREFIX=f"{tmpdir}/pycache")
+    cached.pop("PYTHONDONTWRITEBYTECODE")
+    warm_up(cached)
+    return {"no bytecode cache (PYTHONDONTWRITEBYTECODE is set)": env,
+            "with a bytecode cache (.pyc, as installed)": cached}
+
+
 def bench_demo(runs: int) -> None:
     env, tmp = isolated_env()
-    # PYTHONDONTWRITEBYTECODE (set in some sandboxes and CI images) makes every
-    # start compile all the project's modules again (~0.6 MB of source before the
-    # first frame, ~0.25 s of CPU here). An installed package has its .pyc files
-    # (pip compiles them), so the start a user sees is measured with a bytecode
-    # cache too: PYTHONPYCACHEPREFIX in the temporary directory (the working tree
-    # is not written), warmed by one uncounted start. Runs alternate between the
-    # two so that a change in the machine's load hits both alike.
-    variants = {"as configured": env}
-    if env.get("PYTHONDONTWRITEBYTECODE"):
-        cached = dict(env, PYTHONPYCACHEPREFIX=f"{tmp.name}/pycache")
-        cached.pop("PYTHONDONTWRITEBYTECODE")
-        first_frames(cached, 1)
-        variants = {"no bytecode cache (PYTHONDONTWRITEBYTECODE is set)": env,
-                    "with a bytecode cache (.pyc, as installed)": cached}
+    variants = bytecode_variants(env, tmp.name, lambda e: first_frames(e, 1))
     results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
     load_before = os.getloadavg()[0]
     for _ in range(runs):
@@ -309,27 +327,49 @@ def key_latencies(c: ConsoleInPty, presses: int, gap: float) -> list[float]:
     return out
 
 
-def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: list[float]) -> None:
+def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: list[float],
+                load: bool = True) -> None:
     env, tmp = isolated_env()
     sim, url, kubeconfig = start_simulator(nodes, 8, env, tmp.name)
     try:
         kubectl = [t for t in (kubectl_get_pods(kubeconfig, env) for _ in range(max(1, runs // 2))) if t]
-        frames, rss = [], []
-        for _ in range(runs):
-            c = ConsoleInPty(["--kubeconfig", kubeconfig], env)
+
+        def start(e: dict) -> tuple[float | None, tuple[float, float] | None, tuple[float, float] | None]:
+            """One console start: (seconds to the first complete frame, (CPU seconds
+            the console used until then, CPU seconds of its helper processes that
+            had ended by then), (RSS, peak) half a second later)."""
+            c = ConsoleInPty(["--kubeconfig", kubeconfig], e)
             t = c.wait_first_frame(60)
+            cpu = mem = None
             if t is None:
                 print("  console: no complete frame within 60 s; output tail:", bytes(c.output[-400:]))
             else:
-                frames.append(t)
+                cpu = c.cpu_seconds(), children_cpu_seconds(c.proc.pid)
                 time.sleep(0.5)
-                rss.append(c.memory_mb())
+                mem = c.memory_mb()
             c.quit()
-        print("console --kubeconfig on it: process start -> first complete frame")
-        print(f"  runs: {', '.join(f'{t:.3f}' for t in frames)} s; median {med(frames)} s (target <= 2.5 s)")
-        if kubectl and frames:
-            print(f"  ratio console first frame / kubectl get pods -A -o json: "
-                  f"{statistics.median(frames) / statistics.median(kubectl):.2f}")
+            return t, cpu, mem
+
+        variants = bytecode_variants(env, tmp.name, start)
+        results: dict[str, tuple[list[float], list[tuple[float, float]]]] = {k: ([], []) for k in variants}
+        rss = []
+        load_before = os.getloadavg()[0]
+        for _ in range(runs):
+            for name, e in variants.items():
+                t, cpu, mem = start(e)
+                if t is not None:
+                    results[name][0].append(t)
+                    results[name][1].append(cpu)
+                    rss.append(mem)
+        print("console --kubeconfig on it: process start -> first complete frame (target <= 2.5 s)")
+        for name, (frames, cpus) in results.items():
+            print(f"  {name}: runs {', '.join(f'{t:.3f}' for t in frames)} s; median {med(frames)} s; "
+                  f"CPU used until then: console (all threads) median {med([c[0] for c in cpus])} s, "
+                  f"its list decoder helper process median {med([c[1] for c in cpus])} s")
+            if kubectl and frames:
+                print(f"    ratio console first frame / kubectl get pods -A -o json: "
+                      f"{statistics.median(frames) / statistics.median(kubectl):.2f}")
+        print(f"  load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
         if rss:
             print(f"  console memory after the first frame: RSS median {med([r[0] for r in rss])} MB, "
                   f"peak (VmHWM) max {max(r[1] for r in rss):.0f} MB (target <= 350 MB)")
@@ -350,7 +390,7 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: li
     finally:
         stop(sim)
     try:
-        for visible in visibles:
+        for visible in visibles if load else ():
             bench_load(nodes, rate, seconds, env, tmp.name, visible)
     finally:
         tmp.cleanup()
@@ -435,13 +475,15 @@ def main() -> None:
                          "counts); one load run each (default 0,1: invisible heartbeats, then all visible)")
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--skip-load", action="store_true", help="scale part: no runs under churn")
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print(calibration())
     if not a.skip_demo:
         bench_demo(a.runs)
     if not a.skip_scale:
-        bench_scale(a.runs, a.nodes, a.rate, a.seconds, [float(v) for v in a.churn_visible.split(",")])
+        bench_scale(a.runs, a.nodes, a.rate, a.seconds, [float(v) for v in a.churn_visible.split(",")],
+                    load=not a.skip_load)
     print(calibration())
 
 
