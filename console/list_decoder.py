@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
 import sys
 import threading
 
@@ -29,6 +28,7 @@ import msgspec
 from console import k8s_rows
 
 _HEAD = struct.Struct(">IQ")
+_CHILD = "import sys; from console.list_decoder import main; sys.exit(main(sys.argv[1:]))"
 
 
 class DecoderGone(ValueError):
@@ -44,11 +44,15 @@ class PageDecoder:
         row = k8s_rows.ROW_TYPES[kind]
         self._decode = msgspec.msgpack.Decoder(
             tuple[bool, list[row] | str, str | None, str | None, int | None]).decode
+        import subprocess   # here: not on the path of a process that never offloads (nor the helper's)
+
         import console
-        pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(console.__file__)))
+        # -S (no site module, no .pth files: ~0.07 s less start-up on this machine),
+        # with the directories of this package and of msgspec on its path instead.
+        path = [os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) for m in (console, msgspec)]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, env.get("PYTHONPATH")]))
-        self._proc = subprocess.Popen([sys.executable, "-m", "console.list_decoder", kind],
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [*path, env.get("PYTHONPATH")])))
+        self._proc = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, kind],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, env=env, close_fds=True)
         self._write_lock = threading.Lock()
