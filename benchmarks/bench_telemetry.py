@@ -15,6 +15,10 @@ replaying nvidia-smi; needs root), then in the same run prints:
     (ansible-core, forks=20, inventory + ssh options in a temp dir), first run
     and a second run (its ControlPersist connections then already open);
   - a single host's round (steady state);
+  - the same two rounds again with every host's nvidia-smi --query-gpu
+    answering --slow-smi seconds late (the replay's delay_s variant): nvidia-smi
+    time that is the host's own, as on real GPU hosts, instead of CPU of this
+    machine's 2 cores (an extra scenario; the figures above are the target's);
   - ratios against the targets: console <= 0.25x Ansible, <= 2x single host;
   - the console's memory (RSS) with 50 connected hosts, measured in a child
     process that only holds the 50 transports and polls them.
@@ -147,6 +151,26 @@ def bench_console(hosts, rounds: int) -> dict:
     return out
 
 
+def bench_slow_smi(hosts, rounds: int, delay: float) -> dict:
+    """20-host and single-host steady rounds while each host's nvidia-smi
+    --query-gpu answers `delay` seconds late."""
+    variant = json.dumps({"delay_s": delay})
+    for h in hosts:
+        h.sh(f"echo '{variant}' > /etc/dsconsole-fake-gpu.json", check=True)
+    sources = make_sources(hosts)
+    try:
+        check_ok(console_round(sources)[1])  # connect; the replay learns the late answers
+        console_round(sources)
+        return {"warm_s": statistics.median(console_round(sources)[0] for _ in range(rounds)),
+                "single_warm_s": statistics.median(console_round(sources[:1])[0]
+                                                   for _ in range(rounds))}
+    finally:
+        for s in sources:
+            s.transport.close()
+        for h in hosts:
+            h.sh("rm -f /etc/dsconsole-fake-gpu.json")
+
+
 def cpu_line(c: dict) -> str:
     h = c["host_cpu_per_round_s"]
     return (f"console {c['console_cpu_per_round_s']:.3f} s; test hosts: sshd {h['sshd']:.3f} s, "
@@ -235,6 +259,8 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--rss-hosts", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--slow-smi", type=float, default=0.1,
+                    help="seconds nvidia-smi --query-gpu takes in the extra scenario (0: skip it)")
     args = ap.parse_args()
     from tests.testhosts import TestHostFactory, _Session, require_test_hosts
     try:
@@ -283,6 +309,13 @@ def main() -> int:
               f"(target <= 2x); query only: "
               f"{c['query_only_warm_s'] / c['single_query_only_warm_s']:.2f}x; plain exec: "
               f"{c['exec']['warm_s'] / c['single_exec_warm_s']:.2f}x")
+        if args.slow_smi > 0:
+            s = bench_slow_smi(hosts, args.rounds, args.slow_smi)
+            print(f"\n  extra scenario: nvidia-smi --query-gpu answering {args.slow_smi:g} s late on "
+                  f"every host (its time the\n  host's own, as on real GPU hosts, not CPU of "
+                  f"these {cores} cores):")
+            print(f"    {n} hosts {s['warm_s']:.3f} s, single host {s['single_warm_s']:.3f} s: "
+                  f"{s['warm_s'] / s['single_warm_s']:.2f}x")
         if args.rss_hosts:
             more = factory.start(max(0, args.rss_hosts - n))
             r = bench_rss(factory, (hosts + more)[:args.rss_hosts])

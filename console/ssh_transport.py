@@ -216,6 +216,12 @@ class SshTransport(Transport):
         import paramiko
         sock = self._socket()
         ssh = paramiko.Transport(sock)
+        # paramiko's reader thread wakes every 0.1 s while idle (to notice
+        # close(), which closes the socket anyway, and keepalive times): 1 s is
+        # enough; 20 idle hosts then cost ~0.2 % of a core instead of ~1.8 %,
+        # and the polls' threads meet fewer idle wake-ups on the GIL.
+        ssh._active_check_timeout = 1.0
+        ssh.sock.settimeout(1.0)
         ssh.banner_timeout = ssh.handshake_timeout = self.connect_timeout
         ssh.auth_timeout = max(10.0, 2 * self.connect_timeout)
         known = kh.KnownHosts(self.known_hosts_files)
