@@ -57,8 +57,19 @@ sys.path.insert(0, str(ROOT))  # tests.sim_kube (the kubectl lookup the tests us
 DOWN, UP = b"\x1b[B", b"\x1b[A"
 
 
+def dsconsole_exe() -> str | None:
+    """The `dsconsole` entry point installed for this interpreter (the one a user
+    runs), else the first on PATH. A version manager's shim on PATH (pyenv's is a
+    bash script running `pyenv exec`, ~0.1 s a start) is not part of the console's
+    start-up, so the script next to sys.executable comes first."""
+    beside = Path(sys.executable).parent / "dsconsole"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("dsconsole")
+
+
 def console_cmd(*args: str) -> list[str]:
-    exe = shutil.which("dsconsole")
+    exe = dsconsole_exe()
     return ([exe] if exe else [sys.executable, "-m", "console"]) + list(args)
 
 
@@ -229,13 +240,31 @@ def bench_demo(runs: int) -> None:
             t, c = first_frames(e, 1)
             results[name][0].extend(t)
             results[name][1].extend(c)
+    reference = reference_starts(list(variants.values())[-1], runs)
     tmp.cleanup()
     print("demo site (plain `dsconsole`, 8 nodes x 8 GPUs): process start -> first complete frame "
           "(target <= 0.8 s)")
     for name, (times, cpus) in results.items():
         print(f"  {name}: runs {', '.join(f'{t:.3f}' for t in times)} s; median {med(times)} s; "
               f"CPU used until then (all threads) median {med(cpus)} s")
+    print("  for reference, on this machine (same interpreter and bytecode cache): "
+          + "; ".join(f"{what} median {med(ts)} s" for what, ts in reference.items()))
     print(f"  load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
+
+
+def reference_starts(env: dict, runs: int) -> dict[str, list[float]]:
+    """Wall time of the interpreter's own start, and of importing Textual alone:
+    the part of the first frame that is not the console's code."""
+    out: dict[str, list[float]] = {}
+    for what, code in (("`python3 -c pass`", "pass"), ("`python3 -c 'import textual.app'`", "import textual.app")):
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)  # warm the cache
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
+            times.append(time.perf_counter() - t0)
+        out[what] = times
+    return out
 
 
 # --------------------------------------------------------------- 2. scale
