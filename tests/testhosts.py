@@ -31,7 +31,7 @@ key (ed25519) per test session, one generated ed25519 host key per host.
 
 The replaying nvidia-smi (tests/data/gpu/nvidia-smi, answers from output
 recorded on a real H200) is copied with its recording into the host's
-/usr/local/lib/dsconsole-fake-gpu and put on PATH as /usr/local/bin/nvidia-smi.
+/usr/local/lib/dsconsole-fake-gpu and put on PATH as /usr/local/bin/nvidia-smi (a symlink).
 
 Teardown ends every process of each host, deletes the veth, the namespace and
 the routes, and asserts that none of it is left.

@@ -242,10 +242,10 @@ def setup(cfg):
         lib = "/usr/local/lib/dsconsole-fake-gpu"
         shutil.copytree(gpu["data"], f"{lib}/{os.path.basename(gpu['data'])}")
         shutil.copy(gpu["script"], f"{lib}/nvidia-smi")
-        write("/usr/local/bin/nvidia-smi",
-              "#!/bin/sh\n# replays output recorded from a real GPU (tests/data/gpu)\n"
-              f"export DSCONSOLE_FAKE_GPU_DATA={lib}/{os.path.basename(gpu['data'])}\n"
-              f'exec {lib}/nvidia-smi "$@"\n', 0o755)
+        # which recording it replays (the script reads it: no wrapper process per call)
+        write(f"{lib}/nvidia-smi.data", os.path.basename(gpu["data"]) + "\n")
+        os.makedirs("/usr/local/bin", exist_ok=True)
+        os.symlink(f"{lib}/nvidia-smi", "/usr/local/bin/nvidia-smi")
         if gpu.get("variant") is not None:
             write("/etc/dsconsole-fake-gpu.json", gpu["variant"])  # JSON text
 
