@@ -250,7 +250,7 @@ class ClusterCache:
             use = self._node_use.get(name, (0, 0))
             self._node_rows[name] = replace(base, gpu_alloc=use[0], pods=use[1])
         self._dirty_nodes.clear()
-        self._nodes_tuple = tuple(self._node_rows[n] for n in self._nodes_order)
+        self._nodes_tuple = tuple(map(self._node_rows.__getitem__, self._nodes_order))
         return self._nodes_tuple
 
     def _pods_view(self) -> tuple[PodRow, ...]:
@@ -259,7 +259,7 @@ class ClusterCache:
             self._pods_tuple = None
         if self._pods_tuple is None:
             rows = self._model_pods
-            self._pods_tuple = tuple(rows[k] for k in self._pods_order)
+            self._pods_tuple = tuple(map(rows.__getitem__, self._pods_order))  # C loop: ~3x a genexpr
         return self._pods_tuple
 
     def _small_view(self, kind: str) -> tuple:
