@@ -13,16 +13,9 @@ from console.kube_connect import resolve
 from console.kube_http import KubeHttp
 from console.list_decoder import DecoderGone, PageDecoder
 from console.list_pages import PageFetcher
+from tests.test_k8s_rows import site  # noqa: F401 - the same small demo site (a fixture of this module too)
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def site():
-    from console.sim.demo_site import start_demo_site
-    s = start_demo_site(nodes=4, gpus_per_node=4, time_scale=20.0, model_load_s=20.0)
-    yield s
-    s.stop()
 
 
 def http(site) -> KubeHttp:
