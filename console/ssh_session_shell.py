@@ -63,7 +63,8 @@ class SessionUnsupported(TransportError):
 
 
 class SessionLost(TransportError):
-    """The session's shell ended while a command ran; the connection is fine."""
+    """The session's shell ended (or did not start) while the connection is
+    fine; the command may be run another way."""
 
 
 class ShellSession:
@@ -136,17 +137,13 @@ class ShellSession:
             self._abandon(kill=True)
             raise CommandTimeout(self.name, f"`{program_name(cmd)}` did not finish within "
                                             f"{timeout:g} s") from None
-        except _Ended:
+        except (_Ended, OSError, EOFError):  # OSError, EOFError: from sendall
             self._abandon()
             if not chan.get_transport().is_active():
                 raise HostUnreachable(self.name, f"connection lost while running "
                                                  f"`{program_name(cmd)}`") from None
             raise SessionLost(self.name, f"the command session ended while running "
                                          f"`{program_name(cmd)}`") from None
-        except (OSError, EOFError) as e:  # sendall on a dying connection
-            self._abandon()
-            raise HostUnreachable(self.name, f"connection lost while running "
-                                             f"`{program_name(cmd)}`: {e}") from None
         self.commands += 1
         return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
@@ -160,9 +157,9 @@ class ShellSession:
         chan = self._open_channel(max(0.1, deadline - time.monotonic()))
         try:
             chan.exec_command(START_COMMAND)
-        except BaseException:
+        except Exception as e:  # noqa: BLE001 - paramiko's SSHException, a closed channel
             chan.close()
-            raise
+            raise SessionLost(self.name, f"the command session did not start: {e}") from None
         self.started += 1
         return chan
 
