@@ -31,6 +31,7 @@ import os
 import random
 import threading
 import time
+from operator import attrgetter
 from typing import Callable, Iterable
 
 import msgspec
@@ -396,6 +397,7 @@ class ClusterCache:
         page fetched while one is decoded; a big list decoded by a helper process)."""
         rows: dict = {}
         rv = None
+        key_of = _key_func(k.name)
         pages = PageFetcher(self.http, k.name, self.page_size, self._stop,
                             offload_min_items=self.offload_min_items if self._offload_ok else None)
         try:
@@ -404,8 +406,7 @@ class ClusterCache:
                     if page is None:               # continue token expired: the list starts over
                         rows = {}
                         continue
-                    for row in page.rows:
-                        rows[_key_of(row)] = row
+                    rows.update(zip(map(key_of, page.rows), page.rows))
                     rv = page.resource_version
                     if page.continue_token != expected_continue:  # the fetcher guessed wrong: follow the real token
                         pages.restart(page.continue_token)
@@ -435,6 +436,7 @@ class ClusterCache:
         self._on_change()
 
     def _watch(self, k: _Kind) -> None:
+        key_of = _key_func(k.name)
         timeout_s = int(self.watch_timeout_s * (0.8 + 0.2 * random.random()))
         stream = self.http.watch(object_path(k.name), k.resource_version, timeout_s=timeout_s)
         if self._stop.is_set():
@@ -460,7 +462,7 @@ class ClusterCache:
                     if ev.type == "BOOKMARK":
                         k.resource_version = ev.resource_version or k.resource_version
                         continue
-                    changes.append((_key_of(ev.row), None if ev.type == "DELETED" else ev.row,
+                    changes.append((key_of(ev.row), None if ev.type == "DELETED" else ev.row,
                                     ev.resource_version))
                 now = time.time()
                 changed = False
@@ -498,11 +500,14 @@ class ClusterCache:
             self._stop.wait(self.heartbeat_s)
 
 
-def _key_of(row) -> str:
-    if isinstance(row, dict):
-        return f"{row['namespace']}/{row['name']}"
-    if isinstance(row, EventRow):
-        return row.uid
-    if isinstance(row, NodeRow):
-        return row.name
+def _ns_name(row) -> str:
     return f"{row.namespace}/{row.name}"
+
+
+# The key of a kind's rows in the cache: "ns/name", a node's name, an event's uid.
+_KEY_OF = {"nodes": attrgetter("name"), "events": attrgetter("uid"),
+           "services": lambda row: f"{row['namespace']}/{row['name']}"}   # services' rows are dicts
+
+
+def _key_func(kind: str):
+    return _KEY_OF.get(kind, _ns_name)
