@@ -125,10 +125,12 @@ def test_a_busy_session_does_not_hold_up_another_thread(test_hosts):
     t = h.transport()
     t.run_in_session("true")
     out = {}
-    th = threading.Thread(target=lambda: out.update(slow=t.run_in_session("sleep 1; echo slow")))
+    th = threading.Thread(target=lambda: out.update(slow=t.run_in_session("sleep 60; echo slow")))
     th.start()
     wait_until(lambda: h.sh("pgrep -x sleep").returncode == 0, "the slow command running")
     assert t.run_in_session("echo quick").stdout == "quick\n"  # a plain exec meanwhile
+    assert h.sh("pgrep -x sleep").returncode == 0  # answered while the slow one still ran
+    h.sh("pkill -x sleep", check=True)
     th.join(30)
     assert out["slow"].stdout == "slow\n"
     assert t._shell.started == 1
