@@ -68,7 +68,7 @@ def test_sshd_killed_mid_poll_others_keep_updating_and_it_recovers(test_hosts):
                    what="first good round of every host")
         last_ok = poller.snapshot()[victim.name].last_ok
         # wait for a poll in flight on the victim: its nvidia-smi is running
-        wait_until(lambda: victim.sh("pgrep -f 'nvidia-smi --query-gpu'").returncode == 0,
+        wait_until(lambda: victim.sh("pgrep -f '[n]vidia-smi --query-gpu'").returncode == 0,
                    what="a poll in flight")
         victim.kill_sshd()
         wait_until(lambda: poller.snapshot()[victim.name].state == "unreachable",
@@ -139,7 +139,7 @@ def test_hung_nvidia_smi_and_a_changed_host_key(test_hosts):
     tel = src.read()
     assert tel.state == "error"
     assert tel.error.startswith("no answer from nvidia-smi:") and "hung GPU or driver" in tel.error
-    h.sh("rm /etc/dsconsole-fake-gpu.json; pkill -f 'nvidia-smi --query-gpu' || true")
+    h.sh("rm /etc/dsconsole-fake-gpu.json; pkill -f '[n]vidia-smi --query-gpu' || true")
     # the host comes back with another key: refused, loudly, with the new fingerprint
     h.rekey()
     tel = NvidiaSmiSource(h.transport(connect_timeout=3), xid_interval_s=None).read()
