@@ -302,13 +302,16 @@ class SiteSession:
             # reports synced then always carries an evaluation of that data (_build),
             # which the first complete frame waits for.
             self._start_alerts()
-            self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
-                                      on_change=self._dirty.set)
-            self.cache.start()
+            # Telemetry before the cache too: the first complete snapshot needs a GPU
+            # reading as well, and a poller started after the cache (its imports
+            # competing with the cache's first lists) is the last to arrive.
             try:
                 self._start_telemetry()
             except Exception as e:  # noqa: BLE001 - the cluster view works without GPUs
                 self.telemetry_error = f"{type(e).__name__}: {e}"
+            self.cache = ClusterCache(KubeHttp(self._target), model_namespace=self.namespace,
+                                      on_change=self._dirty.set)
+            self.cache.start()
             if self._stopping.is_set():
                 return
             self._ready.set()
@@ -391,8 +394,17 @@ class SiteSession:
     def is_complete(self, snap: Snapshot) -> bool:
         """Every kind of data there is: the cache synced, alerts evaluated on it
         and, where the site has GPU telemetry, a first reading."""
-        return (snap.synced and snap.alerts_time is not None
-                and (self.poller is None or any(g.latest is not None for g in snap.gpus.values())))
+        gpus_done = (not self.expects_gpu_telemetry or self.telemetry_error is not None
+                     or any(g.latest is not None for g in snap.gpus.values()))
+        return snap.synced and snap.alerts_time is not None and gpus_done
+
+    @property
+    def expects_gpu_telemetry(self) -> bool:
+        """Whether this site has GPU hosts to poll: the demo, or a site file
+        listing hosts with role gpu (a kubeconfig alone has none)."""
+        if self.is_demo:
+            return True
+        return any(h.role == "gpu" for h in (self.site.hosts if self.site else ()))
 
     def _build(self) -> Snapshot:
         now = time.time()

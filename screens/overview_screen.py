@@ -67,8 +67,4 @@ class OverviewScreen(DashboardScreen):
                 and alerts is not None)
 
     def _expects_gpus(self) -> bool:
-        session = self.app.session
-        if getattr(session, "is_demo", False):
-            return True
-        site = getattr(session, "site", None)
-        return any(getattr(h, "role", None) == "gpu" for h in getattr(site, "hosts", ()) or ())
+        return bool(getattr(self.app.session, "expects_gpu_telemetry", False))
