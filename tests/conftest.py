@@ -1,7 +1,5 @@
 """Shared pytest setup. Fixtures that start real parts live in their own modules
 and are registered here as plugins."""
-import os
-
 import pytest
 
 # Real parts started by fixtures in their own modules.
