@@ -423,8 +423,7 @@ class SshTransport(Transport):
                     if not chan.closed and not chan.exit_status_ready():
                         raise
                     # the command ended without reading all of its input
-            if not chan.closed:
-                chan.shutdown_write()
+            _send_eof(chan)
             return self._collect(chan, deadline, cmd, timeout)
         except CommandTimeout:
             _end_command(chan)
@@ -565,24 +564,48 @@ def _end_command(chan) -> None:
     threading.Thread(target=finish, name="ssh-end-command", daemon=True).start()
 
 
+def _send_on_open_channel(chan, build) -> None:
+    """Send the message `build()` makes for `chan`, unless the channel is
+    closed. sshd drops the whole connection, every other command on it
+    included, for a message naming a channel it has freed ("... referred to
+    nonexistent channel"); so the check and the send happen under the channel's
+    lock, which paramiko's reader thread takes to answer the server's CLOSE:
+    our message then always goes out before our CLOSE. (paramiko's own
+    shutdown_write() builds its EOF under that lock but sends it after
+    releasing it, and a quick command's CLOSE can overtake it: with six
+    commands at once on one connection that dropped it in about one run of
+    three.) Best effort: the connection may be gone already."""
+    try:
+        with chan.lock:
+            if chan.closed:
+                return
+            m = build()
+            if m is not None:
+                chan.transport._send_user_message(m)
+    except Exception:  # noqa: BLE001 - a dead connection is reported by the caller's read
+        pass
+
+
+def _send_eof(chan) -> None:
+    """End the command's stdin (chan.shutdown_write(), race-free; see above)."""
+    _send_on_open_channel(chan, chan._send_eof)
+
+
 def _signal(chan, name: str) -> None:
     """Ask sshd to signal the command's process group (RFC 4254 6.9 "signal",
     which OpenSSH's sshd honours, as the login user). paramiko has no API for
-    this request; best effort. Never on a closed channel: sshd drops the whole
-    connection for a request naming a channel it has freed."""
-    if chan.closed:
-        return
-    try:
-        import paramiko
+    this request; best effort, never on a closed channel (see above)."""
+    import paramiko
+
+    def build():
         m = paramiko.Message()
         m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
         m.add_int(chan.remote_chanid)
         m.add_string("signal")
         m.add_boolean(False)
         m.add_string(name)
-        chan.transport._send_user_message(m)
-    except Exception:  # the connection may be gone already
-        pass
+        return m
+    _send_on_open_channel(chan, build)
 
 
 def ssh_config_resolve(name, address, user, port, identity_file, path, proxy_jump=None):
