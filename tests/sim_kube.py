@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 
@@ -37,17 +36,6 @@ def kubectl_popen(kubeconfig, *args: str) -> subprocess.Popen:
     return subprocess.Popen([kubectl_path(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
 
-
-def wait_for(fn, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
-    """Poll fn() until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class Collector:

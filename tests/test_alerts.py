@@ -11,6 +11,7 @@ import pytest
 from console import prom_text
 from console.site_config import Thresholds
 from console.site_session import SiteSession
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -50,12 +51,6 @@ def pods_by_node(session):
     raise AssertionError("demo pods not ready")
 
 
-def wait_until(cond, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f}s waiting for: {what}")
-        time.sleep(0.05)
 
 
 def test_healthy_site_has_no_probe_alerts(session):
@@ -74,12 +69,12 @@ def test_healthy_site_has_no_probe_alerts(session):
         return (lat.rounds >= 6 and len(cs) == 3 and all(s.checks >= 3 for s in cs.values())
                 and len(ls) == 3 and all(s.current_p99_s is not None and s.current_p99_s <= limit_s
                                          for s in ls.values()))
-    wait_until(warmed_up, "three consistency checks per pod and a scrape interval after the compile")
+    wait_for(warmed_up, what="three consistency checks per pod and a scrape interval after the compile")
     # evaluations run one after another on one thread: once a second one has
     # started, the first one that started after `mark` has published its alerts
     for _ in range(2):
         mark = time.time()
-        wait_until(lambda: (session.alerts.evaluated_at or 0) > mark, "an alert evaluation after warm-up")
+        wait_for(lambda: (session.alerts.evaluated_at or 0) > mark, what="an alert evaluation after warm-up")
     kinds = {a.kind for a in session.alerts.current()}
     assert not kinds & {"p99-latency", "consistency", "gpu-util", "node-not-ready", "pdb-blocking"}, kinds
     assert all(s.failures == 0 and s.reference for s in cons.stats().values())

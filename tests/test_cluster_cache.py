@@ -2,24 +2,19 @@
 fill, delete/replace, relist on 410, API loss and recovery, detail views."""
 import threading
 import time
+from functools import partial
 
 import pytest
 
 from console.cluster_cache import ClusterCache
 from console.kube_connect import api_client, resolve
 from console.kube_http import KubeHttp
+from tests import waiting
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(predicate, timeout=20.0, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+wait_for = partial(waiting.wait_for, timeout=20.0)
 
 
 @pytest.fixture

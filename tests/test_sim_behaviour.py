@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from console.sim.demo_site import start_demo_site
 from console.transport import HostUnreachable
-from tests.sim_kube import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 NS = "deepseek"

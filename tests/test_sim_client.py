@@ -12,7 +12,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from console.sim.demo_site import start_demo_site
-from tests.sim_kube import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.sim_kube import Collector, ServedSite, kubectl, kubectl_popen, wait_for
+from tests.sim_kube import Collector, ServedSite, kubectl, kubectl_popen
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

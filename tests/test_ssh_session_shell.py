@@ -6,19 +6,15 @@ import pytest
 
 from console.telemetry.nvidia_smi import NvidiaSmiSource
 from console.transport import CommandResult, CommandTimeout, HostUnreachable
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(180)]
 
 ALL_BYTES = "printf '" + "".join(f"\\{b:03o}" for b in range(256)) + "'"
 
 
-def wait_until(cond, what, tries=200):
-    import time
-    for _ in range(tries):
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_until(cond, what):
+    wait_for(cond, timeout=20.0, what=what)  # (was 200 tries of 0.05 s + a host command)
 
 
 def test_one_shell_runs_every_command_and_returns_what_run_returns(test_hosts):

@@ -2,7 +2,7 @@
 SshTransport: direct and through a ProxyJump host, XIDs from the host's kernel
 log, a host whose sshd is killed mid-poll, and `dsconsole gpus --site`."""
 import json
-import time
+from functools import partial
 
 import pytest
 
@@ -10,6 +10,7 @@ from console import known_hosts
 from console.cli import main as cli_main
 from console.telemetry.nvidia_smi import NvidiaSmiSource
 from console.telemetry.poller import TelemetryPoller
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(180)]
 
@@ -22,12 +23,7 @@ echo "1795890124.5 th kernel: NVRM: Xid (PCI:0000:00:06): 13, pid=4242, name=pyt
 """
 
 
-def wait_until(cond, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+wait_until = partial(wait_for, timeout=60.0)
 
 
 def test_telemetry_direct_and_through_a_jump_host(test_hosts):

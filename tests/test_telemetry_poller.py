@@ -3,20 +3,17 @@ return is the input here; real sources over SSH: test_telemetry_hosts.py).
 No timed assertions: waits are for events, with generous bounds."""
 import threading
 import time
+from functools import partial
 
 import pytest
 
 from console.gpu_sample import GpuSample, HostTelemetry, XidEvent
 from console.telemetry.poller import TelemetryPoller
 from console.transport import HostUnreachable
+from tests.waiting import wait_for
 
 
-def wait_until(cond, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.005)
+wait_until = partial(wait_for, timeout=20.0, interval=0.005)
 
 
 class Scripted:
