@@ -141,8 +141,7 @@ class DashboardApp(App, inherit_bindings=False):
         a slow or unreachable API must not leave the screen blank)."""
         if self.first_frame_at is not None or time.monotonic() >= self._hold_until:
             return False
-        is_complete = getattr(self.session, "is_complete", None)
-        return is_complete is not None and not is_complete(snap)
+        return not self.session.is_complete(snap)
 
     def first_frame_painted(self) -> None:
         """Called (after the refresh) by the overview once every panel has data."""

@@ -67,4 +67,4 @@ class OverviewScreen(DashboardScreen):
                 and alerts is not None)
 
     def _expects_gpus(self) -> bool:
-        return bool(getattr(self.app.session, "expects_gpu_telemetry", False))
+        return self.app.session.expects_gpu_telemetry
