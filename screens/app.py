@@ -57,6 +57,8 @@ class DashboardApp(App, inherit_bindings=False):
         self._update_posted = False
         self._next_apply = 0.0
         self._hold_until = 0.0   # see _holding
+        self._start_batch = self.batch_update()   # see _hold_paint
+        self._start_batch.__enter__()
         self._unsubscribe: Callable[[], None] | None = None
         self.first_frame_at: float | None = None   # time.time() of the first complete frame
         self.applies = 0                            # snapshots applied (benchmarks read it)
@@ -85,7 +87,7 @@ class DashboardApp(App, inherit_bindings=False):
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
         self._hold_until = time.monotonic() + START_HOLD_S
-        self.set_timer(START_HOLD_S, self._apply_latest)
+        self.set_timer(START_HOLD_S, self._end_start_hold)
         self._apply_latest()
         # The journal is read after the first frame (its import and the scan would
         # compete with the first paint for the interpreter), or after 2 s without one.
@@ -128,6 +130,7 @@ class DashboardApp(App, inherit_bindings=False):
             return
         t0 = time.monotonic()
         screen.show_snapshot(snap)
+        self._release_paint()
         took = time.monotonic() - t0
         self.applies += 1
         self.apply_seconds += took
@@ -142,6 +145,30 @@ class DashboardApp(App, inherit_bindings=False):
         if self.first_frame_at is not None or time.monotonic() >= self._hold_until:
             return False
         return not self.session.is_complete(snap)
+
+    def _end_start_hold(self) -> None:
+        self._apply_latest()
+        if self._start_batch is not None:   # nothing new was shown: paint what there is
+            self._release_paint()
+            self.screen.refresh()
+
+    def _release_paint(self) -> None:
+        """End the start-up paint hold: Textual lays out and paints from here on.
+
+        Until the first snapshot is shown (a complete one, or after START_HOLD_S
+        whatever there is), the app is inside a Textual batch update, so the empty
+        panels are never laid out nor painted: on the way to the first complete
+        frame that skeleton cost two layout passes and a full render of the
+        screen, on the one interpreter that also brings the session up (see also
+        DashboardScreen._compositor_refresh)."""
+        if self._start_batch is not None:
+            batch, self._start_batch = self._start_batch, None
+            batch.__exit__(None, None, None)
+
+    @property
+    def paint_held(self) -> bool:
+        """Whether the start-up paint hold is on (see _release_paint)."""
+        return self._start_batch is not None
 
     def first_frame_painted(self) -> None:
         """Called (after the refresh) by the overview once every panel has data."""

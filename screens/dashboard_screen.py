@@ -24,6 +24,16 @@ class DashboardScreen(Screen, inherit_bindings=False):
         for panel in self.query(DataPanel):
             panel.show(snapshot)
 
+    def _compositor_refresh(self) -> None:
+        # Inside a batch update Textual still renders the whole screen after a
+        # resume or resize layout, then drops the result unseen (App._display
+        # ignores it). During the app's start-up paint hold that is a full render
+        # of the empty panels on the way to the first frame: skip it; the hold's
+        # end lays out and paints the screen.
+        if getattr(self.app, "paint_held", False):
+            return
+        super()._compositor_refresh()
+
     def tick(self) -> None:
         for header in self.query(SiteHeader):
             header.tick()

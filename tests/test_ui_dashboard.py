@@ -315,3 +315,54 @@ async def test_unreachable_gpu_host_is_marked_and_recovers(demo):
         fleet.set_reachable(host, True)
         await wait_for(pilot, lambda: header.hosts_down == () and gpus.row(host).styles[0] is None,
                        "host live again without user action")
+
+
+class PaintRecordingApp(DashboardApp):
+    """The real app, noting each frame Textual hands to the terminal (App._display
+    is where a frame goes out; headless, it is dropped right after) and whether
+    the start-up paint hold was still on then."""
+
+    def __init__(self, session, **kw) -> None:
+        super().__init__(session, **kw)
+        self.frames: list[tuple[bool, bool]] = []   # (paint_held, session complete)
+
+    def _display(self, screen, renderable) -> None:
+        if renderable is not None:
+            self.frames.append((self.paint_held, self.session.is_complete(self.session.snapshot())))
+        super()._display(screen, renderable)
+
+
+async def test_first_paint_waits_for_complete_data(monkeypatch):
+    # A hold longer than the demo takes to start: the only way out is complete data.
+    monkeypatch.setattr("screens.app.START_HOLD_S", 60.0)
+    session = SiteSession.demo(nodes=4, gpus_per_node=8, seed=3).start()
+    try:
+        app = PaintRecordingApp(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.first_frame_at is not None, "the first complete frame")
+            assert app.frames, "nothing was painted"
+            assert app.frames[0] == (False, True), app.frames[:3]   # no empty skeleton went out first
+            assert not app.paint_held
+    finally:
+        session.stop()
+
+
+async def test_paint_hold_ends_when_the_api_never_answers(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                  # closed again: connections are refused
+    kc = tmp_path / "kc"
+    kc.write_text(f"apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: c\n  cluster:\n"
+                  f"    server: http://127.0.0.1:{port}\ncontexts:\n- name: gone\n  context:\n    cluster: c\n"
+                  "users: []\n")
+    session = SiteSession(title="gone", kubeconfig=str(kc)).start()
+    try:
+        app = PaintRecordingApp(session)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.frames, "a frame although no data ever comes")
+            assert not app.paint_held and app.frames[0] == (False, False)
+            header = app.screen.query_one("#header")
+            await wait_for(pilot, lambda: header.api_state != "live", "the header says the API is not there")
+    finally:
+        session.stop()
