@@ -88,7 +88,7 @@ class DashboardApp(App, inherit_bindings=False):
         self.set_interval(1.0, self._tick)
         self._hold_until = time.monotonic() + START_HOLD_S
         self.set_timer(START_HOLD_S, self._end_start_hold)
-        self._apply_latest()
+        self.apply_latest()
         # The journal is read after the first frame (its import and the scan would
         # compete with the first paint for the interpreter), or after 2 s without one.
         self.set_timer(2.0, self._check_unfinished_runs)
@@ -109,9 +109,9 @@ class DashboardApp(App, inherit_bindings=False):
     def on_snapshot_ready(self, _message: SnapshotReady) -> None:
         wait = self._next_apply - time.monotonic()
         if wait > 0:
-            self.set_timer(wait, self._apply_latest)
+            self.set_timer(wait, self.apply_latest)
         else:
-            self._apply_latest()
+            self.apply_latest()
 
     def dashboard_screen(self) -> DashboardScreen | None:
         """The top-most screen that renders snapshots (a prompt may be over it)."""
@@ -120,7 +120,9 @@ class DashboardApp(App, inherit_bindings=False):
                 return screen
         return None
 
-    def _apply_latest(self) -> None:
+    def apply_latest(self) -> None:
+        """Show the latest snapshot on the dashboard screen (subject to the
+        start-up hold and the repaint rate limit set in on_snapshot_ready)."""
         self._update_posted = False
         snap = self.session.snapshot()
         screen = self.dashboard_screen()
@@ -147,7 +149,7 @@ class DashboardApp(App, inherit_bindings=False):
         return not self.session.is_complete(snap)
 
     def _end_start_hold(self) -> None:
-        self._apply_latest()
+        self.apply_latest()
         if self._start_batch is not None:   # nothing new was shown: paint what there is
             self._release_paint()
             self.screen.refresh()

@@ -57,6 +57,10 @@ class DashboardScreen(Screen, inherit_bindings=False):
 
     def on_screen_resume(self) -> None:
         app = self.app
+        if getattr(app, "paint_held", False):
+            # start-up: the app decides (it holds partial snapshots back)
+            app.call_later(app.apply_latest)
+            return
         snap = app.session.snapshot()
         if snap.version != self.shown_version:
             self.show_snapshot(snap)

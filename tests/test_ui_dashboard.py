@@ -366,3 +366,16 @@ async def test_paint_hold_ends_when_the_api_never_answers(tmp_path):
             await wait_for(pilot, lambda: header.api_state != "live", "the header says the API is not there")
     finally:
         session.stop()
+
+
+async def test_data_ready_before_the_screen_is_shown_at_once(demo, monkeypatch):
+    # The demo's data is complete before the app starts (the console starts the
+    # session first). With no later snapshot notice and a hold that never runs
+    # out, the screen must show that data when it comes up, not wait for a change.
+    monkeypatch.setattr("screens.app.START_HOLD_S", 60.0)
+    monkeypatch.setattr(demo, "subscribe", lambda cb: (lambda: None))
+    assert demo.is_complete(demo.snapshot())
+    app = DashboardApp(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.first_frame_at is not None, "the first complete frame")
+        assert not app.paint_held

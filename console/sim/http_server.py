@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +38,15 @@ class _Server(ThreadingHTTPServer):
         self.conns: set = set()
         self.conns_lock = threading.Lock()
         super().__init__(addr, handler)
+
+    def server_bind(self):
+        # HTTPServer.server_bind also sets server_name from socket.getfqdn(host):
+        # a reverse DNS lookup of the loopback address at every start, which an
+        # air-gapped jump host's resolver may answer only after its timeout. The
+        # name is used for nothing here (no CGI, no redirects).
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = host, port
 
     def process_request(self, request, client_address):
         with self.conns_lock:
