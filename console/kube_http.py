@@ -1,11 +1,11 @@
 """KubeHttp: the thin HTTP client the ClusterCache and SiteSession use.
 
 GET only: chunked lists as raw bytes, watches and logs as streams of lines,
-single objects. The standard library's http.client and ssl with the TLS
-settings and credentials of a console.kube_connect.KubeTarget (kube_connect's
-docstring says why the official client is not on this path; http.client rather
-than urllib3 because it is already loaded -- the demo's simulator serves with
-http.server -- and urllib3's import is ~0.1 s on the first frame's path).
+single objects. HTTP/1.1 from console/http1.py and the standard library's ssl,
+with the TLS settings and credentials of a console.kube_connect.KubeTarget
+(kube_connect's docstring says why the official client is not on this path;
+not urllib3: its import is ~0.1 s on the first frame's path; not http.client:
+its import of the email package is ~45 M instructions there, http1.py says why).
 One keep-alive connection per thread for plain requests; a connection of its
 own for every stream.
 
@@ -18,7 +18,6 @@ stops answering.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import socket
@@ -27,6 +26,7 @@ import threading
 from typing import Iterator
 from urllib.parse import quote, urlencode, urlsplit
 
+from console import http1
 from console.kube_connect import KubeTarget
 
 
@@ -98,18 +98,6 @@ class _Response:
         self.status, self.data = status, data
 
 
-class _HTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS with the kubeconfig's tls-server-name (SNI and certificate name)."""
-
-    def __init__(self, *a, server_hostname: str | None = None, **kw):
-        super().__init__(*a, **kw)
-        self._server_hostname = server_hostname
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_hostname or self.host)
-
-
 class KubeHttp:
     def __init__(self, target: KubeTarget, *, connect_timeout: float = 3.0):
         self.target = target
@@ -168,14 +156,13 @@ class KubeHttp:
             h["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return h
 
-    def _new_conn(self) -> http.client.HTTPConnection:
-        if self._https:
-            return _HTTPSConnection(self._host, self._port, timeout=self.connect_timeout, context=self._ssl,
-                                    server_hostname=self.target.tls_server_name)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.connect_timeout)
+    def _new_conn(self) -> http1.Connection:
+        # HTTPS: the kubeconfig's tls-server-name (if any) is the SNI and certificate name
+        return http1.Connection(self._host, self._port, timeout=self.connect_timeout, ssl_context=self._ssl,
+                                server_hostname=self.target.tls_server_name if self._https else None)
 
     # --------------------------------------------------------------- requests
-    def _send(self, conn: http.client.HTTPConnection, url: str, read_timeout: float | None):
+    def _send(self, conn: http1.Connection, url: str, read_timeout: float | None):
         if conn.sock is None:
             conn.connect()
         conn.sock.settimeout(read_timeout)
@@ -205,7 +192,7 @@ class KubeHttp:
                     data = resp.read()
                     if resp.will_close or stream:
                         conn.close()
-            except (OSError, http.client.HTTPException) as e:
+            except (OSError, http1.ProtocolError) as e:
                 conn.close()
                 if reused and attempt == 0:
                     continue          # a kept-alive connection the server had closed: once more
@@ -272,7 +259,7 @@ class KubeHttp:
 class LineStream:
     """Lines of a streaming response (bytes; str when .text); close() from any thread."""
 
-    def __init__(self, http_: KubeHttp, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse):
+    def __init__(self, http_: KubeHttp, conn: http1.Connection, resp: http1.Response):
         self._http = http_
         self._conn = conn
         self._resp = resp
@@ -302,7 +289,7 @@ class LineStream:
                 yield [decode(line) for line in lines]
             if buf and not self.closed:   # a last line without a newline
                 yield [decode(buf)]
-        except (OSError, http.client.HTTPException, ValueError, AttributeError) as e:
+        except (OSError, http1.ProtocolError, ValueError, AttributeError) as e:
             if not self.closed:
                 raise ApiUnreachable(f"{self._http.target.server}: stream broke: {_short(e)}") from None
         finally:
@@ -351,7 +338,7 @@ def _short(e: BaseException) -> str:
         return "connection reset"
     if isinstance(e, socket.gaierror):
         return "unknown host"
-    if isinstance(e, http.client.RemoteDisconnected):
+    if isinstance(e, http1.RemoteDisconnected):
         return "connection closed by the server"
     text = str(e) or type(e).__name__
     for needle, short in (("Connection refused", "connection refused"), ("timed out", "timed out"),

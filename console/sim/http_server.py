@@ -1,15 +1,21 @@
 """HTTP/1.1 front of the simulated API server: routing of Kubernetes REST
 paths onto api.Api, discovery, watch and log streams (chunked transfer
 encoding), errors as metav1.Status. One thread per connection
-(ThreadingHTTPServer), keep-alive, no TLS (loopback only)."""
+(socketserver.ThreadingTCPServer), keep-alive, no TLS (loopback only). The
+request head is parsed by console/http1.py rather than http.server, whose
+import (the email package) weighs on the demo's first frame; _RequestHandler
+keeps http.server's handler interface (command, path, headers, rfile, wfile,
+send_response / send_header / end_headers, close_connection, do_<METHOD>)."""
 from __future__ import annotations
 
 import json
 import socket
 import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from urllib.parse import parse_qs, urlsplit
+
+from console import http1
 
 from . import api_errors, discovery, metrics_api, openapi, protobuf_body, tables
 from .api import Api, object_predicate
@@ -27,7 +33,7 @@ def _not_found_path() -> ApiError:
                     details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
@@ -38,15 +44,6 @@ class _Server(ThreadingHTTPServer):
         self.conns: set = set()
         self.conns_lock = threading.Lock()
         super().__init__(addr, handler)
-
-    def server_bind(self):
-        # HTTPServer.server_bind also sets server_name from socket.getfqdn(host):
-        # a reverse DNS lookup of the loopback address at every start, which an
-        # air-gapped jump host's resolver may answer only after its timeout. The
-        # name is used for nothing here (no CGI, no redirects).
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = host, port
 
     def process_request(self, request, client_address):
         with self.conns_lock:
@@ -59,13 +56,87 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "dsconsole-sim"
-    sys_version = ""
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
+            413: "Request Entity Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
 
-    def log_message(self, format, *args):  # quiet: no access log on stderr
-        pass
+
+def _http_date(t: float) -> str:
+    """RFC 9110 date (not strftime: %a and %b follow the locale)."""
+    g = time.gmtime(t)
+    return (f"{'MonTueWedThuFriSatSun'[3 * g.tm_wday:3 * g.tm_wday + 3]}, {g.tm_mday:02d} "
+            f"{'JanFebMarAprMayJunJulAugSepOctNovDec'[3 * g.tm_mon - 3:3 * g.tm_mon]} {g.tm_year} "
+            f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} GMT")
+
+
+class _RequestHandler(socketserver.StreamRequestHandler):
+    """Requests on one connection, one after the other while it is kept alive,
+    each dispatched to do_<METHOD> (http.server's BaseHTTPRequestHandler
+    interface, the part of it used here)."""
+    server_version = "dsconsole-sim"
+
+    def handle(self) -> None:
+        self.close_connection = False
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        try:
+            head = http1.read_request_head(self.rfile)
+        except http1.ProtocolError as e:
+            self.command, self.headers = "", http1.Headers()
+            self.close_connection = True
+            self._plain_error(400, str(e))
+            return
+        except OSError:                      # reset by the client, or the server stopping
+            self.close_connection = True
+            return
+        if head is None:                     # the client closed the connection
+            self.close_connection = True
+            return
+        self.command, self.path, self.request_version, self.headers = head
+        self.close_connection = not http1.keeps_alive(self.request_version, self.headers)
+        if (self.headers.get("expect") or "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self._plain_error(501, f"unsupported method {self.command!r}")
+            return
+        method()
+        self.wfile.flush()
+
+    def _plain_error(self, code: int, text: str) -> None:
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+    def send_response(self, code: int) -> None:
+        self._head = [f"HTTP/1.1 {code} {_REASONS.get(code, 'Status')}",
+                      f"Server: {self.server_version}",
+                      "Date: " + _http_date(time.time())]
+
+    def send_header(self, name: str, value: str) -> None:
+        self._head.append(f"{name}: {value}")
+        if name.lower() == "connection" and value.lower() == "close":
+            self.close_connection = True
+
+    def end_headers(self) -> None:
+        if self.close_connection and not any(h.lower().startswith("connection:") for h in self._head):
+            self._head.append("Connection: close")
+        self.wfile.write(("\r\n".join(self._head) + "\r\n\r\n").encode("latin-1"))
+        self._head = []
+
+
+class Handler(_RequestHandler):
 
     # ---- plumbing ------------------------------------------------------
     def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:

@@ -1,0 +1,253 @@
+"""console/http1.py on real loopback sockets: the client against scripted raw
+responses (chunked with extensions and trailers, Content-Length, read until
+close, a kept-alive connection the server dropped, malformed answers) and
+against the standard library's http.server; the simulator's request handler
+against raw requests (malformed, HTTP/1.0, Expect: 100-continue, an unknown
+method) and against http.client."""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from console import http1
+from console.kube_connect import KubeTarget
+from console.kube_http import ApiUnreachable, KubeHttp
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class ScriptedServer:
+    """Accepts connections on loopback; for each request it reads (up to the
+    blank line) it sends the next scripted answer; None closes the connection."""
+
+    def __init__(self, answers: list[bytes | None]) -> None:
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                buf = b""
+                while self.answers:
+                    while b"\r\n\r\n" not in buf:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        buf += data
+                    if b"\r\n\r\n" not in buf:
+                        break
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    self.requests.append(head)
+                    answer = self.answers.pop(0)
+                    if answer is None:
+                        break
+                    conn.sendall(answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def get(port: int, target: str = "/x", conn: http1.Connection | None = None) -> tuple[http1.Response, bytes]:
+    conn = conn or http1.Connection("127.0.0.1", port, timeout=5)
+    conn.request("GET", target, {"Accept": "application/json"})
+    resp = conn.getresponse()
+    return resp, resp.read()
+
+
+def test_bodies_by_length_chunked_and_until_close():
+    srv = ScriptedServer([
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;ext=1\r\nwiki\r\n6\r\npedia \r\n0\r\nX-Trailer: yes\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+    ])
+    try:
+        conn = http1.Connection("127.0.0.1", srv.port, timeout=5)
+        resp, body = get(srv.port, conn=conn)
+        assert (resp.status, resp.reason, body, resp.will_close) == (200, "OK", b"hello", False)
+        assert resp.headers.get("CONTENT-LENGTH") == "5"
+        resp, body = get(srv.port, conn=conn)   # the same connection, kept alive
+        assert body == b"wikipedia " and not resp.will_close
+        resp, body = get(srv.port, conn=conn)
+        assert (resp.status, body) == (204, b"")
+        resp, body = get(srv.port, conn=conn)
+        assert body == b"ok" and resp.will_close
+        assert srv.connections == 1
+        assert srv.requests[0].startswith(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:")
+        conn.close()
+    finally:
+        srv.close()
+    srv = ScriptedServer([b"HTTP/1.0 200 OK\r\n\r\nall of it"])   # no length: until the server closes
+    try:
+        conn = http1.Connection("127.0.0.1", srv.port, timeout=5)
+        conn.request("GET", "/", {})
+        resp = conn.getresponse()
+        assert resp.will_close and resp.read() == b"all of it"
+        conn.close()
+    finally:
+        srv.close()
+
+
+def test_stream_read_as_it_arrives():
+    """read1 hands over each chunk as it arrives, without waiting for the end."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    go_on = threading.Event()
+
+    def serve():
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nline1\n\r\n")
+            go_on.wait(10)
+            conn.sendall(b"6\r\nline2\n\r\n0\r\n\r\n")
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        conn = http1.Connection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/watch", {})
+        resp = conn.getresponse()
+        assert resp.read1(65536) == b"line1\n"      # while the rest is still to come
+        go_on.set()
+        assert resp.read1(65536) == b"line2\n" and resp.read1(65536) == b""
+        conn.close()
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("answer, error", [
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed status line"),
+    (b"SPDY/3 200 OK\r\n\r\n", "malformed status line"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "bad Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+    (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n", "more than 100"),
+])
+def test_malformed_answers_are_protocol_errors(answer, error):
+    srv = ScriptedServer([answer])
+    try:
+        with pytest.raises(http1.ProtocolError, match=error):
+            get(srv.port)
+    finally:
+        srv.close()
+
+
+def test_cut_off_answers_are_disconnects():
+    for answer in (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+                   b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"):
+        srv = ScriptedServer([answer])     # answered, then the connection closes
+        try:
+            with pytest.raises(http1.RemoteDisconnected):
+                get(srv.port)
+        finally:
+            srv.close()
+
+
+def test_kube_http_sends_again_when_a_kept_alive_connection_was_dropped():
+    # the first answer keeps the connection open; the server then drops it
+    # without answering the second request; the third, on a new connection, answers
+    srv = ScriptedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", None,
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"again\": 1}\n"])
+    try:
+        kube = KubeHttp(KubeTarget(context="c", cluster="c", user=None, server=f"http://127.0.0.1:{srv.port}"))
+        assert kube.get_json("/version") == {}
+        assert kube.get_json("/version") == {"again": 1}
+        assert srv.connections == 2
+        kube.close()
+    finally:
+        srv.close()
+    srv = ScriptedServer([b"HTTP/1.1 2xx Nope\r\n\r\n"])
+    try:
+        kube = KubeHttp(KubeTarget(context="c", cluster="c", user=None, server=f"http://127.0.0.1:{srv.port}"))
+        with pytest.raises(ApiUnreachable, match="malformed status line"):
+            kube.version()
+    finally:
+        srv.close()
+
+
+def test_client_against_the_standard_librarys_server():
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = f"{self.path} {self.headers.get('Accept')}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        conn = http1.Connection("127.0.0.1", srv.server_address[1], timeout=5)
+        for i in range(3):
+            resp, body = get(srv.server_address[1], f"/p{i}?q=1", conn=conn)
+            assert body == f"/p{i}?q=1 application/json".encode()
+        conn.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+# ------------------------------------------------------------- the simulator's side
+@pytest.fixture(scope="module")
+def api():
+    from console.sim.demo_site import start_demo_site
+    with start_demo_site(nodes=1, gpus_per_node=1, hosts=False, traffic=False) as site:
+        yield site
+
+
+def raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        out = b""
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return out
+            out += data
+
+
+def test_sim_server_answers_http_client_on_one_connection(api):
+    conn = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=5)
+    for path in ("/version", "/api/v1/nodes", "/api/v1/namespaces/nope/pods/nothing"):
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status in (200, 404) and body.startswith(b"{")
+        assert resp.getheader("Date", "").endswith(" GMT")
+    conn.close()
+
+
+def test_sim_server_malformed_old_and_odd_requests(api):
+    port = api.server.port
+    out = raw(port, b"NONSENSE\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ") and b"malformed request line" in out
+    out = raw(port, b"GET /version HTTP/1.1\r\nbad header\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ")
+    # HTTP/1.0 without keep-alive: one answer, then the server closes (raw() returns)
+    out = raw(port, b"GET /version HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 ") and b"gitVersion" in out
+    out = raw(port, b"BREW /pot HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 501 ")
+    body = b'{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tea"}}'
+    out = raw(port, b"POST /api/v1/namespaces HTTP/1.1\r\nContent-Type: application/json\r\n"
+                    b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")
+    assert api.store.get("namespaces", None, "tea") is not None
