@@ -9,9 +9,9 @@ linear interpolation inside the bucket.
 from __future__ import annotations
 
 import math
-import re
+from console.lazy_regex import LazyRegex
 
-_LE = re.compile(r'(?:^|[{,])\s*le\s*=\s*"([^"]*)"')
+_LE = LazyRegex(r'(?:^|[{,])\s*le\s*=\s*"([^"]*)"')
 
 
 def parse_histogram(text: str, name: str) -> dict[float, float] | None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import msgspec
+from console.lazy_regex import LazyRegex
 
 
 class ConfigError(Exception):
@@ -212,8 +213,8 @@ def _memlock(v: Any) -> str:
     raise _Bad(f"expected 'unlimited' or a size in KiB, got {_describe(v)}")
 
 
-_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_HOST_NAME = LazyRegex(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DNS_LABEL = LazyRegex(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def _host_name(v: Any) -> str:

@@ -33,6 +33,7 @@ from textual.strip import Strip
 
 from screens import keymap
 from screens.formatting import format_age
+from console.lazy_regex import LazyRegex
 
 # Per-cell style names a formatter may use. They are built from the theme's
 # colour variables (cell_styles below) rather than CSS component classes: a
@@ -63,7 +64,7 @@ def cell_styles(variables: dict[str, str]) -> dict[str, Style]:
         "dim": Style(color=fg.blend(bg, 0.4).hex),
         "stale": Style(color=fg.blend(bg, 0.55).hex, italic=True),
     }
-_REGEX_CHARS = re.compile(r"[\\^$.|?*+()\[\]{}]")
+_REGEX_CHARS = LazyRegex(r"[\\^$.|?*+()\[\]{}]")
 
 
 class Column(msgspec.Struct, frozen=True):

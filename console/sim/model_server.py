@@ -27,7 +27,6 @@ import collections
 import hashlib
 import json
 import random
-import re
 import socket
 import struct
 import threading
@@ -37,6 +36,7 @@ import msgspec
 
 from console.sim.compile_profile import CompileProfile, Shape
 from console.sim.vllm_metrics import ServerMetrics, render_metrics
+from console.lazy_regex import LazyRegex
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_HEAD = 64 * 1024
@@ -496,7 +496,7 @@ class ModelServerPool:
 
 
 # ---- helpers --------------------------------------------------------------------
-_LOOPBACK_RE = re.compile(r"127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+_LOOPBACK_RE = LazyRegex(r"127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
 def _is_loopback(ip: str) -> bool:

@@ -6,15 +6,15 @@ Field selectors: `path=v`, `path==v`, `path!=v`, comma-separated, where path is
 a dotted field (metadata.name, spec.nodeName, status.phase ...)."""
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 from .api_errors import bad_request
+from console.lazy_regex import LazyRegex
 
 Predicate = Callable[[dict], bool]
 
-_SET_RE = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+_SET_RE = LazyRegex(r"^\s*([A-Za-z0-9_.\-/]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_KEY_RE = LazyRegex(r"^[A-Za-z0-9_.\-/]+$")
 
 
 def _split_top(expr: str) -> list[str]:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 from typing import Any, Callable
+from console.lazy_regex import LazyRegex
 
 # What the driver prints instead of a value: "[N/A]", "[Not Supported]",
 # "[Requested functionality has been deprecated]", "[Unknown Error]",
 # "[Insufficient Permissions]", "[GPU is lost]"...; some fields print a bare N/A.
-_BRACKETED = re.compile(r"\[(.*)\]")
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
-_DRIVER_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9 /.'()-]{0,59}")
+_BRACKETED = LazyRegex(r"\[(.*)\]")
+_INT = LazyRegex(r"[+-]?\d+")
+_FLOAT = LazyRegex(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_HEX = LazyRegex(r"0[xX][0-9a-fA-F]+")
+_DRIVER_WORDS = LazyRegex(r"[A-Za-z][A-Za-z0-9 /.'()-]{0,59}")
 _TRUE = {"enabled", "yes", "active", "on", "true"}
 _FALSE = {"disabled", "no", "not active", "off", "false"}
 

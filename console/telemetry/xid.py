@@ -11,7 +11,6 @@ Codes in CRITICAL_XIDS (48, 63, 64, 74, 79, 94, 95) mean the GPU needs attention
 from __future__ import annotations
 
 import datetime as _dt
-import re
 import threading
 import time
 from typing import Iterable, Sequence
@@ -19,16 +18,17 @@ from typing import Iterable, Sequence
 from console.gpu_sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
 from console.transport import CommandResult
 from console.telemetry.smi_values import normalize_bus_id
+from console.lazy_regex import LazyRegex
 
-_XID = re.compile(
+_XID = LazyRegex(
     r"NVRM: Xid \((?:PCI:)?(?P<bus>[0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}(?:\.[0-7])?)\)"
     r":\s*(?P<code>\d+)(?:\s*,\s*(?P<msg>.*))?")
 # Time stamps a kernel log line can start with, by the tool that printed it.
-_UNIX = re.compile(r"^\s*(\d{9,11}(?:\.\d+)?)\s")                       # journalctl -o short-unix
-_MONO = re.compile(r"^\s*\[\s*(\d+(?:\.\d+)?)\]")                      # dmesg
-_CTIME = re.compile(r"^\s*\[(\w{3} \w{3}\s+\d{1,2} \d\d:\d\d:\d\d \d{4})\]")  # dmesg -T
-_ISO = re.compile(r"^\s*(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s")
-_SYSLOG = re.compile(r"^\s*(\w{3}\s+\d{1,2} \d\d:\d\d:\d\d)\s")         # journalctl short, syslog
+_UNIX = LazyRegex(r"^\s*(\d{9,11}(?:\.\d+)?)\s")                       # journalctl -o short-unix
+_MONO = LazyRegex(r"^\s*\[\s*(\d+(?:\.\d+)?)\]")                      # dmesg
+_CTIME = LazyRegex(r"^\s*\[(\w{3} \w{3}\s+\d{1,2} \d\d:\d\d:\d\d \d{4})\]")  # dmesg -T
+_ISO = LazyRegex(r"^\s*(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s")
+_SYSLOG = LazyRegex(r"^\s*(\w{3}\s+\d{1,2} \d\d:\d\d:\d\d)\s")         # journalctl short, syslog
 
 # One command: the first kernel-log reader that works and has messages.
 KERNEL_LOG_READERS = (
