@@ -25,6 +25,10 @@ def _breakpoint(width: int, breakpoints: list[tuple[int, str]]) -> str:
 
 class OverviewScreen(DashboardScreen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    # The pods table has the focus from the start: Textual focuses it while
+    # composing (focusing the first panel and then moving the focus from on_mount
+    # restyled both panels twice on the way to the first frame).
+    AUTO_FOCUS = "#pods"
 
     def compose(self) -> ComposeResult:
         # The breakpoint class for the terminal's width now, before the panels
@@ -41,9 +45,6 @@ class OverviewScreen(DashboardScreen):
             yield DataPanel(PODS, clock, id="pods")
             yield DataPanel(GPUS, clock, id="gpus")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        self.query_one("#pods", DataPanel).focus()
 
     def show_snapshot(self, snapshot) -> None:
         super().show_snapshot(snapshot)
