@@ -10,12 +10,14 @@ as the pod's last error. The failure rate is over the last `window_s`.
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 
 import msgspec
 
-from console.model_probe import ProbeLoop, base_url
+from console import model_probe
+from console.model_probe import ProbeLoop
 from console.snapshot import PodRow
 
 
@@ -48,9 +50,7 @@ class ConsistencyChecker(ProbeLoop):
     def _model(self, pod: PodRow) -> str:
         model = self._models.get(pod.ip)
         if model is None:
-            r = self.client().get(base_url(pod) + "/v1/models", timeout=5.0)
-            r.raise_for_status()
-            model = r.json()["data"][0]["id"]
+            model = json.loads(model_probe.request(pod, "GET", "/v1/models", timeout=5.0))["data"][0]["id"]
             self._models[pod.ip] = model
         return model
 
@@ -58,12 +58,11 @@ class ConsistencyChecker(ProbeLoop):
         """(model, reply text, error)."""
         try:
             model = self._model(pod)
-            r = self.client().post(base_url(pod) + "/v1/completions", timeout=30.0, json={
+            reply = model_probe.request(pod, "POST", "/v1/completions", timeout=30.0, json_body={
                 "model": model, "prompt": self.prompt, "seed": self.seed,
                 "max_tokens": self.max_tokens, "temperature": 0})
-            r.raise_for_status()
-            return model, r.json()["choices"][0]["text"], None
-        except Exception as e:  # noqa: BLE001 - httpx errors, bad bodies
+            return model, json.loads(reply)["choices"][0]["text"], None
+        except Exception as e:  # noqa: BLE001 - no answer, HTTP errors, bad bodies
             self._models.pop(pod.ip, None)
             return None, None, f"{type(e).__name__}: {e}"[:200]
 

@@ -10,7 +10,7 @@ simulated API server needs the request head parsed. Anything else (proxies,
 100-continue on the client side, pipelining) is not used.
 
 Client: Connection(host, port, timeout=, ssl_context=, server_hostname=);
-.request(method, target, headers) then .getresponse() -> Response (.status,
+.request(method, target, headers, body=None) then .getresponse() -> Response (.status,
 .reason, .headers, .will_close, .read(), .read1(n)). Errors: OSError
 (including RemoteDisconnected: the server closed a kept-alive connection before
 answering) and ProtocolError (a malformed response).
@@ -184,13 +184,15 @@ class Connection:
         self.sock = sock
         self._fp = sock.makefile("rb")
 
-    def request(self, method: str, target: str, headers: dict[str, str]) -> None:
+    def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None) -> None:
         if self.sock is None:
             self.connect()
         host = self.host if ":" not in self.host else f"[{self.host}]"
         head = [f"{method} {target} HTTP/1.1", f"Host: {host}:{self.port}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if body is not None:
+            head.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
         self._method = method
 
     def getresponse(self) -> Response:

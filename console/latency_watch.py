@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from console import prom_text
-from console.model_probe import ProbeLoop, base_url
+from console import model_probe, prom_text
+from console.model_probe import ProbeLoop
 from console.snapshot import PodRow
 
 METRIC = "vllm:e2e_request_latency_seconds"
@@ -41,10 +41,9 @@ class LatencyWatch(ProbeLoop):
 
     def probe(self, pod: PodRow):
         try:
-            r = self.client().get(base_url(pod) + "/metrics", timeout=3.0)
-            r.raise_for_status()
-            return prom_text.parse_histogram(r.text, METRIC), None
-        except Exception as e:  # noqa: BLE001 - httpx errors, bad pages
+            page = model_probe.request(pod, "GET", "/metrics", timeout=3.0)
+            return prom_text.parse_histogram(page.decode("utf-8", "replace"), METRIC), None
+        except Exception as e:  # noqa: BLE001 - no answer, HTTP errors, bad pages
             return None, f"{type(e).__name__}: {e}"[:200]
 
     def finish_round(self, pods: list[PodRow], results: list) -> None:

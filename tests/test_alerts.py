@@ -81,6 +81,32 @@ def test_healthy_site_has_no_probe_alerts(session):
     assert any(s.requests > 0 for s in lat.stats().values())
 
 
+def test_probe_requests_and_their_errors(session):
+    """The probes' requests (console/http1.py, one connection each) against the
+    real simulated model servers: a page, a JSON POST, an HTTP error, and a pod
+    address where nothing listens."""
+    import json
+    import socket
+
+    import msgspec
+
+    from console import model_probe
+    pod = sorted(pods_by_node(session).values(), key=lambda p: p.name)[0]
+    assert b"vllm:e2e_request_latency_seconds_bucket" in model_probe.request(pod, "GET", "/metrics", timeout=5)
+    model = json.loads(model_probe.request(pod, "GET", "/v1/models", timeout=5))["data"][0]["id"]
+    reply = json.loads(model_probe.request(pod, "POST", "/v1/completions", timeout=30, json_body={
+        "model": model, "prompt": "2+2=", "seed": 7, "max_tokens": 4, "temperature": 0}))
+    assert reply["choices"][0]["text"]
+    with pytest.raises(model_probe.ProbeHttpError, match="HTTP 404"):
+        model_probe.request(pod, "GET", "/no/such/page", timeout=5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        model_probe.request(msgspec.structs.replace(pod, ip="127.0.0.1", model_port=closed), "GET", "/metrics",
+                            timeout=5)
+
+
 def test_p99_latency_over_threshold(session):
     pod = sorted(pods_by_node(session).values(), key=lambda p: p.name)[0]
     session.demo_site.model_servers.inject_latency(pod.ip, 2.0)   # +2 s per request
