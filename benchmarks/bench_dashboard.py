@@ -89,14 +89,15 @@ def children_cpu_seconds(pid: int) -> float:
 class ConsoleInPty:
     """The console in a pseudo-terminal; output drained on a thread."""
 
-    def __init__(self, args: list[str], env: dict, cols: int = 160, rows: int = 48) -> None:
+    def __init__(self, args: list[str], env: dict, cols: int = 160, rows: int = 48,
+                 cmd: list[str] | None = None) -> None:
         self.frame_log = Path(tempfile.mkstemp(prefix="dsconsole-frames-")[1])
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(env, TERM="xterm-256color", DSCONSOLE_FRAME_LOG=str(self.frame_log),
                    COLUMNS=str(cols), LINES=str(rows))
         self.started = time.time()
-        self.proc = subprocess.Popen(console_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
+        self.proc = subprocess.Popen(cmd or console_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
                                      env=env, cwd=str(ROOT), start_new_session=True)
         os.close(slave)
         self.master = master
@@ -129,8 +130,9 @@ class ConsoleInPty:
             frames = self.log_lines("first_frame")
             if frames:
                 return frames[0] - self.started
-            if self.proc.poll() is not None:
-                return None
+            if self.proc.poll() is not None:   # ended: it may have logged just before
+                frames = self.log_lines("first_frame")
+                return frames[0] - self.started if frames else None
             time.sleep(0.01)
         return None
 
@@ -252,9 +254,33 @@ def bench_demo(runs: int) -> None:
     print(f"  load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
 
 
+# The smallest Textual app: one Static, its first frame marked like the console's
+# (after the refresh that paints it), in the same pseudo-terminal.
+HELLO_APP = """
+import os, time
+from textual.app import App
+from textual.widgets import Static
+
+class Hello(App):
+    def compose(self):
+        yield Static("hello")
+
+    def on_mount(self):
+        self.call_after_refresh(self.painted)
+
+    def painted(self):
+        with open(os.environ["DSCONSOLE_FRAME_LOG"], "a") as f:
+            f.write(f"first_frame {time.time()}\\n")
+        self.exit()
+
+Hello().run()
+"""
+
+
 def reference_starts(env: dict, runs: int) -> dict[str, list[float]]:
-    """Wall time of the interpreter's own start, and of importing Textual alone:
-    the part of the first frame that is not the console's code."""
+    """Wall time of the interpreter's own start, of importing Textual alone, and
+    of a one-widget Textual app to its first frame: the part of the console's
+    first frame that is not its own code."""
     out: dict[str, list[float]] = {}
     for what, code in (("`python3 -c pass`", "pass"), ("`python3 -c 'import textual.app'`", "import textual.app")):
         subprocess.run([sys.executable, "-c", code], env=env, check=True)  # warm the cache
@@ -264,6 +290,14 @@ def reference_starts(env: dict, runs: int) -> dict[str, list[float]]:
             subprocess.run([sys.executable, "-c", code], env=env, check=True)
             times.append(time.perf_counter() - t0)
         out[what] = times
+    hello = []
+    for _ in range(runs):
+        c = ConsoleInPty([], env, cmd=[sys.executable, "-c", HELLO_APP])
+        t = c.wait_first_frame(30)
+        c.quit()
+        if t is not None:
+            hello.append(t)
+    out["a one-widget Textual app's first frame"] = hello
     return out
 
 
