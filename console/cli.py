@@ -9,9 +9,13 @@ Exit codes: 0 ok, 1 the operation failed, 2 bad input.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -31,6 +35,7 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) ->
     before or after the command name (`dsconsole --site F status` and
     `dsconsole status --site F`); on a subcommand they default to SUPPRESS so
     they do not overwrite what was given before it."""
+    import argparse
     kw = {"default": argparse.SUPPRESS} if sub else {}
     parser.add_argument("--site", metavar="FILE", help="site YAML file", **kw)
     parser.add_argument("--kubeconfig", metavar="PATH",
@@ -62,6 +67,7 @@ def names_a_command(argv: list[str]) -> bool:
 
 
 def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
+    import argparse
     parser = argparse.ArgumentParser(
         prog="dsconsole",
         description="Admin console for private DeepSeek deployments on GPU Kubernetes clusters. "
@@ -78,10 +84,21 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def plain_args() -> SimpleNamespace:
+    """What build_parser(commands=False).parse_args([]) returns, for plain
+    `dsconsole` with no argument at all: importing argparse (and gettext) and
+    building the parser is ~10 M instructions on the way to the demo's first
+    frame. tests/test_cli.py checks that the two agree."""
+    return SimpleNamespace(site=None, kubeconfig=None, context=None, read_only=False, operator=None,
+                           theme=None, command=None)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(commands=names_a_command(argv))
-    args = parser.parse_args(argv)
+    if argv:
+        args = build_parser(commands=names_a_command(argv)).parse_args(argv)
+    else:
+        args = plain_args()
     module_name = COMMANDS[args.command][0] if args.command else "console.commands.open"
     module = importlib.import_module(module_name)
     # log records go to a file in the state directory, never the terminal

@@ -14,3 +14,10 @@ def test_site_options_accepted_before_and_after_the_command():
     from console.cli import build_parser
     assert build_parser().parse_args(["--site", "a.yaml", "status"]).site == "a.yaml"
     assert build_parser().parse_args(["status", "--site", "b.yaml"]).site == "b.yaml"
+
+
+def test_plain_dsconsole_args_are_the_parsers_defaults():
+    """Plain `dsconsole` skips argparse (console/cli.py plain_args); what it
+    hands the command must be exactly what the parser would have."""
+    from console.cli import build_parser, plain_args
+    assert vars(plain_args()) == vars(build_parser(commands=False).parse_args([]))
