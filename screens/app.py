@@ -57,7 +57,7 @@ class DashboardApp(App, inherit_bindings=False):
         self._update_posted = False
         self._next_apply = 0.0
         self._hold_until = 0.0   # see _holding
-        self._start_batch = self.batch_update()   # see _hold_paint
+        self._start_batch = self.batch_update()   # see _release_paint
         self._start_batch.__enter__()
         self._unsubscribe: Callable[[], None] | None = None
         self.first_frame_at: float | None = None   # time.time() of the first complete frame

@@ -30,7 +30,7 @@ class DashboardScreen(Screen, inherit_bindings=False):
         # ignores it). During the app's start-up paint hold that is a full render
         # of the empty panels on the way to the first frame: skip it; the hold's
         # end lays out and paints the screen.
-        if getattr(self.app, "paint_held", False):
+        if self.app.paint_held:
             return
         super()._compositor_refresh()
 
@@ -57,7 +57,7 @@ class DashboardScreen(Screen, inherit_bindings=False):
 
     def on_screen_resume(self) -> None:
         app = self.app
-        if getattr(app, "paint_held", False):
+        if app.paint_held:
             # start-up: the app decides (it holds partial snapshots back)
             app.call_later(app.apply_latest)
             return
