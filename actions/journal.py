@@ -29,7 +29,7 @@ from pathlib import Path
 
 from console import paths
 
-from .step import APPLIED, BeforeState, ROLLED_BACK, UNCHANGED
+from .step import APPLIED, ROLLED_BACK, UNCHANGED, BeforeState
 
 # Run states derived from the records.
 RUNNING = "running"              # a process holds the run now
@@ -68,14 +68,14 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, header: dict) -> "Journal":
+    def create(cls, header: dict) -> Journal:
         run_id = header.get("run_id") or new_run_id()
         j = cls(runs_dir() / f"{run_id}.jsonl")
         j.write({"t": "run", **header, "run_id": run_id})
         return j
 
     @classmethod
-    def open(cls, run_id: str) -> "Journal":
+    def open(cls, run_id: str) -> Journal:
         path = runs_dir() / f"{run_id}.jsonl"
         if not path.exists():
             raise FileNotFoundError(f"no run {run_id} in {runs_dir()}")

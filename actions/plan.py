@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from .step import Step
 

@@ -10,17 +10,30 @@ through `on_progress(Progress)`, called from worker threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 from console.audit import AuditLog
 
 from . import journal as jr
 from .confirm import ConfirmationRequired, ReadOnlyRefused
 from .plan import HostPlan, Plan, build_plan
-from .step import (APPLIED, ERROR, FAILED, NEEDED, OK, ROLLED_BACK, SKIPPED, UNCHANGED,
-                   BeforeState, CheckResult, Step, StepError, VerifyResult)
+from .step import (
+    APPLIED,
+    ERROR,
+    FAILED,
+    NEEDED,
+    OK,
+    ROLLED_BACK,
+    SKIPPED,
+    UNCHANGED,
+    BeforeState,
+    CheckResult,
+    Step,
+    StepError,
+    VerifyResult,
+)
 
 # Overall statuses of a runner action.
 DONE = "complete"

@@ -19,7 +19,7 @@ import base64
 import difflib
 from dataclasses import dataclass, field
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 # Step states as shown by the runner, the journal and the wizard screen.
 OK = "ok"                # compliant, nothing to do
@@ -76,7 +76,7 @@ class BeforeState:
                 "runtime": dict(self.runtime)}
 
     @classmethod
-    def from_json(cls, d: dict) -> "BeforeState":
+    def from_json(cls, d: dict) -> BeforeState:
         return cls(files={p: (None if b is None else base64.b64decode(b))
                           for p, b in (d.get("files") or {}).items()},
                    runtime=dict(d.get("runtime") or {}))

@@ -49,8 +49,8 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.sim_kube (the kubectl lookup the tests use)
@@ -81,7 +81,7 @@ def cpu_seconds(pid: int) -> float:
 
 def children_cpu_seconds(pid: int) -> float:
     """CPU time of a process' children that have ended and been waited for (the
-    console's list decoder helper, console/list_decoder.py)."""
+    console's list decoder helper, console/kube/list_decoder.py)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 

@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests.sim_kube import kubectl_path  # noqa: E402  (the PyPI kubectl, one lookup for tests and benchmarks)
+
 HEALTH_SWEEP_MAX = 2000
 
 

@@ -46,9 +46,9 @@ from tests.sim_kube import kubectl_path  # noqa: E402  (the PyPI kubectl, one lo
 SYNC_CHILD = r"""
 import json, os, sys, time
 t_import = time.perf_counter()
-from console.kube_connect import resolve
-from console.kube_http import KubeHttp
-from console.cluster_cache import ClusterCache
+from console.kube.kubeconfig import resolve
+from console.kube.client import KubeHttp
+from console.kube.cache import ClusterCache
 t0 = time.perf_counter()
 c0 = os.times()
 in_process = {"offload_min_items": None} if sys.argv[3] == "in-process" else {}   # else the default
@@ -73,9 +73,9 @@ print(json.dumps({"ok": ok, "sync_s": t1 - t0, "import_s": t0 - t_import, "pods"
 # the load generator to the send time) every 2 ms, and reports CPU use and lag.
 LOAD_CHILD = r"""
 import json, os, sys, threading, time
-from console.kube_connect import resolve
-from console.kube_http import KubeHttp
-from console.cluster_cache import ClusterCache
+from console.kube.kubeconfig import resolve
+from console.kube.client import KubeHttp
+from console.kube.cache import ClusterCache
 kc, ctx, ns, probe, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
 changes = [0]
 def on_change():
@@ -176,7 +176,7 @@ def top_up(api: Api, want: int) -> int:
 
 def run_sync_child(kubeconfig: Path, context: str, decode: str) -> dict:
     """decode: "helper" (the cache's default on a machine with a second CPU: a big
-    list decoded by console/list_decoder.py's helper process) or "in-process"."""
+    list decoded by console/kube/list_decoder.py's helper process) or "in-process"."""
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context, decode], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)

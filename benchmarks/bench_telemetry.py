@@ -220,7 +220,7 @@ from pathlib import Path
 def rss():
     for l in Path("/proc/self/status").read_text().splitlines():
         if l.startswith("VmRSS:"): return int(l.split()[1]) / 1024
-from console.ssh_transport import SshTransport
+from console.hosts.ssh import SshTransport
 from console.telemetry.nvidia_smi import NvidiaSmiSource
 from console.telemetry.poller import TelemetryPoller
 cfg = json.loads(sys.stdin.read())

@@ -75,7 +75,7 @@ def main() -> int:
         src.xids.interval_s = None  # time the NVML reads, not the kernel log
         out["nvml_timing"] = timed(src.read, args.reads)
     if args.smi:
-        from console.telemetry.local_transport import LocalTransport
+        from console.hosts.local import LocalTransport
         from console.telemetry.nvidia_smi import NvidiaSmiSource
         smi = NvidiaSmiSource(LocalTransport(os.uname().nodename))
         st = smi.read()

@@ -9,9 +9,9 @@
   (from the TelemetryPoller's history);
 - xid: a critical XID seen on a host within the last hour;
 - p99-latency: a model server's P99 end-to-end latency above `p99_latency_ms`
-  (console.latency_watch, from the /metrics histograms);
+  (console.probes.latency, from the /metrics histograms);
 - consistency: a model server whose consistency-check failure rate is above
-  `consistency_failure_pct` (console.consistency_check).
+  `consistency_failure_pct` (console.probes.consistency).
 
 AlertEngine evaluates once a second on its own thread from the session's latest
 Snapshot plus the probes' results; `current()` never blocks. An alert keeps the
@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from console.snapshot import Alert, Snapshot
 
@@ -114,8 +115,8 @@ class AlertEngine:
     def __init__(self, snapshot: Callable[[], Snapshot], thresholds: Any, *, consistency: Any = None,
                  telemetry_interval_s: float = 5.0, on_change: Callable[[], None] | None = None,
                  probes: bool = True, eval_interval_s: float = 1.0, max_probe_targets: int = 512):
-        from console.consistency_check import ConsistencyChecker
-        from console.latency_watch import LatencyWatch
+        from console.probes.consistency import ConsistencyChecker
+        from console.probes.latency import LatencyWatch
         from console.site_config import ConsistencyConfig
         self._snapshot = snapshot
         self.thresholds = thresholds
@@ -139,7 +140,7 @@ class AlertEngine:
                 interval_s=thresholds.consistency_interval_s, window_s=thresholds.consistency_window_s,
                 max_targets=max_probe_targets, max_workers=16, start_delay_s=1.0)
 
-    def start(self) -> "AlertEngine":
+    def start(self) -> AlertEngine:
         for probe in (self.latency, self.consistency):
             if probe is not None:
                 probe.start()

@@ -24,6 +24,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from console import paths
@@ -133,11 +134,11 @@ def _iso(t: float) -> str:
 
 def parse_time(s: str) -> float:
     """Epoch seconds of an audit record time (or an ISO time given by the operator)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     s = s.strip().replace("Z", "+00:00")
     dt = datetime.fromisoformat(s)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
+
 from console.lazy_regex import LazyRegex
 
 
 class ConfigError(Exception):
     """One or more problems in a site file; str() is one `file:line: message` per line."""
 
-    def __init__(self, file: str, line: int, message: str, *, more: list["ConfigError"] | None = None):
+    def __init__(self, file: str, line: int, message: str, *, more: list[ConfigError] | None = None):
         self.file = str(file)
         self.line = line
         self.message = message

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import msgspec
 
@@ -60,7 +61,7 @@ class SiteSession:
             telemetry_interval_s = site.telemetry.interval_s if site else (1.0 if is_demo else 5.0)
         self.telemetry_interval_s = telemetry_interval_s
         self.demo_site = None                 # console.sim.demo_site.DemoSite once started
-        self.cache = None                     # console.cluster_cache.ClusterCache
+        self.cache = None                     # console.kube.cache.ClusterCache
         self.poller = None                    # console.telemetry.poller.TelemetryPoller
         self.alerts = None                    # console.alerts.AlertEngine
         self._snapshot: Snapshot = EMPTY
@@ -73,12 +74,12 @@ class SiteSession:
         self._start_error: str | None = None
         self._threads: list[threading.Thread] = []
         self._transports: dict[str, Any] | None = None
-        self._target = None                   # console.kube_connect.KubeTarget
+        self._target = None                   # console.kube.kubeconfig.KubeTarget
         self.telemetry_error: str | None = None  # why GPU telemetry could not start
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def from_args(cls, args: Any) -> "SiteSession":
+    def from_args(cls, args: Any) -> SiteSession:
         """Build (not start) a session from parsed CLI arguments.
 
         Precedence: CLI flag > environment (DSCONSOLE_SITE, DSCONSOLE_KUBECONFIG,
@@ -88,7 +89,7 @@ class SiteSession:
         `args.demo` true): the embedded demo site.
         Bad input (a site file error, an unusable kubeconfig/context) raises
         SessionError whose str() is the message to print (exit code 2)."""
-        from console.kube_connect import KubeConfigError
+        from console.kube.kubeconfig import KubeConfigError
         from console.site_config import ConfigError
         try:
             return cls._from_args(args)
@@ -96,7 +97,7 @@ class SiteSession:
             raise SessionError(str(e)) from None
 
     @classmethod
-    def _from_args(cls, args: Any) -> "SiteSession":
+    def _from_args(cls, args: Any) -> SiteSession:
         get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
         read_only = bool(get("read_only", False))
         operator = get("operator")
@@ -113,7 +114,7 @@ class SiteSession:
         if site is not None or flags or env_cluster:
             cluster = effective_cluster(site, kubeconfig=get("kubeconfig"), context=get("context"),
                                         namespace=get("namespace"))
-            from console.kube_connect import resolve
+            from console.kube.kubeconfig import resolve
             target = resolve(cluster.kubeconfig, cluster.context)   # KubeConfigError: exit 2
             title = site.name if site is not None else target.context
             s = cls(title=title, site=site, kubeconfig=cluster.kubeconfig, context=target.context,
@@ -124,7 +125,7 @@ class SiteSession:
 
     @classmethod
     def demo(cls, *, read_only: bool = False, operator: str | None = None,
-             session_options: dict | None = None, **sim_options: Any) -> "SiteSession":
+             session_options: dict | None = None, **sim_options: Any) -> SiteSession:
         """The embedded demo site; `sim_options` go to start_demo_site (nodes,
         gpus_per_node, replicas, time_scale, seed, frozen, ...); `session_options`
         to the session (probes, telemetry_interval_s, thresholds, consistency)."""
@@ -140,7 +141,7 @@ class SiteSession:
         return self._context
 
     # --------------------------------------------------------------- lifecycle
-    def start(self) -> "SiteSession":
+    def start(self) -> SiteSession:
         """Start everything on worker threads and return at once."""
         t = threading.Thread(target=self._bring_up, name="site-session-start", daemon=True)
         self._threads.append(t)
@@ -178,7 +179,7 @@ class SiteSession:
             self.demo_site.stop()
             self.demo_site = None
 
-    def __enter__(self) -> "SiteSession":
+    def __enter__(self) -> SiteSession:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -255,8 +256,8 @@ class SiteSession:
                        on_lines: Callable[[list[str]], None] | None = None,
                        container: str | None = None):
         """Follow a pod's log on a thread of its own into a capped buffer
-        (console.pod_log.LogFollower: .lines(), .stop(), .error)."""
-        from console.pod_log import LogFollower
+        (console.kube.pod_log.LogFollower: .lines(), .stop(), .error)."""
+        from console.kube.pod_log import LogFollower
         self._require_cache()
         return LogFollower(self, namespace, name, max_lines=max_lines, on_lines=on_lines,
                            container=container).start()
@@ -280,16 +281,16 @@ class SiteSession:
 
     def _bring_up(self) -> None:
         try:
-            from console.cluster_cache import ClusterCache
-            from console.kube_connect import resolve
-            from console.kube_http import KubeHttp
+            from console.kube.cache import ClusterCache
+            from console.kube.client import KubeHttp
+            from console.kube.kubeconfig import resolve
             if self.is_demo:
                 from console.sim.demo_site import start_demo_site
                 opts = dict(self._demo_options)
                 self.demo_site = start_demo_site(**opts)
                 # Our own in-process simulator: plain HTTP on loopback, no credentials,
                 # so no kubeconfig to parse (and no YAML import on the first frame's path).
-                from console.kube_connect import KubeTarget
+                from console.kube.kubeconfig import KubeTarget
                 self._target = KubeTarget(context=self.demo_site.context, cluster=self.demo_site.context,
                                           user=None, server=self.demo_site.url,
                                           namespace=self.namespace,
@@ -444,5 +445,5 @@ def _site_transports(site: Any) -> dict[str, Any]:
     """SshTransport per host of the site file, jump hosts wired by name."""
     if site is None:
         return {}
-    from console.ssh_transport import transports_for_hosts
+    from console.hosts.ssh import transports_for_hosts
     return transports_for_hosts(site.hosts)

@@ -16,11 +16,11 @@ Times are unix seconds (time.time()). `None` means unknown / never.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-from msgspec import Struct
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
+from msgspec import Struct
 
 # Kinds the ClusterCache lists and watches, in the order they are shown.
 KINDS = ("nodes", "pods", "deployments", "services", "pdbs", "events")

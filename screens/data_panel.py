@@ -7,7 +7,8 @@ title, how many rows it shows, what filter is on, and whether its data is stale
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual.markup import escape
 

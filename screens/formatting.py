@@ -1,7 +1,7 @@
 """Small pure formatters shared by the tables and the header (no Textual)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -6,7 +6,7 @@ back the filter that was on before the prompt opened.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical

@@ -6,7 +6,8 @@ error colour, with the age of the last good data, until the cache recovers.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual.markup import escape
 from textual.widgets import Static

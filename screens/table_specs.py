@@ -6,8 +6,9 @@ VirtualTable from the same spec, so a column is defined exactly once.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter, itemgetter
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 import msgspec
 

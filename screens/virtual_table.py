@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 import msgspec
 from rich.segment import Segment
@@ -31,9 +32,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.lazy_regex import LazyRegex
 from screens import keymap
 from screens.formatting import format_age
-from console.lazy_regex import LazyRegex
 
 # Per-cell style names a formatter may use. They are built from the theme's
 # colour variables (cell_styles below) rather than CSS component classes: a
@@ -122,7 +123,7 @@ class _PaintContext:
     __slots__ = ("width", "scroll", "base", "header", "row", "cursor", "empty", "stale",
                  "stale_style", "named", "widths", "now", "focused")
 
-    def __init__(self, t: "VirtualTable") -> None:
+    def __init__(self, t: VirtualTable) -> None:
         self.width = t.scrollable_content_region.width
         self.scroll = t.scroll_offset
         self.base = base = t.rich_style
@@ -155,14 +156,14 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     class RowOpened(Message):
         """Enter (or a double click) on a row."""
-        def __init__(self, table: "VirtualTable", key: Hashable, source: Any) -> None:
+        def __init__(self, table: VirtualTable, key: Hashable, source: Any) -> None:
             super().__init__()
             self.table = table
             self.key = key
             self.source = source
 
     class FilterChanged(Message):
-        def __init__(self, table: "VirtualTable") -> None:
+        def __init__(self, table: VirtualTable) -> None:
             super().__init__()
             self.table = table
 
@@ -415,7 +416,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
             self._cell_styles_theme = theme
         return self._cell_styles
 
-    def _strip(self, cells, ctx: "_PaintContext", style: Style, stale: bool) -> Strip:
+    def _strip(self, cells, ctx: _PaintContext, style: Style, stale: bool) -> Strip:
         segments = []
         last = len(cells) - 1
         widths, named, columns = ctx.widths, ctx.named, self.columns

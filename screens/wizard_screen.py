@@ -13,7 +13,8 @@ progress callbacks come back through call_from_thread.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -24,7 +25,7 @@ from textual.widgets import DataTable, Input, Static
 
 from actions import confirm, journal
 from actions.plan import Plan
-from actions.runner import Progress, RunResult, Runner
+from actions.runner import Progress, Runner, RunResult
 from screens import keymap
 from screens.key_bar import KeyBar
 from screens.unfinished_runs import site_name

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from console import prom_text
+from console.probes import prom_text
 from console.site_config import Thresholds
 from console.site_session import SiteSession
 from tests.waiting import wait_for
@@ -90,7 +90,7 @@ def test_probe_requests_and_their_errors(session):
 
     import msgspec
 
-    from console import model_probe
+    from console.probes import model_probe
     pod = sorted(pods_by_node(session).values(), key=lambda p: p.name)[0]
     assert b"vllm:e2e_request_latency_seconds_bucket" in model_probe.request(pod, "GET", "/metrics", timeout=5)
     model = json.loads(model_probe.request(pod, "GET", "/v1/models", timeout=5))["data"][0]["id"]
@@ -142,7 +142,8 @@ def test_gpu_util_sustained(session):
 
 def test_pdb_allowing_no_disruption(session):
     from kubernetes import client
-    from console.kube_connect import api_client
+
+    from console.kube.kubeconfig import api_client
     site = session.demo_site
     api = client.PolicyV1Api(api_client(str(site.kubeconfig_path), site.context))
     body = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
@@ -170,7 +171,8 @@ def test_pod_restarting(session):
     """A container restarting, written to the pod's status through the API as a
     kubelet would (the official client's patch of the status subresource)."""
     from kubernetes import client
-    from console.kube_connect import api_client
+
+    from console.kube.kubeconfig import api_client
     site = session.demo_site
     v1 = client.CoreV1Api(api_client(str(site.kubeconfig_path), site.context))
     crashing, restarted = sorted(pods_by_node(session).values(), key=lambda p: p.name)[1:3]

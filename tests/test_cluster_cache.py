@@ -6,9 +6,9 @@ from functools import partial
 
 import pytest
 
-from console.cluster_cache import ClusterCache
-from console.kube_connect import api_client, resolve
-from console.kube_http import KubeHttp
+from console.kube.cache import ClusterCache
+from console.kube.client import KubeHttp
+from console.kube.kubeconfig import api_client, resolve
 from tests import waiting
 
 pytestmark = pytest.mark.timeout(120)
@@ -149,7 +149,8 @@ def test_api_lost_then_back_on_the_same_port_recovers_by_itself(site):
 
 def test_object_yaml_and_pod_log_and_unknown_object(site, cache):
     import yaml
-    from console.kube_http import KubeApiError
+
+    from console.kube.client import KubeApiError
     assert cache.wait_synced(20)
     pod = wait_for(lambda: cache.view().pods, what="pods")[0]
     doc = yaml.safe_load(cache.object_yaml("Pod", pod.namespace, pod.name))
@@ -240,6 +241,7 @@ def test_session_follows_a_pod_log_into_a_capped_buffer(session):
 
 def test_session_from_args_chooses_demo_kubeconfig_or_site(site, tmp_path, monkeypatch):
     import argparse
+
     from console.site_session import SessionError, SiteSession
     ns = argparse.Namespace
     assert SiteSession.from_args(ns(site=None, kubeconfig=None, context=None)).is_demo
@@ -262,7 +264,7 @@ def test_session_from_args_chooses_demo_kubeconfig_or_site(site, tmp_path, monke
 
 
 def test_kubeconfig_merge_order_like_kubectl(tmp_path, monkeypatch):
-    from console.kube_connect import KubeConfigError, resolve
+    from console.kube.kubeconfig import KubeConfigError, resolve
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text("apiVersion: v1\nkind: Config\ncurrent-context: one\nclusters:\n"
                  "- name: c1\n  cluster: {server: 'https://one.example:6443', certificate-authority: ca.crt}\n"
@@ -294,7 +296,8 @@ def test_kubeconfig_tls_with_ca_and_client_certificate(tmp_path):
     import ssl
     import subprocess
     from http.server import BaseHTTPRequestHandler, HTTPServer
-    from console.kube_http import ApiUnreachable
+
+    from console.kube.client import ApiUnreachable
 
     def cert(name, cn):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / f"{name}.key",
@@ -354,7 +357,7 @@ def test_kubeconfig_tls_with_ca_and_client_certificate(tmp_path):
 def test_list_starts_over_when_its_continue_token_expires(site):
     """A chunked list whose continue token expires (410) mid-way starts over
     and still returns every pod exactly once."""
-    from console.cluster_cache import ClusterCache
+    from console.kube.cache import ClusterCache
     cache = ClusterCache(KubeHttp(resolve(str(site.kubeconfig_path), site.context)), kinds=("pods",),
                          model_namespace=site.namespace, page_size=2)
     k = cache._kinds["pods"]

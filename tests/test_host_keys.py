@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from console import known_hosts as kh
-from console.ssh_transport import SshTransport
-from console.transport import HostKeyError
+from console.hosts import known_hosts as kh
+from console.hosts.ssh import SshTransport
+from console.hosts.transport import HostKeyError
 
 
 @pytest.fixture
@@ -121,8 +121,8 @@ def test_trust_by_site_host_name_through_its_jump_host(test_hosts, home, tmp_pat
     ok = _cli("trust", "gpu1", "--site", str(site), "--yes")
     assert ok.returncode == 0, ok.stderr
     assert inner.fingerprint in ok.stdout
+    from console.hosts.ssh import transports_for_hosts
     from console.site_config import load_site
-    from console.ssh_transport import transports_for_hosts
     ts = transports_for_hosts(load_site(site).hosts, ssh_config=False)
     try:
         assert ts["gpu1"].run("hostname").stdout == f"{inner.name}\n"

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from console import http1
-from console.kube_connect import KubeTarget
-from console.kube_http import ApiUnreachable, KubeHttp
+from console.kube.client import ApiUnreachable, KubeHttp
+from console.kube.kubeconfig import KubeTarget
 
 pytestmark = pytest.mark.timeout(60)
 

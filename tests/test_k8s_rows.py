@@ -1,11 +1,11 @@
-"""console.k8s_rows (typed msgspec decoding of list pages and watch lines) on
+"""console.kube.rows (typed msgspec decoding of list pages and watch lines) on
 what the real simulator serves, checked against the official kubernetes client's
 reading of the same objects."""
 import pytest
 
-from console import k8s_rows
-from console.kube_connect import api_client, resolve
-from console.kube_http import KubeHttp, object_path
+from console.kube import rows as k8s_rows
+from console.kube.client import KubeHttp, object_path
+from console.kube.kubeconfig import api_client, resolve
 
 pytestmark = pytest.mark.timeout(120)
 

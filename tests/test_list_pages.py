@@ -1,5 +1,5 @@
-"""Chunked lists decoded by the helper process (console.list_pages,
-console.list_decoder) against the real simulator: the same rows as decoding in
+"""Chunked lists decoded by the helper process (console.kube.list_pages,
+console.kube.list_decoder) against the real simulator: the same rows as decoding in
 process, no helper left behind, and a helper that dies is an error the cache
 recovers from by decoding in process."""
 import os
@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from console.cluster_cache import ClusterCache
-from console.kube_connect import resolve
-from console.kube_http import KubeHttp
-from console.list_decoder import DecoderGone, PageDecoder
-from console.list_pages import PageFetcher
+from console.kube.cache import ClusterCache
+from console.kube.client import KubeHttp
+from console.kube.kubeconfig import resolve
+from console.kube.list_decoder import DecoderGone, PageDecoder
+from console.kube.list_pages import PageFetcher
 from tests.test_k8s_rows import site  # noqa: F401 - the same small demo site (a fixture of this module too)
 
 pytestmark = pytest.mark.timeout(120)
@@ -31,7 +31,7 @@ def helpers() -> set[int]:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             continue
-        if int(stat[1]) == os.getpid() and stat[0] != "Z" and b"console.list_decoder" in cmd:
+        if int(stat[1]) == os.getpid() and stat[0] != "Z" and b"console.kube.list_decoder" in cmd:
             found.add(int(pid))
     return found
 

@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from console.hosts.transport import HostUnreachable
 from console.sim.demo_site import start_demo_site
-from console.transport import HostUnreachable
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)

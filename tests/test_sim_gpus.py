@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from console.gpu_sample import HostTelemetry
 from console.sim.clock import SimClock
 from console.sim.gpu_fleet import SimGpuFleet
+from console.telemetry.sample import HostTelemetry
 
 NODE = "gpu-node-0001"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from console.hosts.transport import HostUnreachable, Transport
 from console.sim.clock import SimClock
 from console.sim.gpu_fleet import SimGpuFleet
 from console.sim.hosts import SimulatedHost
-from console.transport import HostUnreachable, Transport
 
 REC = Path(__file__).parent / "data" / "gpu" / "h200"
 NODE = "gpu-node-0007"
@@ -193,7 +193,7 @@ def test_small_commands_and_unknown_ones(host):
 
 
 def test_extensible_with_new_commands(host):
-    from console.transport import CommandResult
+    from console.hosts.transport import CommandResult
     host.register_command("nproc", lambda h, argv, stdin: CommandResult(0, "224\n", ""))
     assert host.run("nproc").stdout == "224\n"
     assert SimulatedHost("other").run("nproc").rc == 127  # per host, not global

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.site_config import (ConfigError, ClusterConfig, effective_cluster, load_site,
-                                 parse_site)
+from console.site_config import ClusterConfig, ConfigError, effective_cluster, load_site, parse_site
 
 SITES = Path(__file__).parent / "data" / "sites"
 

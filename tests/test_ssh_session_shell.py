@@ -1,11 +1,11 @@
-"""SshTransport.run_in_session (console/ssh_session_shell.py: one long-lived
+"""SshTransport.run_in_session (console/hosts/session_shell.py: one long-lived
 shell per host for repeated commands) against real sshd test hosts."""
 import threading
 
 import pytest
 
+from console.hosts.transport import CommandResult, CommandTimeout, HostUnreachable
 from console.telemetry.nvidia_smi import NvidiaSmiSource
-from console.transport import CommandResult, CommandTimeout, HostUnreachable
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(180)]

@@ -4,10 +4,9 @@ import threading
 
 import pytest
 
-from console.ssh_pool import fan_out, fan_out_iter
-from console.ssh_transport import SshTransport
-from console.transport import (CommandResult, CommandTimeout, HostUnreachable,
-                               SudoPasswordRequired)
+from console.hosts.ssh import SshTransport
+from console.hosts.transport import CommandResult, CommandTimeout, HostUnreachable, SudoPasswordRequired
+from tests.ssh_pool import fan_out, fan_out_iter
 
 pytestmark = pytest.mark.hosts
 
@@ -267,9 +266,10 @@ def test_fan_out_a_dead_host_delays_no_one(test_hosts):
 
 
 def test_ssh_config_resolves_as_openssh_does(tmp_path):
-    """The same file read by OpenSSH itself (`ssh -G`) and by console.ssh_config."""
+    """The same file read by OpenSSH itself (`ssh -G`) and by console.hosts.ssh_config."""
     import subprocess
-    from console import ssh_config
+
+    from console.hosts import ssh_config
     inc = tmp_path / "conf.d"
     inc.mkdir()
     (inc / "lab.conf").write_text("Host lab\n    HostName 10.3.3.3\n    User labuser\n")

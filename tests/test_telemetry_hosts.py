@@ -6,8 +6,8 @@ from functools import partial
 
 import pytest
 
-from console import known_hosts
 from console.cli import main as cli_main
+from console.hosts import known_hosts
 from console.telemetry.nvidia_smi import NvidiaSmiSource
 from console.telemetry.poller import TelemetryPoller
 from tests.waiting import wait_for

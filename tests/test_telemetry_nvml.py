@@ -60,8 +60,8 @@ def test_recorded_h200_nvml_values_map_to_gpu_sample():
 
 def test_same_gpu_same_reading_from_nvml_and_nvidia_smi():
     """The two sources agree on the recorded GPU where they measure the same thing."""
-    from tests.test_telemetry_smi import recorded_row
     from console.telemetry.nvidia_smi import QUERIES, parse_query_output, parse_slowdown_thresholds
+    from tests.test_telemetry_smi import recorded_row
     nv = sample_from_raw(recorded_raw(), host="h", index=0, now=0)
     [smi] = parse_query_output(recorded_row([q.names[0] for q in QUERIES]),
                                [(q.key, q.kind) for q in QUERIES], host="h", now=0,

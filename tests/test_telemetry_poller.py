@@ -7,11 +7,10 @@ from functools import partial
 
 import pytest
 
-from console.gpu_sample import GpuSample, HostTelemetry, XidEvent
+from console.hosts.transport import HostUnreachable
 from console.telemetry.poller import TelemetryPoller
-from console.transport import HostUnreachable
+from console.telemetry.sample import GpuSample, HostTelemetry, XidEvent
 from tests.waiting import wait_for
-
 
 wait_until = partial(wait_for, timeout=20.0, interval=0.005)
 

@@ -4,13 +4,18 @@ import pynvml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.gpu_sample import GpuSample
-from console.telemetry.nvidia_smi import (QUERIES, NvidiaSmiSource, parse_compute_apps,
-                                          parse_query_output, parse_slowdown_thresholds)
+from console.hosts.transport import CommandResult, Transport
+from console.telemetry.nvidia_smi import (
+    QUERIES,
+    NvidiaSmiSource,
+    parse_compute_apps,
+    parse_query_output,
+    parse_slowdown_thresholds,
+)
 from console.telemetry.nvml import sample_from_raw
+from console.telemetry.sample import GpuSample
 from console.telemetry.smi_values import PARSERS
 from console.telemetry.xid import parse_kernel_log_output, parse_xid_lines
-from console.transport import CommandResult, Transport
 
 KEYS = [(q.key, q.kind) for q in QUERIES]
 # What the driver really prints in places, mixed with garbage.

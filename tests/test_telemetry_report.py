@@ -2,8 +2,8 @@
 import json
 
 from console.cli import main as cli_main
-from console.gpu_sample import GpuSample, HostTelemetry, XidEvent
 from console.telemetry.report import render_json, render_table
+from console.telemetry.sample import GpuSample, HostTelemetry, XidEvent
 
 ROUNDS = [
     HostTelemetry("gpu-1", 100.0, "ok", samples=(

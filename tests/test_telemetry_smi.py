@@ -9,13 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from console.gpu_sample import GpuSample
-from console.telemetry.local_transport import LocalTransport
-from console.telemetry.nvidia_smi import (QUERIES, NvidiaSmiSource, parse_compute_apps,
-                                          parse_query_output, parse_slowdown_thresholds,
-                                          unknown_field)
-from console.telemetry.smi_values import (missing_reason, normalize_bus_id, parse_bool, parse_hex,
-                                          parse_int)
+from console.hosts.local import LocalTransport
+from console.telemetry.nvidia_smi import (
+    QUERIES,
+    NvidiaSmiSource,
+    parse_compute_apps,
+    parse_query_output,
+    parse_slowdown_thresholds,
+    unknown_field,
+)
+from console.telemetry.sample import GpuSample
+from console.telemetry.smi_values import missing_reason, normalize_bus_id, parse_bool, parse_hex, parse_int
 
 GPU_DATA = Path(__file__).parent / "data" / "gpu"
 H200 = GPU_DATA / "h200"

@@ -7,10 +7,16 @@ shows the dmesg prefix of this very driver's NVRM lines)."""
 import time
 from pathlib import Path
 
-from console.gpu_sample import GpuSample
-from console.telemetry.xid import (KERNEL_LOG_COMMAND, KernelLogXids, XidLog, critical,
-                                   parse_kernel_log_output, parse_xid_lines)
-from console.telemetry.local_transport import LocalTransport
+from console.hosts.local import LocalTransport
+from console.telemetry.sample import GpuSample
+from console.telemetry.xid import (
+    KERNEL_LOG_COMMAND,
+    KernelLogXids,
+    XidLog,
+    critical,
+    parse_kernel_log_output,
+    parse_xid_lines,
+)
 
 H200 = Path(__file__).parent / "data" / "gpu" / "h200"
 SAMPLES = (GpuSample("n1", 0, 0, "nvidia-smi", pci_bus_id="00000000:18:00.0"),

@@ -15,7 +15,7 @@ from actions import journal
 from actions.plan import build_plan
 from actions.runner import DONE, NO_CHANGE, RUN_FAILED, Runner
 from console import audit
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(240)]
 

@@ -153,8 +153,9 @@ async def test_help_lists_every_bound_key(demo):
         assert_active_keys_in_registry(app)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "help screen")
-        from screens.help_screen import help_table
         from rich.console import Console
+
+        from screens.help_screen import help_table
         console = Console(width=200, record=True, file=open("/dev/null", "w"))
         console.print(help_table())
         text = console.export_text()

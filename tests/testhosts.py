@@ -261,14 +261,14 @@ class TestHost:
     port: int
     user: str
     identity_file: str
-    jump: "TestHost | None"
+    jump: TestHost | None
     fingerprint: str
     known_hosts_line: str
     slot: int
     netns: str
     dir: Path
     gateway: str
-    _factory: "TestHostFactory" = field(repr=False)
+    _factory: TestHostFactory = field(repr=False)
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     init_pid: int = 0
     netns_inode: int = 0
@@ -343,7 +343,7 @@ class TestHost:
     def transport(self, **kw):
         """An SshTransport to this host, logged in as `user`, trusting the
         fixture's known_hosts file; closed at teardown."""
-        from console.ssh_transport import SshTransport
+        from console.hosts.ssh import SshTransport
         if self.jump is not None and "jump" not in kw:
             kw["jump"] = self.jump.transport()
         kw.setdefault("ssh_config", str(self._factory.ssh_config_file))
@@ -443,7 +443,7 @@ class TestHostFactory:
     """What the `test_hosts` fixture yields."""
     __test__ = False
 
-    def __init__(self, session: "_Session"):
+    def __init__(self, session: _Session):
         self._session = session
         self._hosts: list[TestHost] = []
         self._transports: list = []

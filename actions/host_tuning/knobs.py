@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from ..step import StepError
 

@@ -2,7 +2,7 @@
 report-only checks. Registered as wizard "host-tuning" in actions.plan.WIZARDS."""
 from __future__ import annotations
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from ..plan import HostPlan, Plan
 from .reports import REPORTS

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from ..step import OK, WARN, CheckResult, Step
 from .targets import TuningTargets

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from ..step import SettingStep
 from .knobs import read_sysctl, write_sysctl

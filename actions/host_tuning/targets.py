@@ -29,12 +29,12 @@ class TuningTargets:
         return asdict(self)
 
     @classmethod
-    def from_params(cls, params: dict | None) -> "TuningTargets":
+    def from_params(cls, params: dict | None) -> TuningTargets:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (params or {}).items() if k in known})
 
     @classmethod
-    def from_site(cls, site_tuning, **overrides) -> "TuningTargets":
+    def from_site(cls, site_tuning, **overrides) -> TuningTargets:
         """From the site's tuning section (any object with attributes named like
         ours; missing ones keep the guide's defaults)."""
         values = {}

@@ -4,7 +4,7 @@ persistent through transparent_hugepage=MODE on GRUB_CMDLINE_LINUX in
 the update_grub target asks for update-grub; dsconsole never reboots a host)."""
 from __future__ import annotations
 
-from console.transport import Transport
+from console.hosts.transport import Transport
 
 from ..step import BeforeState, SettingStep, StepError
 from . import grub

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.arg_types import (gpus_per_node, non_negative_int, positive_float,
-                                         positive_int)
+from console.commands.arg_types import gpus_per_node, non_negative_int, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -84,7 +84,7 @@ def _site_sources(site_file: str, wanted: list[str], timeout: float):
     chosen = wanted or [h.name for h in site.hosts if h.role == "gpu"]
     if not chosen:
         return _fail(f"{site_file}: the site file lists no host with role gpu (use --hosts)")
-    from console.ssh_transport import transports_for_hosts
+    from console.hosts.ssh import transports_for_hosts
     from console.telemetry.nvidia_smi import NvidiaSmiSource
     transports = transports_for_hosts(site.hosts)
     # one round: the kernel log is read in it too (interval 0)

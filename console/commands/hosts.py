@@ -55,7 +55,8 @@ def _split_address(name: str) -> tuple[str, int | None]:
 
 def _transport(args, timeout: float):
     """The SshTransport for NAME (nothing connects yet)."""
-    from console.ssh_transport import SshTransport, transports_for_hosts
+    from console.hosts.ssh import SshTransport, transports_for_hosts
+
     # the site as every command finds it (site_config.site_file_path)
     from console.site_config import site_file_path
     site_file = site_file_path(getattr(args, "site", None))
@@ -88,8 +89,8 @@ def _audit(args, action: str, host: str, details: dict, result: str) -> None:
 
 
 def _trust(args) -> int:
-    from console import known_hosts as kh
-    from console.transport import HostKeyError, TransportError
+    from console.hosts import known_hosts as kh
+    from console.hosts.transport import HostKeyError, TransportError
     t = _transport(args, args.timeout)
     try:
         key = t.fetch_host_key()
@@ -138,7 +139,7 @@ def _trust(args) -> int:
 
 
 def _forget(args) -> int:
-    from console import known_hosts as kh
+    from console.hosts import known_hosts as kh
     t = _transport(args, 5.0)
     removed = kh.forget(t.address, t.port, host_name=t.host_key_name)
     if not removed:
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dsconsole: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # TransportError from resolving the ssh config, etc.
-        from console.transport import TransportError
+        from console.hosts.transport import TransportError
         if isinstance(e, TransportError):
             print(f"dsconsole: {e}", file=sys.stderr)
             return 2

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         session = SiteSession.from_args(args)
     except Exception as exc:
         # bad input (site file, kubeconfig, context): the message, exit 2, no traceback
-        from console.kube_connect import KubeConfigError
+        from console.kube.kubeconfig import KubeConfigError
         from console.site_config import ConfigError
         if isinstance(exc, (ConfigError, KubeConfigError, SessionError, FileNotFoundError)):
             print(f"dsconsole: {exc}", file=sys.stderr)

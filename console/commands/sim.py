@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.arg_types import (fraction, gpus_per_node, non_negative_float,
-                                         non_negative_int, port, positive_float, positive_int)
+from console.commands.arg_types import (
+    fraction,
+    gpus_per_node,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,7 +54,7 @@ def _transports_and_targets(args):
         targets = TuningTargets.from_site(site.tuning, **overrides)
     except (ValueError, TypeError) as e:
         raise BadInput(f"{site_path}: {e}") from None
-    from console.ssh_transport import transports_for_hosts
+    from console.hosts.ssh import transports_for_hosts
     return site.name, transports_for_hosts(site.hosts), targets
 
 

@@ -82,7 +82,7 @@ class PodChurn:
     def _keys(self) -> list[tuple[str, str]]:
         return self.store.keys("pods", self.namespace)
 
-    def start(self) -> "PodChurn":
+    def start(self) -> PodChurn:
         self._thread = threading.Thread(target=self._run, name="sim-churn", daemon=True)
         self._thread.start()
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 # Fixed start of a frozen clock: 2026-01-01T00:00:00Z
@@ -33,7 +33,7 @@ class SimClock:
         """RFC 3339 seconds, as metav1.Time serializes (cached per second)."""
         sec = int(self.now() if at is None else at)
         if sec != self._ts_sec:
-            self._ts = datetime.fromtimestamp(sec, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._ts = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._ts_sec = sec
         return self._ts
 
@@ -53,4 +53,4 @@ class SimClock:
 @lru_cache(maxsize=8192)
 def parse_timestamp(ts: str) -> float:
     """metav1.Time text -> epoch seconds (cached: many objects share one)."""
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()

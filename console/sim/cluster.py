@@ -60,7 +60,7 @@ class SimCluster:
                             self.kubelet, self.nodes, self.disruption, self.endpoints]
 
     # ---- lifecycle --------------------------------------------------------
-    def start(self) -> "SimCluster":
+    def start(self) -> SimCluster:
         self._watcher, _ = self.store.watch(None, self.store.resource_version)
         for c in self.controllers:
             c.resync()

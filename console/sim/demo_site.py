@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from . import site_objects as so
-from .cluster import SimCluster
 from .clock import SimClock
+from .cluster import SimCluster
 from .controllers.daemonset import daemon_pod
 from .controllers.deployment import new_replicaset, template_hash
 from .controllers.replicaset import new_pod_from_template
@@ -188,7 +188,7 @@ class DemoSite:
         return pod
 
     # ---- lifecycle ----------------------------------------------------------------
-    def start(self) -> "DemoSite":
+    def start(self) -> DemoSite:
         try:
             self._start()
         except BaseException:
@@ -256,7 +256,7 @@ class DemoSite:
             except OSError:
                 pass
 
-    def __enter__(self) -> "DemoSite":
+    def __enter__(self) -> DemoSite:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -107,7 +107,7 @@ class DemoTraffic:
         self.ticks += 1
 
     # ---- lifecycle ---------------------------------------------------------------
-    def start(self) -> "DemoTraffic":
+    def start(self) -> DemoTraffic:
         self._thread = threading.Thread(target=self._run, name="demo-traffic", daemon=True)
         self._thread.start()
         return self

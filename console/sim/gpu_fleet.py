@@ -30,8 +30,8 @@ from typing import Any
 
 import msgspec
 
-from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry, XidEvent
 from console.sim.nvidia_smi_query import GPU_LOST_REASON
+from console.telemetry.sample import GpuProcess, GpuSample, HostTelemetry, XidEvent
 
 NAME = "NVIDIA H200"
 MEM_TOTAL_MIB = 143771
@@ -194,7 +194,7 @@ class SimGpuFleet:
             xids = tuple(n.xids)
         return HostTelemetry(node, now, "ok", samples=samples, xids=xids)
 
-    def source(self, node: str) -> "SimTelemetrySource":
+    def source(self, node: str) -> SimTelemetrySource:
         return SimTelemetrySource(self, node)
 
     # ---- model ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import shlex
 
 import msgspec
 
-from console.transport import CommandResult
+from console.hosts.transport import CommandResult
 
 
 class HostSoftware(msgspec.Struct):

@@ -28,11 +28,12 @@ import posixpath
 import re
 import shlex
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
-from console.transport import CommandResult, HostUnreachable, Transport
+from console.hosts.transport import CommandResult, HostUnreachable, Transport
 
 KERNEL_RELEASE = "5.15.0-126-generic"
 NVIDIA_MODULE_LINE = ("NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  "
@@ -237,8 +238,8 @@ class SimulatedHost(Transport):
         if self._has_gpus():
             self._mkdirs("/proc/driver/nvidia")
             self.files["/proc/driver/nvidia/version"] = (
-                "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build\n"
-                "GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04)\n").encode()
+                b"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build\n"
+                b"GCC version:  gcc version 12.3.0 (Ubuntu 12.3.0-1ubuntu1~22.04)\n")
         int_range = lambda lo, hi: (lambda v: v.lstrip("-").isdigit() and lo <= int(v) <= hi)  # noqa: E731
         self.add_sysctl("vm.swappiness", "60", int_range(0, 200))
         self.add_sysctl("vm.overcommit_memory", "0", int_range(0, 2))

@@ -497,7 +497,7 @@ class ApiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="sim-apiserver", daemon=True)
         self._thread.start()

@@ -34,9 +34,9 @@ from typing import Any
 
 import msgspec
 
+from console.lazy_regex import LazyRegex
 from console.sim.compile_profile import CompileProfile, Shape
 from console.sim.vllm_metrics import ServerMetrics, render_metrics
-from console.lazy_regex import LazyRegex
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_HEAD = 64 * 1024
@@ -170,7 +170,7 @@ class ModelServerPool:
         if self._sock is not None:
             self._sock.close()
 
-    def __enter__(self) -> "ModelServerPool":
+    def __enter__(self) -> ModelServerPool:
         self.start()
         return self
 
@@ -322,7 +322,7 @@ class ModelServerPool:
         return not pod.unhealthy and self.clock.now() >= pod.ready_at
 
     # ---- HTTP ----------------------------------------------------------------
-    def _connection(self) -> "_Connection":
+    def _connection(self) -> _Connection:
         return _Connection(self)
 
     def _route(self, pod: _Pod, method: str, path: str, body: bytes):
@@ -539,7 +539,7 @@ class _Connection(asyncio.Protocol):
     written from data_received without a task; completions run as a task, and
     the connection reads its next request only when that one is answered."""
 
-    def __init__(self, pool: "ModelServerPool"):
+    def __init__(self, pool: ModelServerPool):
         self.pool = pool
         self.buf = bytearray()
         self.dest = ""

@@ -21,7 +21,7 @@ import time
 
 import msgspec
 
-from console.gpu_sample import CLOCK_EVENT_REASONS, GpuSample
+from console.telemetry.sample import CLOCK_EVENT_REASONS, GpuSample
 
 DRIVER_VERSION = "580.159.04"
 LOST = "[GPU is lost]"  # what the driver prints for a value of a GPU that fell off the bus

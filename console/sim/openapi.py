@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .resources import GROUPS, RESOURCES
 
@@ -39,7 +39,7 @@ def _doc(group: str, version: str) -> dict:
             "paths": paths, "components": {"schemas": {}}}
 
 
-@lru_cache(maxsize=None)
+@cache
 def gv_document(group: str, version: str) -> bytes:
     return json.dumps(_doc(group, version)).encode()
 

@@ -6,10 +6,11 @@ Field selectors: `path=v`, `path==v`, `path!=v`, comma-separated, where path is
 a dotted field (metadata.name, spec.nodeName, status.phase ...)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+
+from console.lazy_regex import LazyRegex
 
 from .api_errors import bad_request
-from console.lazy_regex import LazyRegex
 
 Predicate = Callable[[dict], bool]
 

@@ -20,17 +20,18 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import msgspec
 import msgspec.structs
 
-from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
+from console.hosts.transport import CommandResult, Transport
+from console.telemetry.sample import GpuProcess, GpuSample, HostTelemetry
 from console.telemetry.smi_values import PARSERS, missing_reason, normalize_bus_id, parse_int
 from console.telemetry.source import telemetry_from_exception
 from console.telemetry.xid import KernelLogXids
-from console.transport import CommandResult, Transport
 
 
 @dataclass(frozen=True)

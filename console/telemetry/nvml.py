@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from console.gpu_sample import GpuProcess, GpuSample, HostTelemetry
-from console.telemetry.local_transport import LocalTransport
+from console.hosts.local import LocalTransport
+from console.telemetry.sample import GpuProcess, GpuSample, HostTelemetry
 from console.telemetry.xid import KernelLogXids
 
 _MIB = 1024 * 1024

@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
-from console.gpu_sample import HostTelemetry, XidEvent
+from console.telemetry.sample import HostTelemetry, XidEvent
 from console.telemetry.source import TelemetrySource, safe_read
 from console.telemetry.xid import XidLog
 

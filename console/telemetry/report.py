@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import msgspec
 
-from console.gpu_sample import GpuSample, HostTelemetry
+from console.telemetry.sample import GpuSample, HostTelemetry
 
 _COLUMNS = ("HOST", "GPU", "NAME", "UTIL", "MEMORY", "TEMP", "POWER", "SM MHZ", "ECC", "FLAGS")
 

@@ -8,7 +8,9 @@ GpuSample.field_errors.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
 from console.lazy_regex import LazyRegex
 
 # What the driver prints instead of a value: "[N/A]", "[Not Supported]",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-from console.gpu_sample import HostTelemetry
-from console.transport import (CommandTimeout, HostKeyError, HostUnreachable,
-                               SudoPasswordRequired, TransportError)
+from console.hosts.transport import CommandTimeout, HostKeyError, HostUnreachable, SudoPasswordRequired, TransportError
+from console.telemetry.sample import HostTelemetry
 
 
 @runtime_checkable

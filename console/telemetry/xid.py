@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from console.gpu_sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
-from console.transport import CommandResult
-from console.telemetry.smi_values import normalize_bus_id
+from console.hosts.transport import CommandResult
 from console.lazy_regex import LazyRegex
+from console.telemetry.sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
+from console.telemetry.smi_values import normalize_bus_id
 
 _XID = LazyRegex(
     r"NVRM: Xid \((?:PCI:)?(?P<bus>[0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}(?:\.[0-7])?)\)"

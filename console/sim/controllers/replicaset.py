@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from ..resources import BY_PLURAL
-from .base import (OwnerController, is_active_pod, owner_reference, pod_change_matters,
-                   pod_ready)
+from .base import OwnerController, is_active_pod, owner_reference, pod_change_matters, pod_ready
 
 PODS = BY_PLURAL["pods"]
 RS = BY_PLURAL["replicasets"]

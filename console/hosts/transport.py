@@ -93,7 +93,7 @@ class Transport(abc.ABC):
         """run() for a command run again and again (telemetry polls): no sudo,
         no stdin, and safe to run twice. A transport may run it in a
         long-lived session on the host, which is cheaper per call
-        (SshTransport: console.ssh_session_shell); others just run() it."""
+        (SshTransport: console.hosts.session_shell); others just run() it."""
         return self.run(cmd, timeout=timeout)
 
     def exists(self, path: str, *, sudo: bool = False) -> bool:

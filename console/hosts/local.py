@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 
-from console.transport import CommandResult, CommandTimeout, SudoPasswordRequired, Transport
+from console.hosts.transport import CommandResult, CommandTimeout, SudoPasswordRequired, Transport
 
 
 class LocalTransport(Transport):

@@ -4,7 +4,7 @@ The console is one Python process: its threads share one interpreter lock, so
 while the ClusterCache decodes the initial list of 20,000 pods (~0.5 s of CPU)
 the UI thread can neither import Textual nor render. A helper process decodes
 on another core instead: the cache's fetch thread writes each page's raw JSON
-to it, it answers with the page's rows (console.k8s_rows.decode_page) as
+to it, it answers with the page's rows (console.kube.rows.decode_page) as
 msgpack, which the cache thread reads back in ~1 ms a page. The cache uses it
 only for big lists on machines with more than one CPU, and decodes in process
 when it cannot start or fails.
@@ -14,7 +14,7 @@ number, 4 bytes; length, 8 bytes; big-endian) and a body. In: the page's JSON.
 Out: msgpack of [ok, rows | error text, resourceVersion, continue token,
 remainingItemCount]. The kind is the helper's one argument; end of input ends it.
 
-    python -m console.list_decoder pods
+    python -m console.kube.list_decoder pods
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ import threading
 
 import msgspec
 
-from console import k8s_rows
+from console.kube import rows as k8s_rows
 
 _HEAD = struct.Struct(">IQ")
-_CHILD = "import sys; from console.list_decoder import main; sys.exit(main(sys.argv[1:]))"
+_CHILD = "import sys; from console.kube.list_decoder import main; sys.exit(main(sys.argv[1:]))"
 
 
 class DecoderGone(ValueError):
@@ -44,7 +44,7 @@ class PageDecoder:
         row = k8s_rows.ROW_TYPES[kind]
         self._decode = msgspec.msgpack.Decoder(
             tuple[bool, list[row] | str, str | None, str | None, int | None]).decode
-        import subprocess   # here: not on the path of a process that never offloads (nor the helper's)
+        import subprocess  # here: not on the path of a process that never offloads (nor the helper's)
 
         import console
         # -S (no site module, no .pth files: ~0.07 s less start-up on this machine),
@@ -118,7 +118,7 @@ class PageDecoder:
 def main(argv: list[str]) -> int:
     kind = argv[0]
     if kind not in k8s_rows.ROW_TYPES:
-        print(f"usage: python -m console.list_decoder {{{','.join(k8s_rows.ROW_TYPES)}}}", file=sys.stderr)
+        print(f"usage: python -m console.kube.list_decoder {{{','.join(k8s_rows.ROW_TYPES)}}}", file=sys.stderr)
         return 2
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     encode = msgspec.msgpack.Encoder().encode

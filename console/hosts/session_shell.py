@@ -52,8 +52,7 @@ import shlex
 import threading
 import time
 
-from console.transport import (CommandResult, CommandTimeout, HostUnreachable, TransportError,
-                               program_name)
+from console.hosts.transport import CommandResult, CommandTimeout, HostUnreachable, TransportError, program_name
 
 START_COMMAND = "exec /bin/sh"
 

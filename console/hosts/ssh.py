@@ -4,7 +4,7 @@
   every command to that host (each command is its own channel, so commands
   from several threads run side by side). A connection found dead is replaced
   on the next command: a command after sshd was restarted just works.
-- Host keys are checked strictly (console.known_hosts): unknown or changed
+- Host keys are checked strictly (console.hosts.known_hosts): unknown or changed
   keys are refused with their fingerprint, never added here.
 - ProxyJump: the connection to a host behind a bastion is a direct-tcpip
   channel of the bastion's own (shared, strictly checked) connection.
@@ -12,14 +12,14 @@
   else; sudo wanting a password raises SudoPasswordRequired.
 - Every command has a timeout (CommandTimeout); connecting has its own.
 - run_in_session(): commands repeated often (telemetry polls) go to one
-  persistent shell per host (console.ssh_session_shell) instead of a new SSH
+  persistent shell per host (console.hosts.session_shell) instead of a new SSH
   session each; run() stays the path for everything else.
 - AES-GCM is preferred (cheaper per packet in paramiko than AES-CTR + HMAC).
 - Neither commands, their input nor their output go into logs or error
   messages (they may carry secrets); messages name the program run at most.
 
 Settings precedence (DESIGN.md): what the caller (the site file) gives, then
-~/.ssh/config (console.ssh_config), then defaults.
+~/.ssh/config (console.hosts.ssh_config), then defaults.
 """
 from __future__ import annotations
 
@@ -35,12 +35,19 @@ import threading
 import time
 from pathlib import Path
 
-from console import known_hosts as kh
-from console import ssh_config
-from console.ssh_session_shell import SessionLost, SessionUnsupported, ShellSession
-from console.transport import (CommandResult, CommandTimeout, HostKeyError, HostUnreachable,
-                               SudoPasswordRequired, Transport, TransportError,
-                               program_name)
+from console.hosts import known_hosts as kh
+from console.hosts import ssh_config
+from console.hosts.session_shell import SessionLost, SessionUnsupported, ShellSession
+from console.hosts.transport import (
+    CommandResult,
+    CommandTimeout,
+    HostKeyError,
+    HostUnreachable,
+    SudoPasswordRequired,
+    Transport,
+    TransportError,
+    program_name,
+)
 
 log = logging.getLogger("console.ssh")
 
@@ -86,7 +93,7 @@ class SshTransport(Transport):
 
     def __init__(self, name: str, address: str | None = None, *, user: str | None = None,
                  port: int | None = None, identity_file=None,
-                 jump: "SshTransport | None" = None, ssh_config=None,
+                 jump: SshTransport | None = None, ssh_config=None,
                  known_hosts: list | None = None, connect_timeout: float = 5.0,
                  keepalive: int = 15):
         settings = ssh_config_resolve(name, address, user, port, identity_file, ssh_config,
@@ -188,7 +195,7 @@ class SshTransport(Transport):
         try:
             sock = socket.create_connection((self.address, self.port),
                                             timeout=self.connect_timeout)
-        except socket.timeout:
+        except TimeoutError:
             raise HostUnreachable(self.name, f"no answer from {self.target} within "
                                              f"{self.connect_timeout:g} s") from None
         except ConnectionRefusedError:
@@ -429,7 +436,7 @@ class SshTransport(Transport):
             _end_command(chan)
             chan = None
             raise
-        except socket.timeout:
+        except TimeoutError:
             _end_command(chan)
             chan = None
             raise CommandTimeout(self.name, f"`{program_name(cmd)}` did not finish within "

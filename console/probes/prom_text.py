@@ -9,6 +9,7 @@ linear interpolation inside the bucket.
 from __future__ import annotations
 
 import math
+
 from console.lazy_regex import LazyRegex
 
 _LE = LazyRegex(r'(?:^|[{,])\s*le\s*=\s*"([^"]*)"')

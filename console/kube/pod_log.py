@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class LogFollower:
@@ -29,7 +29,7 @@ class LogFollower:
         self.ended = False                # the log ended (pod gone / not following any more)
         self.received = 0                 # lines received in total (the buffer keeps max_lines)
 
-    def start(self) -> "LogFollower":
+    def start(self) -> LogFollower:
         self._thread = threading.Thread(target=self._run, name=f"log-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -57,7 +57,7 @@ class LogFollower:
                 pass
 
     def _run(self) -> None:
-        from console.kube_http import ApiUnreachable, KubeApiError
+        from console.kube.client import ApiUnreachable, KubeApiError
         backoff = 0.5
         first = True
         while not self._stop.is_set():

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from console import http1
 from console.snapshot import PodRow
@@ -77,7 +78,7 @@ class ProbeLoop:
         self._cursor = 0
         self.rounds = 0
 
-    def start(self) -> "ProbeLoop":
+    def start(self) -> ProbeLoop:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         return self

@@ -399,7 +399,7 @@ KINDS = {"nodes": _kind(_Node, node_row), "pods": _kind(_Pod, pod_row),
          "services": _kind(_Service, service_row), "events": _kind(_Event, event_row)}
 
 
-# the row type of each kind whose rows are Structs (console.list_decoder sends them as msgpack)
+# the row type of each kind whose rows are Structs (console.kube.list_decoder sends them as msgpack)
 ROW_TYPES = {"nodes": NodeRow, "pods": PodRow, "deployments": DeploymentRow, "pdbs": PdbRow,
              "events": EventRow}
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console import paths
-from console.transport import HostKeyError
+from console.hosts.transport import HostKeyError
 
 SYSTEM_FILE = Path("/etc/ssh/ssh_known_hosts")
 

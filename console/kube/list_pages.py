@@ -4,7 +4,7 @@ The next page is fetched on a helper thread while the caller decodes the
 current one (the network and the API server's time overlap the decoding; at
 most two pages wait in memory). A big list (more than `offload_min_items`
 remaining after its first page) is decoded by a helper process instead
-(console.list_decoder): the fetch thread hands each page to it and the caller
+(console.kube.list_decoder): the fetch thread hands each page to it and the caller
 only reads the rows back, so the initial list of 20,000 pods costs the
 console's interpreter ~0.06 s of CPU instead of ~0.5 s, which the UI thread
 gets for its start-up and first frame. The first page is always decoded here,
@@ -16,9 +16,9 @@ import queue
 import re
 import threading
 
-from console import k8s_rows
-from console.kube_http import Gone, KubeHttp, object_path
-from console.list_decoder import DecoderGone, PageDecoder
+from console.kube import rows as k8s_rows
+from console.kube.client import Gone, KubeHttp, object_path
+from console.kube.list_decoder import DecoderGone, PageDecoder
 
 # The API server writes a list's `metadata` before its `items`: these are read
 # from the head of a page without decoding it.

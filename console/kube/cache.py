@@ -2,12 +2,12 @@
 
 One list+watch per kind (nodes, pods, deployments, services, PDBs, events), each
 on its own thread:
-- list in chunks of 1000 (limit/continue; console.list_pages), the next page
+- list in chunks of 1000 (limit/continue; console.kube.list_pages), the next page
   fetched on a helper thread while the current one is decoded; each page
-  decoded at once into small rows (console.k8s_rows: msgspec against schemas
+  decoded at once into small rows (console.kube.rows: msgspec against schemas
   naming only the fields the rows need, so the 20,000 pods never exist as full
   dicts), by a helper process for a list of more than `offload_min_items` when
-  there is a second CPU (console.list_decoder: the interpreter stays free for
+  there is a second CPU (console.kube.list_decoder: the interpreter stays free for
   the UI); the garbage collector is paused during bulk loads (it was 60-70 % of
   parse time there, DESIGN.md) and the long-lived rows are moved out of its way
   (gc.freeze) once everything is synced;
@@ -31,16 +31,16 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable
 from operator import attrgetter
-from typing import Callable, Iterable
 
 import msgspec
 from msgspec.structs import replace
 
-from console import k8s_rows
-from console.kube_http import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
-from console.list_decoder import DecoderGone
-from console.list_pages import PageFetcher
+from console.kube import rows as k8s_rows
+from console.kube.client import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
+from console.kube.list_decoder import DecoderGone
+from console.kube.list_pages import PageFetcher
 from console.snapshot import KINDS, DeploymentRow, EventRow, KindStatus, NodeRow, PdbRow, PodRow
 
 _gc_lock = threading.Lock()
@@ -114,7 +114,7 @@ class ClusterCache:
         self.watch_timeout_s = watch_timeout_s
         self.max_backoff_s = max_backoff_s
         # A list with more items than this is decoded by a helper process
-        # (console.list_decoder), when there is a second CPU for it; None: never.
+        # (console.kube.list_decoder), when there is a second CPU for it; None: never.
         self.offload_min_items = offload_min_items if len(os.sched_getaffinity(0)) > 1 else None
         self._offload_ok = True
         self._on_change = on_change or (lambda: None)
@@ -140,7 +140,7 @@ class ClusterCache:
         self._small: dict[str, tuple] = {"deployments": (), "pdbs": (), "events": ()}
 
     # ------------------------------------------------------------- lifecycle
-    def start(self) -> "ClusterCache":
+    def start(self) -> ClusterCache:
         for name in self._kinds:
             t = threading.Thread(target=self._run_kind, args=(name,), name=f"cache-{name}", daemon=True)
             self._threads.append(t)
@@ -393,7 +393,7 @@ class ClusterCache:
                 backoff = min(backoff * 2, self.max_backoff_s)
 
     def _list(self, k: _Kind) -> None:
-        """The initial (or re-)list, page by page (console.list_pages: the next
+        """The initial (or re-)list, page by page (console.kube.list_pages: the next
         page fetched while one is decoded; a big list decoded by a helper process)."""
         rows: dict = {}
         rv = None

@@ -16,9 +16,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-from console.transport import CommandTimeout, Transport
+from console.hosts.transport import CommandTimeout, Transport
 
 
 def _named(transports) -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ paths inside a file (certificate-authority, client-certificate, client-key,
 tokenFile) are relative to that file.
 
 The result, a KubeTarget, feeds two clients:
-- console.kube_http.KubeHttp: the ClusterCache's thin HTTP client (list,
+- console.kube.client.KubeHttp: the ClusterCache's thin HTTP client (list,
   watch, get, logs). The cache bypasses the official client on its hot path on
   purpose: `import kubernetes.client` costs ~0.3-0.7 s (the dashboard's first
   frame budget on the demo site is 0.8 s from process start), and on that path

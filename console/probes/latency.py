@@ -15,8 +15,8 @@ import time
 
 import msgspec
 
-from console import model_probe, prom_text
-from console.model_probe import ProbeLoop
+from console.probes import model_probe, prom_text
+from console.probes.model_probe import ProbeLoop
 from console.snapshot import PodRow
 
 METRIC = "vllm:e2e_request_latency_seconds"

@@ -2,7 +2,7 @@
 
 GET only: chunked lists as raw bytes, watches and logs as streams of lines,
 single objects. HTTP/1.1 from console/http1.py and the standard library's ssl,
-with the TLS settings and credentials of a console.kube_connect.KubeTarget
+with the TLS settings and credentials of a console.kube.kubeconfig.KubeTarget
 (kube_connect's docstring says why the official client is not on this path;
 not urllib3: its import is ~0.1 s on the first frame's path; not http.client:
 its import of the email package is ~45 M instructions there, http1.py says why).
@@ -23,11 +23,11 @@ import os
 import socket
 import tempfile
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote, urlencode, urlsplit
 
 from console import http1
-from console.kube_connect import KubeTarget
+from console.kube.kubeconfig import KubeTarget
 
 
 class ApiUnreachable(Exception):
@@ -218,7 +218,7 @@ class KubeHttp:
         return self.get_json("/version", timeout=timeout)
 
     def watch(self, path: str, resource_version: str | None, *, timeout_s: int = 300,
-              bookmarks: bool = True) -> "LineStream":
+              bookmarks: bool = True) -> LineStream:
         """A watch from `resource_version`: iterate it for lines (bytes, one event each)."""
         params = {"watch": "1", "resourceVersion": resource_version,
                   "allowWatchBookmarks": "true" if bookmarks else None,
@@ -226,7 +226,7 @@ class KubeHttp:
         return self.request(path, params, read_timeout=timeout_s + 15, stream=True)
 
     def pod_log(self, namespace: str, name: str, *, follow: bool = True, tail_lines: int | None = 500,
-                container: str | None = None) -> "LineStream":
+                container: str | None = None) -> LineStream:
         path = object_path("pods", namespace, name) + "/log"
         params = {"follow": "true" if follow else None, "tailLines": tail_lines, "container": container}
         stream = self.request(path, params, read_timeout=None if follow else 30.0, stream=True)

@@ -16,8 +16,8 @@ import time
 
 import msgspec
 
-from console import model_probe
-from console.model_probe import ProbeLoop
+from console.probes import model_probe
+from console.probes.model_probe import ProbeLoop
 from console.snapshot import PodRow
 
 
