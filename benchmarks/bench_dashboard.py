@@ -30,7 +30,9 @@ TTY, 160x48, and renders for real; its output is read and discarded):
 
 Usage: python3 benchmarks/bench_dashboard.py [--runs 5] [--skip-scale] [--skip-demo]
        [--nodes 2000] [--rate 500] [--seconds 15] [--churn-visible 0,1] [--skip-load]
-(--skip-load: the scale part without the two simulators under churn.)
+       [--compare-tree DIR]
+(--skip-load: the scale part without the two simulators under churn.
+--compare-tree DIR: the first frames also with DIR's code, runs alternating.)
 """
 from __future__ import annotations
 
@@ -232,9 +234,30 @@ def bytecode_variants(env: dict, tmpdir: str, warm_up: Callable[[dict], object])
             "with a bytecode cache (.pyc, as installed)": cached}
 
 
+# Another source tree to measure beside this one (--compare-tree), e.g. a
+# worktree of an older commit: set by main().
+COMPARE_TREE: str | None = None
+
+
+def per_tree(variants: dict[str, dict], warm_up: Callable[[dict], object]) -> dict[str, dict]:
+    """With --compare-tree, each variant twice: this tree's code and the other
+    tree's (PYTHONPATH; the installed entry point honours it), warmed once each,
+    so that runs alternate between old and new code in one run of the machine."""
+    if not COMPARE_TREE:
+        return variants
+    out = {}
+    for name, env in variants.items():
+        for label, tree in (("this tree", str(ROOT)), (COMPARE_TREE, COMPARE_TREE)):
+            e = dict(env, PYTHONPATH=tree)
+            warm_up(e)
+            out[f"{name}, {label}"] = e
+    return out
+
+
 def bench_demo(runs: int) -> None:
     env, tmp = isolated_env()
-    variants = bytecode_variants(env, tmp.name, lambda e: first_frames(e, 1))
+    variants = per_tree(bytecode_variants(env, tmp.name, lambda e: first_frames(e, 1)),
+                        lambda e: first_frames(e, 1))
     results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
     load_before = os.getloadavg()[0]
     for _ in range(runs):
@@ -413,7 +436,7 @@ def bench_scale(runs: int, nodes: int, rate: float, seconds: float, visibles: li
             c.quit()
             return t, cpu, mem
 
-        variants = bytecode_variants(env, tmp.name, start)
+        variants = per_tree(bytecode_variants(env, tmp.name, start), start)
         results: dict[str, tuple[list[float], list[tuple[float, float]]]] = {k: ([], []) for k in variants}
         rss = []
         load_before = os.getloadavg()[0]
@@ -539,7 +562,12 @@ def main() -> None:
     ap.add_argument("--skip-scale", action="store_true")
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--skip-load", action="store_true", help="scale part: no runs under churn")
+    ap.add_argument("--compare-tree", metavar="DIR",
+                    help="also measure the first frames with the code of this source tree (e.g. "
+                         "`git worktree add /tmp/old OLD_COMMIT`), alternating with this tree's")
     a = ap.parse_args()
+    global COMPARE_TREE
+    COMPARE_TREE = a.compare_tree and str(Path(a.compare_tree).resolve())
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     print(calibration())
     if not a.skip_demo:
