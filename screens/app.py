@@ -9,7 +9,6 @@ flood of watch events can never starve key handling.
 """
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from textual.app import App
 from textual.message import Message
 
 import themes
+from console import gc_policy
 from screens import keymap
 from screens.dashboard_screen import DashboardScreen
 from screens.overview_screen import OverviewScreen
@@ -31,7 +31,6 @@ from screens.virtual_table import VirtualTable
 MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
 SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
 START_HOLD_S = 0.5         # before the first frame, partial snapshots wait this long
-GC_THRESHOLDS = (10_000, 50, 100)  # Python's defaults: (700, 10, 10)
 VIEWS = ("overview", "nodes", "pods", "gpus", "events", "alerts")
 
 
@@ -179,14 +178,10 @@ class DashboardApp(App, inherit_bindings=False):
             self.first_frame_at = time.time()
             self._log("first_frame", self.first_frame_at)
             # Everything loaded so far (the cache's 20,000 rows, Textual's DOM) lives
-            # as long as the session: move it out of the collector's sight, so a
-            # full collection under a stream of watch events does not walk it and
-            # freeze the event loop for hundreds of milliseconds. And collect less
-            # often: a watch stream allocates many short-lived, acyclic objects
-            # (reference counting frees them), and every young collection is a
-            # pause of the event loop.
-            gc.freeze()
-            gc.set_threshold(*GC_THRESHOLDS)
+            # as long as the session: out of the collector's sight, so a full
+            # collection under a stream of watch events does not walk it and
+            # freeze the event loop for hundreds of milliseconds.
+            gc_policy.after_first_frame()
             self._check_unfinished_runs()
 
     def _tick(self) -> None:

@@ -8,7 +8,6 @@ site and the cache up) and Textual is imported while they work.
 """
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -25,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     # Until the first frame nearly everything allocated lives as long as the
     # process (modules, classes, the demo site, Textual's DOM): young collections
     # at Python's default rate (every 700 allocations, ~150 of them) find nothing
-    # to free and cost ~40 ms. Collect at the rate DashboardApp uses after its
-    # first frame (screens/app.py GC_THRESHOLDS) from the start: ~10 collections.
-    gc.set_threshold(10_000, 50, 100)
+    # to free and cost ~40 ms; at the console's rate: ~10 collections.
+    from console import gc_policy
+    gc_policy.use_console_thresholds()
     import themes
     try:
         themes.check(getattr(args, "theme", None))   # stdlib only: Textual is not imported yet

@@ -10,7 +10,7 @@ on its own thread:
   there is a second CPU (console.kube.list_decoder: the interpreter stays free for
   the UI); the garbage collector is paused during bulk loads (it was 60-70 % of
   parse time there, DESIGN.md) and the long-lived rows are moved out of its way
-  (gc.freeze) once everything is synced;
+  (console.gc_policy.freeze_long_lived) once everything is synced;
 - watch from the list's resourceVersion with bookmarks, the events of one
   network read applied under one lock; 410 Gone -> relist;
   any connection error -> backoff (0.2 s doubling to 5 s, with jitter) and relist
@@ -20,13 +20,13 @@ on its own thread:
   when it answers again the watchers are woken at once.
 
 Per kind it tracks: synced (initial list done), last successful contact, error,
-count; a kind the API refuses (403) or lacks (404) is shown empty with the reason. `view()` returns the rows the Snapshot needs, rebuilt incrementally: GPU
+count; a kind the API refuses (403) or lacks (404) is shown empty with the reason.
+`view()` returns the rows the Snapshot needs, rebuilt incrementally: GPU
 allocation per node is kept up to date as pods change, and the sorted tuples of
 node and pod rows are rebuilt only for what changed.
 """
 from __future__ import annotations
 
-import gc
 import os
 import random
 import threading
@@ -37,35 +37,12 @@ from operator import attrgetter
 import msgspec
 from msgspec.structs import replace
 
+from console import gc_policy
 from console.kube import rows as k8s_rows
 from console.kube.client import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
 from console.kube.list_decoder import DecoderGone
 from console.kube.list_pages import PageFetcher
 from console.snapshot import KINDS, DeploymentRow, EventRow, KindStatus, NodeRow, PdbRow, PodRow
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-
-
-class gc_paused:
-    """Pause the cyclic GC while any thread is in a bulk load (reference counted,
-    since gc.disable() is process-wide and lists run on several threads)."""
-
-    def __enter__(self):
-        global _gc_pausers
-        with _gc_lock:
-            if _gc_pausers == 0:
-                self.was_enabled = gc.isenabled()
-                gc.disable()
-            _gc_pausers += 1
-        return self
-
-    def __exit__(self, *exc):
-        global _gc_pausers
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0:
-                gc.enable()
 
 
 class CacheView(msgspec.Struct, frozen=True):
@@ -401,12 +378,12 @@ class ClusterCache:
         pages = PageFetcher(self.http, k.name, self.page_size, self._stop,
                             offload_min_items=self.offload_min_items if self._offload_ok else None)
         try:
-            with gc_paused():
+            with gc_policy.paused():
                 for page, expected_continue in pages:
                     if page is None:               # continue token expired: the list starts over
                         rows = {}
                         continue
-                    rows.update(zip(map(key_of, page.rows), page.rows))
+                    rows.update(zip(map(key_of, page.rows), page.rows, strict=True))
                     rv = page.resource_version
                     if page.continue_token != expected_continue:  # the fetcher guessed wrong: follow the real token
                         pages.restart(page.continue_token)
@@ -431,8 +408,7 @@ class ClusterCache:
         if first_sync and self.synced and not self._frozen:
             # The bulk of long-lived rows is in: keep it out of future GC passes.
             self._frozen = True
-            gc.collect(0)
-            gc.freeze()
+            gc_policy.freeze_long_lived(collect_young=True)
         self._on_change()
 
     def _watch(self, k: _Kind) -> None:

@@ -9,10 +9,11 @@ Imports nothing heavy (no kubernetes client): the dashboard starts a small
 site in process on its path to the first frame."""
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 from pathlib import Path
+
+from console import gc_policy
 
 from . import site_objects as so
 from .clock import SimClock
@@ -202,15 +203,10 @@ class DemoSite:
         # walk them again and again (most of the build time at 20,000 pods);
         # a large site's objects then go to the permanent generation, so later
         # collections do not stall the API server walking them either
-        gc_was_on = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_policy.paused():
             self._build()
             if self.store.count("pods") >= FREEZE_GC_PODS:
-                gc.freeze()
-        finally:
-            if gc_was_on:
-                gc.enable()
+                gc_policy.freeze_long_lived()
         for n in self.store.values("nodes"):
             self.cluster.kubelet.push_models(n["metadata"]["name"])
         if self._want_hosts:
