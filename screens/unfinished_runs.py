@@ -10,16 +10,12 @@ import time
 from typing import Any
 
 from actions import journal
-
-
-def site_name(session: Any) -> str | None:
-    """The site name runs are journaled and audited under."""
-    return "demo" if getattr(session, "is_demo", False) else getattr(session, "title", None)
+from actions.wizard_runner import session_site
 
 
 def unfinished_site_runs(session: Any) -> list[journal.RunState]:
     """Unfinished runs (any wizard) of the session's site, oldest first."""
-    site = site_name(session)
+    site = session_site(session)
     return [r for r in journal.unfinished_runs() if r.site == site]
 
 

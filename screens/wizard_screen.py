@@ -26,9 +26,9 @@ from textual.widgets import DataTable, Input, Static
 from actions import confirm, journal
 from actions.plan import Plan
 from actions.runner import Progress, Runner, RunResult
+from actions.wizard_runner import runner_for_session
 from screens import keymap
 from screens.key_bar import KeyBar
-from screens.unfinished_runs import site_name
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
           "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
@@ -374,20 +374,12 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.app.exit()
 
 
-def _runner(session: Any) -> Runner:
-    from console.audit import AuditLog
-    site = site_name(session)
-    operator = getattr(session, "operator", None)
-    return Runner(audit=AuditLog(operator=operator, site=site), operator=operator, site=site,
-                  read_only=bool(getattr(session, "read_only", False)))
-
-
 def open_run_wizard(app: Any, session: Any, run_id: str) -> None:
     """The wizard screen on a journaled run, with its plan rebuilt for the
     session's hosts: `u` resumes it, `r` rolls it back."""
     def plan() -> Plan:
         return Runner.plan_for_run(run_id, session.transports())[1]
-    app.push_screen(WizardScreen(plan, _runner(session), run_id=run_id))
+    app.push_screen(WizardScreen(plan, runner_for_session(session), run_id=run_id))
 
 
 def open_tuning_wizard(app: Any, session: Any) -> None:
@@ -395,7 +387,7 @@ def open_tuning_wizard(app: Any, session: Any) -> None:
     from actions.host_tuning.targets import TuningTargets
     from actions.plan import build_plan
 
-    runner = _runner(session)
+    runner = runner_for_session(session)
     site_obj = getattr(session, "site", None)
 
     def plan() -> Plan:

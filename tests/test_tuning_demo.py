@@ -8,9 +8,14 @@ import sys
 
 import pytest
 
+from actions import journal
 from actions.host_tuning import grub
 from actions.host_tuning.knobs import parse_thp
 from actions.step import StepError
+from actions.wizard_runner import runner_for_session
+from console.sim import tuning_demo
+from console.site_config import load_site
+from console.site_session import SiteSession
 
 
 def tune(*args, stdin=None):
@@ -83,6 +88,39 @@ def test_site_file_errors_are_file_line_exit_2(tmp_path):
     p = tune("plan", "--site", str(site))
     assert p.returncode == 2
     assert f"{site}:6" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_demo_hosts_keep_what_a_run_changed_between_processes():
+    hosts = tuning_demo.saved_hosts()                 # nothing saved yet: the three new hosts
+    fresh = {n: tuning_demo.snapshot(h) for n, h in tuning_demo.new_hosts().items()}
+    assert {n: tuning_demo.snapshot(h) for n, h in hosts.items()} == fresh
+    node = hosts["gpu-node-0001"]
+    node.write("/etc/sysctl.d/60-dsconsole-swappiness.conf", b"vm.swappiness = 1\n")
+    node.write("/sys/kernel/mm/transparent_hugepage/enabled", b"never\n")
+    tuning_demo.save_hosts(hosts)
+    again = tuning_demo.saved_hosts()
+    assert again["gpu-node-0001"].read("/sys/kernel/mm/transparent_hugepage/enabled") == \
+        b"always madvise [never]\n"
+    assert {n: tuning_demo.snapshot(h) for n, h in again.items()} != fresh
+    assert {n: tuning_demo.snapshot(h) for n, h in again.items()} == \
+        {n: tuning_demo.snapshot(h) for n, h in hosts.items()}
+    tuning_demo.state_path().write_text("{not json")   # a torn state file: start afresh
+    assert {n: tuning_demo.snapshot(h) for n, h in tuning_demo.saved_hosts().items()} == fresh
+
+
+def test_the_cli_and_the_dashboard_journal_a_site_under_one_name(tmp_path):
+    p = tune("apply", "--demo", "--json", "--yes", "--hosts", "gpu-node-0001")
+    assert p.returncode == 0, p.stderr
+    (cli_run,) = journal.list_runs()
+    demo_runner = runner_for_session(SiteSession.demo(operator="ann", read_only=True))
+    assert (cli_run.site, demo_runner.site) == ("demo", "demo")
+    assert demo_runner.audit is not None and demo_runner.operator == "ann" and demo_runner.read_only
+
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text("name: lab\nhosts:\n  - name: gpu-a\n    address: 10.200.250.1\n")
+    site_runner = runner_for_session(SiteSession(title=load_site(str(site_file)).name,
+                                                 site=load_site(str(site_file))))
+    assert site_runner.site == "lab" and not site_runner.read_only
 
 
 GRUB = ('# If you change this file, run \'update-grub\' afterwards\nGRUB_DEFAULT=0\n'

@@ -15,7 +15,7 @@ from actions.confirm import ConfirmationRequired, ReadOnlyRefused
 from actions.plan import build_plan
 from actions.runner import DONE, NO_CHANGE, RUN_FAILED, Runner
 from console import audit
-from console.sim import host_software
+from console.sim import tuning_demo
 
 SWAP_FILE = "/etc/sysctl.d/60-dsconsole-swappiness.conf"
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -23,7 +23,7 @@ THP = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 @pytest.fixture
 def hosts():
-    return host_software.tuning_demo_hosts(3)
+    return tuning_demo.new_hosts(3)
 
 
 def _state(h):
@@ -152,8 +152,8 @@ KILLED_RUN = textwrap.dedent("""
     import json, os, sys
     from actions.plan import build_plan
     from actions.runner import Runner
-    from console.sim import host_software
-    hosts = host_software.tuning_demo_hosts(3)
+    from console.sim import tuning_demo
+    hosts = tuning_demo.new_hosts(3)
     victim = hosts["gpu-node-0001"]
     real_tee = victim.commands["tee"]
     def tee_then_die(host, argv, stdin):
@@ -161,7 +161,7 @@ KILLED_RUN = textwrap.dedent("""
         # with the step's intent journaled and its outcome not
         r = real_tee(host, argv, stdin)
         with open(sys.argv[1], "w") as f:
-            json.dump({n: host_software.snapshot(h) for n, h in hosts.items()}, f)
+            json.dump({n: tuning_demo.snapshot(h) for n, h in hosts.items()}, f)
         os._exit(137)
     victim.register_command("tee", tee_then_die)
     Runner(max_parallel=1).apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
@@ -179,10 +179,10 @@ def test_console_killed_mid_step_resume_and_rollback(tmp_path):
     assert state.steps["gpu-node-0001"]["thp"].before.runtime == {THP: "madvise"}
 
     # the "same" hosts as the killed console left them
-    hosts = host_software.tuning_demo_hosts(3)
+    hosts = tuning_demo.new_hosts(3)
     originals = {n: _state(h) for n, h in hosts.items()}
     for n, data in json.loads(saved.read_text()).items():
-        host_software.restore(hosts[n], data)
+        tuning_demo.restore(hosts[n], data)
     assert hosts["gpu-node-0001"].read(THP) == b"always madvise [never]\n"
 
     _, plan = Runner.plan_for_run(state.run_id, hosts)
@@ -217,7 +217,7 @@ def test_update_grub_only_when_asked(hosts):
     h = {"gpu-node-0001": hosts["gpu-node-0001"]}
     _runner().apply(build_plan("host-tuning", h, {}), confirmation="--yes")
     assert not any(c.startswith("update-grub") for c in hosts["gpu-node-0001"].history)
-    fresh = host_software.tuning_demo_hosts(1)
+    fresh = tuning_demo.new_hosts(1)
     result = _runner().apply(build_plan("host-tuning", fresh, {"update_grub": True}), confirmation="--yes")
     node = fresh["gpu-node-0001"]
     assert "update-grub" in node.history

@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Input, Static
 from actions.plan import build_plan
 from actions.runner import Runner
 from console import audit
-from console.sim import host_software
+from console.sim import tuning_demo
 from screens.wizard_screen import ConfirmScreen, WizardScreen
 
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -42,7 +42,7 @@ def _state(h):
 
 
 async def test_wizard_screen_plan_apply_verify_rollback():
-    hosts = host_software.tuning_demo_hosts(3)
+    hosts = tuning_demo.new_hosts(3)
     originals = {n: _state(h) for n, h in hosts.items()}
     runner = Runner(audit=audit.AuditLog(site="demo"), site="demo")
     screen = WizardScreen(lambda: build_plan("host-tuning", hosts, {}), runner)
@@ -91,7 +91,7 @@ async def test_wizard_screen_plan_apply_verify_rollback():
 
 
 async def test_wizard_screen_read_only_refuses_apply():
-    hosts = host_software.tuning_demo_hosts(2)
+    hosts = tuning_demo.new_hosts(2)
     originals = {n: _state(h) for n, h in hosts.items()}
     runner = Runner(audit=audit.AuditLog(site="demo"), site="demo", read_only=True)
     screen = WizardScreen(build_plan("host-tuning", hosts, {}), runner)
@@ -100,15 +100,16 @@ async def test_wizard_screen_read_only_refuses_apply():
         await until(pilot, lambda: "plan" in screen.results and not screen.busy, "the plan")
         assert "READ-ONLY" in str(screen.query_one("#wizard-title", Static).render())
         await pilot.press("a")
-        await pilot.pause(0.05)
+        # the refusal and the confirmation are the two ends of the key's one path
+        await until(pilot, lambda: "read-only" in str(screen.query_one("#wizard-status", Static).render()),
+                    "the read-only refusal")
         assert not isinstance(app.screen, ConfirmScreen)
-        assert "read-only" in str(screen.query_one("#wizard-status", Static).render())
     assert {n: _state(h) for n, h in hosts.items()} == originals
     assert [r["result"] for r in audit.AuditLog().records()] == ["refused: read-only session"]
 
 
 async def test_wizard_screen_offers_and_resumes_an_unfinished_run():
-    hosts = host_software.tuning_demo_hosts(2)
+    hosts = tuning_demo.new_hosts(2)
     hosts["gpu-node-0002"].set_reachable(False)
     partial = Runner().apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
     assert partial.status == "failed"

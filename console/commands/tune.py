@@ -35,11 +35,14 @@ class BadInput(Exception):
 
 
 def _transports_and_targets(args):
-    """(site name, {host: Transport}, TuningTargets) for --demo or the site."""
+    """(journal site name, {host: Transport}, TuningTargets) for --demo or the site."""
     from actions.host_tuning.targets import TuningTargets
+    from actions.wizard_runner import journal_site
     overrides = {"update_grub": True} if args.update_grub else {}
     if args.demo:
-        return "demo", _demo_hosts(), TuningTargets.from_site(None, **overrides)
+        from console.sim import tuning_demo
+        return (journal_site(is_demo=True, name=None), tuning_demo.saved_hosts(),
+                TuningTargets.from_site(None, **overrides))
     from console.site_config import ConfigError, load_site, site_file_path
     site_path = site_file_path(getattr(args, "site", None))
     if not site_path:
@@ -55,39 +58,7 @@ def _transports_and_targets(args):
     except (ValueError, TypeError) as e:
         raise BadInput(f"{site_path}: {e}") from None
     from console.hosts.ssh import transports_for_hosts
-    return site.name, transports_for_hosts(site.hosts), targets
-
-
-def _demo_state_path():
-    from console import paths
-    return paths.state_dir() / "demo-hosts.json"
-
-
-def _demo_hosts() -> dict:
-    """The demo's simulated hosts, as the last `tune --demo` left them (kept
-    in the state dir, so apply, verify, resume and rollback see one another)."""
-    from console.sim import host_software
-    hosts = host_software.tuning_demo_hosts()
-    path = _demo_state_path()
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-        except ValueError:
-            saved = {}
-        for name, data in saved.items():
-            if name in hosts:
-                host_software.restore(hosts[name], data)
-    return hosts
-
-
-def _save_demo_hosts(hosts: dict) -> None:
-    from console import paths
-    from console.sim import host_software
-    paths.ensure(paths.state_dir())
-    path = _demo_state_path()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({n: host_software.snapshot(h) for n, h in hosts.items()}))
-    tmp.replace(path)
+    return journal_site(is_demo=False, name=site.name), transports_for_hosts(site.hosts), targets
 
 
 def _select(hosts: dict, wanted: str | None) -> dict:
@@ -182,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     from actions.plan import build_plan
     from actions.runner import NO_CHANGE, Runner
     from actions.text_report import render, render_run
-    from console.audit import AuditLog
+    from actions.wizard_runner import build_runner, made_on_demo_hosts
 
     if args.action == "runs":
         runs = journal.list_runs()
@@ -197,15 +168,14 @@ def _run(args: argparse.Namespace) -> int:
         # a run made on the demo's hosts is undone / finished there without --demo
         run_id = _pick_run(args, for_action=args.action)
         try:
-            args.demo = bool(run_id) and journal.load(run_id).site == "demo"
+            args.demo = bool(run_id) and made_on_demo_hosts(journal.load(run_id).site)
         except FileNotFoundError:
             pass
     site, transports, targets = _transports_and_targets(args)
     read_only = bool(getattr(args, "read_only", False))
-    runner = Runner(audit=AuditLog(operator=getattr(args, "operator", None), site=site),
-                    operator=getattr(args, "operator", None), site=site, read_only=read_only,
-                    max_parallel=args.max_parallel, stop_all_on_failure=args.stop_all,
-                    on_progress=None if args.json else _print_progress)
+    runner = build_runner(site=site, operator=getattr(args, "operator", None), read_only=read_only,
+                          max_parallel=args.max_parallel, stop_all_on_failure=args.stop_all,
+                          on_progress=None if args.json else _print_progress)
     title = "Host tuning"
     try:
         if args.action in ("plan", "verify", "apply"):
@@ -272,7 +242,8 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     finally:
         if args.demo:
-            _save_demo_hosts(transports)
+            from console.sim import tuning_demo
+            tuning_demo.save_hosts(transports)
         for t in transports.values():
             try:
                 t.close()

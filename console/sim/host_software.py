@@ -4,12 +4,11 @@ NCCL, OpenMPI, nvidia-persistenced, tuned, limits, /dev/shm, update-grub.
 `install(host)` registers the commands (answering like the real tools) on a
 SimulatedHost; `HostSoftware` holds what is installed/running, so a demo or
 a test can make a host differ (`host.software.openmpi = None`, ...).
-`snapshot(host)` / `restore(host, data)` save and load the state host tuning
-touches, so `dsconsole tune --demo` keeps its simulated hosts across runs.
+The three hosts of `dsconsole tune --demo`, and their state kept between
+runs, are console/sim/tuning_demo.py's.
 """
 from __future__ import annotations
 
-import base64
 import json
 import posixpath
 import re
@@ -152,63 +151,3 @@ def install(host, software: HostSoftware | None = None) -> None:
         host._mkdirs("/usr/include")
         host.files["/usr/include/nccl.h"] = (f"#define NCCL_MAJOR {major}\n#define NCCL_MINOR {minor}\n"
                                              f"#define NCCL_PATCH {patch}\n").encode()
-
-
-# -- keeping a demo host's tuning state between CLI runs ------------------------------
-STATE_FILES = ("/etc/sysctl.d/60-dsconsole-swappiness.conf", "/etc/default/grub",
-               "/etc/tuned/active_profile", "/boot/grub/grub.cfg")
-
-
-def snapshot(host) -> dict:
-    files = {p: base64.b64encode(host.files[p]).decode() if p in host.files else None for p in STATE_FILES}
-    return {"files": files, "sysctls": dict(host.sysctls), "thp": host.thp_enabled.current,
-            "software": msgspec.to_builtins(host.software) if hasattr(host, "software") else None}
-
-
-def restore(host, data: dict) -> None:
-    for p, b in (data.get("files") or {}).items():
-        if b is None:
-            host.files.pop(p, None)
-        else:
-            host._mkdirs(posixpath.dirname(p))
-            host.files[p] = base64.b64decode(b)
-    host.sysctls.update(data.get("sysctls") or {})
-    if data.get("thp"):
-        host.thp_enabled.current = data["thp"]
-    if data.get("software"):
-        host.software = HostSoftware(**data["software"])
-
-
-# -- the demo's hosts for `dsconsole tune --demo`: three nodes in three states -------------
-def tuning_demo_hosts(n: int = 3) -> dict:
-    """gpu-node-0001..n with GPUs: the first untuned (Ubuntu defaults), the
-    second already tuned, the third with a conflicting tuned profile, no
-    /etc/default/grub, THP always, no OpenMPI and no persistence daemon; then repeat."""
-    from console.sim.gpu_fleet import SimGpuFleet
-    from console.sim.hosts import SimulatedHost
-    fleet = SimGpuFleet(seed=0)
-    hosts = {}
-    for i in range(n):
-        name = f"gpu-node-{i + 1:04d}"
-        fleet.add_node(name, gpus=8)
-        h = SimulatedHost(name, fleet)
-        if not hasattr(h, "software"):
-            install(h)
-        kind = i % 3
-        if kind == 1:
-            h.files["/etc/sysctl.d/60-dsconsole-swappiness.conf"] = b"vm.swappiness = 1\n"
-            h.sysctls["vm.swappiness"] = "1"
-            h.sysctls["kernel.numa_balancing"] = "0"
-            h.thp_enabled.current = "never"
-            h.files["/etc/default/grub"] = h.files["/etc/default/grub"].replace(
-                b'GRUB_CMDLINE_LINUX=""', b'GRUB_CMDLINE_LINUX="transparent_hugepage=never"')
-        elif kind == 2:
-            h.files.pop("/etc/default/grub", None)
-            h._mkdirs("/etc/tuned")
-            h.files["/etc/tuned/active_profile"] = b"hpc-compute\n"
-            h.thp_enabled.current = "always"
-            h.software.openmpi = None
-            h.software.persistenced = False
-            h.software.processes.pop("nvidia-persistenced", None)
-        hosts[name] = h
-    return hosts
