@@ -145,6 +145,34 @@ def test_a_host_without_a_shell_for_us_gets_plain_execs(test_hosts, forced):
     assert t.run_in_session("echo hi") == plain
 
 
+class _ChannelClosedBeforeTheFrame:
+    """A real session channel whose exec request returns only once the host has
+    closed the channel: the forced command has run and exited before the
+    session's first frame is sent (the race that, under CPU load, made such a
+    host keep its shell session: SessionLost where SessionUnsupported is right)."""
+
+    def __init__(self, chan):
+        self._chan = chan
+
+    def exec_command(self, command):
+        self._chan.exec_command(command)
+        wait_until(lambda: self._chan.closed, "the forced command's channel closed")
+
+    def __getattr__(self, name):
+        return getattr(self._chan, name)
+
+
+def test_a_forced_command_that_exits_before_the_first_frame_is_no_shell(test_hosts):
+    h, = test_hosts.start(1)
+    h.sh("sed -i 's|^|command=\"echo forced\" |' /etc/ssh/authorized_keys/root", check=True)
+    t = h.transport(connect_timeout=1)
+    plain = t.run("echo hi")
+    open_channel = t._shell._open_channel
+    t._shell._open_channel = lambda timeout: _ChannelClosedBeforeTheFrame(open_channel(timeout))
+    assert t.run_in_session("echo hi") == plain
+    assert t._shell is None  # remembered: plain execs from now on
+
+
 def test_telemetry_polls_use_one_session_and_a_hung_nvidia_smi_is_ended(test_hosts):
     h, = test_hosts.start(1)
     t = h.transport(connect_timeout=3)

@@ -124,12 +124,14 @@ class ShellSession:
         tok = self._token()
         frame = (_ready_frame(ready) if ready else "") + _command_frame(cmd, tok)
         reader = _Reader(chan)
+        answered = ready is None  # a new session's shell has yet to answer its ready frame
         try:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
             chan.sendall(frame.encode())
             chan.settimeout(0.0)
             if ready:
                 self._await_ready(reader, ready, deadline)
+                answered = True
             out, rc, err = reader.until(b"\n" + tok.encode() + b" ", b"\n" + tok.encode() + b"\n",
                                         deadline)
         except _Late:
@@ -141,6 +143,12 @@ class ShellSession:
             if not chan.get_transport().is_active():
                 raise HostUnreachable(self.name, f"connection lost while running "
                                                  f"`{program_name(cmd)}`") from None
+            if not answered:
+                # A new session ended before its shell answered the ready frame:
+                # what sshd ran was no shell of ours. A forced command that exits
+                # at once closes the channel before (or while) the first frame is
+                # sent, and sendall fails here rather than in _await_ready.
+                raise _unsupported(self.name) from None
             raise SessionLost(self.name, f"the command session ended while running "
                                          f"`{program_name(cmd)}`") from None
         self.commands += 1
@@ -173,8 +181,7 @@ class ShellSession:
                     (isinstance(e, _Late) and limit == deadline):
                 raise  # the connection died, or the command's own time ran out
             self._abandon()
-            raise SessionUnsupported(self.name, "no POSIX shell answered on a session "
-                                                "channel (forced command?)") from None
+            raise _unsupported(self.name) from None
 
     def _abandon(self, kill: bool = False) -> None:
         """Closes the session's channel; with `kill` (its command still runs)
@@ -199,6 +206,10 @@ class ShellSession:
                             f"kill -KILL -- -{group} 2>/dev/null; exit 0", timeout=10)
         except Exception:  # noqa: BLE001 - best effort: the host may be gone
             pass
+
+
+def _unsupported(name: str) -> SessionUnsupported:
+    return SessionUnsupported(name, "no POSIX shell answered on a session channel (forced command?)")
 
 
 def _drain(chan) -> None:
