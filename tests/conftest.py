@@ -12,3 +12,13 @@ def _isolated_xdg(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.delenv("KUBECONFIG", raising=False)
     yield
+
+
+@pytest.fixture(scope="module")
+def small_site():
+    """A small demo site (4 nodes x 4 GPUs), one per test module that uses it
+    (tests may fail nodes and crash pods on it)."""
+    from console.sim.demo_site import start_demo_site
+    s = start_demo_site(nodes=4, gpus_per_node=4, time_scale=20.0, model_load_s=20.0)
+    yield s
+    s.stop()

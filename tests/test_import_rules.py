@@ -4,7 +4,10 @@
   never imports screens/;
 - actions/ never imports screens/ or textual;
 - console/gc_policy.py is the only module that imports `gc`: the process's
-  garbage-collector policy has one owner.
+  garbage-collector policy has one owner;
+- no test module (tests/test_*.py) imports another: shared fixtures live in
+  tests/conftest.py, shared helpers in modules that are not test modules
+  (tests/testhosts.py, tests/waiting.py, ...).
 
 Every module of console/, actions/, screens/ and themes/ is parsed with `ast`;
 every import counts wherever it is (module level, inside a function, under
@@ -95,8 +98,25 @@ def violations(root: Path) -> list[str]:
     return list(out)
 
 
+def imports_between_test_modules(root: Path) -> list[str]:
+    """`path:line: ...` for every test module that imports another test module."""
+    out: dict[str, None] = {}
+    for path in sorted((root / "tests").glob("test_*.py")):
+        rel = path.relative_to(root).as_posix()
+        for line, module in imports_of(rel, path.read_text()):
+            test_module = next((part for part in module.split(".") if part.startswith("test_")), None)
+            if test_module:
+                out[f"{rel}:{line}: imports the test module {test_module}; "
+                    "fixtures go in tests/conftest.py, helpers in a module not named test_*"] = None
+    return list(out)
+
+
 def test_the_repository_keeps_the_import_rules():
     assert violations(REPO) == []
+
+
+def test_no_test_module_imports_another():
+    assert imports_between_test_modules(REPO) == []
 
 
 def test_the_checker_reads_every_package_of_the_repository():
@@ -146,6 +166,15 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path):
     ]
     assert "console/kube/cache.py:2: imports screens/; only console/cli.py and console/commands/ may" in found
     assert "actions/runner.py:1: imports textual; actions/ imports neither screens/ nor textual" in found
+
+
+def test_the_checker_finds_a_test_module_imported_by_another(tmp_path):
+    root = _tree(tmp_path, {
+        "tests/test_a.py": "from tests.test_b import site  # noqa: F401\n",
+        "tests/test_c.py": "def test_x():\n    from tests.waiting import wait_for\n    from .test_b import row\n",
+        "tests/test_b.py": "import tests.testhosts\n",
+    })
+    assert [v.split(": ")[0] for v in imports_between_test_modules(root)] == ["tests/test_a.py:1", "tests/test_c.py:3"]
 
 
 def test_relative_imports_are_resolved_to_the_module_they_name():

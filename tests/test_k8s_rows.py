@@ -10,35 +10,27 @@ from console.kube.kubeconfig import api_client, resolve
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def site():
-    from console.sim.demo_site import start_demo_site
-    s = start_demo_site(nodes=4, gpus_per_node=4, time_scale=20.0, model_load_s=20.0)
-    yield s
-    s.stop()
-
-
-def page(site, kind):
-    http = KubeHttp(resolve(str(site.kubeconfig_path), site.context))
+def page(small_site, kind):
+    http = KubeHttp(resolve(str(small_site.kubeconfig_path), small_site.context))
     try:
         return k8s_rows.decode_page(kind, http.get_bytes(object_path(kind)))
     finally:
         http.close()
 
 
-def test_pod_node_and_event_rows_agree_with_the_official_client(site):
+def test_pod_node_and_event_rows_agree_with_the_official_client(small_site):
     from kubernetes import client
-    v1 = client.CoreV1Api(api_client(str(site.kubeconfig_path), site.context))
+    v1 = client.CoreV1Api(api_client(str(small_site.kubeconfig_path), small_site.context))
     pods = v1.list_pod_for_all_namespaces().items
-    model = sorted((p for p in pods if p.metadata.namespace == site.namespace), key=lambda p: p.metadata.name)
+    model = sorted((p for p in pods if p.metadata.namespace == small_site.namespace), key=lambda p: p.metadata.name)
     node_names = sorted(n.metadata.name for n in v1.list_node().items)
     crashed, (failed, cordoned, healthy) = model[0], node_names[:3]
-    site.cluster.crash_pod(crashed.metadata.namespace, crashed.metadata.name)
-    site.cluster.fail_node(failed)
-    site.cluster.cordon(cordoned)
-    site.cluster.settle()
+    small_site.cluster.crash_pod(crashed.metadata.namespace, crashed.metadata.name)
+    small_site.cluster.fail_node(failed)
+    small_site.cluster.cordon(cordoned)
+    small_site.cluster.settle()
 
-    got = page(site, "pods")
+    got = page(small_site, "pods")
     assert got.resource_version and got.continue_token is None
     rows = {r.key: r for r in got.rows}
     want = v1.list_pod_for_all_namespaces().items
@@ -57,7 +49,7 @@ def test_pod_node_and_event_rows_agree_with_the_official_client(site):
     hit = rows[f"{crashed.metadata.namespace}/{crashed.metadata.name}"]
     assert hit.restarts == 1 and hit.last_restart is not None and hit.model_port
 
-    nodes = {r.name: r for r in page(site, "nodes").rows}
+    nodes = {r.name: r for r in page(small_site, "nodes").rows}
     for n in v1.list_node().items:
         r = nodes[n.metadata.name]
         ready = next(c for c in n.status.conditions if c.type == "Ready")
@@ -68,7 +60,7 @@ def test_pod_node_and_event_rows_agree_with_the_official_client(site):
     assert not nodes[failed].ready and nodes[failed].ready_reason
     assert nodes[cordoned].cordoned and nodes[healthy].ready_reason is None
 
-    events = {e.uid: e for e in page(site, "events").rows}
+    events = {e.uid: e for e in page(small_site, "events").rows}
     official = v1.list_event_for_all_namespaces().items
     assert official and events.keys() == {e.metadata.uid for e in official}
     for e in official:
@@ -77,8 +69,8 @@ def test_pod_node_and_event_rows_agree_with_the_official_client(site):
             e.involved_object.kind, e.involved_object.name, e.involved_object.namespace or e.metadata.namespace,
             e.reason, e.type, e.message, e.count or 1)
 
-    (dep,) = [d for d in page(site, "deployments").rows if d.namespace == site.namespace]
-    official_dep = client.AppsV1Api(api_client(str(site.kubeconfig_path), site.context)) \
+    (dep,) = [d for d in page(small_site, "deployments").rows if d.namespace == small_site.namespace]
+    official_dep = client.AppsV1Api(api_client(str(small_site.kubeconfig_path), small_site.context)) \
         .read_namespaced_deployment(dep.name, dep.namespace)
     assert (dep.replicas, dep.updated, dep.version) == (
         official_dep.spec.replicas, official_dep.status.updated_replicas or 0,

@@ -13,13 +13,12 @@ from console.kube.client import KubeHttp
 from console.kube.kubeconfig import resolve
 from console.kube.list_decoder import DecoderGone, PageDecoder
 from console.kube.list_pages import PageFetcher
-from tests.test_k8s_rows import site  # noqa: F401 - the same small demo site (a fixture of this module too)
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def http(site) -> KubeHttp:
-    return KubeHttp(resolve(str(site.kubeconfig_path), site.context))
+def http(small_site) -> KubeHttp:
+    return KubeHttp(resolve(str(small_site.kubeconfig_path), small_site.context))
 
 
 def helpers() -> set[int]:
@@ -36,8 +35,8 @@ def helpers() -> set[int]:
     return found
 
 
-def list_all(site, kind: str, offload: int | None, limit: int = 3):
-    pages = PageFetcher(http(site), kind, limit, threading.Event(), offload_min_items=offload)
+def list_all(small_site, kind: str, offload: int | None, limit: int = 3):
+    pages = PageFetcher(http(small_site), kind, limit, threading.Event(), offload_min_items=offload)
     rows, used = [], False
     try:
         for page, _token in pages:
@@ -49,23 +48,23 @@ def list_all(site, kind: str, offload: int | None, limit: int = 3):
 
 
 @pytest.mark.parametrize("kind", ["pods", "nodes"])
-def test_helper_process_decodes_the_same_rows(site, kind):
-    local, used_local = list_all(site, kind, offload=None)
-    remote, used_remote = list_all(site, kind, offload=1)
+def test_helper_process_decodes_the_same_rows(small_site, kind):
+    local, used_local = list_all(small_site, kind, offload=None)
+    remote, used_remote = list_all(small_site, kind, offload=1)
     assert not used_local and used_remote
     assert len(local) > 3 and remote == local
     assert not helpers()
 
 
-def test_small_list_and_services_stay_in_process(site):
-    _rows, used = list_all(site, "pods", offload=10_000)
+def test_small_list_and_services_stay_in_process(small_site):
+    _rows, used = list_all(small_site, "pods", offload=10_000)
     assert not used
-    _rows, used = list_all(site, "services", offload=1, limit=1)   # dict rows: not sent to a helper
+    _rows, used = list_all(small_site, "services", offload=1, limit=1)   # dict rows: not sent to a helper
     assert not used
 
 
-def test_a_dying_helper_is_an_error_the_cache_recovers_from(site):
-    pages = PageFetcher(http(site), "pods", 2, threading.Event(), offload_min_items=1)
+def test_a_dying_helper_is_an_error_the_cache_recovers_from(small_site):
+    pages = PageFetcher(http(small_site), "pods", 2, threading.Event(), offload_min_items=1)
     try:
         it = iter(pages)
         page, _ = next(it)           # the first page is decoded here, while the helper starts
@@ -79,7 +78,7 @@ def test_a_dying_helper_is_an_error_the_cache_recovers_from(site):
         pages.close()
     assert not helpers()
     # the cache: the failed list is listed again, decoded in process from then on
-    cache = ClusterCache(http(site), kinds=("pods",), page_size=2, offload_min_items=1, max_backoff_s=0.5)
+    cache = ClusterCache(http(small_site), kinds=("pods",), page_size=2, offload_min_items=1, max_backoff_s=0.5)
     assert cache.offload_min_items == 1 or os.cpu_count() == 1
     killer_stop = threading.Event()
 
@@ -94,7 +93,7 @@ def test_a_dying_helper_is_an_error_the_cache_recovers_from(site):
     cache.start()
     try:
         assert cache.wait_synced(30)
-        assert len(cache.items("pods")) == len(list_all(site, "pods", offload=None)[0])
+        assert len(cache.items("pods")) == len(list_all(small_site, "pods", offload=None)[0])
         if cache.offload_min_items is not None:
             assert not cache._offload_ok
     finally:

@@ -199,10 +199,15 @@ def test_rolling_update_honours_max_surge_and_max_unavailable(site, v1, apps):
 
 
 def test_delete_cascades_to_replicasets_and_pods(site, v1, apps):
+    addresses = [p.status.pod_ip for p in model_pods(v1)]
+    assert len(addresses) == 8 and all(site.model_servers.healthy(ip) for ip in addresses)
     apps.delete_namespaced_deployment("deepseek-v3", NS)
     wait_for(lambda: not model_pods(v1) and not apps.list_namespaced_replica_set(NS).items, timeout=10,
              what="cascading deletion")
-    assert not site.model_servers.healthy(next(iter(site.store.values("nodes")))["metadata"]["name"])
+    # the deleted pods' model servers are gone with them, not merely unhealthy
+    wait_for(lambda: not any(ip in site.model_servers for ip in addresses), timeout=10,
+             what="the deleted pods' model servers removed")
+    assert not any(site.model_servers.healthy(ip) for ip in addresses)
 
 
 def test_frozen_sites_are_deterministic(tmp_path):

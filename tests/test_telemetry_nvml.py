@@ -2,14 +2,12 @@
 GpuSample, and the real pynvml on this GPU-less machine."""
 import ast
 import re
-from pathlib import Path
 
 import pynvml
 import pytest
 
 from console.telemetry.nvml import NvmlSource, error_reason, no_driver_message, sample_from_raw
-
-H200 = Path(__file__).parent / "data" / "gpu" / "h200"
+from tests.gpu_recordings import H200
 
 
 def recorded_raw() -> dict:
@@ -61,7 +59,7 @@ def test_recorded_h200_nvml_values_map_to_gpu_sample():
 def test_same_gpu_same_reading_from_nvml_and_nvidia_smi():
     """The two sources agree on the recorded GPU where they measure the same thing."""
     from console.telemetry.nvidia_smi import QUERIES, parse_query_output, parse_slowdown_thresholds
-    from tests.test_telemetry_smi import recorded_row
+    from tests.gpu_recordings import recorded_row
     nv = sample_from_raw(recorded_raw(), host="h", index=0, now=0)
     [smi] = parse_query_output(recorded_row([q.names[0] for q in QUERIES]),
                                [(q.key, q.kind) for q in QUERIES], host="h", now=0,

@@ -5,7 +5,6 @@ Over SSH to real test hosts: tests/test_telemetry_hosts.py.
 """
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -20,23 +19,7 @@ from console.telemetry.nvidia_smi import (
 )
 from console.telemetry.sample import GpuSample
 from console.telemetry.smi_values import missing_reason, normalize_bus_id, parse_bool, parse_hex, parse_int
-
-GPU_DATA = Path(__file__).parent / "data" / "gpu"
-H200 = GPU_DATA / "h200"
-
-
-def recorded_fields() -> dict[str, str]:
-    """field name -> value (nounits) from the recording, aligned by the header row."""
-    heads = [h.strip().split(" [")[0] for h in
-             (H200 / "query-all-header.csv").read_text().splitlines()[0].split(",")]
-    values = [v.strip() for v in (H200 / "query-all.csv").read_text().splitlines()[0].split(",")]
-    assert len(heads) == len(values) == 198
-    return dict(zip(heads, values))
-
-
-def recorded_row(names: list[str]) -> str:
-    rec = recorded_fields()
-    return ", ".join(rec[n] for n in names)
+from tests.gpu_recordings import GPU_DATA, H200, recorded_fields, recorded_row
 
 
 def test_recorded_h200_row_maps_to_gpu_sample():
