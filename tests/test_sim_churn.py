@@ -1,12 +1,11 @@
 """The simulator's built-in churn (`sim serve --churn N`, start_demo_site(churn=N)):
 pods change at about N per second, each change one watch MODIFIED event,
-seen by a real client's watch. Counts over a bounded window with loose
-lower bounds (no timing assertions)."""
+seen by a real client's watch. The tests count changes and wait for them
+(bounded); none depends on how fast the machine makes them."""
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from kubernetes import client, config, watch
@@ -14,30 +13,33 @@ from kubernetes import client, config, watch
 from console.sim.churn import HEARTBEAT_ANNOTATION
 from console.sim.demo_site import start_demo_site
 from tests.sim_kube import ServedSite
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 NS = "deepseek"
 
 
 def test_served_churn_reaches_a_watcher(tmp_path):
-    rate, window = 200, 3
+    rate = 200
     site = ServedSite(tmp_path / "kubeconfig", "--nodes", "2", "--churn", str(rate))
     try:
         v1 = client.CoreV1Api(config.new_client_from_config(str(site.kubeconfig)))
         pods = v1.list_namespaced_pod(NS)
         names = {p.metadata.name for p in pods.items}
         seen: dict[str, int] = {}
-        modified = 0
-        # the server ends the watch after `window` seconds
-        for ev in watch.Watch().stream(v1.list_namespaced_pod, NS, resource_version=pods.metadata.resource_version,
-                                       timeout_seconds=window, _request_timeout=window + 30):
+        # until every model-server pod's heartbeat has changed three times (a count,
+        # not a rate: how long it takes depends on the machine; the watch's own
+        # timeout only bounds the wait)
+        w = watch.Watch()
+        for ev in w.stream(v1.list_namespaced_pod, NS, resource_version=pods.metadata.resource_version,
+                           timeout_seconds=60, _request_timeout=90):
             pod = ev["object"]
             beat = (pod.metadata.annotations or {}).get(HEARTBEAT_ANNOTATION)
             if ev["type"] == "MODIFIED" and beat is not None:
-                modified += 1
                 seen[pod.metadata.name] = seen.get(pod.metadata.name, 0) + 1
-        assert modified >= 0.5 * rate * window, (modified, rate * window)
-        assert set(seen) == names  # spread over every model-server pod
+                if set(seen) == names and min(seen.values()) >= 3:
+                    w.stop()
+        assert set(seen) == names and min(seen.values()) >= 3, seen  # spread over every pod
     finally:
         assert site.stop() == 0
 
@@ -46,17 +48,12 @@ def test_churn_changes_and_stops(tmp_path):
     site = start_demo_site(nodes=1, gpus_per_node=4, churn=100, hosts=False, kubeconfig=tmp_path / "kubeconfig")
     try:
         w, _ = site.store.watch("pods", site.store.resource_version)
-        deadline = time.monotonic() + 2.0
         events = []
-        while time.monotonic() < deadline:
-            try:
-                ev = w.queue.get(timeout=0.1)
-            except Exception:
-                continue
+        while len(events) < 100:       # bounded by the test's timeout; a count, not a rate
+            ev = w.queue.get(timeout=30)
             if ev is not None:
                 events.append(ev)
         site.store.unwatch(w)
-        assert len(events) >= 100, len(events)
         assert all(e.type == "MODIFIED" and e.res == "pods" for e in events)
         assert all(e.obj["metadata"]["namespace"] == NS for e in events)
         # every other change also moves the Ready condition's lastProbeTime
@@ -70,14 +67,10 @@ def test_churn_changes_and_stops(tmp_path):
         # heartbeats change nothing a controller reads: the Deployment stays rolled out
         dep = site.store.get("deployments", NS, "deepseek-v3")
         assert dep["status"]["readyReplicas"] == site.replicas
+        # stop() returns once the churn's thread has ended: nothing is left to change a pod
         site.churn.stop()
-        made = site.churn.changed
-        beats = {p["metadata"]["name"]: p["metadata"]["annotations"].get(HEARTBEAT_ANNOTATION)
-                 for p in site.store.values("pods") if p["metadata"]["namespace"] == NS}
-        time.sleep(0.3)
-        assert site.churn.changed == made >= len(events)
-        assert beats == {p["metadata"]["name"]: p["metadata"]["annotations"].get(HEARTBEAT_ANNOTATION)
-                         for p in site.store.values("pods") if p["metadata"]["namespace"] == NS}
+        assert not site.churn.running
+        assert site.churn.changed >= len(events)
     finally:
         site.stop()
 
@@ -97,10 +90,10 @@ def test_visible_churn_bumps_restart_counts(tmp_path):
         def restarts():
             return sum(cs.get("restartCount", 0) for p in site.store.values("pods")
                        if p["metadata"]["namespace"] == NS for cs in p["status"].get("containerStatuses") or ())
-        time.sleep(1.0)
         churn = site.churn
+        wait_for(lambda: churn.changed >= 50, timeout=30, what="50 changes")
         churn.stop()
-        assert churn.changed >= 50
+        assert not churn.running
         # every other change is a restart (give or take the one in flight)
         assert abs(restarts() - churn.changed / 2) <= 1, (restarts(), churn.changed)
     finally:

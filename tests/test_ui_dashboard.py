@@ -189,10 +189,17 @@ async def test_command_palette_has_the_same_commands(demo):
     app = DashboardApp(demo)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        from textual.command import CommandList, CommandPalette
         await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette open")
         await pilot.press(*"gpus")
-        await pilot.pause(0.5)
+
+        def first_hit() -> str:
+            hits = app.screen.query_one(CommandList)
+            if not hits.option_count or hits.highlighted is None:
+                return ""
+            return str(hits.get_option_at_index(hits.highlighted).prompt)
+        await wait_for(pilot, lambda: ":gpus" in first_hit(), "':gpus' the palette's first hit")
         await pilot.press("enter")
         await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "gpus", "palette :gpus")
         from screens.palette import DashboardCommands

@@ -92,6 +92,11 @@ class PodChurn:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread that changes pods is still alive (after stop(): no)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         keys = self._keys()
         refreshed = t0 = self.started_at = time.monotonic()

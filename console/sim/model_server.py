@@ -79,6 +79,7 @@ class _Pod(msgspec.Struct, eq=False):
     ready_at: float
     compiled: set[Shape] = msgspec.field(default_factory=set)
     compiling: dict[Shape, tuple[asyncio.Future, float]] = msgspec.field(default_factory=dict)
+    compiles: int = 0     # compilations started (a request that finds one running waits for it)
     metrics: ServerMetrics | None = None
     running: int = 0
     waiting: int = 0
@@ -295,6 +296,11 @@ class ModelServerPool:
         pod = self._pods.get(pod_ip)
         return set(pod.compiled) if pod else set()
 
+    def compile_count(self, pod_ip: str) -> int:
+        """How many compilations the pod's server started."""
+        pod = self._pods.get(pod_ip)
+        return pod.compiles if pod else 0
+
     # ---- fault injection ---------------------------------------------------
     def inject_latency(self, pod_ip: str, extra_s: float) -> None:
         """Add `extra_s` simulated seconds to every request of the pod (0 clears)."""
@@ -485,6 +491,7 @@ class ModelServerPool:
         fut = asyncio.get_running_loop().create_future()
         compile_s = self.profile.compile_s
         pod.compiling[shape] = (fut, self.clock.now() + compile_s)
+        pod.compiles += 1
         try:
             await asyncio.sleep(wall_seconds(self.clock, compile_s))
             pod.compiled.add(shape)
