@@ -1,4 +1,4 @@
-"""The house's import rules (DESIGN.md "Layout"), checked on the import graph:
+"""The house's import rules (README.md, "Architecture"), checked on the import graph:
 
 - below the composition root (console/cli.py and console/commands/), console/
   never imports screens/;

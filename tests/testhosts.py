@@ -1,5 +1,4 @@
-"""Real SSH test hosts: the `test_hosts` pytest fixture (DESIGN.md, "Testing
-with real parts").
+"""Real SSH test hosts: the `test_hosts` pytest fixture (README.md, "SSH hosts").
 
 Each test host is a network namespace on this machine with its own address,
 running Debian's OpenSSH sshd inside its own mount, UTS and PID namespace
@@ -36,7 +35,7 @@ recorded on a real H200) is copied with its recording into the host's
 Teardown ends every process of each host, deletes the veth, the namespace and
 the routes, and asserts that none of it is left.
 
-API (see also /work/interfaces.md):
+API:
     hosts = test_hosts.start(n=1, login="root"|"ops"|"ops-pw", behind=None|TestHost,
                              grub=True, tuned=None|"hpc-compute", nvidia_smi="h200"|None,
                              gpu_variant=None|dict, names=None|[...],
