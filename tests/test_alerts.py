@@ -200,8 +200,10 @@ def test_node_not_ready(session):
     a = wait_alert(session, "node-not-ready", node)
     assert a.severity == "critical" and node in a.message
     since = a.since
-    # alerts evaluated again over a second later, the node still down
-    wait_for(lambda: (session.snapshot().alerts_time or 0) > since + 1.0, what="alerts evaluated again")
+    # alerts evaluated again over a second later (real time; `since` is the
+    # simulated cluster's), the node still down
+    later = time.time() + 1.0
+    wait_for(lambda: (session.alerts.evaluated_at or 0) > later, what="alerts evaluated a second later")
     again = wait_alert(session, "node-not-ready", node)
     assert again.since == since            # `since` is kept while the alert stays up
     assert session.snapshot().alerts[0].severity == "critical"   # most severe first
