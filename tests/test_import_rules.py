@@ -5,6 +5,9 @@
 - actions/ never imports screens/ or textual;
 - console/gc_policy.py is the only module that imports `gc`: the process's
   garbage-collector policy has one owner;
+- no two modules import each other, directly or round a longer loop, lazy
+  imports included (a function-level import hides a cycle from Python, not
+  from the reader: console/sim/hosts.py and host_software.py had one);
 - no test module (tests/test_*.py) imports another: shared fixtures live in
   tests/conftest.py, shared helpers in modules that are not test modules
   (tests/testhosts.py, tests/waiting.py, ...).
@@ -111,8 +114,77 @@ def imports_between_test_modules(root: Path) -> list[str]:
     return list(out)
 
 
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> the modules of PACKAGES it imports (a name imported from a
+    module, `from console.sim import hosts`, counts as the module it names)."""
+    files = {_module_name(p.relative_to(root).as_posix()): p
+             for package in PACKAGES for p in (root / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        for _, name in imports_of(path.relative_to(root).as_posix(), path.read_text()):
+            parts = name.split(".")
+            known = next((".".join(parts[:i]) for i in range(len(parts), 0, -1)
+                          if ".".join(parts[:i]) in files), None)
+            if known and known != module:
+                graph[module].add(known)
+    return graph
+
+
+def import_cycles(root: Path) -> list[str]:
+    """Each group of modules that import one another in a loop, as `a <-> b <-> c`
+    (the strongly connected components of the import graph, Tarjan's algorithm)."""
+    graph = import_graph(root)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.append(" <-> ".join(sorted(group)))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(cycles)
+
+
 def test_the_repository_keeps_the_import_rules():
     assert violations(REPO) == []
+
+
+def test_no_modules_import_each_other():
+    assert import_cycles(REPO) == []
+
+
+def test_the_checker_finds_import_cycles_lazy_ones_too(tmp_path):
+    root = _tree(tmp_path, {
+        "console/__init__.py": "",
+        "console/sim/__init__.py": "",
+        "console/sim/hosts.py": "def install():\n    from console.sim import host_software\n",
+        "console/sim/host_software.py": "def hosts():\n    from console.sim.hosts import SimulatedHost\n",
+        "console/a.py": "from . import b\n",
+        "console/b.py": "import console.c\n",
+        "console/c.py": "from console.a import x\n",
+        "console/d.py": "import console.a\n",          # imports into a loop: not part of it
+    })
+    assert import_cycles(root) == ["console.a <-> console.b <-> console.c",
+                                   "console.sim.host_software <-> console.sim.hosts"]
 
 
 def test_no_test_module_imports_another():
