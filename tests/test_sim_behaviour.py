@@ -73,8 +73,8 @@ def test_failed_node_pods_come_back_running_elsewhere(site, v1):
     # DaemonSet pods tolerate it and stay on the failed node
     assert len(v1.list_pod_for_all_namespaces(field_selector="spec.nodeName=gpu-node-0002").items) == 4
     site.cluster.recover_node("gpu-node-0002")
-    wait_for(lambda: [c.status for c in v1.read_node("gpu-node-0002").status.conditions if c.type == "Ready"] == ["True"],
-             what="the node Ready again")
+    wait_for(lambda: [c.status for c in v1.read_node("gpu-node-0002").status.conditions
+                      if c.type == "Ready"] == ["True"], what="the node Ready again")
     assert not v1.read_node("gpu-node-0002").spec.taints
     assert site.hosts["gpu-node-0002"].run("uname -r").rc == 0
 
@@ -171,7 +171,8 @@ def test_rolling_update_honours_max_surge_and_max_unavailable(site, v1, apps):
                 w.queue.get(timeout=0.1)
             except queue.Empty:
                 continue
-            pods = [p for p in site.store.values("pods") if p["metadata"].get("labels", {}).get("app") == "deepseek-server"]
+            pods = [p for p in site.store.values("pods")
+                    if p["metadata"].get("labels", {}).get("app") == "deepseek-server"]
             worst["total"] = max(worst["total"], len(pods))
             n_ready = sum(1 for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
                                                  for c in p.get("status", {}).get("conditions", [])))
