@@ -170,11 +170,8 @@ class SiteSession:
             if t is not threading.current_thread():
                 t.join(timeout=5)
         if self._transports:
-            for tr in self._transports.values():
-                try:
-                    tr.close()
-                except Exception:  # noqa: BLE001
-                    pass
+            from console.hosts.ssh import close_transports
+            close_transports(self._transports.values())  # inner hosts first; never raises
         if self.demo_site is not None:
             self.demo_site.stop()
             self.demo_site = None

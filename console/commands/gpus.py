@@ -52,15 +52,14 @@ def run(args: argparse.Namespace) -> int:
         result = _site_sources(site_file, wanted, args.timeout)
         if isinstance(result, int):
             return result
-        sources, closers = result
+        sources, close = result
     if site_file is None:
-        closers = [sources[0].close]
+        close = sources[0].close
     from console.telemetry.poller import TelemetryPoller
     try:
         states = TelemetryPoller(sources).poll_once()  # every host at once, in parallel
     finally:
-        for close in closers:
-            close()
+        close()  # never raises (close_transports): the round's results are kept
     rounds = [states[s.name].latest for s in sources]
     from console.telemetry.report import render_json, render_table
     print(render_json(rounds) if args.json else render_table(rounds))
@@ -84,9 +83,9 @@ def _site_sources(site_file: str, wanted: list[str], timeout: float):
     chosen = wanted or [h.name for h in site.hosts if h.role == "gpu"]
     if not chosen:
         return _fail(f"{site_file}: the site file lists no host with role gpu (use --hosts)")
-    from console.hosts.ssh import transports_for_hosts
+    from console.hosts.ssh import close_transports, transports_for_hosts
     from console.telemetry.nvidia_smi import NvidiaSmiSource
     transports = transports_for_hosts(site.hosts)
     # one round: the kernel log is read in it too (interval 0)
     sources = [NvidiaSmiSource(transports[n], timeout=timeout, xid_interval_s=0.0) for n in chosen]
-    return sources, [t.close for t in transports.values()]
+    return sources, lambda: close_transports(transports.values())

@@ -244,8 +244,5 @@ def _run(args: argparse.Namespace) -> int:
         if args.demo:
             from console.sim import tuning_demo
             tuning_demo.save_hosts(transports)
-        for t in transports.values():
-            try:
-                t.close()
-            except Exception:
-                pass
+        from console.hosts.ssh import close_transports
+        close_transports(transports.values())  # inner hosts first; never raises

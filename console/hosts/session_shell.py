@@ -104,10 +104,15 @@ class ShellSession:
                 and chan.get_transport() is not None and chan.get_transport().is_active())
 
     def close(self) -> None:
+        """Never raises: closing a channel whose connection is already gone
+        (EOFError, OSError from paramiko) has nothing left to close."""
         chan, self._chan = self._chan, None
         self._group = None
         if chan is not None:
-            chan.close()
+            try:
+                chan.close()
+            except Exception:  # noqa: BLE001 - see above
+                pass
 
     # -- running a command
     def run(self, cmd: str, timeout: float) -> CommandResult:

@@ -143,12 +143,15 @@ class SshTransport(Transport):
         return self._ssh is not None and self._ssh.is_active()
 
     def close(self) -> None:
+        """Close the shell session, the connection, and a jump host this
+        transport owns. Never raises: a connection that is already gone (its
+        jump host closed first, the host down) is simply dropped."""
         if self._shell is not None:
-            self._shell.close()
+            _quietly(self._shell.close, self.name, "shell session")
         with self._lock:
             ssh, self._ssh = self._ssh, None
         if ssh is not None:
-            ssh.close()
+            _quietly(ssh.close, self.name, "connection")
         if self._owns_jump and self.jump is not None:
             self._owns_jump = False  # release a shared jump host once only
             self.jump.close()
@@ -176,9 +179,9 @@ class SshTransport(Transport):
         if self.jump is not None:
             try:
                 jump_ssh = self.jump._connection()
-            except HostKeyError as e:
-                raise HostKeyError(self.name, f"jump host {self.jump.name}: {e.message}",
-                                   e.fingerprint, e.changed) from None
+            except HostKeyError as e:  # the jump host's key, under the jump host's name
+                raise HostKeyError(self.name, f"jump host {e.host}: {e.message}",
+                                   e.fingerprint, e.changed, key_host=e.key_host) from None
             except TransportError as e:  # this host is unreachable while its jump host is
                 raise HostUnreachable(self.name, f"jump host {self.jump.name}: "
                                                  f"{e.message}") from None
@@ -251,7 +254,7 @@ class SshTransport(Transport):
             ssh.start_client(event=done)
         except (paramiko.SSHException, OSError) as e:
             ssh.close()
-            raise HostUnreachable(self.name, f"SSH negotiation with {self.target} failed: {e}")
+            raise HostUnreachable(self.name, f"SSH negotiation with {self.target} failed: {e}") from None
         if not done.wait(self.connect_timeout):
             ssh.close()
             raise HostUnreachable(self.name, f"{self.target} accepted the connection but "
@@ -613,6 +616,32 @@ def _signal(chan, name: str) -> None:
         m.add_string(name)
         return m
     _send_on_open_channel(chan, build)
+
+
+def _quietly(close, name: str, what: str) -> None:
+    """Run a close; a failure (EOFError, OSError, SSHException on a connection
+    that is already gone) is logged, never raised: closing must not lose what
+    the caller has (a telemetry round's results) nor stop it closing the rest."""
+    try:
+        close()
+    except Exception as e:  # noqa: BLE001 - see above
+        log.info("%s: closing the %s: %s", name, what, type(e).__name__)
+
+
+def _jump_depth(t) -> int:
+    depth, seen = 0, set()
+    while getattr(t, "jump", None) is not None and id(t) not in seen:
+        seen.add(id(t))
+        depth, t = depth + 1, t.jump
+    return depth
+
+
+def close_transports(transports) -> None:
+    """Close transports (any Transport), hosts behind a jump host before the
+    jump host (a channel closed after the connection it runs in fails:
+    EOFError). Never raises."""
+    for t in sorted(transports, key=_jump_depth, reverse=True):
+        _quietly(t.close, getattr(t, "name", "?"), "transport")
 
 
 def ssh_config_resolve(name, address, user, port, identity_file, path, proxy_jump=None):

@@ -43,12 +43,17 @@ class HostUnreachable(TransportError):
 
 
 class HostKeyError(TransportError):
-    """Unknown or changed host key; `fingerprint` is the SHA256 one the host offered."""
+    """Unknown or changed host key; `fingerprint` is the SHA256 one the host offered.
+    `key_host` names the host that offered it: `host` itself, or the jump host
+    in front of it (then trusting `host` could not help: its jump host must be
+    trusted first)."""
 
-    def __init__(self, host: str, message: str, fingerprint: str, changed: bool):
+    def __init__(self, host: str, message: str, fingerprint: str, changed: bool,
+                 key_host: str | None = None):
         super().__init__(host, message)
         self.fingerprint = fingerprint
         self.changed = changed
+        self.key_host = key_host or host
 
 
 class CommandTimeout(TransportError):
@@ -103,5 +108,5 @@ class Transport(abc.ABC):
         except FileNotFoundError:
             return False
 
-    def close(self) -> None:  # pragma: no cover - trivial default
+    def close(self) -> None:  # noqa: B027 - optional: most transports hold nothing to close
         pass

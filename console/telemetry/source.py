@@ -26,9 +26,12 @@ def telemetry_from_exception(host: str, exc: BaseException, *, what: str = "") -
     """The host state a transport failure (or an unexpected bug) stands for."""
     now = time.time()
     if isinstance(exc, HostKeyError):
+        # the key may be the jump host's: name the host to trust, not the one behind it
+        whose = "" if exc.key_host == host else f"jump host {exc.key_host}: "
         verdict = "CHANGED host key (possible man-in-the-middle); refused" if exc.changed \
-            else "unknown host key; trust it with `dsconsole hosts trust " + host + "`"
-        return HostTelemetry(host, now, "untrusted-key", error=f"{verdict} ({exc.fingerprint})")
+            else "unknown host key; trust it with `dsconsole hosts trust " + exc.key_host + "`"
+        return HostTelemetry(host, now, "untrusted-key",
+                             error=f"{whose}{verdict} ({exc.fingerprint})")
     if isinstance(exc, CommandTimeout):
         # The host answered SSH but the command hung: nvidia-smi hangs on a GPU that
         # fell off the bus, so say what timed out rather than calling it unreachable.
