@@ -186,7 +186,7 @@ def verify(path: Path | str | None = None) -> VerifyReport:
     if lines and lines[-1] == b"":
         lines.pop()
     for n, raw in enumerate(lines, start=1):
-        def bad(why: str) -> VerifyReport:
+        def bad(why: str, n: int = n) -> VerifyReport:
             return VerifyReport(False, len(lines), n, why)
         try:
             rec = json.loads(raw)
@@ -207,9 +207,13 @@ def verify(path: Path | str | None = None) -> VerifyReport:
         prev_hash = hashlib.sha256(raw).hexdigest()
     if log.head_path.exists():
         try:
-            head = json.loads(log.head_path.read_text())
+            head = json.loads(log.head_path.read_bytes())
         except ValueError:
-            return VerifyReport(False, n, n + 1, "the head file is damaged")
+            head = None
+        if not (isinstance(head, dict) and type(head.get("seq")) is int
+                and isinstance(head.get("hash"), str)):   # null, a list, a string, ...
+            return VerifyReport(False, n, n + 1, f"the head file is damaged ({log.head_path}); "
+                                                 f'expected {{"seq": N, "hash": "..."}}')
         if head.get("seq", 0) > n:
             return VerifyReport(False, n, n + 1,
                                 f"record(s) {n + 1}..{head['seq']} were removed from the end of the log")

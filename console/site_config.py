@@ -18,10 +18,10 @@ defaults (`effective_cluster`).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -42,6 +42,14 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         return "\n".join(f"{e.file}:{e.line}: {e.message}" for e in self.errors)
 
+
+# A site file is a few KB (a thousand hosts are ~100 KB). Far larger input is
+# not a site file, and PyYAML's pure-Python composer would take minutes and
+# gigabytes over it (a 22 MB file: 130 s, 2 GB), so it is refused unread.
+MAX_SITE_BYTES = 1024 * 1024
+# A site file is 4 levels deep (site > hosts > host > value). Deeper input is
+# refused before PyYAML's recursive composer runs out of stack (RecursionError).
+MAX_DEPTH = 32
 
 # --------------------------------------------------------------- the model
 ROLES = ("gpu", "lb", "backup", "bastion")
@@ -142,8 +150,13 @@ def _close_matches(word: str, options: list[str], n: int = 1, cutoff: float = 0.
 
 
 def _describe(value: Any) -> str:
+    import datetime
     if value is None:
         return "nothing (null)"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"a date ({value.isoformat()}; quote it if it is text)"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int):
@@ -179,6 +192,10 @@ def _number(lo: float | None = None, hi: float | None = None, *, positive: bool 
     def check(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise _Bad(f"expected a number{_range_text(lo, hi, positive)}, got {_describe(v)}")
+        if isinstance(v, float) and not math.isfinite(v):   # .nan, .inf: no threshold compares sanely
+            raise _Bad(f"{v} is not a finite number, expected a number{_range_text(lo, hi, positive)}")
+        if isinstance(v, int) and abs(v) > 2 ** 53:         # would not survive float arithmetic
+            raise _Bad(f"{v} is too large, expected a number{_range_text(lo, hi, positive)}")
         if (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
             raise _Bad(f"{v} is out of range, expected a number{_range_text(lo, hi, positive)}")
         return v
@@ -244,9 +261,14 @@ def _address(v: Any) -> str:
     raise _Bad(f"bad address {_describe(v)}, expected an IP address or a DNS name")
 
 
-def _version(v: Any) -> str:
+def _version(v: Any, written: str | None = None, key: str = "driver_min") -> str:
+    """A version string. Written as a number, YAML reads 550.90 as the float
+    550.9 and 2.10 as 2.1 (other versions): refused, with the quoted form."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        v = str(v)
+        text = written or str(v)
+        reads = f" reads as {v!r}" if str(v) != text else ""
+        raise _Bad(f"the version {text}{reads} when written as a number; expected it quoted: "
+                   f"{key}: \"{text}\"")
     if not isinstance(v, str) or not re.fullmatch(r"\d+(\.\d+)*", v):
         raise _Bad(f"expected a version like \"535.104\" (quote it), got {_describe(v)}")
     return v
@@ -284,6 +306,15 @@ _TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "tele
 
 
 # ----------------------------------------------------------------- parsing
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")}
+_UNREADABLE = object()   # a scalar whose value could not be read (already reported)
+
+
+def _tag_text(tag: str) -> str:
+    return "!!" + tag[len(_YAML):] if tag.startswith(_YAML) else tag
+
+
 class _Parser:
     def __init__(self, path: str):
         import yaml
@@ -297,25 +328,76 @@ class _Parser:
         self.errors.append((node.start_mark.line + 1 if node is not None else 1, message))
 
     def scalar(self, node) -> Any:
-        if isinstance(node, self.yaml.ScalarNode):
+        """The value of a scalar node ([] / {} stand for a list / mapping). Raises
+        _Bad for what cannot be read: a tag other than YAML's plain ones (`!foo`,
+        `!!python/...`), a bad !!timestamp / !!binary / date."""
+        if not isinstance(node, self.yaml.ScalarNode):
+            self.plain_tag(node)
+            return [] if isinstance(node, self.yaml.SequenceNode) else {}
+        self.plain_tag(node)
+        try:
             return self._constructor.construct_object(node, deep=True)
-        return [] if isinstance(node, self.yaml.SequenceNode) else {}
+        except Exception as e:  # noqa: BLE001 - the constructors raise ValueError, binascii.Error, ...
+            raise _Bad(_unreadable(node, e)) from None
+
+    def plain_tag(self, node) -> None:
+        tag = node.tag
+        plain = (_PLAIN_TAGS if isinstance(node, self.yaml.ScalarNode) else
+                 {_YAML + "seq"} if isinstance(node, self.yaml.SequenceNode) else {_YAML + "map"})
+        if tag not in plain:
+            raise _Bad(f"unsupported YAML tag {_tag_text(tag)!r}; expected a plain value without a tag "
+                       f"(quote text that starts with '!')")
+
+    def describe(self, node) -> str:
+        try:
+            return "nothing" if _is_null(node) else _describe(self.scalar(node))
+        except _Bad:
+            return f"a value tagged {_tag_text(node.tag)!r}"
+
+    def pairs(self, node, what: str, seen: frozenset = frozenset()) -> list[tuple]:
+        """(key node, value node) of a mapping node, YAML merge keys (`<<: *a`,
+        `<<: [*a, *b]`) resolved as YAML defines them: the mapping's own keys
+        first, then each merged mapping's in order (the first one of a key wins
+        in mapping())."""
+        own, merged = [], []
+        for key_node, value_node in node.value:
+            if key_node.tag != _YAML + "merge":
+                own.append((key_node, value_node))
+                continue
+            sources = (value_node.value if isinstance(value_node, self.yaml.SequenceNode)
+                       else [value_node])
+            for src in sources:
+                if not isinstance(src, self.yaml.MappingNode) or src.tag != _YAML + "map":
+                    self.error(src, f"{what}: expected a mapping or a list of mappings after the merge "
+                                    f"key `<<` (`<<: *anchor`), got {self.describe(src)}")
+                elif id(src) not in seen:          # an anchor merged into itself: once
+                    merged.extend(self.pairs(src, what, seen | {id(node)}))
+        return own + [(k, v, "merged") for k, v in merged]
 
     def mapping(self, node, what: str, allowed, context: str) -> dict | None:
         """key -> (key node, value node); reports duplicates, unknown keys, non-mappings."""
         if not isinstance(node, self.yaml.MappingNode):
-            got = "nothing" if _is_null(node) else _describe(self.scalar(node))
-            self.error(node, f"{what}: expected a mapping ({context}), got {got}")
+            self.error(node, f"{what}: expected a mapping ({context}), got {self.describe(node)}")
+            return None
+        try:
+            self.plain_tag(node)
+        except _Bad as e:
+            self.error(node, f"{what}: {e}")
             return None
         out: dict[str, tuple] = {}
-        for key_node, value_node in node.value:
-            key = self.scalar(key_node) if isinstance(key_node, self.yaml.ScalarNode) else None
+        for key_node, value_node, *from_merge in self.pairs(node, what):
+            try:
+                key = self.scalar(key_node) if isinstance(key_node, self.yaml.ScalarNode) else None
+            except _Bad as e:
+                self.error(key_node, f"{what}: {e}")
+                continue
             if not isinstance(key, str):
                 self.error(key_node, f"{what}: expected string keys, got {_describe(key)}")
                 continue
             if key in out:
-                self.error(key_node, f"{what}: duplicate key {key!r} (first at line "
-                                     f"{out[key][0].start_mark.line + 1}); expected each key once")
+                if not from_merge:   # a merged key the mapping already has: overridden, as YAML says
+                    self.error(key_node, f"{what}: duplicate key {key!r} (first at line "
+                                         f"{out[key][0].start_mark.line + 1}); expected each key once")
                 continue
             if key not in allowed:
                 close = _close_matches(key, list(allowed), n=1, cutoff=0.6)
@@ -327,7 +409,9 @@ class _Parser:
             out[key] = (key_node, value_node)
         return out
 
-    def fields(self, node, what: str, spec: dict, parent_node=None) -> dict | None:
+    def fields(self, node, what: str, spec: dict, nodes: dict | None = None) -> dict | None:
+        """The checked values of a mapping of scalars; `nodes` (when given)
+        receives key -> value node."""
         m = self.mapping(node, what, spec, "keys " + ", ".join(spec))
         if m is None:
             return None
@@ -338,37 +422,73 @@ class _Parser:
                     self.error(node, f"{what}: missing required key {key!r}; expected `{key}:` with a value")
                 continue
             key_node, value_node = m[key]
-            value = self.scalar(value_node)
-            if not isinstance(value_node, self.yaml.ScalarNode):
-                self.error(value_node, f"{what}.{key}: expected a single value, got {_describe(value)}")
-                continue
+            if nodes is not None:
+                nodes[key] = value_node
             try:
-                values[key] = check(value)
+                value = self.scalar(value_node)
+                if not isinstance(value_node, self.yaml.ScalarNode):
+                    self.error(value_node, f"{what}.{key}: expected a single value, got {_describe(value)}")
+                    continue
+                # a version's digits as written: YAML's float drops the trailing zero of 550.90
+                values[key] = (check(value, value_node.value, key) if check is _version
+                               else check(value))
             except _Bad as e:
                 self.error(value_node, f"{what}.{key}: {e}")
         return values
+
+
+def _unreadable(node, exc: Exception) -> str:
+    """What is wrong with a scalar YAML could not construct, and what was expected."""
+    tag = node.tag[len(_YAML):] if node.tag.startswith(_YAML) else node.tag
+    text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+    if tag == "binary":
+        return "!!binary value is not valid base64; expected base64 data or plain text"
+    if tag == "timestamp":
+        return (f"{text!r} is not a valid date ({exc}); expected YYYY-MM-DD, or quote it if it is "
+                f"text")
+    return f"cannot read {text!r} as {tag} ({type(exc).__name__}); expected a plain value"
 
 
 def _is_null(node) -> bool:
     return getattr(node, "tag", "").endswith(":null")
 
 
+def _yaml_error(e, text: str) -> tuple[int, str]:
+    """(line, message) of a PyYAML parse error."""
+    import yaml
+
+    from console.yaml_loader import NestingTooDeep
+    if isinstance(e, NestingTooDeep):
+        return (e.problem_mark.line + 1,
+                f"{e.problem}; expected a site file (site > hosts > host > value: 4 levels)")
+    if isinstance(e, yaml.reader.ReaderError):   # a control character or bad encoding: no mark
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character[:1] or "?")
+        return line, (f"bad YAML: unacceptable character #x{char:04x} ({e.reason}); expected "
+                      f"printable text (write control characters as escapes in double quotes)")
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    line = mark.line + 1 if mark else 1
+    problem = getattr(e, "problem", None) or str(e)
+    context = getattr(e, "context", None)
+    cmark = getattr(e, "context_mark", None)
+    if context and cmark is not None and cmark.line + 1 != line:
+        context += f" started at line {cmark.line + 1}"
+    msg = f"bad YAML: {problem}" + (f" ({context})" if context else "")
+    return line, msg + "; expected a YAML mapping"
+
+
 def parse_site(text: str, path: str = "<site>") -> Site:
     """Parse and validate a site document; raises ConfigError with every problem."""
     import yaml
+
+    from console.yaml_loader import hardened_loader
+    if len(text) > MAX_SITE_BYTES:
+        raise ConfigError(path, 1, _too_large(len(text)))
     p = _Parser(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=hardened_loader(MAX_DEPTH))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(e, "problem", None) or str(e)
-        context = getattr(e, "context", None)
-        cmark = getattr(e, "context_mark", None)
-        if context and cmark is not None and cmark.line + 1 != line:
-            context += f" started at line {cmark.line + 1}"
-        msg = f"bad YAML: {problem}" + (f" ({context})" if context else "")
-        raise ConfigError(path, line, msg + "; expected a YAML mapping") from None
+        raise ConfigError(path, *_yaml_error(e, text)) from None
     if root is None:
         raise ConfigError(path, 1, "empty site file; expected a mapping with at least `name:`")
     top = p.mapping(root, "site", _TOP, "keys " + ", ".join(_TOP))
@@ -376,7 +496,7 @@ def parse_site(text: str, path: str = "<site>") -> Site:
     if top is not None:
         if "name" not in top and (id(root), "name") not in p.suggested:
             p.error(root, "site: missing required key 'name'; expected `name: <site name>` (shown in the header)")
-        else:
+        elif "name" in top:
             value_node = top["name"][1]
             try:
                 kwargs["name"] = _string(p.scalar(value_node))
@@ -399,14 +519,20 @@ def parse_site(text: str, path: str = "<site>") -> Site:
 def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
     yaml = p.yaml
     if not isinstance(node, yaml.SequenceNode):
-        got = "nothing" if _is_null(node) else _describe(p.scalar(node))
-        p.error(node, f"hosts: expected a list of hosts (each with name, address, ...), got {got}")
+        p.error(node, f"hosts: expected a list of hosts (each with name, address, ...), "
+                      f"got {p.describe(node)}")
+        return ()
+    try:
+        p.plain_tag(node)
+    except _Bad as e:
+        p.error(node, f"hosts: {e}")
         return ()
     hosts: list[HostConfig] = []
     lines: dict[str, int] = {}
     jumps: dict[str, tuple[str, Any]] = {}    # host -> (jump name, its node)
     for i, item in enumerate(node.value):
-        values = p.fields(item, f"hosts[{i}]", _HOST)
+        nodes: dict[str, Any] = {}
+        values = p.fields(item, f"hosts[{i}]", _HOST, nodes)
         if values is None or "name" not in values:
             continue
         name = values["name"]
@@ -416,9 +542,7 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
             continue
         lines[name] = item.start_mark.line + 1
         if "jump" in values:
-            for key_node, value_node in item.value:
-                if p.scalar(key_node) == "jump":
-                    jumps[name] = (values["jump"], value_node)
+            jumps[name] = (values["jump"], nodes["jump"])
         if "address" in values and len(p.errors) == 0:
             hosts.append(HostConfig(**values))
     for name, (jump, jump_node) in jumps.items():
@@ -443,17 +567,31 @@ def load_site(path: str | os.PathLike) -> Site:
     """Read and validate a site file; ConfigError on any problem (also unreadable files)."""
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_SITE_BYTES:       # refused unread: see MAX_SITE_BYTES
+                raise ConfigError(path, 1, _too_large(size))
+            data = f.read(MAX_SITE_BYTES + 1)   # no size to trust (a pipe, /dev/zero): read a bounded amount
+        if len(data) > MAX_SITE_BYTES:
+            raise ConfigError(path, 1, _too_large(None))
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(path, 1, "no such file; expected a site YAML file") from None
     except IsADirectoryError:
         raise ConfigError(path, 1, "is a directory; expected a site YAML file") from None
     except UnicodeDecodeError as e:
-        line = text_line_of_offset(Path(path).read_bytes(), e.start)
+        line = text_line_of_offset(data, e.start)
         raise ConfigError(path, line, "not UTF-8 text; expected a YAML file") from None
     except OSError as e:
         raise ConfigError(path, 1, f"cannot read: {e.strerror}") from None
     return parse_site(text, path)
+
+
+def _too_large(size: int | None) -> str:
+    limit = f"{MAX_SITE_BYTES // (1024 * 1024)} MiB"
+    what = f"{size / 1e6:.1f} MB" if size is not None else "larger than that"
+    return (f"the site file is {what}, over the {limit} limit for a site file; expected a site "
+            f"file under {limit} (a thousand hosts take ~100 KB)")
 
 
 def text_line_of_offset(data: bytes, offset: int) -> int:

@@ -165,3 +165,20 @@ def test_concurrent_writers_keep_one_chain(tmp_path):
     report = audit.verify(path)
     assert report.ok, str(report)
     assert report.records == 100
+
+
+@pytest.mark.parametrize("head", ["null", "[1, 2]", '"seq"', "42", '{"seq": "3"}', '{"seq": null}',
+                                  '{"seq": 3, "hash": 7}', b"\xff\xfe"],
+                         ids=["null", "list", "string", "number", "seq-string", "seq-null",
+                              "hash-number", "binary"])
+def test_a_damaged_head_file_is_reported_not_a_traceback(tmp_path, head):
+    path = tmp_path / "a.jsonl"
+    _log_with(3, path)
+    head_path = path.with_name(path.name + ".head")
+    head_path.write_bytes(head if isinstance(head, bytes) else head.encode())
+    report = audit.verify(path)
+    assert not report.ok and "head file is damaged" in str(report)
+    assert "expected" in str(report)
+    p = _cli("verify", "--log", str(path))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "head file is damaged" in p.stderr

@@ -35,6 +35,21 @@ BAD = {
     "interval_zero.yaml": (3, ["telemetry.interval_s", "greater than 0"]),
     "cluster_not_mapping.yaml": (2, ["cluster: expected a mapping", "'deepseek'"]),
     "threshold_typo.yaml": (6, ["unknown key 'p99_latncy_ms'", "did you mean 'p99_latency_ms'"]),
+    # hostile input: tags, merge keys, bad tagged values, nesting, numbers that lose digits
+    "tag_unknown.yaml": (2, ["telemetry", "unsupported YAML tag '!foo'"]),
+    "tag_python.yaml": (1, ["name", "unsupported YAML tag '!!python/name:os.system'"]),
+    "tag_python_object.yaml": (4, ["hosts[0].address", "unsupported YAML tag '!!python/object/apply"]),
+    "bad_timestamp.yaml": (4, ["thresholds.restart_window_s", "'2026-13-45'", "not a valid date"]),
+    "bad_binary.yaml": (3, ["cluster.context", "!!binary", "not valid base64"]),
+    "version_as_number.yaml": (4, ["tuning.driver_min", "550.90 reads as 550.9", 'driver_min: "550.90"']),
+    "nccl_version_as_number.yaml": (3, ["tuning.nccl_min", "2.10 reads as 2.1", 'nccl_min: "2.10"']),
+    "threshold_nan.yaml": (3, ["thresholds.p99_latency_ms", "not a finite number", "nan"]),
+    "interval_inf.yaml": (3, ["telemetry.interval_s", "not a finite number", "inf"]),
+    "merge_not_mapping.yaml": (5, ["hosts[0]", "merge key `<<`", "an integer (5)"]),
+    "merge_unknown_key.yaml": (6, ["hosts[0]: unknown key 'rol'", "hosts[1]: unknown key 'rol'",
+                                   "did you mean 'role'"]),
+    "too_deep.yaml": (2, ["a mapping nested deeper than"]),
+    "too_deep_flow.yaml": (2, ["a list nested deeper than"]),
 }
 
 
@@ -51,7 +66,7 @@ def test_every_bad_file_is_covered():
 def test_check_config_on_malformed_files_gives_file_line_and_exit_2():
     files = sorted(BAD)
     with ThreadPoolExecutor(max_workers=4) as ex:
-        results = dict(zip(files, ex.map(lambda f: check_config(SITES / "bad" / f), files)))
+        results = dict(zip(files, ex.map(lambda f: check_config(SITES / "bad" / f), files), strict=True))
     for name, (line, words) in BAD.items():
         r = results[name]
         path = str(SITES / "bad" / name)
@@ -168,3 +183,78 @@ def test_readme_site_example_is_valid_and_complete():
             assert f"  {key}:" in example or f"# {key}:" in example, (section_name, key)
     for key in sc._HOST:
         assert f"    {key}:" in example or f"  - {key}:" in example, key
+
+
+def test_merge_keys_share_host_defaults():
+    """YAML merge keys (`<<: *anchor`) work as YAML defines them: the mapping's
+    own keys win, then the merged ones, the first of a list of merges first."""
+    site = parse_site(
+        "name: m\n"
+        "hosts:\n"
+        "  - &ops {name: gpu-01, address: 10.0.0.1, user: ops, port: 2222, role: gpu}\n"
+        "  - &jump {name: bastion, address: 10.0.0.9, role: bastion, identity_file: /k}\n"
+        "  - <<: *ops\n"
+        "    name: gpu-02\n"
+        "    address: 10.0.0.2\n"
+        "  - <<: [*ops, *jump]\n"
+        "    name: gpu-03\n"
+        "    address: 10.0.0.3\n"
+        "    jump: bastion\n")
+    gpu2, gpu3 = site.host("gpu-02"), site.host("gpu-03")
+    assert (gpu2.user, gpu2.port, gpu2.role, gpu2.address) == ("ops", 2222, "gpu", "10.0.0.2")
+    assert (gpu3.role, gpu3.identity_file, gpu3.jump) == ("gpu", "/k", "bastion")
+    # an error in a merged value is reported where it is written (the anchor)
+    with pytest.raises(ConfigError) as e:
+        parse_site("name: m\nhosts:\n  - &a {name: a, address: 10.0.0.1, port: 0}\n"
+                   "  - <<: *a\n    name: b\n")
+    assert [err.line for err in e.value.errors] == [3, 3]
+    assert "hosts[1].port: 0 is out of range" in str(e.value)
+
+
+def test_site_file_over_the_size_limit_is_refused_before_parsing(tmp_path):
+    """A 22 MB site file once took 130 s and 2 GB to be refused: the size is
+    checked before anything is parsed, and the message says the limit."""
+    from console.site_config import MAX_SITE_BYTES
+    big = tmp_path / "big.yaml"
+    with open(big, "w") as f:
+        f.write("name: big\nhosts:\n")
+        row = "  - {name: h, address: 10.0.0.1}\n"
+        f.write(row * (22 * 1024 * 1024 // len(row)))
+    for path in (big, "/dev/zero"):            # /dev/zero: no size to stat, endless to read
+        r = check_config(path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.startswith(f"{path}:1: ")
+        assert f"{MAX_SITE_BYTES // 1024 // 1024} MiB" in r.stderr and "expected" in r.stderr
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("name: ok\n" + "# padding\n" * ((MAX_SITE_BYTES - 100) // 10))
+    assert check_config(ok).returncode == 0
+
+
+def test_yaml_control_characters_name_their_line(tmp_path):
+    f = tmp_path / "ctl.yaml"
+    f.write_text("name: prod\ncluster:\n  context: a\x07b\n")
+    with pytest.raises(ConfigError) as e:
+        load_site(f)
+    assert e.value.line == 3 and "#x0007" in e.value.message and "\x07" not in str(e.value)
+
+
+# every command that loads a site file: the same file:line error, exit 2
+SITE_COMMANDS = [["check-config"], ["gpus", "--site"], ["status", "--site"],
+                 ["tune", "plan", "--site"], ["hosts", "trust", "gpu-01", "--site"]]
+
+
+@pytest.mark.parametrize("command", SITE_COMMANDS, ids=lambda c: c[0])
+def test_every_command_that_loads_a_site_reports_hostile_input(command):
+    hostile = ["tag_python.yaml", "bad_timestamp.yaml", "bad_binary.yaml", "merge_not_mapping.yaml",
+               "too_deep_flow.yaml", "version_as_number.yaml"]
+
+    def run(name):
+        path = SITES / "bad" / name
+        return name, subprocess.run([sys.executable, "-m", "console", *command, str(path)],
+                                    capture_output=True, text=True, timeout=60)
+    with ThreadPoolExecutor(max_workers=3) as ex:
+        for name, r in ex.map(run, hostile):
+            assert r.returncode == 2, (command, name, r.stdout, r.stderr)
+            assert "Traceback" not in r.stderr, (command, name, r.stderr)
+            line = BAD[name][0]
+            assert r.stderr.startswith(f"{SITES / 'bad' / name}:{line}: "), (command, name, r.stderr)

@@ -135,3 +135,57 @@ def test_status_with_a_host_failing_the_ssh_handshake_prints_no_traceback(site, 
     assert "paramiko" not in r.stderr, r.stderr
     log = (tmp_path / "state" / "dsconsole" / "dsconsole.log").read_text()
     assert "Error reading SSH protocol banner" in log     # the detail is kept, in the log file
+
+
+KUBECONFIG_WITH = """apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority-data: {ca}
+contexts:
+- name: x
+  context: {{cluster: c, user: u}}
+users:
+- name: u
+  user:
+    client-key-data: {key}
+current-context: x
+"""
+
+
+@pytest.mark.parametrize("case", ["binary", "bad-ca-base64", "bad-key-base64", "ca-not-text",
+                                  "python-tag", "bad-timestamp", "too-deep"])
+def test_status_hostile_kubeconfig_exits_2_with_file_line(tmp_path, case):
+    """Kubeconfigs that are binary, hold bad base64 or YAML the loader cannot
+    construct: `file[:line]: what is wrong, what was expected`, exit 2, no
+    traceback, and no credential in the message."""
+    kc = tmp_path / "kubeconfig"
+    good = "TUlJQg=="                      # base64 of b"MIIB"
+    if case == "binary":
+        kc.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe" + bytes(range(256)))
+    elif case == "bad-ca-base64":
+        kc.write_text(KUBECONFIG_WITH.format(ca="not*base64!", key=good))
+    elif case == "bad-key-base64":
+        kc.write_text(KUBECONFIG_WITH.format(ca=good, key="c2VjcmV0LWtleQ=x"))
+    elif case == "ca-not-text":
+        kc.write_text(KUBECONFIG_WITH.format(ca="[1, 2]", key=good))
+    elif case == "python-tag":
+        kc.write_text(KUBECONFIG_WITH.format(ca="!!python/name:os.system x", key=good))
+    elif case == "bad-timestamp":
+        kc.write_text(KUBECONFIG_WITH.format(ca="2026-13-45", key=good))
+    else:
+        kc.write_text("apiVersion: v1\nclusters: " + "[" * 5000 + "]" * 5000 + "\n")
+    r = status("--kubeconfig", str(kc))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"{kc}"), r.stderr
+    assert "expected" in r.stderr, r.stderr
+    assert "c2VjcmV0" not in r.stderr               # the (bad) key data is not echoed
+    want = {"binary": f"{kc}:1: not UTF-8 text",
+            "bad-ca-base64": f"{kc}:7: cluster 'c': certificate-authority-data is not valid base64",
+            "bad-key-base64": f"{kc}:14: user 'u': client-key-data is not valid base64",
+            "ca-not-text": f"{kc}:7: cluster 'c': certificate-authority-data",
+            "python-tag": f"{kc}:7: ", "bad-timestamp": f"{kc}:7: ", "too-deep": f"{kc}:2: "}[case]
+    assert r.stderr.startswith(want), r.stderr

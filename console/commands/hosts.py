@@ -8,8 +8,8 @@ trust   fetch the key NAME offers (through its jump host, if it has one), show
 forget  remove NAME's lines from dsconsole's own known_hosts file.
 
 NAME: a host of the site file (--site, DSCONSOLE_SITE or the config dir's
-site.yaml), an address[:port] ([v6]:port), or a Host alias of ~/.ssh/config. Exit codes: 0 trusted / removed, 1 refused or
-failed, 2 bad input.
+site.yaml), an address[:port] ([v6]:port), or a Host alias of ~/.ssh/config.
+Exit codes: 0 trusted / removed, 1 refused or failed, 2 bad input.
 """
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _BadInput(Exception):
-    pass
+    def __init__(self, message: str, *, prefix: bool = True):
+        super().__init__(message)
+        self.prefix = prefix   # False: a site file's `file:line: ...` error, printed as it stands
 
 
 def _split_address(name: str) -> tuple[str, int | None]:
@@ -65,7 +67,7 @@ def _transport(args, timeout: float):
         try:
             site = load_site(site_file)
         except ConfigError as e:
-            raise _BadInput(str(e)) from None
+            raise _BadInput(str(e), prefix=False) from None
         except OSError as e:
             raise _BadInput(f"{site_file}: {e.strerror}") from None
         if any(h.name == args.name for h in site.hosts):
@@ -154,8 +156,8 @@ def _forget(args) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return _trust(args) if args.hosts_action == "trust" else _forget(args)
-    except _BadInput as e:
-        print(f"dsconsole: {e}", file=sys.stderr)
+    except _BadInput as e:   # a site file error is `file:line: ...` as it stands
+        print(f"dsconsole: {e}" if e.prefix else str(e), file=sys.stderr)
         return 2
     except Exception as e:  # TransportError from resolving the ssh config, etc.
         from console.hosts.transport import TransportError

@@ -43,14 +43,11 @@ def _transports_and_targets(args):
         from console.sim import tuning_demo
         return (journal_site(is_demo=True, name=None), tuning_demo.saved_hosts(),
                 TuningTargets.from_site(None, **overrides))
-    from console.site_config import ConfigError, load_site, site_file_path
+    from console.site_config import load_site, site_file_path
     site_path = site_file_path(getattr(args, "site", None))
     if not site_path:
         raise BadInput("tune needs a site with hosts: --site FILE (or DSCONSOLE_SITE), or --demo")
-    try:
-        site = load_site(site_path)
-    except ConfigError as e:
-        raise BadInput(str(e)) from None
+    site = load_site(site_path)   # ConfigError: printed as it is (file:line: ...), exit 2
     if not site.hosts:
         raise BadInput(f"{site_path}: no hosts in the site file")
     try:
@@ -140,10 +137,14 @@ def _pick_run(args, *, for_action: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.site_config import ConfigError
     try:
         return _run(args)
     except BadInput as e:
         print(f"dsconsole tune: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:   # a site file error is `file:line: ...` as it stands
+        print(str(e), file=sys.stderr)
         return 2
 
 

@@ -38,6 +38,12 @@ class KubeConfigError(Exception):
 
 _PATH_KEYS = {"clusters": ("certificate-authority",),
               "users": ("client-certificate", "client-key", "tokenFile")}
+# Inline credentials: base64 text, checked when the file is read (as kubectl
+# does: a bad one fails the whole file), so the error can name its line.
+_DATA_KEYS = {"clusters": ("certificate-authority-data",),
+              "users": ("client-certificate-data", "client-key-data")}
+_INNER = {"clusters": "cluster", "contexts": "context", "users": "user"}
+_MAX_DEPTH = 64   # kubeconfigs are ~5 levels deep; see console/yaml_loader.py
 
 
 class KubeTarget(msgspec.Struct):
@@ -122,32 +128,103 @@ def kubeconfig_files(kubeconfig: str | None = None) -> list[Path]:
 
 def load_merged(files: list[Path]) -> dict:
     """Merge kubeconfig files: the first file to define a name (or current-context) wins."""
-    import yaml
     merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "contexts": [],
                               "users": [], "current-context": None, "preferences": {}}
     seen: dict[str, set] = {"clusters": set(), "contexts": set(), "users": set()}
     for path in files:
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise KubeConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-        except OSError as e:
-            raise KubeConfigError(f"{path}: cannot read: {e.strerror}") from None
+        doc, root = _read(path)
         if not isinstance(doc, dict):
             raise KubeConfigError(f"{path}: expected a kubeconfig mapping (apiVersion, clusters, contexts, users)")
         if not merged["current-context"] and doc.get("current-context"):
+            if not isinstance(doc["current-context"], str):
+                raise KubeConfigError(f"{path}:{_line(root, 'current-context')}: current-context: "
+                                      f"expected a context name")
             merged["current-context"] = doc["current-context"]
         for section in ("clusters", "contexts", "users"):
-            for entry in doc.get(section) or []:
-                if not isinstance(entry, dict) or "name" not in entry:
-                    raise KubeConfigError(f"{path}: each entry of {section} needs a name")
+            entries = doc.get(section) or []
+            if not isinstance(entries, list):
+                raise KubeConfigError(f"{path}:{_line(root, section)}: {section}: expected a list "
+                                      f"of entries with a name")
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                    raise KubeConfigError(f"{path}:{_line(root, section, i)}: each entry of "
+                                          f"{section} needs a name; expected `- name: ...`")
+                _check_entry(path, root, section, i, entry)
                 if entry["name"] in seen[section]:
                     continue
                 seen[section].add(entry["name"])
                 merged[section].append(_absolutize(section, entry, path.parent))
     return merged
+
+
+def _read(path: Path):
+    """(document, its YAML node tree for line numbers); KubeConfigError with
+    file:line for anything unreadable (binary, bad YAML, tags, bad values, depth)."""
+    import yaml
+
+    from console.yaml_loader import NestingTooDeep, hardened_loader
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes().count(b"\n", 0, e.start) + 1
+        raise KubeConfigError(f"{path}:{line}: not UTF-8 text; expected a kubeconfig YAML file") from None
+    except OSError as e:
+        raise KubeConfigError(f"{path}: cannot read: {e.strerror}") from None
+    loader = hardened_loader(_MAX_DEPTH)(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else {}), root
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        if isinstance(e, yaml.reader.ReaderError):
+            where = f"{path}:{text.count(chr(10), 0, max(0, e.position)) + 1}"
+        else:
+            where = f"{path}:{mark.line + 1}" if mark else f"{path}:1"
+        what = "nesting too deep" if isinstance(e, NestingTooDeep) else "not valid YAML"
+        problem = getattr(e, "problem", None) or getattr(e, "reason", None) or type(e).__name__
+        raise KubeConfigError(f"{where}: {what} ({problem}); expected a kubeconfig "
+                              f"(kubectl config view shows one)") from None
+    finally:
+        loader.dispose()
+
+
+def _line(node, *keys) -> int:
+    """The line of the value at `keys` (mapping keys, list indexes) in a YAML
+    node tree; the deepest one found when the path ends early."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in keys:
+        found = None
+        if isinstance(key, int) and getattr(node, "id", "") == "sequence" and key < len(node.value):
+            found = node.value[key]
+        elif isinstance(key, str) and getattr(node, "id", "") == "mapping":
+            found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        if found is None:
+            break
+        node, line = found, found.start_mark.line + 1
+    return line
+
+
+def _check_entry(path: Path, root, section: str, i: int, entry: dict) -> None:
+    """An entry's inner mapping and its base64 credentials (never echoed: secrets)."""
+    inner_key = _INNER[section]
+    inner = entry.get(inner_key)
+    what = f"{inner_key} {entry['name']!r}"
+    if inner is not None and not isinstance(inner, dict):
+        raise KubeConfigError(f"{path}:{_line(root, section, i, inner_key)}: {what}: expected "
+                              f"`{inner_key}:` to be a mapping")
+    for key in _DATA_KEYS.get(section, ()):
+        value = (inner or {}).get(key)
+        if value is None:
+            continue
+        line = _line(root, section, i, inner_key, key)
+        if not isinstance(value, str):
+            raise KubeConfigError(f"{path}:{line}: {what}: {key}: expected base64 text, got "
+                                  f"{type(value).__name__}")
+        try:
+            base64.b64decode("".join(value.split()), validate=True)
+        except ValueError:  # binascii.Error
+            raise KubeConfigError(f"{path}:{line}: {what}: {key} is not valid base64; expected "
+                                  f"the PEM file's contents, base64-encoded (base64 -w0 FILE)") from None
 
 
 def _absolutize(section: str, entry: dict, base: Path) -> dict:
@@ -187,8 +264,9 @@ def resolve(kubeconfig: str | None = None, context: str | None = None) -> KubeTa
     if cluster_name not in clusters:
         raise KubeConfigError(f"{where}: context {name!r} names cluster {cluster_name!r}, which is not defined")
     cl = clusters[cluster_name]
-    if not cl.get("server"):
-        raise KubeConfigError(f"{where}: cluster {cluster_name!r} has no server URL")
+    if not cl.get("server") or not isinstance(cl["server"], str):
+        raise KubeConfigError(f"{where}: cluster {cluster_name!r} has no server URL; "
+                              f"expected `server: https://HOST:PORT`")
     user_name = ctx.get("user")
     if user_name and user_name not in users:
         raise KubeConfigError(f"{where}: context {name!r} names user {user_name!r}, which is not defined")

@@ -1,0 +1,54 @@
+"""PyYAML's SafeLoader made safe for hostile files (site files, kubeconfigs).
+
+Every way such a file can fail comes out as a yaml.MarkedYAMLError, which has
+the line (problem_mark) the caller's `file:line:` message needs:
+- nesting deeper than a limit is refused while composing (NestingTooDeep),
+  before PyYAML's recursive composer and constructor run out of stack
+  (a RecursionError with no line);
+- a value a constructor cannot build (`!!timestamp 2026-13-45` raises
+  ValueError, a bad `!!binary` binascii.Error) becomes a ConstructorError
+  at that value's line.
+Unknown and Python tags are refused by SafeLoader itself (ConstructorError).
+"""
+from __future__ import annotations
+
+import functools
+
+import yaml
+
+
+class NestingTooDeep(yaml.composer.ComposerError):
+    """A mapping or list nested deeper than the loader's limit."""
+
+
+@functools.cache
+def hardened_loader(max_depth: int) -> type[yaml.SafeLoader]:
+    """A SafeLoader subclass (see the module docstring) refusing nesting
+    deeper than `max_depth` mappings/lists."""
+
+    class HardenedLoader(yaml.SafeLoader):
+        _depth = 0
+
+        def compose_node(self, parent, index):
+            if not self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+                return super().compose_node(parent, index)
+            self._depth += 1
+            try:
+                if self._depth > max_depth:
+                    event = self.peek_event()
+                    kind = "mapping" if isinstance(event, yaml.MappingStartEvent) else "list"
+                    raise NestingTooDeep(None, None, f"a {kind} nested deeper than {max_depth} levels",
+                                         event.start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def construct_object(self, node, deep=False):
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ValueError, TypeError, OverflowError) as e:  # binascii.Error is a ValueError
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"cannot read this {tag} value ({e})", node.start_mark) from None
+
+    return HardenedLoader
