@@ -42,6 +42,7 @@ from console.hosts.transport import (
     CommandResult,
     CommandTimeout,
     HostKeyError,
+    HostRefused,
     HostUnreachable,
     SudoPasswordRequired,
     Transport,
@@ -96,8 +97,16 @@ class SshTransport(Transport):
                  jump: SshTransport | None = None, ssh_config=None,
                  known_hosts: list | None = None, connect_timeout: float = 5.0,
                  keepalive: int = 15):
-        settings = ssh_config_resolve(name, address, user, port, identity_file, ssh_config,
-                                      proxy_jump="none" if jump is not None else None)
+        self._refused: HostRefused | None = None
+        try:
+            settings = ssh_config_resolve(name, address, user, port, identity_file, ssh_config,
+                                          proxy_jump="none" if jump is not None else None)
+        except TransportError as e:
+            # an ssh config dsconsole cannot follow refuses this host (every command raises
+            # it), not the construction of every transport of a site
+            self._refused = HostRefused(name, e.message)
+            settings = ssh_config_resolve(name, address, user, port, identity_file, False,
+                                          proxy_jump="none")
         self.name = name
         self.address = settings.hostname
         self.port = settings.port
@@ -115,9 +124,12 @@ class SshTransport(Transport):
             self.known_hosts_files = kh.default_files()
         self._owns_jump = False
         if jump is None and settings.proxy_jump:
-            jump = _jump_chain(settings.proxy_jump, ssh_config, self.known_hosts_files,
-                               connect_timeout, keepalive, known_hosts is not None)
-            self._owns_jump = True
+            try:
+                jump = _jump_chain(settings.proxy_jump, ssh_config, self.known_hosts_files,
+                                   connect_timeout, keepalive, known_hosts is not None)
+                self._owns_jump = True
+            except TransportError as e:   # a hop's own ssh config (its ProxyJump) is unusable
+                self._refused = HostRefused(name, f"jump host {e.host}: {e.message}")
         self.jump = jump
         self._ssh = None          # paramiko.Transport while connected
         self._lock = threading.Lock()
@@ -176,6 +188,8 @@ class SshTransport(Transport):
     def _socket(self):
         """A connected byte stream to the host: TCP, or a channel of the jump host."""
         import paramiko
+        if self._refused is not None:
+            raise self._refused
         if self.jump is not None:
             try:
                 jump_ssh = self.jump._connection()

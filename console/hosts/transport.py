@@ -42,6 +42,11 @@ class HostUnreachable(TransportError):
     pass
 
 
+class HostRefused(TransportError):
+    """dsconsole will not connect to this host as it is configured (e.g. a
+    ProxyCommand in ~/.ssh/config): the message says why and what to write."""
+
+
 class HostKeyError(TransportError):
     """Unknown or changed host key; `fingerprint` is the SHA256 one the host offered.
     `key_host` names the host that offered it: `host` itself, or the jump host

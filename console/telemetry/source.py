@@ -9,7 +9,14 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
-from console.hosts.transport import CommandTimeout, HostKeyError, HostUnreachable, SudoPasswordRequired, TransportError
+from console.hosts.transport import (
+    CommandTimeout,
+    HostKeyError,
+    HostRefused,
+    HostUnreachable,
+    SudoPasswordRequired,
+    TransportError,
+)
 from console.telemetry.sample import HostTelemetry
 
 
@@ -37,7 +44,7 @@ def telemetry_from_exception(host: str, exc: BaseException, *, what: str = "") -
         # fell off the bus, so say what timed out rather than calling it unreachable.
         return HostTelemetry(host, now, "error", error=f"no answer from {what or 'the command'}: "
                              f"{exc.message} (a hung GPU or driver does this)")
-    if isinstance(exc, SudoPasswordRequired):
+    if isinstance(exc, (SudoPasswordRequired, HostRefused)):
         return HostTelemetry(host, now, "error", error=exc.message)
     if isinstance(exc, (HostUnreachable, TransportError)):
         return HostTelemetry(host, now, "unreachable", error=getattr(exc, "message", str(exc)))
