@@ -179,7 +179,7 @@ def _parse(path: Path, depth: int, files: list) -> list[_Item]:
             raise SshConfigError(f"{where}: Port {args[0]!r}: expected a port number from 1 to 65535")
         elif key in ("host", "match") or key in _OPTIONS:
             if not args:
-                raise SshConfigError(f"{where}: {m.group(1)} without a value")
+                raise SshConfigError(f"{where}: {m.group(1)} without a value; expected `{m.group(1)} VALUE`")
             items.append(_Item(key, tuple(args), str(path), n))
     return items
 
@@ -271,7 +271,7 @@ class _Lookup:
                 i += 1
             else:
                 if i + 1 >= len(words):
-                    raise SshConfigError(f"{item.file}:{item.line}: Match {word} needs an argument")
+                    raise SshConfigError(f"{item.file}:{item.line}: Match {word!r} needs an argument")
                 arg = words[i + 1]
                 i += 2
                 if crit == "host":
@@ -284,7 +284,7 @@ class _Lookup:
                 elif crit == "localuser":
                     result = _pattern_list_matches(getpass.getuser(), [arg])
                 else:   # exec runs a command; dsconsole does not run commands from ssh config
-                    raise SshConfigError(f"{item.file}:{item.line}: Match {crit} is not supported by "
+                    raise SshConfigError(f"{item.file}:{item.line}: Match {crit!r} is not supported by "
                                          f"dsconsole; expected Match all, host, originalhost, user or "
                                          f"localuser")
             ok = ok and (result != negate)
