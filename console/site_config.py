@@ -50,6 +50,8 @@ MAX_SITE_BYTES = 1024 * 1024
 # A site file is 4 levels deep (site > hosts > host > value). Deeper input is
 # refused before PyYAML's recursive composer runs out of stack (RecursionError).
 MAX_DEPTH = 32
+# Mappings merged into one by YAML merge keys (`<<`), counted once each.
+MAX_MERGES = 32
 
 # --------------------------------------------------------------- the model
 ROLES = ("gpu", "lb", "backup", "bastion")
@@ -354,25 +356,37 @@ class _Parser:
         except _Bad:
             return f"a value tagged {_tag_text(node.tag)!r}"
 
-    def pairs(self, node, what: str, seen: frozenset = frozenset()) -> list[tuple]:
-        """(key node, value node) of a mapping node, YAML merge keys (`<<: *a`,
-        `<<: [*a, *b]`) resolved as YAML defines them: the mapping's own keys
-        first, then each merged mapping's in order (the first one of a key wins
-        in mapping())."""
-        own, merged = [], []
+    def pairs(self, node, what: str) -> list[tuple]:
+        """(key node, value node, merged?) of a mapping node, YAML merge keys
+        (`<<: *a`, `<<: [*a, *b]`) resolved as YAML defines them: the mapping's
+        own keys first, then each merged mapping's (its own keys, then what it
+        merges), in order; mapping() keeps the first of a key. Each merged
+        mapping counts once, and at most MAX_MERGES of them: merges that fan
+        out (a `<<` "billion laughs") are refused, not expanded."""
+        out: list[tuple] = []
+        self._merge(node, what, out, {id(node)}, merged=False)
+        return out
+
+    def _merge(self, node, what: str, out: list, visited: set, merged: bool) -> None:
+        merges = []
         for key_node, value_node in node.value:
-            if key_node.tag != _YAML + "merge":
-                own.append((key_node, value_node))
-                continue
+            if key_node.tag == _YAML + "merge":
+                merges.append(value_node)
+            else:
+                out.append((key_node, value_node, merged))
+        for value_node in merges:
             sources = (value_node.value if isinstance(value_node, self.yaml.SequenceNode)
                        else [value_node])
             for src in sources:
                 if not isinstance(src, self.yaml.MappingNode) or src.tag != _YAML + "map":
                     self.error(src, f"{what}: expected a mapping or a list of mappings after the merge "
                                     f"key `<<` (`<<: *anchor`), got {self.describe(src)}")
-                elif id(src) not in seen:          # an anchor merged into itself: once
-                    merged.extend(self.pairs(src, what, seen | {id(node)}))
-        return own + [(k, v, "merged") for k, v in merged]
+                elif id(src) not in visited:
+                    visited.add(id(src))
+                    if len(visited) > MAX_MERGES + 1:
+                        raise _Bad(f"more than {MAX_MERGES} mappings merged into one (`<<`); "
+                                   f"expected a few `<<: *anchor`")
+                    self._merge(src, what, out, visited, merged=True)
 
     def mapping(self, node, what: str, allowed, context: str) -> dict | None:
         """key -> (key node, value node); reports duplicates, unknown keys, non-mappings."""
@@ -385,7 +399,12 @@ class _Parser:
             self.error(node, f"{what}: {e}")
             return None
         out: dict[str, tuple] = {}
-        for key_node, value_node, *from_merge in self.pairs(node, what):
+        try:
+            pairs = self.pairs(node, what)
+        except _Bad as e:
+            self.error(node, f"{what}: {e}")
+            return None
+        for key_node, value_node, from_merge in pairs:
             try:
                 key = self.scalar(key_node) if isinstance(key_node, self.yaml.ScalarNode) else None
             except _Bad as e:

@@ -5,6 +5,8 @@ the line (problem_mark) the caller's `file:line:` message needs:
 - nesting deeper than a limit is refused while composing (NestingTooDeep),
   before PyYAML's recursive composer and constructor run out of stack
   (a RecursionError with no line);
+- merge keys (`<<`) that fan out are refused once a mapping holds more than
+  MAX_MERGED_KEYS keys, before they grow exponentially;
 - a value a constructor cannot build (`!!timestamp 2026-13-45` raises
   ValueError, a bad `!!binary` binascii.Error) becomes a ConstructorError
   at that value's line.
@@ -15,6 +17,8 @@ from __future__ import annotations
 import functools
 
 import yaml
+
+MAX_MERGED_KEYS = 10_000
 
 
 class NestingTooDeep(yaml.composer.ComposerError):
@@ -42,6 +46,15 @@ def hardened_loader(max_depth: int) -> type[yaml.SafeLoader]:
                 return super().compose_node(parent, index)
             finally:
                 self._depth -= 1
+
+        def flatten_mapping(self, node):
+            # PyYAML copies merged keys into each mapping: merges that fan out (a
+            # `<<` "billion laughs") would grow without bound; refused on the way
+            super().flatten_mapping(node)
+            if len(node.value) > MAX_MERGED_KEYS:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_MERGED_KEYS} keys in one mapping after its merge "
+                                f"keys (`<<`) are expanded", node.start_mark)
 
         def construct_object(self, node, deep=False):
             try:

@@ -258,3 +258,24 @@ def test_every_command_that_loads_a_site_reports_hostile_input(command):
             assert "Traceback" not in r.stderr, (command, name, r.stderr)
             line = BAD[name][0]
             assert r.stderr.startswith(f"{SITES / 'bad' / name}:{line}: "), (command, name, r.stderr)
+
+
+def test_nested_merges_and_a_merge_bomb():
+    """A merged mapping may merge others itself (its own keys win over those);
+    merges that fan out exponentially (a 'billion laughs' made of `<<`) are
+    refused at their line instead of expanded."""
+    site = parse_site(
+        "name: m\n"
+        "hosts:\n"
+        "  - &base {name: base, address: 10.0.0.1, user: base, port: 22, role: bastion}\n"
+        "  - &ops {<<: *base, name: ops, address: 10.0.0.2, user: ops}\n"
+        "  - {<<: *ops, name: gpu, address: 10.0.0.3}\n")
+    gpu = site.host("gpu")
+    assert (gpu.user, gpu.port, gpu.role) == ("ops", 22, "bastion")
+    lines = ["name: bomb", "hosts:", "  - &a0 {name: h, address: 10.0.0.1}"]
+    for i in range(1, 40):   # each level merges the previous one twice: 2**39 pairs if expanded
+        lines.append(f"  - &a{i} {{<<: [*a{i - 1}, *a{i - 1}], name: h{i}, address: 10.0.0.1}}")
+    with pytest.raises(ConfigError) as e:
+        parse_site("\n".join(lines) + "\n")
+    assert e.value.line == 3 + 33              # the first host that merges more than 32
+    assert "more than 32 mappings merged" in e.value.message and "expected" in e.value.message

@@ -156,7 +156,7 @@ current-context: x
 
 
 @pytest.mark.parametrize("case", ["binary", "bad-ca-base64", "bad-key-base64", "ca-not-text",
-                                  "python-tag", "bad-timestamp", "too-deep"])
+                                  "python-tag", "bad-timestamp", "too-deep", "merge-bomb"])
 def test_status_hostile_kubeconfig_exits_2_with_file_line(tmp_path, case):
     """Kubeconfigs that are binary, hold bad base64 or YAML the loader cannot
     construct: `file[:line]: what is wrong, what was expected`, exit 2, no
@@ -175,8 +175,11 @@ def test_status_hostile_kubeconfig_exits_2_with_file_line(tmp_path, case):
         kc.write_text(KUBECONFIG_WITH.format(ca="!!python/name:os.system x", key=good))
     elif case == "bad-timestamp":
         kc.write_text(KUBECONFIG_WITH.format(ca="2026-13-45", key=good))
-    else:
+    elif case == "too-deep":
         kc.write_text("apiVersion: v1\nclusters: " + "[" * 5000 + "]" * 5000 + "\n")
+    else:   # each level merges the one before twice: 2**40 keys if expanded
+        kc.write_text("apiVersion: v1\npreferences:\n  l0: &l0 {a0: 1, b0: 2}\n" + "".join(
+            f"  l{i}: &l{i} {{<<: [*l{i - 1}, *l{i - 1}], a{i}: 1}}\n" for i in range(1, 40)))
     r = status("--kubeconfig", str(kc))
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr, r.stderr
@@ -187,5 +190,6 @@ def test_status_hostile_kubeconfig_exits_2_with_file_line(tmp_path, case):
             "bad-ca-base64": f"{kc}:7: cluster 'c': certificate-authority-data is not valid base64",
             "bad-key-base64": f"{kc}:14: user 'u': client-key-data is not valid base64",
             "ca-not-text": f"{kc}:7: cluster 'c': certificate-authority-data",
-            "python-tag": f"{kc}:7: ", "bad-timestamp": f"{kc}:7: ", "too-deep": f"{kc}:2: "}[case]
+            "python-tag": f"{kc}:7: ", "bad-timestamp": f"{kc}:7: ", "too-deep": f"{kc}:2: ",
+            "merge-bomb": f"{kc}:"}[case]
     assert r.stderr.startswith(want), r.stderr
