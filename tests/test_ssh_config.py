@@ -160,6 +160,7 @@ def test_gpus_refuses_a_proxycommand_host_and_polls_the_others(tmp_path, monkeyp
 
 def test_bad_values_name_file_and_line(tmp_path):
     cases = {"port": ("Host a\n    Port twenty\n", "a", 2, "Port"),
+             "port-digits": ("Host a\n    Port \u00b2\n", "a", 2, "Port"),
              "jump": ("Host a\n    User u\n    ProxyJump u@:22\n", "a", 3, "ProxyJump"),
              "exec": ("Host a\n    User u\nMatch exec \"true\"\n    User v\n", "a", 3, "Match 'exec'"),
              "escape": ("Match \x1b[2J x\n", "a", 1, "Match '\\x1b[2j'"),

@@ -175,7 +175,7 @@ def _parse(path: Path, depth: int, files: list) -> list[_Item]:
                 for inc in sorted(glob.glob(pattern)):
                     per_file.append(_parse(Path(inc), depth + 1, files))
             items.append(_Item("include", tuple(per_file), str(path), n))
-        elif key == "port" and args and not (args[0].isdigit() and 0 < int(args[0]) < 65536):
+        elif key == "port" and args and not (re.fullmatch(r"[0-9]{1,5}", args[0]) and 0 < int(args[0]) < 65536):
             raise SshConfigError(f"{where}: Port {args[0]!r}: expected a port number from 1 to 65535")
         elif key in ("host", "match") or key in _OPTIONS:
             if not args:
