@@ -1,19 +1,21 @@
-"""HTTP/1.1 on a socket: as much of it as the console and the demo's API server use.
+"""HTTP/1.1 on a socket, framed by h11: the client the console uses, and the
+request-head parser of the simulated API server.
 
-Why not http.client / http.server: both parse headers with the email package,
-and importing them (email.parser, email.message, email.utils, html, calendar,
-...) is ~45 M instructions, 3 % of everything the demo's first frame costs;
-their per-request header parsing through email's feed parser is slow too. What
-the console needs is small: GET requests with a body of known length or
-chunked, read whole or as it arrives (watch and log streams), keep-alive; the
-simulated API server needs the request head parsed. Anything else (proxies,
-100-continue on the client side, pipelining) is not used.
+The framing (status line, headers, Content-Length, chunked bodies and their
+CRLFs, 1xx answers, keep-alive) is h11's, which is strict and well kept; what is
+ours is the socket around it: connect with a timeout, TLS from the caller's
+context, reading a body whole or as it arrives (watch and log streams), and
+reusing the connection while both sides allow it. Not http.client/http.server:
+their import of the email package is ~45 M instructions on the demo's first
+frame, and their header parsing is slower than h11's.
 
 Client: Connection(host, port, timeout=, ssl_context=, server_hostname=);
-.request(method, target, headers, body=None) then .getresponse() -> Response (.status,
-.reason, .headers, .will_close, .read(), .read1(n)). Errors: OSError
-(including RemoteDisconnected: the server closed a kept-alive connection before
-answering) and ProtocolError (a malformed response).
+.request(method, target, headers, body=None) then .getresponse() -> Response
+(.status, .reason, .headers, .will_close, .read(), .read1(n)). Errors: OSError
+(including RemoteDisconnected: the server closed the connection without a
+complete answer), ProtocolError (a malformed response) and HeaderValueError (a
+header value with CR, LF or NUL: refused before anything is sent; the message
+names the header, never its value, which may be a token).
 
 Server side: read_request_head(rfile) -> (method, target, version, headers) or
 None at a clean end of the connection; ProtocolError for a malformed request.
@@ -23,17 +25,24 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-MAX_LINE = 65536        # a request/status line or header line, at most
+import h11
+
+MAX_HEAD = 65536        # a response's or request's head (status line + headers), at most
 MAX_HEADERS = 100
+RECV_SIZE = 1 << 18
 
 
 class ProtocolError(Exception):
     """A malformed HTTP message."""
 
 
+class HeaderValueError(ValueError):
+    """A header the caller gave cannot be sent (CR, LF or NUL in it)."""
+
+
 class RemoteDisconnected(ConnectionResetError):
-    """The server closed the connection without an answer (a kept-alive
-    connection it had timed out: the request can be sent again)."""
+    """The server closed the connection without a (complete) answer; for a
+    kept-alive connection it had timed out, the request can be sent again."""
 
 
 class Headers(dict):
@@ -43,37 +52,51 @@ class Headers(dict):
         return dict.get(self, name.lower(), default)
 
 
-def read_headers(fp) -> Headers:
+def _headers_of(pairs) -> Headers:
+    if len(pairs) > MAX_HEADERS:
+        raise ProtocolError(f"more than {MAX_HEADERS} header fields")
     headers = Headers()
-    for _ in range(MAX_HEADERS + 1):
-        line = fp.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise ProtocolError("header line too long")
-        if line in (b"\r\n", b"\n"):
-            return headers
-        if not line:
-            raise ProtocolError("connection closed in the headers")
-        name, sep, value = line.decode("latin-1").partition(":")
-        if not sep or not name or name != name.strip():
-            raise ProtocolError(f"malformed header line {line[:80]!r}")
-        key, value = name.lower(), value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    raise ProtocolError(f"more than {MAX_HEADERS} header fields")
+    for name, value in pairs:       # h11 gives lower-case names, bytes
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse a header that would change the request's framing: CR or LF in a
+    value (a token with CRLF in it would inject a header) or NUL anywhere."""
+    if any(c in value for c in "\r\n\0") or any(c in name for c in "\r\n\0: "):
+        raise HeaderValueError(f"header {name.strip()[:40]!r}: its value contains CR, LF or NUL; not sent")
 
 
 def read_request_head(fp) -> tuple[str, str, str, Headers] | None:
     """The request line and headers; None when the client closed the connection
-    between requests."""
-    line = fp.readline(MAX_LINE + 1)
-    if not line:
-        return None
-    if len(line) > MAX_LINE:
-        raise ProtocolError("request line too long")
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise ProtocolError(f"malformed request line {line[:80]!r}")
-    method, target, version = parts
-    return method, target, version, read_headers(fp)
+    between requests. Reads the head line by line, so the body stays in fp."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    size = 0
+    while True:
+        line = fp.readline(MAX_HEAD + 1)
+        size += len(line)
+        if size > MAX_HEAD:
+            raise ProtocolError("request head too long")
+        if not line:
+            if size == 0:
+                return None
+            raise ProtocolError("connection closed in the request head")
+        if size == len(line) and line in (b"\r\n", b"\n"):
+            size = 0                 # a stray empty line between requests (RFC 9112 2.2)
+            continue
+        conn.receive_data(line)
+        if line in (b"\r\n", b"\n"):
+            break
+    try:
+        event = conn.next_event()
+    except h11.RemoteProtocolError as e:
+        raise ProtocolError(f"malformed request: {e}") from None
+    if not isinstance(event, h11.Request):      # pragma: no cover - a whole head was fed
+        raise ProtocolError("malformed request")
+    version = "HTTP/" + event.http_version.decode("ascii")
+    return (event.method.decode("ascii"), event.target.decode("latin-1"), version, _headers_of(event.headers))
 
 
 def keeps_alive(version: str, headers: Headers) -> bool:
@@ -88,33 +111,31 @@ def keeps_alive(version: str, headers: Headers) -> bool:
 class Response:
     """One response's head, and its body read whole or as it arrives."""
 
-    def __init__(self, fp, method: str) -> None:
-        self._fp = fp
-        line = fp.readline(MAX_LINE + 1)
-        if not line:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._pending = b""            # body bytes h11 handed over beyond what read1 returned
+        self._done = False
+        while True:
+            event = conn._next_event()
+            if isinstance(event, h11.InformationalResponse):
+                continue               # 100 Continue, 103 Early Hints: not the answer
+            if isinstance(event, h11.Response):
+                break
             raise RemoteDisconnected("connection closed by the server without an answer")
-        version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
-        code, _, self.reason = rest.partition(" ")
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-            raise ProtocolError(f"malformed status line {line[:80]!r}")
-        self.status = int(code)
-        self.headers = read_headers(fp)
-        self._chunked = "chunked" in (self.headers.get("transfer-encoding") or "").lower()
-        length = self.headers.get("content-length")
-        if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
-            self._left: int | None = 0
-        elif self._chunked:
-            self._left = None
-        elif length is not None:
-            try:
-                self._left = int(length)
-            except ValueError:
-                raise ProtocolError(f"bad Content-Length {length!r}") from None
-        else:
-            self._left = -1          # until the server closes the connection
-        self.will_close = self._left == -1 or not keeps_alive(version, self.headers)
-        self._chunk_left = 0         # chunked: bytes of the current chunk not read yet
-        self._done = self._left == 0
+        self.status = event.status_code
+        self.reason = event.reason.decode("latin-1")
+        self.headers = _headers_of(event.headers)
+        self._version = "HTTP/" + event.http_version.decode("ascii")
+
+    @property
+    def will_close(self) -> bool:
+        """Whether the connection cannot carry another request after this answer."""
+        h = self._conn._h11
+        if h is None:
+            return True
+        if h.their_state is h11.MUST_CLOSE or h.our_state is h11.MUST_CLOSE:
+            return True
+        return not keeps_alive(self._version, self.headers)
 
     def read(self) -> bytes:
         """The whole (rest of the) body."""
@@ -127,39 +148,24 @@ class Response:
 
     def read1(self, n: int) -> bytes:
         """Up to n bytes of the body, as soon as some have arrived; b'' at its end."""
-        if self._done:
-            return b""
-        fp = self._fp
-        if self._chunked:
-            if self._chunk_left == 0:
-                size_line = fp.readline(MAX_LINE + 1)
-                try:
-                    self._chunk_left = int(size_line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    if not size_line:
-                        raise RemoteDisconnected("connection closed in a chunked body") from None
-                    raise ProtocolError(f"bad chunk size line {size_line[:40]!r}") from None
-                if self._chunk_left == 0:
-                    read_headers(fp)         # trailers, up to the blank line
-                    self._done = True
-                    return b""
-            data = fp.read1(min(n, self._chunk_left))
-            if not data:
-                raise RemoteDisconnected("connection closed in a chunked body")
-            self._chunk_left -= len(data)
-            if self._chunk_left == 0:
-                fp.readline(MAX_LINE + 1)     # the CRLF after the chunk's data
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
             return data
-        if self._left == -1:                 # until the connection closes
-            data = fp.read1(n)
-            self._done = not data
-            return data
-        data = fp.read1(min(n, self._left))
-        if not data:
-            raise RemoteDisconnected("connection closed in the body")
-        self._left -= len(data)
-        self._done = self._left == 0
-        return data
+        while not self._done:
+            event = self._conn._next_event()
+            if isinstance(event, h11.Data):
+                data = bytes(event.data)
+                if not data:
+                    continue
+                if len(data) > n:
+                    data, self._pending = data[:n], data[n:]
+                return data
+            if isinstance(event, h11.EndOfMessage):
+                self._done = True
+                self._conn._message_done()
+            elif isinstance(event, h11.ConnectionClosed):   # a body delimited by the close
+                self._done = True
+        return b""
 
 
 class Connection:
@@ -170,39 +176,83 @@ class Connection:
         self.host, self.port, self.timeout = host, port, timeout
         self._ssl, self._server_hostname = ssl_context, server_hostname
         self.sock: socket.socket | None = None
-        self._fp = None
+        self._h11: h11.Connection | None = None
+        self._eof = False
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._ssl is not None:
-                sock = self._ssl.wrap_socket(sock, server_hostname=self._server_hostname or self.host)
+            self.start(sock)
         except BaseException:
             sock.close()
             raise
+
+    def start(self, sock: socket.socket) -> None:
+        """Speak HTTP on a socket already connected (directly, or through a
+        proxy's CONNECT tunnel): TLS first when there is a context."""
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            sock = self._ssl.wrap_socket(sock, server_hostname=self._server_hostname or self.host)
         self.sock = sock
-        self._fp = sock.makefile("rb")
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self._eof = False
 
     def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None) -> None:
+        for name, value in headers.items():
+            check_header(name, value)
         if self.sock is None:
             self.connect()
+        h = self._h11
+        if h.our_state is h11.DONE and h.their_state is h11.DONE:
+            h.start_next_cycle()
         host = self.host if ":" not in self.host else f"[{self.host}]"
-        head = [f"{method} {target} HTTP/1.1", f"Host: {host}:{self.port}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
+        fields = list(headers.items())
+        if not any(k.lower() == "host" for k in headers):
+            fields.insert(0, ("Host", f"{host}:{self.port}"))
         if body is not None:
-            head.append(f"Content-Length: {len(body)}")
-        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        self._method = method
+            fields.append(("Content-Length", str(len(body))))
+        try:
+            out = h.send(h11.Request(method=method, target=target, headers=fields))
+            if body:
+                out += h.send(h11.Data(data=body))
+            out += h.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as e:
+            # not the connection's fault, but its h11 state is spent: start afresh next time
+            self.close()
+            raise ProtocolError(f"request not sent: {type(e).__name__}") from None
+        self.sock.sendall(out)
 
     def getresponse(self) -> Response:
-        return Response(self._fp, self._method)
+        return Response(self)
+
+    def _next_event(self):
+        """h11's next event, reading from the socket as it needs."""
+        h = self._h11
+        if h is None:
+            raise RemoteDisconnected("connection closed")
+        while True:
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as e:
+                if self._eof:
+                    raise RemoteDisconnected(f"connection closed in the answer ({e})") from None
+                raise ProtocolError(f"malformed response: {e}") from None
+            if event is h11.NEED_DATA:
+                data = self.sock.recv(RECV_SIZE)
+                self._eof = not data
+                h.receive_data(data)
+                continue
+            return event
+
+    def _message_done(self) -> None:
+        h = self._h11
+        if h is not None and not (h.our_state is h11.DONE and h.their_state is h11.DONE):
+            self.close()        # the server closes after this answer (or the framing needs it)
 
     def close(self) -> None:
-        fp, sock, self._fp, self.sock = self._fp, self.sock, None, None
-        for thing in (fp, sock):
-            if thing is not None:
-                try:
-                    thing.close()
-                except OSError:
-                    pass
+        sock, self.sock, self._h11 = self.sock, None, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass

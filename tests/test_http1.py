@@ -130,18 +130,70 @@ def test_stream_read_as_it_arrives():
 
 
 @pytest.mark.parametrize("answer, error", [
-    (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed status line"),
-    (b"SPDY/3 200 OK\r\n\r\n", "malformed status line"),
-    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header line"),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "bad Content-Length"),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "illegal status line"),
+    (b"SPDY/3 200 OK\r\n\r\n", "illegal status line"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "illegal header line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk header"),
     (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n", "more than 100"),
+    # issue 11 item 10: what the hand-written parser let through
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", "chunk header"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n0123456789abcdef\r\n0\r\n\r\n",
+     "chunk header"),
+    # a chunk longer than its size line says: the CRLF after it is missing
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloEXTRA\r\n0\r\n\r\n", "chunk"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", "Content-Length"),
 ])
 def test_malformed_answers_are_protocol_errors(answer, error):
     srv = ScriptedServer([answer])
     try:
         with pytest.raises(http1.ProtocolError, match=error):
             get(srv.port)
+    finally:
+        srv.close()
+
+
+def test_informational_answers_are_not_the_answer():
+    """A 1xx (100 Continue, 103 Early Hints) is skipped; the final answer follows it."""
+    srv = ScriptedServer([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                          b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    try:
+        resp, body = get(srv.port)
+        assert (resp.status, body) == (200, b"ok")
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("Authorization", "Bearer abc\r\nX-Injected: 1"),
+    ("Authorization", "Bearer abc\nX-Injected: 1"),
+    ("Authorization", "Bearer abc\rX-Injected: 1"),
+    ("X-Nul", "a\0b"),
+])
+def test_header_values_with_cr_lf_nul_are_refused_before_sending(name, value):
+    srv = ScriptedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    try:
+        conn = http1.Connection("127.0.0.1", srv.port, timeout=5)
+        with pytest.raises(http1.HeaderValueError) as err:
+            conn.request("GET", "/x", {name: value})
+        assert "abc" not in str(err.value) and name in str(err.value)   # the value may be a secret
+        conn.close()
+        assert srv.requests == [] and srv.connections == 0              # nothing was sent
+    finally:
+        srv.close()
+
+
+def test_kube_http_refuses_a_token_with_crlf_without_showing_it():
+    srv = ScriptedServer([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"] * 2)
+    try:
+        kube = KubeHttp(KubeTarget(context="c", cluster="c", user="u", server=f"http://127.0.0.1:{srv.port}",
+                                   token="s3cret\r\nX-Injected: yes"))
+        with pytest.raises(Exception) as err:
+            kube.version()
+        assert "s3cret" not in str(err.value) and "Authorization" in str(err.value)
+        assert not any(b"X-Injected" in r for r in srv.requests)
+        kube.close()
     finally:
         srv.close()
 
@@ -173,7 +225,7 @@ def test_kube_http_sends_again_when_a_kept_alive_connection_was_dropped():
     srv = ScriptedServer([b"HTTP/1.1 2xx Nope\r\n\r\n"])
     try:
         kube = KubeHttp(KubeTarget(context="c", cluster="c", user=None, server=f"http://127.0.0.1:{srv.port}"))
-        with pytest.raises(ApiUnreachable, match="malformed status line"):
+        with pytest.raises(ApiUnreachable, match="illegal status line"):
             kube.version()
     finally:
         srv.close()
@@ -238,16 +290,21 @@ def test_sim_server_answers_http_client_on_one_connection(api):
 def test_sim_server_malformed_old_and_odd_requests(api):
     port = api.server.port
     out = raw(port, b"NONSENSE\r\n\r\n")
-    assert out.startswith(b"HTTP/1.1 400 ") and b"malformed request line" in out
+    assert out.startswith(b"HTTP/1.1 400 ") and b"illegal request line" in out
+    out = raw(port, b"GET /version HTTP/1.1\r\n\r\n")     # HTTP/1.1 needs a Host, as Go's server says
+    assert out.startswith(b"HTTP/1.1 400 ") and b"Host" in out
+    for bad in (b"Content-Length: -1", b"Content-Length: 0x10", b"Content-Length: 1_0", b"Transfer-Encoding: gzip"):
+        out = raw(port, b"POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n" % bad)
+        assert out.startswith(b"HTTP/1.1 400 "), bad
     out = raw(port, b"GET /version HTTP/1.1\r\nbad header\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400 ")
     # HTTP/1.0 without keep-alive: one answer, then the server closes (raw() returns)
     out = raw(port, b"GET /version HTTP/1.0\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 200 ") and b"gitVersion" in out
-    out = raw(port, b"BREW /pot HTTP/1.1\r\nConnection: close\r\n\r\n")
+    out = raw(port, b"BREW /pot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 501 ")
     body = b'{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tea"}}'
-    out = raw(port, b"POST /api/v1/namespaces HTTP/1.1\r\nContent-Type: application/json\r\n"
+    out = raw(port, b"POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 ")
     assert api.store.get("namespaces", None, "tea") is not None
