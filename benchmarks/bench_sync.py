@@ -174,12 +174,14 @@ def top_up(api: Api, want: int) -> int:
     return count_pods(api)[0]
 
 
-def run_sync_child(kubeconfig: Path, context: str, decode: str) -> dict:
+def run_sync_child(kubeconfig: Path, context: str, decode: str, tree: Path = ROOT) -> dict:
     """decode: "helper" (the cache's default on a machine with a second CPU: a big
-    list decoded by console/kube/list_decoder.py's helper process) or "in-process"."""
+    list decoded by console/kube/list_decoder.py's helper process) or "in-process".
+    tree: the source tree whose console/ the child imports (--compare-tree)."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context, decode], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", SYNC_CHILD, str(kubeconfig), context, decode], cwd=tree,
+                         capture_output=True, text=True, timeout=600, env=env)
     if out.returncode != 0:
         sys.exit(f"console child failed: {out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -275,6 +277,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--compare-tree", metavar="DIR", type=Path,
+                    help="also time the initial sync with the code of this source tree (e.g. "
+                         "`git worktree add /tmp/old OLD_COMMIT`), alternating with this tree's, same simulator")
     args = ap.parse_args()
     kubectl = kubectl_path()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
@@ -283,13 +288,19 @@ def main() -> int:
     try:
         n = top_up(Api(url), args.pods)
         print(f"{n} pods in the simulator ({args.nodes} nodes x {args.gpus_per_node} GPUs)")
-        context = json.loads(kubeconfig.read_text())["current-context"] if kubeconfig.read_text().lstrip().startswith("{") \
-            else __import__("yaml").safe_load(kubeconfig.read_text())["current-context"]
+        text = kubeconfig.read_text()
+        context = json.loads(text)["current-context"] if text.lstrip().startswith("{") \
+            else __import__("yaml").safe_load(text)["current-context"]
         decodes = ("helper", "in-process") if len(os.sched_getaffinity(0)) > 1 else ("in-process",)
         console: dict[str, list[dict]] = {d: [] for d in decodes}
         kube = []
+        other: list[dict] = []
         for i in range(args.runs):
             line = []
+            if args.compare_tree:
+                c = run_sync_child(kubeconfig, context, decodes[-1], args.compare_tree.resolve())
+                other.append(c)
+                line.append(f"{args.compare_tree} ({decodes[-1]}) {c['sync_s']:.2f} s (CPU {c['cpu_s']:.2f} s)")
             for d in decodes:
                 c = run_sync_child(kubeconfig, context, d)
                 console[d].append(c)
@@ -309,9 +320,17 @@ def main() -> int:
                   f"{statistics.median(c['cpu_s'] for c in runs):.2f} s, helper process "
                   f"{statistics.median(c['helper_cpu_s'] for c in runs):.2f} s)")
             print(f"  ratio console/kubectl: {cs / ks:.2f} (whole process: {cp / ks:.2f})")
-            print(f"  console RSS with {runs[0]['pods']} pods cached: {statistics.median(c['rss_mb'] for c in runs):.0f} MB "
+            rss = statistics.median(c["rss_mb"] for c in runs)
+            print(f"  console RSS with {runs[0]['pods']} pods cached: {rss:.0f} MB "
                   f"(peak during the sync {statistics.median(c['hwm_mb'] for c in runs):.0f} MB)")
         print(f"median kubectl get pods -A -o json: {ks:.2f} s")
+        if other:
+            this = console[decodes[-1]]
+            print(f"side by side, {decodes[-1]} decoding, medians of {len(other)} alternating runs: "
+                  f"this tree {statistics.median(c['sync_s'] for c in this):.2f} s "
+                  f"(CPU {statistics.median(c['cpu_s'] for c in this):.2f} s), {args.compare_tree} "
+                  f"{statistics.median(c['sync_s'] for c in other):.2f} s "
+                  f"(CPU {statistics.median(c['cpu_s'] for c in other):.2f} s)")
         print()
         if args.seconds > 0:
             watch_load(url, kubeconfig, context, args.rate, args.seconds)
