@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
-from . import api_errors, defaults, garbage_collector, patching
+from . import api_errors, defaults, garbage_collector, names, patching
 from .resources import Resource
 from .selectors import combine, parse_field_selector, parse_label_selector
 from .store import dumps
@@ -100,6 +100,7 @@ class Api:
 
     def create(self, res: Resource, ns: str, obj, *, dry_run: bool = False) -> bytes:
         obj = self._check_body(res, obj, ns)
+        _check_name(res, obj["metadata"])
         for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"):
             obj["metadata"].pop(f, None)
         defaults.default_and_validate(res, obj)
@@ -248,3 +249,17 @@ class Api:
         st = api_errors.success_status()
         st["code"] = 201
         return dumps(st)
+
+
+def _check_name(res: Resource, md: dict) -> None:
+    """A name (or generateName prefix) the real API would refuse: 422 Invalid."""
+    name, prefix = md.get("name"), md.get("generateName")
+    field, value = ("metadata.name", name) if name else ("metadata.generateName", prefix)
+    if not isinstance(value, str) or not value:
+        return                                  # none given: _check_body / the store say so
+    # a generated name is the prefix and 5 lower-case alphanumerics: check it whole
+    problems = names.name_problems(res.plural, value if name else value + "x0000")
+    if problems:
+        shown = names.quoted(value)
+        raise api_errors.invalid(res, shown.strip('"'), [(field, f"Invalid value: {shown}: {p}") for p in problems])
+

@@ -2,7 +2,7 @@
 paths onto api.Api, discovery, watch and log streams (chunked transfer
 encoding), errors as metav1.Status. One thread per connection
 (socketserver.ThreadingTCPServer), keep-alive, no TLS (loopback only). The
-request head is parsed by console/http1.py rather than http.server, whose
+request head is parsed by console/http1.py (h11) rather than http.server, whose
 import (the email package) weighs on the demo's first frame; _RequestHandler
 keeps http.server's handler interface (command, path, headers, rfile, wfile,
 send_response / send_header / end_headers, close_connection, do_<METHOD>)."""
@@ -13,7 +13,7 @@ import socket
 import socketserver
 import threading
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from console import http1
 
@@ -26,6 +26,10 @@ from .watch_stream import WatchStream, error_line, parse_since
 
 MAX_BODY = 3 * 1024 * 1024  # etcd's request limit
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def _method_not_allowed() -> ApiError:
+    return ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
 
 
 def _not_found_path() -> ApiError:
@@ -232,7 +236,8 @@ class Handler(_RequestHandler):
         app = self.server.app
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        parts = [p for p in url.path.split("/") if p]
+        # split, then decode each segment: a name kubectl percent-encodes is found
+        parts = [unquote(p) for p in url.path.split("/") if p]
         method = self.command
         if method in ("GET", "HEAD"):
             doc = self._discovery(parts)
@@ -279,12 +284,12 @@ class Handler(_RequestHandler):
                     self._send(200, api.list(res, ns, query))
             elif method == "POST":
                 if res.namespaced and ns is None:
-                    raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                    raise _method_not_allowed()
                 self._send(201, api.create(res, ns or "", self._body(), dry_run=dry_run))
             elif method == "DELETE":
                 self._send(200, api.delete_collection(res, ns, query, self._body() or {}))
             else:
-                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                raise _method_not_allowed()
             return
         ns = ns or ""
         if watch:  # GET .../pods/NAME?watch=1 (old form): a watch on one object
@@ -307,7 +312,7 @@ class Handler(_RequestHandler):
             elif method == "DELETE":
                 self._send(200, api.delete(res, ns, name, self._delete_options(query), dry_run=dry_run))
             else:
-                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                raise _method_not_allowed()
             return
         self._subresource(api, res, ns, name, sub, method, query, dry_run)
 
@@ -331,7 +336,7 @@ class Handler(_RequestHandler):
                 self._send(200, api.patch(res, ns, name, self.headers.get("Content-Type", ""), self._body(),
                                           status_only=True, dry_run=dry_run))
             else:
-                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                raise _method_not_allowed()
         elif sub == "scale":
             if method in ("GET", "HEAD"):
                 self._send(200, api.get_scale(res, ns, name))
@@ -340,14 +345,14 @@ class Handler(_RequestHandler):
             elif method == "PATCH":
                 self._send(200, api.patch_scale(res, ns, name, self.headers.get("Content-Type", ""), self._body()))
             else:
-                raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+                raise _method_not_allowed()
         elif sub == "eviction" and method == "POST":
             api.get(res, ns, name)  # 404 first
             self._send(201, api.evict(ns, name, self._body()))
         elif sub == "log" and method in ("GET", "HEAD"):
             self._log(ns, name, query)
         else:
-            raise ApiError("MethodNotAllowed", "the server does not allow this method on the requested resource", code=405)
+            raise _method_not_allowed()
 
     def _discovery(self, parts: list[str]) -> bytes | None:
         app = self.server.app
@@ -429,7 +434,8 @@ class Handler(_RequestHandler):
         res = BY_PATH[("", "v1", rest[0])]
         pred = object_predicate(res, query)
         if len(rest) == 2:
-            pred = (lambda o, n=rest[1], p=pred: o["metadata"]["name"] == n and (p is None or p(o)))
+            def pred(o, n=rest[1], p=pred):
+                return o["metadata"]["name"] == n and (p is None or p(o))
         doc = (metrics_api.list_nodes(app.store, pred, now, app.pool) if rest[0] == "nodes"
                else metrics_api.list_pods(app.store, ns, pred, now, app.pool))
         if len(rest) == 2:
@@ -460,10 +466,12 @@ class Handler(_RequestHandler):
         if container and container not in containers:
             raise api_errors.bad_request(f'container {container} is not valid for pod {name}')
         if not container and len(containers) > 1:
-            raise api_errors.bad_request(f"a container name must be specified for pod {name}, choose one of: {containers}")
+            raise api_errors.bad_request(f"a container name must be specified for pod {name}, "
+                                         f"choose one of: {containers}")
         container = container or containers[0]
         if (pod.get("status") or {}).get("phase") == "Pending":
-            raise api_errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating')
+            raise api_errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: '
+                                         "ContainerCreating")
         tail = int(query["tailLines"]) if query.get("tailLines") else None
         ts = query.get("timestamps") in ("true", "1")
         book = app.logs
