@@ -18,11 +18,20 @@ import logging
 import logging.handlers
 
 from console import paths
+from console.redact import redact
 
 LOG_NAME = "dsconsole.log"
 MAX_BYTES = 1_000_000   # one file of about 1 MB, plus two rotated ones
 BACKUPS = 2
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Records as FORMAT says, with URL user information redacted (console.redact):
+    a message or traceback that names a server or proxy URL keeps its password out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def _is_ours(h: logging.Handler) -> bool:
@@ -42,7 +51,7 @@ def setup_logging() -> logging.Handler:
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             log_dir / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, delay=True,
             encoding="utf-8")
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(RedactingFormatter(FORMAT))
     except OSError:
         handler = logging.NullHandler()
     handler._dsconsole = True  # type: ignore[attr-defined]

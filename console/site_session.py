@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from console.redact import redact
 from console.snapshot import EMPTY, EventRow, Snapshot
 
 DEMO_CONTEXT = "dsconsole-demo"
@@ -314,7 +315,7 @@ class SiteSession:
                 return
             self._ready.set()
         except Exception as e:  # noqa: BLE001 - reported in the header / status
-            self._start_error = f"{type(e).__name__}: {e}"
+            self._start_error = redact(f"{type(e).__name__}: {e}")
             self._ready.set()
             self._dirty.set()
 
@@ -376,7 +377,7 @@ class SiteSession:
                     snap = self._build()
             except Exception as e:  # noqa: BLE001 - never kill the publisher
                 snap = Snapshot(version=self._snapshot.version + 1, time=time.time(), api_ok=False,
-                                api_error=f"snapshot failed: {type(e).__name__}: {e}",
+                                api_error=redact(f"snapshot failed: {type(e).__name__}: {e}"),
                                 last_update=self._snapshot.last_update)
             self._snapshot = snap
             # (bounded: a site whose API or hosts never answer gets the gap after 5 s)
@@ -414,7 +415,7 @@ class SiteSession:
         gpus = self.poller.snapshot() if self.poller is not None else {}
         gpu_time = max((s.last_ok for s in gpus.values() if s.last_ok), default=None)
         alerts = self.alerts.current() if self.alerts is not None else ()
-        snap = Snapshot(version=version, time=now, api_ok=view.api_ok, api_error=view.api_error,
+        snap = Snapshot(version=version, time=now, api_ok=view.api_ok, api_error=redact(view.api_error),
                         last_update=view.last_update, nodes=view.nodes, pods=view.pods, gpus=gpus,
                         alerts=alerts, events=view.events, synced=view.synced, kinds=view.kinds,
                         deployments=view.deployments, pdbs=view.pdbs, pod_total=view.pod_total,

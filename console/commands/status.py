@@ -76,6 +76,7 @@ def _wait_gpus(session, deadline: float) -> None:
 
 
 def to_json(session, snap) -> dict:
+    from console.redact import redact
     def sample(s):
         return {"index": s.index, "util_pct": s.util_pct, "mem_used_mib": s.mem_used_mib,
                 "mem_total_mib": s.mem_total_mib, "temp_c": s.temp_c, "power_w": s.power_w,
@@ -90,7 +91,7 @@ def to_json(session, snap) -> dict:
     return {
         "site": session.title, "demo": session.is_demo, "context": session.context,
         "namespace": session.namespace, "time": snap.time, "api_ok": snap.api_ok,
-        "api_error": snap.api_error, "last_update": snap.last_update, "synced": snap.synced,
+        "api_error": redact(snap.api_error), "last_update": snap.last_update, "synced": snap.synced,
         "nodes": [{"name": n.name, "ready": n.ready, "cordoned": n.cordoned, "gpu_alloc": n.gpu_alloc,
                    "gpu_cap": n.gpu_cap, "pods": n.pods} for n in snap.nodes],
         "pods": [{"namespace": p.namespace, "name": p.name, "phase": p.phase, "status": p.status,
@@ -105,9 +106,11 @@ def to_json(session, snap) -> dict:
 
 def render_text(session, snap) -> str:
     import time
+
+    from console.redact import redact
     now = time.time()
     age = snap.age(now)
-    api = "reachable" if snap.api_ok else f"UNREACHABLE ({snap.api_error})"
+    api = "reachable" if snap.api_ok else f"UNREACHABLE ({redact(snap.api_error)})"
     lines = [f"site {session.title}  context {session.context}  namespace {session.namespace}",
              f"API {api}" + (f", newest data {age:.1f}s old" if age is not None else ", no data")]
     ready = sum(1 for n in snap.nodes if n.ready)
