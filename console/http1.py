@@ -168,31 +168,88 @@ class Response:
         return b""
 
 
+class ProxyRefused(OSError):
+    """The proxy answered CONNECT with an error status."""
+
+
+def open_tunnel(sock: socket.socket, host: str, port: int, headers: dict[str, str]) -> None:
+    """Ask the HTTP proxy at the other end of `sock` for a tunnel to host:port
+    (CONNECT); on return, sock carries bytes to host:port."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    for name, value in headers.items():
+        check_header(name, value)
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+    fields = [("Host", authority), *headers.items()]
+    sock.sendall(conn.send(h11.Request(method="CONNECT", target=authority, headers=fields))
+                 + conn.send(h11.EndOfMessage()))
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as e:
+            raise ProtocolError(f"proxy: malformed answer to CONNECT: {e}") from None
+        if event is h11.NEED_DATA:
+            data = sock.recv(RECV_SIZE)
+            if not data:
+                raise RemoteDisconnected("proxy closed the connection without answering CONNECT")
+            conn.receive_data(data)
+        elif isinstance(event, h11.InformationalResponse):
+            continue
+        elif isinstance(event, h11.Response):
+            if not 200 <= event.status_code < 300:
+                reason = event.reason.decode("latin-1")
+                raise ProxyRefused(f"proxy refused CONNECT to {authority}: {event.status_code} {reason!r}")
+            if conn.trailing_data[0]:      # the server spoke first, through the tunnel: not for TLS/HTTP
+                raise ProtocolError("proxy: unexpected data after its answer to CONNECT")
+            return
+        else:
+            raise RemoteDisconnected("proxy closed the connection without answering CONNECT")
+
+
 class Connection:
     """One client connection (kept alive between requests while the server allows)."""
 
     def __init__(self, host: str, port: int, *, timeout: float | None = None,
-                 ssl_context: Any = None, server_hostname: str | None = None) -> None:
+                 ssl_context: Any = None, server_hostname: str | None = None,
+                 tunnel_via: tuple[str, int, dict[str, str]] | None = None) -> None:
+        """tunnel_via: (proxy host, proxy port, headers for the proxy): connect
+        through an HTTP proxy's CONNECT tunnel (then TLS, end to end)."""
         self.host, self.port, self.timeout = host, port, timeout
-        self._ssl, self._server_hostname = ssl_context, server_hostname
+        self.ssl_context, self._server_hostname = ssl_context, server_hostname
+        self._tunnel_via = tunnel_via
         self.sock: socket.socket | None = None
+        self._raw: socket.socket | None = None      # the TCP socket (under TLS, if any): abort() shuts it
         self._h11: h11.Connection | None = None
         self._eof = False
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
+        via = self._tunnel_via
+        sock = socket.create_connection((via[0], via[1]) if via else (self.host, self.port), self.timeout)
+        self._raw = sock
         try:
+            if via:
+                open_tunnel(sock, self.host, self.port, via[2])
             self.start(sock)
         except BaseException:
             sock.close()
             raise
 
+    def abort(self) -> None:
+        """From any thread: shut the socket down, so that a read blocked on it in
+        another thread returns at once (close() stays the owner's to call)."""
+        raw = self._raw
+        if raw is not None:
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def start(self, sock: socket.socket) -> None:
         """Speak HTTP on a socket already connected (directly, or through a
         proxy's CONNECT tunnel): TLS first when there is a context."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._ssl is not None:
-            sock = self._ssl.wrap_socket(sock, server_hostname=self._server_hostname or self.host)
+        self._raw = sock
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_hostname=self._server_hostname or self.host)
         self.sock = sock
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self._eof = False
@@ -250,7 +307,7 @@ class Connection:
             self.close()        # the server closes after this answer (or the framing needs it)
 
     def close(self) -> None:
-        sock, self.sock, self._h11 = self.sock, None, None
+        sock, self.sock, self._h11, self._raw = self.sock, None, None, None
         if sock is not None:
             try:
                 sock.close()

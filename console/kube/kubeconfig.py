@@ -17,10 +17,17 @@ The result, a KubeTarget, feeds two clients:
 - `api_client()`: the official kubernetes ApiClient (imported lazily) for the
   wizards and for anything that wants the client's models. Built by the
   official loader from the same merged kubeconfig, so both agree.
-Credentials that need a plugin (`exec`, `auth-provider`) are obtained through
-the official loader too (`KubeTarget.refresh_credentials()`).
+Exec credential plugins run through console.kube.exec_plugin (stdin from
+/dev/null, stderr captured, a timeout, the credential cached until it expires);
+a relative exec command with a slash is relative to the kubeconfig file, as in
+kubectl. An `auth-provider` is still obtained through the official loader
+(`KubeTarget.refresh_credentials()`). When both `token` and `tokenFile` are
+set, tokenFile wins (read at each request, so a rotated token is picked up),
+as in kubectl. A cluster's `proxy-url` (http://, with optional user:password)
+is kept; socks5:// is refused here with a clear error.
 
-Secrets (tokens, passwords, key data) never appear in repr() or errors.
+Secrets (tokens, passwords, key data, URL user information) never appear in
+repr() or errors (console.redact).
 """
 from __future__ import annotations
 
@@ -31,9 +38,16 @@ from typing import Any
 
 import msgspec
 
+from console.redact import redact
+
 
 class KubeConfigError(Exception):
     """No usable kubeconfig/context; str() says which file and what was expected."""
+
+
+class CredentialFileError(KubeConfigError):
+    """A credential file the kubeconfig names (tokenFile) cannot be read now;
+    it may appear later (a token mounted or rotated by another process)."""
 
 
 _PATH_KEYS = {"clusters": ("certificate-authority",),
@@ -66,33 +80,42 @@ class KubeTarget(msgspec.Struct):
     username: str | None = None
     password: str | None = None  # secret: not in repr
     plugin: str | None = None                      # "exec" | "auth-provider" when credentials need one
+    exec_config: dict | None = None  # the user's exec: section (its env may hold secrets: not in repr)
+    proxy_url: str | None = None     # the cluster's proxy-url (may hold a password: shown redacted)
     raw: dict = msgspec.field(default_factory=dict)  # the merged kubeconfig (for the official loader)
 
-    _SECRET = frozenset({"ca_data", "client_cert_data", "client_key_data", "token", "password", "raw"})
+    _SECRET = frozenset({"ca_data", "client_cert_data", "client_key_data", "token", "password", "raw",
+                         "exec_config", "proxy_url", "server"})
 
     def __repr__(self) -> str:
         """Like a dataclass's repr, without the credentials and the raw kubeconfig."""
         shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__struct_fields__ if k not in self._SECRET)
-        return f"KubeTarget({shown})"
+        return f"KubeTarget(server={self.server_shown!r}, {shown})"
+
+    @property
+    def server_shown(self) -> str:
+        """The server URL as it may be shown: without user information."""
+        return redact(self.server)
 
     def describe(self) -> str:
         """One line for headers and errors, without secrets."""
-        return f"context {self.context} ({self.server})"
+        return f"context {self.context} ({self.server_shown})"
 
     def bearer_token(self) -> str | None:
-        if self.token:
-            return self.token
+        """tokenFile (read now) when set, else token: kubectl's precedence."""
         if self.token_file:
             try:
                 return Path(self.token_file).read_text().strip()
             except OSError as e:
-                raise KubeConfigError(f"{self.token_file}: cannot read tokenFile: {e.strerror}") from e
-        return None
+                raise CredentialFileError(f"{self.token_file}: cannot read tokenFile of user {self.user}: "
+                                          f"{e.strerror}") from None
+        return self.token or None
 
     def refresh_credentials(self) -> None:
-        """Run the exec / auth-provider plugin through the official loader and keep
-        the token it produced (or client cert files it wrote)."""
-        if not self.plugin:
+        """Run the auth-provider through the official loader and keep the token it
+        produced (or client cert files it wrote). Exec plugins are run by
+        console.kube.exec_plugin instead (KubeHttp)."""
+        if self.plugin != "auth-provider":
             return
         from kubernetes import client, config  # heavy; only for plugin users
         cfg = client.Configuration()
@@ -232,6 +255,13 @@ def _absolutize(section: str, entry: dict, base: Path) -> dict:
     if not inner_key or not isinstance(entry.get(inner_key), dict):
         return entry
     inner = dict(entry[inner_key])
+    ex = inner.get("exec")
+    if section == "users" and isinstance(ex, dict) and isinstance(ex.get("command"), str):
+        # kubectl: a command with a path separator is relative to the kubeconfig file;
+        # a bare name is looked up in PATH when it runs
+        cmd = ex["command"]
+        if os.sep in cmd and not os.path.isabs(os.path.expanduser(cmd)):
+            inner["exec"] = {**ex, "command": str(base / cmd)}
     for key in _PATH_KEYS[section]:
         value = inner.get(key)
         if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
@@ -272,6 +302,11 @@ def resolve(kubeconfig: str | None = None, context: str | None = None) -> KubeTa
         raise KubeConfigError(f"{where}: context {name!r} names user {user_name!r}, which is not defined")
     us = users.get(user_name, {}) if user_name else {}
     plugin = "exec" if us.get("exec") else ("auth-provider" if us.get("auth-provider") else None)
+    if us.get("exec") is not None and not isinstance(us.get("exec"), dict):
+        raise KubeConfigError(f"{where}: user {user_name!r}: exec must be a mapping (apiVersion, command, ...)")
+    proxy_url = cl.get("proxy-url") or None
+    if proxy_url is not None:
+        check_proxy_url(str(proxy_url), f"{where}: cluster {cluster_name!r}: proxy-url")
     target = KubeTarget(
         context=name, cluster=cluster_name, user=user_name, server=cl["server"].rstrip("/"),
         namespace=ctx.get("namespace"), files=tuple(str(f) for f in files),
@@ -280,8 +315,24 @@ def resolve(kubeconfig: str | None = None, context: str | None = None) -> KubeTa
         client_cert_file=us.get("client-certificate"), client_cert_data=_b64(us.get("client-certificate-data")),
         client_key_file=us.get("client-key"), client_key_data=_b64(us.get("client-key-data")),
         token=us.get("token"), token_file=us.get("tokenFile"),
-        username=us.get("username"), password=us.get("password"), plugin=plugin, raw=merged)
+        username=us.get("username"), password=us.get("password"), plugin=plugin,
+        exec_config=us.get("exec") if plugin == "exec" else None, proxy_url=proxy_url, raw=merged)
     return target
+
+
+def check_proxy_url(url: str, where: str) -> None:
+    """An HTTP proxy URL we can use, else KubeConfigError naming `where`."""
+    from urllib.parse import urlsplit
+    try:
+        u = urlsplit(url)
+        u.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise KubeConfigError(f"{where}: {redact(url)!r} is not a valid URL; expected http://HOST:PORT") from None
+    if u.scheme.startswith("socks"):
+        raise KubeConfigError(f"{where}: {redact(url)}: SOCKS proxies are not supported; "
+                              "use an HTTP proxy (http://HOST:PORT, CONNECT is used for https servers)")
+    if u.scheme != "http" or not u.hostname:
+        raise KubeConfigError(f"{where}: {redact(url)!r}: expected an HTTP proxy URL, http://[USER:PASSWORD@]HOST:PORT")
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None,
