@@ -210,16 +210,14 @@ class KubeHttp:
         return h
 
     def _use_plugin_cert(self, cert: bytes, key: bytes) -> None:
-        """The plugin gave a (new) client certificate: a new TLS context, and the
-        connections made with the old one are not reused."""
+        """The plugin gave a (new) client certificate: a new TLS context. Each
+        thread's kept-alive connection made with the old one is closed by that
+        thread before its next request (request()); open streams run on."""
         with self._lock:
             if self._exec_cert == (cert, key):
                 return
             self._ssl = self._ssl_context(self.target, (cert, key))
             self._exec_cert = (cert, key)
-            conns = [c for c in self._conns if c not in {s._conn for s in self._open}]
-        for c in conns:
-            c.close()
 
     def _new_conn(self) -> http1.Connection:
         # HTTPS: the kubeconfig's tls-server-name (if any) is the SNI and certificate name
@@ -237,18 +235,14 @@ class KubeHttp:
         return conn
 
     # --------------------------------------------------------------- requests
-    def _send(self, conn: http1.Connection, url: str, read_timeout: float | None):
-        headers = self._headers()
-        if self._closed.is_set():
-            raise ApiUnreachable(f"{self.server_shown}: the client is closed")
+    def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None):
         if conn.sock is None:
             if self._https:
                 conn.ssl_context = self._ssl    # the newest: a plugin may just have given a client certificate
             conn.connect()
         conn.sock.settimeout(read_timeout)
         if self._proxy is not None and not self._https:
-            headers.update(self._proxy.headers)
-            headers["Host"] = self._authority
+            headers = {**headers, **self._proxy.headers, "Host": self._authority}
             url = f"http://{self._authority}{url}"
         conn.request("GET", url, headers=headers)
         return conn.getresponse()
@@ -275,16 +269,19 @@ class KubeHttp:
         while True:
             if self._closed.is_set():
                 raise ApiUnreachable(f"{self.server_shown}: the client is closed")
+            cred = self._exec.cached if self._exec is not None else None
+            headers = self._headers()             # CredentialError: nothing is sent
             if stream:
                 conn, reused = self._new_conn(), False
             else:
                 conn = getattr(self._local, "conn", None)
+                if conn is not None and conn.sock is not None and conn.ssl_context is not self._ssl:
+                    conn.close()                  # made with a client certificate since replaced
                 reused = conn is not None and conn.sock is not None
                 if conn is None:
                     conn = self._local.conn = self._new_conn()
-            cred = self._exec.cached if self._exec is not None else None
             try:
-                resp = self._send(conn, url, read_timeout)
+                resp = self._send(conn, url, headers, read_timeout)
                 if not stream or resp.status >= 400:
                     data = resp.read()
                     if resp.will_close or stream:
