@@ -13,7 +13,7 @@ from console.kube.cache import ClusterCache
 from console.kube.client import CredentialError, KubeHttp
 from console.kube.exec_plugin import ExecPlugin, ExecPluginError
 from console.kube.kubeconfig import resolve
-from tests.test_kube_hostile import TlsEcho, status, tls_cert, write_kubeconfig
+from tests.kube_servers import TlsEcho, status, tls_cert, write_kubeconfig
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)

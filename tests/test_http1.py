@@ -16,49 +16,9 @@ import pytest
 from console import http1
 from console.kube.client import ApiUnreachable, KubeHttp
 from console.kube.kubeconfig import KubeTarget
+from tests.kube_servers import ScriptedServer
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ScriptedServer:
-    """Accepts connections on loopback; for each request it reads (up to the
-    blank line) it sends the next scripted answer; None closes the connection."""
-
-    def __init__(self, answers: list[bytes | None]) -> None:
-        self.answers = list(answers)
-        self.requests: list[bytes] = []
-        self.connections = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while self.answers:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                buf = b""
-                while self.answers:
-                    while b"\r\n\r\n" not in buf:
-                        data = conn.recv(65536)
-                        if not data:
-                            break
-                        buf += data
-                    if b"\r\n\r\n" not in buf:
-                        break
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    self.requests.append(head)
-                    answer = self.answers.pop(0)
-                    if answer is None:
-                        break
-                    conn.sendall(answer)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def get(port: int, target: str = "/x", conn: http1.Connection | None = None) -> tuple[http1.Response, bytes]:
