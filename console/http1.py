@@ -139,12 +139,18 @@ class Response:
 
     def read(self) -> bytes:
         """The whole (rest of the) body."""
-        parts = []
-        while True:
-            data = self.read1(1 << 20)
-            if not data:
-                return b"".join(parts)
-            parts.append(data)
+        parts = [self._pending] if self._pending else []
+        self._pending = b""
+        while not self._done:
+            event = self._conn._next_event()
+            if isinstance(event, h11.Data):
+                parts.append(event.data)        # h11's slices, joined once (no copy each)
+            elif isinstance(event, h11.EndOfMessage):
+                self._done = True
+                self._conn._message_done()
+            elif isinstance(event, h11.ConnectionClosed):
+                self._done = True
+        return b"".join(parts)
 
     def read1(self, n: int) -> bytes:
         """Up to n bytes of the body, as soon as some have arrived; b'' at its end."""
