@@ -399,6 +399,7 @@ class LineStream:
         self._sock = conn.sock
         self.text = False
         self.closed = False
+        self._reading = False
         with http_._lock:
             http_._open.add(self)
 
@@ -410,6 +411,7 @@ class LineStream:
         """Lists of the complete lines each network read brought."""
         buf = b""
         decode = (lambda b: b.decode("utf-8", "replace")) if self.text else (lambda b: b)
+        self._reading = True
         try:
             while not self.closed:
                 chunk = self._resp.read1(65536)
@@ -426,17 +428,26 @@ class LineStream:
             if not self.closed:
                 raise ApiUnreachable(f"{self._http.server_shown}: stream broke: {_short(e)}") from None
         finally:
+            self._reading = False
             self.close()
+            self._release()
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if self._sock is not None:
-                self._sock.shutdown(socket.SHUT_RDWR)   # unblocks a read in progress on another thread
-        except OSError:
-            pass
+        """From any thread. While a reader is in batches(), only shut the socket
+        down (its read returns at once) and let the reader close it: closing the
+        descriptor under a thread about to poll it could let that thread wait on
+        a new socket that reused the number."""
+        if not self.closed:
+            self.closed = True
+            try:
+                if self._sock is not None:
+                    self._sock.shutdown(socket.SHUT_RDWR)   # unblocks a read in progress on another thread
+            except OSError:
+                pass
+        if not self._reading:
+            self._release()
+
+    def _release(self) -> None:
         try:
             self._conn.close()
         except Exception:  # noqa: BLE001
