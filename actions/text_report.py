@@ -1,6 +1,9 @@
 """Plain-text rendering of a runner result for the headless CLI of any wizard
-(the wizard screen renders the same objects with widgets)."""
+(the wizard screen renders the same objects with widgets). Host output in
+checks, errors and notes is shown with control characters made visible."""
 from __future__ import annotations
+
+from console.safe_text import visible, visible_text
 
 from .journal import RunState
 from .runner import RunResult, StepResult
@@ -40,9 +43,9 @@ def render(result: RunResult, *, title: str = "", verbose: bool = True) -> str:
         for s in hr.steps:
             lines += _step_lines(s, verbose)
     lines.append(result.message)
-    return "\n".join(lines)
+    return visible_text("\n".join(lines))
 
 
 def render_run(state: RunState) -> str:
-    return (f"{state.run_id}  {state.status:<16} {state.title or state.wizard}  "
-            f"hosts: {', '.join(state.hosts)}  last: {state.last_action or '-'}")
+    return visible(f"{state.run_id}  {state.status:<16} {state.title or state.wizard}  "
+                   f"hosts: {', '.join(state.hosts)}  last: {state.last_action or '-'}")

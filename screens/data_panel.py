@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.markup import escape
 
+from console.safe_text import visible
 from screens.formatting import format_age
 from screens.table_specs import TableSpec
 from screens.virtual_table import VirtualTable
@@ -45,7 +46,7 @@ class DataPanel(VirtualTable):
     def update_title(self) -> None:
         title = f"{self.spec.title} [b]{self.visible_count}[/]"
         if self.filter_text:
-            title += f"/{self.row_count} [$accent]/{escape(self.filter_text)}[/]"
+            title += f"/{self.row_count} [$accent]/{escape(visible(self.filter_text))}[/]"
         if self.stale:
             age = format_age(self.clock() - self.stale_since) if self.stale_since else "?"
             title += f" [b reverse $error] STALE {age} [/]"

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
+from console.safe_text import visible
 from screens import keymap
 from screens.dashboard_screen import DashboardScreen
 from screens.data_panel import DataPanel
@@ -97,7 +99,8 @@ class DetailScreen(DashboardScreen):
     def compose(self) -> ComposeResult:
         t = self.target
         yield SiteHeader(self.app.session, self.app.clock, id="header")
-        yield Static(t.title + (f"  ·  {self.alert_text}" if self.alert_text else ""), id="detail-title")
+        title = t.title + (f"  ·  {self.alert_text}" if self.alert_text else "")
+        yield Static(Text(visible(title)), id="detail-title")   # names and messages from outside
         with TabbedContent(id="detail-tabs"):
             if t.host:
                 with TabPane("GPUs", id="gpus"):
@@ -212,7 +215,9 @@ def _gpu_table(state: Any) -> Table | str:
     latest = getattr(state, "latest", None)
     if latest is None:
         return "no telemetry from this host yet"
-    table = Table(title=f"{latest.host}: {latest.state}" + (f" ({latest.error})" if latest.error else ""),
+    # host names, errors and XID messages are host output: made visible, never markup
+    title = f"{latest.host}: {latest.state}" + (f" ({latest.error})" if latest.error else "")
+    table = Table(title=Text(visible(title)),
                   title_justify="left", box=None, pad_edge=False)
     for col in ("GPU", "UTIL", "MEM USED/TOTAL", "TEMP", "POWER/LIMIT", "SM MHz", "ECC", "FLAGS"):
         table.add_column(col)
@@ -225,5 +230,6 @@ def _gpu_table(state: Any) -> Table | str:
             "-" if s.sm_clock_mhz is None else f"{s.sm_clock_mhz:.0f}",
             str(s.ecc_uncorrected_volatile or 0), " ".join(s.health_flags) or "ok")
     for x in getattr(state, "xids", ()) or ():
-        table.add_row("", f"XID {x.code}", x.message[:60], "", "", "", "", "critical" if x.critical else "")
+        table.add_row("", f"XID {x.code}", Text(visible(x.message[:60])), "", "", "", "",
+                      "critical" if x.critical else "")
     return table

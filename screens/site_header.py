@@ -12,7 +12,14 @@ from typing import Any
 from textual.markup import escape
 from textual.widgets import Static
 
+from console.safe_text import visible
 from screens.formatting import format_age
+
+
+def _shown_text(s: str) -> str:
+    """Site names, contexts, API errors and host names are text from outside:
+    control characters made visible, and no markup."""
+    return escape(visible(s))
 
 
 class SiteHeader(Static):
@@ -50,22 +57,22 @@ class SiteHeader(Static):
             parts.append("[b reverse $warning] DEMO [/]")
         title = getattr(s, "title", "") or ""
         if title and title != "DEMO":
-            parts.append(f"site [b]{escape(title)}[/]")
+            parts.append(f"site [b]{_shown_text(title)}[/]")
         ctx = getattr(s, "context", None)
         if ctx:
-            parts.append(f"ctx {escape(ctx)}")
+            parts.append(f"ctx {_shown_text(ctx)}")
         if getattr(s, "read_only", False):
             parts.append("[b reverse $error] READ-ONLY [/]")
         start_error = getattr(s, "start_error", None)
         if snap is None or (snap.last_update is None and not snap.api_ok):
             why = start_error or (snap.api_error if snap is not None else None) or "connecting"
             style = "$error" if start_error else "$warning"
-            parts.append(f"[b {style}]API {escape(why)}[/]")
+            parts.append(f"[b {style}]API {_shown_text(why)}[/]")
             self.api_state = "connecting"
         elif not snap.api_ok:
             age = format_age(now - snap.last_update) if snap.last_update else "-"
             why = snap.api_error or "unreachable"
-            parts.append(f"[b reverse $error] API UNREACHABLE [/] [$error]{escape(why[:60])}; "
+            parts.append(f"[b reverse $error] API UNREACHABLE [/] [$error]{_shown_text(why[:60])}; "
                          f"last good data {age} ago[/]")
             self.api_state = "stale"
         else:
@@ -112,7 +119,7 @@ class SiteHeader(Static):
         age = f"; last good data {format_age(now - min(oks))} ago" if oks else ""
         if len(down) == 1:
             host, state, _ = down[0]
-            what = f"host {escape(host)} {escape(state)}"
+            what = f"host {_shown_text(host)} {_shown_text(state)}"
         else:
             what = f"{len(down)} hosts unreachable or failing"
         return [f"[b $error]{what}{age}[/]"]

@@ -33,6 +33,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from console.lazy_regex import LazyRegex
+from console.safe_text import visible, visible_cells
 from screens import keymap
 from screens.formatting import format_age
 
@@ -100,6 +101,16 @@ class Row:
 
 
 Formatter = Callable[[Any], tuple[tuple, "tuple | None"]]
+
+
+def _visible_format(format: Formatter) -> Formatter:
+    """`format` with its cells' control characters made visible: every cell
+    shown comes through here, and cells hold text from the cluster (event
+    messages, reasons, names), which must never reach the terminal raw."""
+    def formatted(item: Any) -> tuple[tuple, tuple | None]:
+        cells, styles = format(item)
+        return visible_cells(cells), styles
+    return formatted
 
 
 def compile_filter(text: str) -> Callable[[str], bool] | None:
@@ -174,7 +185,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         super().__init__(name=name, id=id, classes=classes)
         self.columns = tuple(columns)
         self._key_of = key
-        self._format = format
+        self._format = _visible_format(format)
         self.clock = clock
         self.empty_text = empty_text
         self._rows: dict[Hashable, Row] = {}
@@ -298,7 +309,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         Returns the re-formatted rows, or None when a key moved (rows were
         added, removed or reordered: the caller takes the keyed path)."""
         key_of, rows, fmt = self._key_of, self._rows, self._format
-        pairs = [(a, b) for a, b in zip(prev, items) if a is not b]
+        pairs = [(a, b) for a, b in zip(prev, items, strict=True) if a is not b]
         changed = []
         for a, b in pairs:
             key = key_of(b)
@@ -392,7 +403,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
             index = scroll_y + y - 1
             if index >= len(self._view):
                 if index == 0:
-                    text = self.empty_text if not self._match else f"no row matches /{self.filter_text}"
+                    text = self.empty_text if not self._match else f"no row matches /{visible(self.filter_text)}"
                     return Strip([Segment(" " + text, ctx.empty)]).adjust_cell_length(width, base)
                 return Strip.blank(width, base)
             row = self._rows[self._view[index]]

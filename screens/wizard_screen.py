@@ -27,6 +27,7 @@ from actions import confirm, journal
 from actions.plan import Plan
 from actions.runner import Progress, Runner, RunResult
 from actions.wizard_runner import runner_for_session
+from console.safe_text import visible, visible_text
 from screens import keymap
 from screens.key_bar import KeyBar
 
@@ -193,7 +194,7 @@ class WizardScreen(Screen, inherit_bindings=False):
         elif ev.kind == "step-done" and ev.host and ev.step:
             self._set_cell(f"{ev.host}/{ev.step}", "state", _state(ev.status or ""))
             if ev.message:
-                self._set_cell(f"{ev.host}/{ev.step}", "detail", Text(ev.message))
+                self._set_cell(f"{ev.host}/{ev.step}", "detail", Text(visible(ev.message)))
         if ev.kind in ("run-start", "host-done", "run-done"):
             what = f"{ev.action}: " + (f"{ev.host} {ev.status}" if ev.host else ev.message)
             self._status(what)
@@ -230,7 +231,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             banner.add_class("-empty")
 
     def _status(self, text: str, error: bool = False) -> None:
-        self.query_one("#wizard-status", Static).update(Text(text, style="bold red" if error else ""))
+        self.query_one("#wizard-status", Static).update(Text(visible_text(text), style="bold red" if error else ""))
 
     def _show_result(self, result: RunResult) -> None:
         self.last = result
@@ -240,7 +241,7 @@ class WizardScreen(Screen, inherit_bindings=False):
                 key = f"{host}/{s.id}"
                 self._set_cell(key, "state", _state(s.status))
                 detail = s.error or (s.check.summary if s.check else s.verify.message if s.verify else "")
-                self._set_cell(key, "detail", Text(detail))
+                self._set_cell(key, "detail", Text(visible(detail)))
         self._status(result.message, error=not result.ok)
         self._show_banner()
         self._show_detail()
@@ -261,35 +262,38 @@ class WizardScreen(Screen, inherit_bindings=False):
     def detail_text(self, host: str) -> Text:
         """The host's diff (from the last plan) and its latest results."""
         out = Text()
+
+        def add(text: str, style: str = "") -> None:   # host output: control characters made visible
+            out.append(visible_text(text), style=style)
         planned = self.results.get("plan")
         hr = planned.hosts.get(host) if planned else None
-        out.append(f"{host}\n", style="bold")
+        add(f"{host}\n", style="bold")
         if hr:
             for s in hr.steps:
                 if s.check is None:
-                    out.append(f"  {s.title}: {s.error}\n", style="red")
+                    add(f"  {s.title}: {s.error}\n", style="red")
                     continue
-                out.append(f"  {s.check.summary}\n", style=_STYLE.get(s.check.status, ""))
+                add(f"  {s.check.summary}\n", style=_STYLE.get(s.check.status, ""))
                 if s.check.persistent:
-                    out.append("    persistent:\n", style="bold")
+                    add("    persistent:\n", style="bold")
                     for line in s.check.persistent:
                         style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-                        out.append(f"      {line}\n", style=style)
+                        add(f"      {line}\n", style=style)
                 if s.check.runtime:
-                    out.append("    runtime:\n", style="bold")
+                    add("    runtime:\n", style="bold")
                     for line in s.check.runtime:
-                        out.append(f"      {line}\n")
+                        add(f"      {line}\n")
                 for note in s.check.notes:
-                    out.append(f"    ! {note}\n", style="yellow")
+                    add(f"    ! {note}\n", style="yellow")
         for action in ("apply", "resume", "verify", "rollback"):
             res = self.results.get(action)
             if res and host in res.hosts:
                 r = res.hosts[host]
-                out.append(f"{action}: {r.status}" + (f" -- {r.error}" if r.error else "") + "\n",
+                add(f"{action}: {r.status}" + (f" -- {r.error}" if r.error else "") + "\n",
                            style=_STYLE.get(r.status, "bold"))
                 for s in r.steps:
                     for note in dict.fromkeys(s.notes):
-                        out.append(f"    ! {s.id}: {note}\n", style="yellow")
+                        add(f"    ! {s.id}: {note}\n", style="yellow")
         return out
 
     def _show_detail(self) -> None:

@@ -33,6 +33,7 @@ def _since(value: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from console.audit import AuditLog, parse_time, verify
+    from console.safe_text import visible
     if args.action == "verify":
         report = verify(args.log)
         if args.json:
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             who = rec.get("user", "?") + (f" ({rec['operator']})" if rec.get("operator") else "")
             args_text = json.dumps(rec.get("args") or {}, separators=(",", ":"))
-            print(f"{rec.get('time')}  {who}  {rec.get('site') or '-'}  {rec.get('host') or '-'}  "
-                  f"{rec.get('action')}  {rec.get('result')}  {args_text}")
+            # operator names, hosts and results (host output) are text from outside
+            print(visible(f"{rec.get('time')}  {who}  {rec.get('site') or '-'}  {rec.get('host') or '-'}  "
+                          f"{rec.get('action')}  {rec.get('result')}  {args_text}"))
     return 0

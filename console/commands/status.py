@@ -108,6 +108,7 @@ def render_text(session, snap) -> str:
     import time
 
     from console.redact import redact
+    from console.safe_text import visible_text
     now = time.time()
     age = snap.age(now)
     api = "reachable" if snap.api_ok else f"UNREACHABLE ({redact(snap.api_error)})"
@@ -144,4 +145,5 @@ def render_text(session, snap) -> str:
     lines.append(f"\nALERTS {len(snap.alerts)}")
     for a in snap.alerts:
         lines.append(f"  {a.severity:<8} {a.kind:<15} {a.target:<30} {a.message}")
-    return "\n".join(lines)
+    # names, reasons and messages come from the cluster and the hosts
+    return visible_text("\n".join(lines))

@@ -8,6 +8,8 @@ import json
 import sys
 import threading
 
+from console.safe_text import visible
+
 ACTIONS = ("plan", "apply", "verify", "rollback", "resume", "runs")
 
 
@@ -96,7 +98,7 @@ def _print_progress(ev) -> None:
     if ev.kind == "step-done" and ev.status in ("applied", "failed", "rolled-back"):
         line = f"  {ev.host}: {ev.step} {ev.status}"
     elif ev.kind == "host-done":
-        line = f"  {ev.host}: {ev.status}" + (f" ({ev.message})" if ev.message else "")
+        line = f"  {ev.host}: {ev.status}" + (f" ({visible(ev.message)})" if ev.message else "")
     else:
         return
     with _PRINT_LOCK:
