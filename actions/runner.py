@@ -79,6 +79,7 @@ class RunResult:
     message: str
     hosts: dict[str, HostResult]
     run_id: str | None = None
+    audit_missing: list[str] = field(default_factory=list)   # records the audit log refused
 
     @property
     def ok(self) -> bool:
@@ -90,7 +91,7 @@ class RunResult:
 
     def to_dict(self) -> dict:
         return {"action": self.action, "status": self.status, "message": self.message,
-                "run_id": self.run_id, "changed": self.changed,
+                "run_id": self.run_id, "changed": self.changed, "audit_missing": list(self.audit_missing),
                 "hosts": {h: r.to_dict() for h, r in self.hosts.items()}}
 
 
@@ -120,6 +121,12 @@ def drift_notes(now: BeforeState, before: BeforeState, after: BeforeState) -> tu
     return tuple(notes)
 
 
+def _audit_note(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    return f" (audit log: {len(missing)} record(s) NOT written: {missing[0]})"
+
+
 def _err(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
@@ -136,6 +143,7 @@ class Runner:
         self.max_parallel = max(1, max_parallel)
         self.stop_all_on_failure = stop_all_on_failure
         self.on_progress = on_progress
+        self._audit_missing: list[str] = []
 
     # -- helpers -------------------------------------------------------------
     def _progress(self, kind: str, action: str, **kw) -> None:
@@ -145,10 +153,25 @@ class Runner:
             except Exception:  # a broken progress view must not break a run
                 pass
 
-    def _audit(self, action: str, *, host: str | None, args: dict, result: str) -> None:
-        if self.audit is not None:
+    def _audit(self, action: str, *, host: str | None, args: dict, result: str,
+               required: bool = False) -> None:
+        """Append an audit record. Only a `required` one (the confirmation of an
+        apply or resume, written before anything changes) can stop an action;
+        any other that cannot be written (a full disk) is reported with the
+        action's result: a rollback in particular is never blocked by the log."""
+        if self.audit is None:
+            return
+        try:
             self.audit.append(action, host=host, args=args, result=result,
                               site=self.site, operator=self.operator)
+        except OSError as e:
+            if required:
+                raise
+            self._audit_missing.append(f"{action} {host or ''} {result}: {e}".replace("  ", " "))
+
+    def _take_audit_missing(self) -> list[str]:
+        missing, self._audit_missing = self._audit_missing, []
+        return missing
 
     def refuse_if_read_only(self, action: str, hosts: list[str], args: dict | None = None) -> None:
         """Read-only sessions refuse every apply, rollback and resume (audited)."""
@@ -169,11 +192,14 @@ class Runner:
                         result="ok: no change (already compliant)")
 
     def _guard(self, action: str, hosts: list[str], confirmation: str | None, args: dict) -> None:
-        """Refuse in read-only mode; require and audit the confirmation."""
+        """Refuse in read-only mode; require and audit the confirmation (an apply
+        or resume whose confirmation cannot be audited does not start; a
+        rollback starts anyway)."""
+        self._audit_missing = []
         self.refuse_if_read_only(action, hosts, args)
         if not confirmation:
             raise ConfirmationRequired(f"{action} on {', '.join(hosts)} needs a confirmation")
-        self._audit("confirm", host=",".join(hosts),
+        self._audit("confirm", host=",".join(hosts), required=action != "rollback",
                     args={**args, "confirms": action, "how": confirmation}, result="confirmed")
 
     def _each_host(self, plan: Plan, fn: Callable[[HostPlan], HostResult]) -> dict[str, HostResult]:
@@ -353,8 +379,10 @@ class Runner:
         else:
             status, msg = NO_CHANGE, f"nothing changed: all {len(hosts)} host(s) were already compliant"
         journal.write({"t": "end", "action": action, "status": jr.COMPLETE if not bad else "failed"})
+        missing = self._take_audit_missing()
+        msg += _audit_note(missing)
         self._progress("run-done", action, status=status, message=msg, run_id=run_id)
-        return RunResult(action, status, msg, hosts, run_id=run_id)
+        return RunResult(action, status, msg, hosts, run_id=run_id, audit_missing=missing)
 
     def _apply_step(self, hp: HostPlan, step: Step, journal: jr.Journal,
                     state: jr.RunState | None) -> StepResult:
@@ -459,5 +487,7 @@ class Runner:
             journal.write({"t": "end", "action": "rollback", "status": jr.COMPLETE if not bad else "failed"})
         finally:
             journal.close()
+        missing = self._take_audit_missing()
+        msg += _audit_note(missing)
         self._progress("run-done", "rollback", status=status, message=msg, run_id=run_id)
-        return RunResult("rollback", status, msg, hosts, run_id=run_id)
+        return RunResult("rollback", status, msg, hosts, run_id=run_id, audit_missing=missing)

@@ -82,30 +82,73 @@ class AuditLog:
 
     def append(self, action: str, *, host: str | None = None, args: dict | None = None,
                result: str = "ok", site: str | None = None, operator: str | None = None) -> dict:
-        """Append one record and return it."""
+        """Append one record and return it.
+
+        All or nothing: a write cut short (a full disk) is cut back off the file
+        before AuditWriteError is raised, so the log always ends with a whole
+        record. A torn tail left by an older writer (killed mid-write) is moved
+        to the side file `<log>.torn` first, never deleted and never glued to
+        the next record."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            except OSError as e:
+                raise AuditWriteError(self.path, e) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                self._set_aside_torn_tail(fd)
                 last = _last_line(fd)
                 if last is None:
-                    seq, prev = 1, GENESIS
+                    seq, prev = self._first_seq()
                 else:
-                    seq = int(json.loads(last).get("seq", 0)) + 1
+                    seq = _seq_after(fd, last)
                     prev = hashlib.sha256(last).hexdigest()
                 record = {"seq": seq, "time": _iso(time.time()), "user": _os_user(),
                           "operator": operator or self.operator, "site": site or self.site,
                           "host": host, "action": action, "args": redact(args or {}),
                           "result": result, "prev": prev}
                 record["hash"] = _record_hash(record)
-                os.write(fd, _canonical(record) + b"\n")
-                os.fsync(fd)
-                self._write_head(seq, hashlib.sha256(_canonical(record)).hexdigest())
+                _write_whole(fd, _canonical(record) + b"\n", self.path)
+                try:
+                    self._write_head(seq, hashlib.sha256(_canonical(record)).hexdigest())
+                except OSError:
+                    # the record is in the log; a head file that lags behind is
+                    # reported by verify as the last record differing, not lost
+                    pass
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
         return record
+
+    def _first_seq(self) -> tuple[int, str]:
+        """seq and prev of the first record of an empty log: 1 and GENESIS, or,
+        when the head file remembers records (the log was deleted or emptied),
+        the chain goes on from them, so that verify keeps reporting the loss
+        rather than a fresh log overwriting the head's memory of it."""
+        head, _damaged = _read_head(self.head_path)
+        if head is not None and head["seq"] > 0:
+            return head["seq"] + 1, head["hash"]
+        return 1, GENESIS
+
+    def _set_aside_torn_tail(self, fd: int) -> None:
+        """Move bytes after the last newline (a record whose write was cut short
+        by a killed writer) to the side file, and cut them off the log."""
+        size = os.fstat(fd).st_size
+        whole = _whole_records_end(fd, size)
+        if whole == size:
+            return
+        tail = os.pread(fd, size - whole, whole)
+        torn = torn_path(self.path)
+        side = os.open(torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            _write_whole(side, json.dumps({"time": _iso(time.time()), "offset": whole,
+                                            "bytes": tail.decode("utf-8", "replace")}).encode() + b"\n", torn)
+            os.fsync(side)
+        finally:
+            os.close(side)
+        os.ftruncate(fd, whole)
+        os.fsync(fd)
 
     def _write_head(self, seq: int, line_hash: str) -> None:
         tmp = self.head_path.with_name(self.head_path.name + ".tmp")
@@ -126,6 +169,63 @@ class AuditLog:
                 except ValueError:
                     continue
         return out
+
+
+class AuditWriteError(OSError):
+    """A record could not be written whole (full disk, read-only file system):
+    nothing of it is left in the log."""
+
+    def __init__(self, path: Path, cause: OSError):
+        super().__init__(cause.errno, f"audit log {path}: record not written: "
+                                      f"{cause.strerror or cause}")
+
+
+def torn_path(path: Path) -> Path:
+    """Where torn tails are kept (set aside, never deleted)."""
+    return path.with_name(path.name + ".torn")
+
+
+def _write_whole(fd: int, data: bytes, path: Path) -> None:
+    """Write all of `data` at the end of the file and fsync it, or, when that
+    fails part way (a short write on a full disk), cut the file back to its
+    size before and raise AuditWriteError."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            if n <= 0:
+                raise OSError(28, "short write")
+            view = view[n:]
+        os.fsync(fd)
+    except OSError as e:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise AuditWriteError(path, e) from None
+
+
+def _seq_after(fd: int, last: bytes) -> int:
+    """The next seq after the record `last`; for a last line that is not a
+    record (an edited log: verify names it) one more than the number of lines."""
+    try:
+        return int(json.loads(last)["seq"]) + 1
+    except (ValueError, KeyError, TypeError):
+        size = os.fstat(fd).st_size
+        return os.pread(fd, size, 0).count(b"\n") + 1
+
+
+def _whole_records_end(fd: int, size: int) -> int:
+    """Offset just after the last newline (0 when there is none)."""
+    pos = size
+    while pos > 0:
+        step = min(4096, pos)
+        pos -= step
+        i = os.pread(fd, step, pos).rfind(b"\n")
+        if i >= 0:
+            return pos + i + 1
+    return 0
 
 
 def _iso(t: float) -> str:
@@ -167,56 +267,109 @@ class VerifyReport:
     records: int
     bad_line: int | None = None
     reason: str | None = None
+    notes: tuple[str, ...] = ()   # torn tails: reported, not a broken chain
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit log OK: {self.records} record(s), hash chain intact"
-        return f"line {self.bad_line}: {self.reason}"
+            text = f"audit log OK: {self.records} record(s), hash chain intact"
+        else:
+            text = f"line {self.bad_line}: {self.reason}"
+        return "; ".join((text, *self.notes))
 
 
 def verify(path: Path | str | None = None) -> VerifyReport:
-    """Check the whole chain; report the first bad record (1-based line number)."""
+    """Check the whole chain; report the first bad record (1-based line number).
+
+    A torn last line (a write cut short) is named in `notes` and does not fail
+    the check (its record was never complete; the next append sets it aside),
+    nor do torn tails already set aside in the side file. A log that is gone
+    while its head file remembers records fails."""
     log = AuditLog(path)
+    notes = _torn_notes(log.path)
+    head, head_damaged = _read_head(log.head_path)
+    damaged = f"the head file is damaged ({log.head_path}); {HEAD_EXPECTED}"
     if not log.path.exists():
-        return VerifyReport(True, 0)
+        if head_damaged:
+            return VerifyReport(False, 0, 1, f"the log is missing and {damaged}", notes)
+        if head and head.get("seq", 0) > 0:
+            return VerifyReport(False, 0, 1, f"the log is missing, but its head file {log.head_path} "
+                                             f"records {head['seq']} record(s): it was deleted", notes)
+        return VerifyReport(True, 0, notes=notes)
     prev_hash = GENESIS
     n = 0
     with open(log.path, "rb") as f:
-        lines = f.read().split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+        data = f.read()
+    lines = data.split(b"\n")
+    tail = lines.pop()          # b"" after a final newline; else a torn last line
+    if tail:
+        notes = (f"line {len(lines) + 1}: torn record ({len(tail)} bytes, a write cut short); "
+                 f"it will be set aside in {torn_path(log.path).name} by the next append", *notes)
+    expected = 1
     for n, raw in enumerate(lines, start=1):
-        def bad(why: str, n: int = n) -> VerifyReport:
-            return VerifyReport(False, len(lines), n, why)
         try:
             rec = json.loads(raw)
             if not isinstance(rec, dict):
                 raise ValueError
         except ValueError:
-            return bad("not a JSON record (edited or torn)")
-        if rec.get("hash") != _record_hash(rec):
-            return bad(f"record seq {rec.get('seq')} does not match its own hash: it was edited")
-        if rec.get("seq") != n:
-            what = "removed" if isinstance(rec.get("seq"), int) and rec["seq"] > n else "inserted or reordered"
-            return bad(f"sequence number {rec.get('seq')} where {n} was expected: "
-                       f"a record was {what} here")
-        if rec.get("prev") != prev_hash:
-            return bad(f"record seq {n} does not chain to the record before it "
-                       f"(line {n - 1} was edited, or this record was altered or inserted)"
-                       if n > 1 else "first record does not chain to the genesis hash")
+            return VerifyReport(False, len(lines), n, "not a JSON record (edited or torn)", notes)
+        if n == 1 and rec.get("seq") != 1 and rec.get("prev") != GENESIS:
+            return VerifyReport(False, len(lines), 1, f"the log starts at record {rec.get('seq')}: records "
+                                f"1..{rec.get('seq', 1) - 1 if isinstance(rec.get('seq'), int) else '?'} "
+                                "were removed (the log was deleted or emptied)", notes)
+        why = _bad_record(rec, n, expected, prev_hash)
+        if why:
+            return VerifyReport(False, len(lines), n, why, notes)
+        expected = rec["seq"] + 1
         prev_hash = hashlib.sha256(raw).hexdigest()
-    if log.head_path.exists():
-        try:
-            head = json.loads(log.head_path.read_bytes())
-        except ValueError:
-            head = None
-        if not (isinstance(head, dict) and type(head.get("seq")) is int
-                and isinstance(head.get("hash"), str)):   # null, a list, a string, ...
-            return VerifyReport(False, n, n + 1, f"the head file is damaged ({log.head_path}); "
-                                                 f'expected {{"seq": N, "hash": "..."}}')
-        if head.get("seq", 0) > n:
+    last_seq = expected - 1
+    if head_damaged:
+        return VerifyReport(False, n, n + 1, damaged, notes)
+    if head is not None:
+        if head.get("seq", 0) > last_seq:
             return VerifyReport(False, n, n + 1,
-                                f"record(s) {n + 1}..{head['seq']} were removed from the end of the log")
-        if head.get("seq") == n and n and head.get("hash") != prev_hash:
-            return VerifyReport(False, n, n, "the last record differs from the one the head file recorded")
-    return VerifyReport(True, n)
+                                f"record(s) {last_seq + 1}..{head['seq']} were removed from the end of the log",
+                                notes)
+        if head.get("seq") == last_seq and n and head.get("hash") != prev_hash:
+            return VerifyReport(False, n, n, "the last record differs from the one the head file recorded", notes)
+    return VerifyReport(True, n, notes=notes)
+
+
+def _bad_record(rec: dict, n: int, expected: int, prev_hash: str) -> str | None:
+    if rec.get("hash") != _record_hash(rec):
+        return f"record seq {rec.get('seq')} does not match its own hash: it was edited"
+    if rec.get("seq") != expected:
+        what = "removed" if isinstance(rec.get("seq"), int) and rec["seq"] > expected else "inserted or reordered"
+        return f"sequence number {rec.get('seq')} where {expected} was expected: a record was {what} here"
+    if rec.get("prev") != prev_hash:
+        return (f"record seq {rec['seq']} does not chain to the record before it "
+                f"(line {n - 1} was edited, or this record was altered or inserted)"
+                if n > 1 else "first record does not chain to the genesis hash")
+    return None
+
+
+HEAD_EXPECTED = 'expected {"seq": N, "hash": "..."}'
+
+
+def _read_head(path: Path) -> tuple[dict | None, bool]:
+    """The head file's record, and whether it is damaged (null, a list, a
+    string, a seq that is not a number... rather than the record)."""
+    try:
+        head = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, False
+    except (OSError, ValueError):
+        return None, True
+    if not (isinstance(head, dict) and type(head.get("seq")) is int and isinstance(head.get("hash"), str)):
+        return None, True
+    return head, False
+
+
+def _torn_notes(path: Path) -> tuple[str, ...]:
+    torn = torn_path(path)
+    try:
+        count = sum(1 for line in torn.read_bytes().splitlines() if line.strip())
+    except FileNotFoundError:
+        return ()
+    except OSError as e:
+        return (f"{torn}: {e.strerror}",)
+    return (f"{count} torn record(s) from writes cut short are set aside in {torn}",)

@@ -3,10 +3,6 @@ host-tuning plan on the demo's simulated hosts: plan -> apply -> verify ->
 idempotent re-apply; a connection lost mid-apply and a console killed
 mid-step, both resumed and rolled back to the byte; read-only refusals."""
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -16,20 +12,13 @@ from actions.plan import build_plan
 from actions.runner import DONE, NO_CHANGE, RUN_FAILED, Runner
 from console import audit
 from console.sim import tuning_demo
-
-SWAP_FILE = "/etc/sysctl.d/60-dsconsole-swappiness.conf"
-THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+from tests.tuning_runs import SWAP_FILE, THP, run_killed_apply
+from tests.tuning_runs import host_state as _state
 
 
 @pytest.fixture
 def hosts():
     return tuning_demo.new_hosts(3)
-
-
-def _state(h):
-    """Everything host tuning may touch, byte for byte."""
-    return {"files": {p: h.files.get(p) for p in (SWAP_FILE, "/etc/default/grub")},
-            "swappiness": h.read("/proc/sys/vm/swappiness"), "thp": h.read(THP)}
 
 
 def _runner(**kw):
@@ -148,30 +137,9 @@ def test_a_failure_can_stop_every_host(hosts):
     assert hosts["gpu-node-0003"].read("/proc/sys/vm/swappiness") == b"60\n"
 
 
-KILLED_RUN = textwrap.dedent("""
-    import json, os, sys
-    from actions.plan import build_plan
-    from actions.runner import Runner
-    from console.sim import tuning_demo
-    hosts = tuning_demo.new_hosts(3)
-    victim = hosts["gpu-node-0001"]
-    real_tee = victim.commands["tee"]
-    def tee_then_die(host, argv, stdin):
-        # the console is killed right after the kernel took the new THP mode,
-        # with the step's intent journaled and its outcome not
-        r = real_tee(host, argv, stdin)
-        with open(sys.argv[1], "w") as f:
-            json.dump({n: tuning_demo.snapshot(h) for n, h in hosts.items()}, f)
-        os._exit(137)
-    victim.register_command("tee", tee_then_die)
-    Runner(max_parallel=1).apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
-""")
-
-
 def test_console_killed_mid_step_resume_and_rollback(tmp_path):
     saved = tmp_path / "hosts.json"
-    p = subprocess.run([sys.executable, "-c", KILLED_RUN, str(saved)], capture_output=True,
-                       text=True, timeout=60, env=dict(os.environ))
+    p = run_killed_apply(saved)
     assert p.returncode == 137, p.stderr
     (state,) = journal.list_runs()
     assert state.status == journal.INTERRUPTED

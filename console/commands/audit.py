@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         report = verify(args.log)
         if args.json:
             print(json.dumps({"ok": report.ok, "records": report.records, "bad_line": report.bad_line,
-                              "reason": report.reason}))
+                              "reason": report.reason, "notes": list(report.notes)}))
         elif report.ok:
             print(str(report))
         else:

@@ -157,6 +157,7 @@ def _run(args: argparse.Namespace) -> int:
     from actions.runner import NO_CHANGE, Runner
     from actions.text_report import render, render_run
     from actions.wizard_runner import build_runner, made_on_demo_hosts
+    from console.audit import AuditWriteError
 
     if args.action == "runs":
         runs = journal.list_runs()
@@ -242,6 +243,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except journal.JournalBusy as e:
         print(f"dsconsole tune: {e}", file=sys.stderr)
+        return 1
+    except AuditWriteError as e:   # an apply or resume whose confirmation could not be audited
+        print(f"dsconsole tune: {e}; nothing changed", file=sys.stderr)
         return 1
     finally:
         if args.demo:
