@@ -15,6 +15,11 @@ Records ("t" is the type):
   end      action, status (complete | failed)
 A process running the run holds an exclusive flock on the file, so a reader
 can tell a live run from an abandoned one.
+
+Lines are appended whole or not at all (console/append_only.py): a line cut
+short by a full disk is cut back; a torn line left by a killed process is set
+aside in `<run>.jsonl.torn` when the run is opened again, so it never merges
+with the next record, and a reader skips one rather than stopping there.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console import paths
+from console.append_only import append_whole, set_aside_torn_tail
 
 from .step import APPLIED, ROLLED_BACK, UNCHANGED, BeforeState
 
@@ -59,12 +65,17 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
             raise JournalBusy(f"run {path.stem} is being run by another process") from None
+        try:
+            set_aside_torn_tail(self._fd, path)   # a killed writer's half line
+        except OSError:
+            self.close()
+            raise
         self._lock = threading.Lock()
 
     @classmethod
@@ -88,8 +99,7 @@ class Journal:
     def write(self, record: dict) -> None:
         line = (json.dumps({"time": time.time(), **record}, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            os.write(self._fd, line)
-            os.fsync(self._fd)
+            append_whole(self._fd, line)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -172,11 +182,9 @@ def load(path_or_id: Path | str) -> RunState:
     end_status: dict[str, str] = {}
     with open(path, "rb") as f:
         for n, raw in enumerate(f):
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                # A torn last line (killed mid-write) is the only tolerable damage.
-                break
+            rec = _record(raw)
+            if rec is None:   # a torn line: skipped, the records after it still count
+                continue
             t = rec.get("t")
             if t == "run":
                 state = RunState(run_id=rec["run_id"], path=path, wizard=rec.get("wizard", ""),
@@ -221,6 +229,23 @@ def load(path_or_id: Path | str) -> RunState:
     if _is_live(path):
         state.status = RUNNING
     return state
+
+
+def _record(raw: bytes) -> dict | None:
+    """The record on a journal line, or None for a torn one. A journal written
+    before torn tails were set aside may hold a torn line with the next record
+    glued to it: that record (each starts with its "time") is recovered."""
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        i = raw.rfind(b'{"time":')
+        if i <= 0:
+            return None
+        try:
+            rec = json.loads(raw[i:])
+        except ValueError:
+            return None
+    return rec if isinstance(rec, dict) else None
 
 
 def list_runs() -> list[RunState]:

@@ -121,6 +121,12 @@ def drift_notes(now: BeforeState, before: BeforeState, after: BeforeState) -> tu
     return tuple(notes)
 
 
+_DONE_EARLIER = {
+    UNCHANGED: "done in an earlier attempt of this run (checked again: still in effect)",
+    APPLIED: "journaled as done in an earlier attempt, but not in effect on the host: applied again",
+}
+
+
 def _audit_note(missing: list[str]) -> str:
     if not missing:
         return ""
@@ -332,15 +338,15 @@ class Runner:
                                             error="not run: " + (failure and "an earlier step failed"
                                                                  or "another host failed")))
                     continue
-                if state is not None and state.done(hp.host, step.id):
-                    prev = state.steps[hp.host][step.id].status
-                    steps.append(StepResult(step.id, step.title, prev, step.report_only,
-                                            notes=("done in an earlier attempt of this run",)))
-                    self._progress("step-done", action, host=hp.host, step=step.id, status=prev,
-                                   run_id=run_id, message="done earlier")
-                    continue
                 self._progress("step-start", action, host=hp.host, step=step.id, run_id=run_id)
                 sr = self._apply_step(hp, step, journal, state)
+                if state is not None and state.done(hp.host, step.id):
+                    # The journal says an earlier attempt did it; the host decides.
+                    # (A console killed mid-apply may have journaled a change the
+                    # host never kept: the demo's hosts are saved on exit.)
+                    note = _DONE_EARLIER.get(sr.status)
+                    if note:
+                        sr.notes = (note, *sr.notes)
                 steps.append(sr)
                 self._progress("step-done", action, host=hp.host, step=step.id, status=sr.status,
                                run_id=run_id, message=sr.error or (sr.check.summary if sr.check else ""))

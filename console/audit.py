@@ -28,6 +28,7 @@ from datetime import UTC
 from pathlib import Path
 
 from console import paths
+from console.append_only import append_whole, set_aside_torn_tail, torn_path
 
 GENESIS = hashlib.sha256(b"dsconsole audit log genesis").hexdigest()
 REDACTED = "***"
@@ -87,8 +88,7 @@ class AuditLog:
         All or nothing: a write cut short (a full disk) is cut back off the file
         before AuditWriteError is raised, so the log always ends with a whole
         record. A torn tail left by an older writer (killed mid-write) is moved
-        to the side file `<log>.torn` first, never deleted and never glued to
-        the next record."""
+        to the side file `<log>.torn` first (console/append_only.py)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             try:
@@ -97,7 +97,10 @@ class AuditLog:
                 raise AuditWriteError(self.path, e) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                self._set_aside_torn_tail(fd)
+                try:
+                    set_aside_torn_tail(fd, self.path)
+                except OSError as e:   # it stays where it is: never glued to a new record
+                    raise AuditWriteError(self.path, e) from None
                 last = _last_line(fd)
                 if last is None:
                     seq, prev = self._first_seq()
@@ -109,7 +112,10 @@ class AuditLog:
                           "host": host, "action": action, "args": redact(args or {}),
                           "result": result, "prev": prev}
                 record["hash"] = _record_hash(record)
-                _write_whole(fd, _canonical(record) + b"\n", self.path)
+                try:
+                    append_whole(fd, _canonical(record) + b"\n")
+                except OSError as e:
+                    raise AuditWriteError(self.path, e) from None
                 try:
                     self._write_head(seq, hashlib.sha256(_canonical(record)).hexdigest())
                 except OSError:
@@ -130,25 +136,6 @@ class AuditLog:
         if head is not None and head["seq"] > 0:
             return head["seq"] + 1, head["hash"]
         return 1, GENESIS
-
-    def _set_aside_torn_tail(self, fd: int) -> None:
-        """Move bytes after the last newline (a record whose write was cut short
-        by a killed writer) to the side file, and cut them off the log."""
-        size = os.fstat(fd).st_size
-        whole = _whole_records_end(fd, size)
-        if whole == size:
-            return
-        tail = os.pread(fd, size - whole, whole)
-        torn = torn_path(self.path)
-        side = os.open(torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            _write_whole(side, json.dumps({"time": _iso(time.time()), "offset": whole,
-                                            "bytes": tail.decode("utf-8", "replace")}).encode() + b"\n", torn)
-            os.fsync(side)
-        finally:
-            os.close(side)
-        os.ftruncate(fd, whole)
-        os.fsync(fd)
 
     def _write_head(self, seq: int, line_hash: str) -> None:
         tmp = self.head_path.with_name(self.head_path.name + ".tmp")
@@ -180,32 +167,6 @@ class AuditWriteError(OSError):
                                       f"{cause.strerror or cause}")
 
 
-def torn_path(path: Path) -> Path:
-    """Where torn tails are kept (set aside, never deleted)."""
-    return path.with_name(path.name + ".torn")
-
-
-def _write_whole(fd: int, data: bytes, path: Path) -> None:
-    """Write all of `data` at the end of the file and fsync it, or, when that
-    fails part way (a short write on a full disk), cut the file back to its
-    size before and raise AuditWriteError."""
-    start = os.lseek(fd, 0, os.SEEK_END)
-    try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            if n <= 0:
-                raise OSError(28, "short write")
-            view = view[n:]
-        os.fsync(fd)
-    except OSError as e:
-        try:
-            os.ftruncate(fd, start)
-        except OSError:
-            pass
-        raise AuditWriteError(path, e) from None
-
-
 def _seq_after(fd: int, last: bytes) -> int:
     """The next seq after the record `last`; for a last line that is not a
     record (an edited log: verify names it) one more than the number of lines."""
@@ -214,18 +175,6 @@ def _seq_after(fd: int, last: bytes) -> int:
     except (ValueError, KeyError, TypeError):
         size = os.fstat(fd).st_size
         return os.pread(fd, size, 0).count(b"\n") + 1
-
-
-def _whole_records_end(fd: int, size: int) -> int:
-    """Offset just after the last newline (0 when there is none)."""
-    pos = size
-    while pos > 0:
-        step = min(4096, pos)
-        pos -= step
-        i = os.pread(fd, step, pos).rfind(b"\n")
-        if i >= 0:
-            return pos + i + 1
-    return 0
 
 
 def _iso(t: float) -> str:
