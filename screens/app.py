@@ -9,6 +9,8 @@ flood of watch events can never starve key handling.
 """
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +86,7 @@ class DashboardApp(App, inherit_bindings=False):
         return OverviewScreen()
 
     def on_mount(self) -> None:
+        self._handle_exit_signals()
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
         self._hold_until = time.monotonic() + START_HOLD_S
@@ -93,7 +96,29 @@ class DashboardApp(App, inherit_bindings=False):
         # compete with the first paint for the interpreter), or after 2 s without one.
         self.set_timer(2.0, self._check_unfinished_runs)
 
+    def _handle_exit_signals(self) -> None:
+        """SIGTERM and SIGHUP (the SSH session to the jump host dropped) end the
+        app through Textual's own exit path, which restores the terminal: leaves
+        the alternate screen, turns mouse reporting off, shows the cursor. Left
+        to their default action they killed the process with the terminal in
+        that state. A wizard run in progress stays journaled, so resumable."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._exit_on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):   # not the main thread (tests)
+                pass
+
+    def _exit_on_signal(self, sig: signal.Signals) -> None:
+        self.exit(return_code=128 + int(sig))
+
     def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
         self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
         if self._unsubscribe is not None:
             self._unsubscribe()
