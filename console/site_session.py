@@ -243,12 +243,13 @@ class SiteSession:
         return self.cache.object_yaml(kind, namespace, name)
 
     def pod_log(self, namespace: str, name: str, follow: bool = True, *,
-                tail_lines: int | None = 500, container: str | None = None) -> Iterator[str]:
+                tail_lines: int | None = 500, container: str | None = None,
+                timestamps: bool = False, since_time: str | None = None) -> Iterator[str]:
         """Lines of a pod's log; with `follow` it keeps yielding until the pod's
         log ends or `.close()` is called on the returned iterator. Blocking."""
         self._require_cache()
-        return self.cache.http.pod_log(namespace, name, follow=follow,
-                                       tail_lines=tail_lines, container=container)
+        return self.cache.http.pod_log(namespace, name, follow=follow, tail_lines=tail_lines,
+                                       container=container, timestamps=timestamps, since_time=since_time)
 
     def follow_pod_log(self, namespace: str, name: str, *, max_lines: int = 5000,
                        on_lines: Callable[[list[str]], None] | None = None,

@@ -92,8 +92,7 @@ class DetailScreen(DashboardScreen):
         self.alert_text = alert_text
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._log_iter: Any = None
+        self._follower: Any = None   # LogFollower of a pod's log
         self.log_lines = 0  # lines received (tests read it)
 
     def compose(self) -> ComposeResult:
@@ -150,28 +149,22 @@ class DetailScreen(DashboardScreen):
         log.write_lines(text.splitlines())
         log.scroll_home(animate=False)
 
-    @work(thread=True, exclusive=True, group="log")
     def _follow_log(self) -> None:
+        """Follow the pod's log on the follower's own thread (console/kube/pod_log.py:
+        a stream that ends or breaks is marked and reconnected without repeats)."""
         t = self.target
         try:
-            stream = self.app.session.pod_log(t.namespace, t.name, follow=True)
-            self._log_iter = stream
-            if self._stop.is_set():          # the view closed while we connected
-                _close(stream)
-                return
-            # a LineStream hands out the lines it has in batches; any iterator works
-            batches = stream.batches() if hasattr(stream, "batches") else ([line] for line in stream)
-            for batch in batches:
-                if self._stop.is_set():
-                    break
-                with self._pending_lock:
-                    self._pending.extend(line.rstrip("\n") for line in batch)
-                    if len(self._pending) > LOG_MAX_LINES:
-                        del self._pending[: len(self._pending) - LOG_MAX_LINES]
-        except Exception as exc:  # noqa: BLE001 - shown in the log pane
-            if not self._stop.is_set():
-                with self._pending_lock:
-                    self._pending.append(f"[log stream ended: {exc}]")
+            self._follower = self.app.session.follow_pod_log(t.namespace, t.name, max_lines=LOG_MAX_LINES,
+                                                             on_lines=self._on_log_lines)
+        except Exception as exc:  # noqa: BLE001 - shown in the log pane (no cluster behind the session)
+            self._on_log_lines([f"[log stream ended: {exc}]"])
+
+    def _on_log_lines(self, batch: list[str]) -> None:
+        """From the follower's thread: queue lines for the next flush."""
+        with self._pending_lock:
+            self._pending.extend(line.rstrip("\n") for line in batch)
+            if len(self._pending) > LOG_MAX_LINES:
+                del self._pending[: len(self._pending) - LOG_MAX_LINES]
 
     def _flush_log(self) -> None:
         with self._pending_lock:
@@ -181,9 +174,8 @@ class DetailScreen(DashboardScreen):
             self.query_one("#pod-log", Log).write_lines(lines)
 
     def on_unmount(self) -> None:
-        self._stop.set()
-        if self._log_iter is not None:
-            _close(self._log_iter)
+        if self._follower is not None:
+            self._follower.stop(wait=False)
 
     # ---------------------------------------------------------------- keys
     def action_show_tab(self, tab: str) -> None:
@@ -201,14 +193,6 @@ class DetailScreen(DashboardScreen):
 
     def current_table(self) -> DataPanel | None:
         return self.query_one("#object-events", DataPanel)
-
-
-def _close(stream: Any) -> None:
-    """Close a log stream from any thread (its reader then sees the end)."""
-    try:
-        stream.close()
-    except Exception:  # noqa: BLE001 - a plain generator still running refuses close()
-        pass
 
 
 def _gpu_table(state: Any) -> Table | str:

@@ -148,7 +148,7 @@ ALERTS = TableSpec(
     columns=(Column("SEVERITY", 8, 8), Column("KIND", 4, 16), Column("TARGET", 6, 32),
              Column("MESSAGE", 7, 80, expand=True), Column("SINCE", kind="age")),
     key=lambda a: (a.kind, a.target), format=_alert_cells, rows=lambda s: s.alerts,
-    empty_text="no alerts", api_data=False)
+    empty_text="no alerts")   # built from API data (and GPU telemetry): stale with the API
 
 
 # ------------------------------------------------------------------ events

@@ -22,3 +22,14 @@ def small_site():
     s = start_demo_site(nodes=4, gpus_per_node=4, time_scale=20.0, model_load_s=20.0)
     yield s
     s.stop()
+
+
+@pytest.fixture
+def demo():
+    """A running demo session (4 nodes x 8 GPUs, synced), for dashboard tests."""
+    from console.site_session import SiteSession
+    session = SiteSession.demo(nodes=4, gpus_per_node=8, seed=3, time_scale=30.0)
+    session.start()
+    assert session.wait_synced(30), session.start_error
+    yield session
+    session.stop()

@@ -3,7 +3,6 @@ cluster over real HTTP, the real ClusterCache, the simulated GPU fleet)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -12,26 +11,9 @@ from screens import keymap
 from screens.app import DashboardApp
 from screens.data_panel import DataPanel
 from screens.virtual_table import VirtualTable
+from tests.dashboard_pilot import panel, start_api, stop_api, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def wait_for(pilot, predicate, what: str, timeout: float = 20.0) -> None:
-    """Let the app run until `predicate()` holds (bounded; not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f}s waiting for: {what}")
-        await pilot.pause(0.05)
-
-
-@pytest.fixture
-def demo():
-    session = SiteSession.demo(nodes=4, gpus_per_node=8, seed=3, time_scale=30.0)
-    session.start()
-    assert session.wait_synced(30), session.start_error
-    yield session
-    session.stop()
 
 
 REGISTRY_KEYS = {part for k in keymap.KEYS for part in k.key.split(",")}
@@ -42,24 +24,6 @@ def assert_active_keys_in_registry(app) -> None:
     (and so on the `?` help screen)."""
     for key in app.screen.active_bindings:
         assert key in REGISTRY_KEYS, f"{key} bound on {type(app.screen).__name__} but not in the registry"
-
-
-def stop_api(site) -> int:
-    """Stop the demo site's API server (the simulated cluster keeps running)."""
-    port = site.server.port
-    site.server.stop()
-    return port
-
-
-def start_api(site, port: int) -> None:
-    """Serve the same simulated cluster again on the same port."""
-    from console.sim.disruption import make_evictor
-    from console.sim.http_server import ApiServer
-    site.server = ApiServer(site.store, site.logs, port=port, evictor=make_evictor(site.cluster)).start()
-
-
-def panel(app, kind: str) -> DataPanel:
-    return app.dashboard_screen().panel(kind)
 
 
 async def test_overview_fills_from_the_demo_site(demo):

@@ -343,9 +343,13 @@ class KubeHttp:
         return self.request(path, params, read_timeout=timeout_s + 15, stream=True)
 
     def pod_log(self, namespace: str, name: str, *, follow: bool = True, tail_lines: int | None = 500,
-                container: str | None = None) -> LineStream:
+                container: str | None = None, timestamps: bool = False,
+                since_time: str | None = None) -> LineStream:
+        """A pod's log; `timestamps` prefixes each line with its RFC 3339 time and
+        a space, `since_time` (RFC 3339) starts at that time."""
         path = object_path("pods", namespace, name) + "/log"
-        params = {"follow": "true" if follow else None, "tailLines": tail_lines, "container": container}
+        params = {"follow": "true" if follow else None, "tailLines": tail_lines, "container": container,
+                  "timestamps": "true" if timestamps else None, "sinceTime": since_time}
         stream = self.request(path, params, read_timeout=None if follow else 30.0, stream=True)
         stream.text = True
         return stream

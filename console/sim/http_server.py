@@ -474,13 +474,14 @@ class Handler(_RequestHandler):
                                          "ContainerCreating")
         tail = int(query["tailLines"]) if query.get("tailLines") else None
         ts = query.get("timestamps") in ("true", "1")
+        since = _since_time(query.get("sinceTime"))
         book = app.logs
         if query.get("follow") not in ("true", "1"):
-            body = "".join(line + "\n" for line in book.lines(ns, name, tail, ts)).encode()
+            body = "".join(line + "\n" for line in book.lines(ns, name, tail, ts, since=since)).encode()
             self._send(200, body, "text/plain")
             return
         self._start_stream("text/plain")
-        gen = book.follow(ns, name, tail, ts, stop=self.server.stopping)
+        gen = book.follow(ns, name, tail, ts, stop=self.server.stopping, since=since)
         try:
             for line in gen:
                 self._chunk((line + "\n").encode())
@@ -489,6 +490,21 @@ class Handler(_RequestHandler):
             self.close_connection = True
         finally:
             gen.close()
+
+
+def _since_time(value: str | None) -> str | None:
+    """sinceTime (RFC 3339, fractions allowed) as the log book's timestamps
+    (RFC 3339 seconds, which compare as strings); 400 when it is not a time."""
+    if not value:
+        return None
+    from datetime import UTC, datetime
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise api_errors.bad_request(f'sinceTime: parsing time "{value}" as RFC 3339 failed') from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApiServer:

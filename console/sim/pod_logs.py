@@ -34,19 +34,25 @@ class PodLogBook:
         with self._cond:
             self._closed.discard((ns, name))
 
-    def lines(self, ns: str, name: str, tail: int | None = None, timestamps: bool = False) -> list[str]:
+    def lines(self, ns: str, name: str, tail: int | None = None, timestamps: bool = False,
+              since: str | None = None) -> list[str]:
+        """`since`: a timestamp as the log's (RFC 3339 seconds): only lines from then on."""
         with self._cond:
             buf = list(self._logs.get((ns, name), ()))
+        if since is not None:
+            buf = [e for e in buf if e[1] >= since]
         if tail is not None:
             buf = buf[-tail:] if tail > 0 else []
         return [f"{ts} {line}" if timestamps else line for _s, ts, line in buf]
 
     def follow(self, ns: str, name: str, tail: int | None = None, timestamps: bool = False,
-               stop: threading.Event | None = None):
-        """Yields existing lines, then new ones as they come, until the pod
-        is gone or `stop` is set."""
+               stop: threading.Event | None = None, since: str | None = None):
+        """Yields existing lines (from `since` on), then new ones as they come,
+        until the pod is gone or `stop` is set."""
         with self._cond:
             buf = list(self._logs.get((ns, name), ()))
+        if since is not None:
+            buf = [e for e in buf if e[1] >= since]
         if tail is not None:
             buf = buf[-tail:] if tail > 0 else []
         last = buf[-1][0] if buf else self._last_seq(ns, name)
