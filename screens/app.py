@@ -251,7 +251,7 @@ class DashboardApp(App, inherit_bindings=False):
         if runs:
             key = keymap.display_key(next(k.key for k in keymap.KEYS if k.id == "app.unfinished_run"))
             self.notify(unfinished_notice(runs, key), title="Unfinished wizard run",
-                        severity="warning", timeout=60)
+                        severity="warning", timeout=60, markup=False)
 
     def action_unfinished_run(self) -> None:
         """Open the wizard on the latest unfinished run, to resume or roll it back."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from actions import journal
 from actions.wizard_runner import session_site
+from console.safe_text import visible_text
 
 
 def unfinished_site_runs(session: Any) -> list[journal.RunState]:
@@ -27,4 +28,5 @@ def unfinished_notice(runs: list[journal.RunState], key: str) -> str:
         hosts = ", ".join(r.hosts[:4]) + (f" and {len(r.hosts) - 4} more" if len(r.hosts) > 4 else "")
         lines.append(f"{r.wizard} run {r.run_id} ({r.status}) on {hosts}, started {when}")
     target = "the latest" if len(runs) > 1 else "it"
-    return "\n".join(lines) + f"\nPress {key} to open {target}: resume or roll back."
+    # host names come from the site file: made visible (and shown without markup)
+    return visible_text("\n".join(lines) + f"\nPress {key} to open {target}: resume or roll back.")

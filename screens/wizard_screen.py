@@ -344,7 +344,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.runner.refuse_if_read_only(action, hosts, {"wizard": self.plan.wizard})
         except confirm.ReadOnlyRefused as e:
             self._status(str(e), True)
-            self.notify(str(e), severity="error")
+            self.notify(visible(str(e)), severity="error", markup=False)
             return
 
         def after(ok: bool | None) -> None:

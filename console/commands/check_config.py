@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from console.safe_text import visible_text
     from console.site_config import ENV_SITE, ConfigError, load_site, summary
     path = args.file or getattr(args, "site", None) or os.environ.get(ENV_SITE)
     if not path:
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         site = load_site(path)
     except ConfigError as e:
-        print(str(e), file=sys.stderr)
+        print(visible_text(str(e)), file=sys.stderr)   # quotes the site file's text
         return 2
-    print(summary(site))
+    print(visible_text(summary(site)))
     return 0

@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         close()  # never raises (close_transports): the round's results are kept
     rounds = [states[s.name].latest for s in sources]
+    from console.safe_text import visible_text  # host errors are host output
     from console.telemetry.report import render_json, render_table
-    print(render_json(rounds) if args.json else render_table(rounds))
+    print(render_json(rounds) if args.json else visible_text(render_table(rounds)))
     return 0 if all(r.state == "ok" for r in rounds) else 1
 
 
