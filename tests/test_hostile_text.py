@@ -52,7 +52,8 @@ def hostile_site(tmp_path_factory):
     # vLLM logs "Loading model weights from ..."), labels and annotations
     apply({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "hostile-pod", "namespace": "deepseek",
-                        "labels": {"app": "evil"}, "annotations": {"note": "ANN" + HOSTILE}},
+                        "labels": {"app": "evil", "version": "VER" + HOSTILE},
+                        "annotations": {"note": "ANN" + HOSTILE}},
            "spec": {"containers": [{"name": "c", "image": "x",
                                     "env": [{"name": "MODEL_PATH", "value": "/models/LOG" + HOSTILE}]}]}})
     apply({"apiVersion": "v1", "kind": "Event",
@@ -117,9 +118,10 @@ def test_tui_shows_hostile_cluster_text_made_visible(hostile_site, tmp_path):
         title_before = _tmux(sock, "display-message", "-p", "-t", "ui", "#{pane_title}").stdout
         _tmux(sock, "pipe-pane", "-o", "-t", "ui", f"cat > {raw}")
         go.touch()
-        # overview: the pod's status reason; the node condition message in an alert
-        wait_screen("pods panel with the hostile status", "hostile-pod", r"PRS\x1b]0;PWNED", timeout=60)
-        command("alerts")
+        # overview: the pod's status reason and its version label
+        wait_screen("pods panel with the hostile status and label", "hostile-pod", r"PRS\x1b]0;PWNED",
+                    r"VER\x1b", timeout=60)
+        command("alerts")                   # the node condition message in an alert
         wait_screen("alerts view with the node condition message", r"NCM\x1b]0;PWNED")
         command("events")
         wait_screen("events view with the hostile message", r"EVM\x1b]0;PWNED\x07\x1b]52;c;", r"RSN\x1b]0;")
