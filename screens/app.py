@@ -10,7 +10,9 @@ flood of watch events can never starve key handling.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +36,13 @@ MIN_APPLY_INTERVAL = 0.1   # at most ten snapshot repaints a second
 SLOW_APPLY_FACTOR = 3.0    # after an apply that took t, wait at least 3t
 START_HOLD_S = 0.5         # before the first frame, partial snapshots wait this long
 VIEWS = ("overview", "nodes", "pods", "gpus", "events", "alerts")
+SIGNAL_EXIT_GRACE_S = 5.0  # after SIGTERM/SIGHUP, the time Textual's exit path gets
+
+
+def _exit_now(sig: int) -> None:
+    """What the signal's default action would have done (from the grace timer's
+    thread, which may not reset a signal's handler: only the main thread may)."""
+    os._exit(128 + sig)
 
 
 class SnapshotReady(Message):
@@ -67,6 +76,8 @@ class DashboardApp(App, inherit_bindings=False):
         self.apply_seconds = 0.0
         self.unfinished_runs: list | None = None    # the site's unfinished wizard runs, read at start
         self._unfinished_checked = False
+        self._previous_handlers: dict[int, Any] = {}   # see _handle_exit_signals
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _select_start_theme(self, name: str) -> None:
         """Select the theme the app starts with, without App.theme's watcher.
@@ -101,24 +112,31 @@ class DashboardApp(App, inherit_bindings=False):
         app through Textual's own exit path, which restores the terminal: leaves
         the alternate screen, turns mouse reporting off, shows the cursor. Left
         to their default action they killed the process with the terminal in
-        that state. A wizard run in progress stays journaled, so resumable."""
-        loop = asyncio.get_running_loop()
+        that state. A wizard run in progress stays journaled, so resumable.
+
+        A plain Python handler rather than loop.add_signal_handler: it runs even
+        while the event loop is stuck in a callback, so the grace timer below
+        always starts."""
+        self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
-                loop.add_signal_handler(sig, self._exit_on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):   # not the main thread (tests)
+                self._previous_handlers[sig] = signal.signal(sig, self._on_exit_signal)
+            except ValueError:   # not the main thread (an app run in a test's thread)
                 pass
 
-    def _exit_on_signal(self, sig: signal.Signals) -> None:
-        self.exit(return_code=128 + int(sig))
+    def _on_exit_signal(self, signum: int, _frame: Any) -> None:
+        # Should the app not get to its exit within a grace period (its loop
+        # stuck), the process ends as the signal's default action would have
+        # ended it: a SIGTERM or SIGHUP must always end the console.
+        timer = threading.Timer(SIGNAL_EXIT_GRACE_S, _exit_now, (signum,))
+        timer.daemon = True
+        timer.start()
+        self._loop.call_soon_threadsafe(lambda: self.exit(return_code=128 + signum))
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers.clear()
         self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
         if self._unsubscribe is not None:
             self._unsubscribe()

@@ -24,10 +24,14 @@ CODE_ROOT = str(Path(console.__file__).resolve().parents[1])
 class PtyApp:
     """`python -m console demo` on a pty of its own, its output drained into a buffer."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, sized: bool = True) -> None:
         master, slave = pty.openpty()
         os.set_inheritable(slave, True)
-        env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30", PYTHONPATH=CODE_ROOT)
+        env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=CODE_ROOT)
+        env.pop("COLUMNS", None)
+        env.pop("LINES", None)
+        if sized:        # (the pty itself says 0x0)
+            env.update(COLUMNS="100", LINES="30")
         self.proc = subprocess.Popen([sys.executable, "-m", "console", *args], stdin=slave, stdout=slave,
                                      stderr=slave, env=env, start_new_session=True, close_fds=True)
         os.close(slave)
@@ -123,3 +127,18 @@ def test_sigterm_at_a_wizard_confirmation_restores_the_terminal_and_changes_noth
     finally:
         app.close()
     assert journal.unfinished_runs() == []          # nothing was started: nothing half done
+
+
+def test_a_console_that_cannot_reach_its_exit_still_ends_on_sighup():
+    """On a terminal that says it is 0x0 Textual never gets to a first frame
+    (busy with resizes): the signal still ends the console, after a grace period,
+    as its default action did."""
+    from screens.app import SIGNAL_EXIT_GRACE_S
+    app = PtyApp("demo", "--nodes", "2", "--gpus-per-node", "2", sized=False)
+    try:
+        app.wait_output(b"\x1b[?1049h")
+        app.proc.send_signal(signal.SIGHUP)
+        app.proc.wait(timeout=SIGNAL_EXIT_GRACE_S + 30)
+        assert app.proc.returncode == 128 + signal.SIGHUP
+    finally:
+        app.close()
