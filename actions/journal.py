@@ -72,10 +72,13 @@ class Journal:
             os.close(self._fd)
             raise JournalBusy(f"run {path.stem} is being run by another process") from None
         try:
-            set_aside_torn_tail(self._fd, path)   # a killed writer's half line
+            torn = set_aside_torn_tail(self._fd, path)   # a killed writer's half line
         except OSError:
             self.close()
             raise
+        self.notices = [] if torn is None else [
+            f"journal of run {path.stem}: a torn line ({len(torn)} bytes, a write cut short) "
+            f"was set aside in {path.name}.torn"]
         self._lock = threading.Lock()
 
     @classmethod

@@ -80,6 +80,7 @@ class RunResult:
     hosts: dict[str, HostResult]
     run_id: str | None = None
     audit_missing: list[str] = field(default_factory=list)   # records the audit log refused
+    notices: list[str] = field(default_factory=list)         # torn tails set aside meanwhile
 
     @property
     def ok(self) -> bool:
@@ -92,6 +93,7 @@ class RunResult:
     def to_dict(self) -> dict:
         return {"action": self.action, "status": self.status, "message": self.message,
                 "run_id": self.run_id, "changed": self.changed, "audit_missing": list(self.audit_missing),
+                "notices": list(self.notices),
                 "hosts": {h: r.to_dict() for h, r in self.hosts.items()}}
 
 
@@ -127,10 +129,11 @@ _DONE_EARLIER = {
 }
 
 
-def _audit_note(missing: list[str]) -> str:
-    if not missing:
-        return ""
-    return f" (audit log: {len(missing)} record(s) NOT written: {missing[0]})"
+def _audit_note(missing: list[str], notices: list[str]) -> str:
+    """What the result's message says about records not written and torn
+    tails set aside."""
+    parts = [f"audit log: {len(missing)} record(s) NOT written: {missing[0]}"] if missing else []
+    return "".join(f" ({p})" for p in parts + notices)
 
 
 def _err(e: BaseException) -> str:
@@ -178,6 +181,14 @@ class Runner:
     def _take_audit_missing(self) -> list[str]:
         missing, self._audit_missing = self._audit_missing, []
         return missing
+
+    def _take_notices(self, journal: jr.Journal) -> list[str]:
+        """Torn tails the journal and the audit log set aside during the action."""
+        notices = list(journal.notices)
+        if self.audit is not None:
+            notices += self.audit.notices
+            self.audit.notices = []
+        return notices
 
     def refuse_if_read_only(self, action: str, hosts: list[str], args: dict | None = None) -> None:
         """Read-only sessions refuse every apply, rollback and resume (audited)."""
@@ -385,10 +396,10 @@ class Runner:
         else:
             status, msg = NO_CHANGE, f"nothing changed: all {len(hosts)} host(s) were already compliant"
         journal.write({"t": "end", "action": action, "status": jr.COMPLETE if not bad else "failed"})
-        missing = self._take_audit_missing()
-        msg += _audit_note(missing)
+        missing, notices = self._take_audit_missing(), self._take_notices(journal)
+        msg += _audit_note(missing, notices)
         self._progress("run-done", action, status=status, message=msg, run_id=run_id)
-        return RunResult(action, status, msg, hosts, run_id=run_id, audit_missing=missing)
+        return RunResult(action, status, msg, hosts, run_id=run_id, audit_missing=missing, notices=notices)
 
     def _apply_step(self, hp: HostPlan, step: Step, journal: jr.Journal,
                     state: jr.RunState | None) -> StepResult:
@@ -493,7 +504,8 @@ class Runner:
             journal.write({"t": "end", "action": "rollback", "status": jr.COMPLETE if not bad else "failed"})
         finally:
             journal.close()
-        missing = self._take_audit_missing()
-        msg += _audit_note(missing)
+        missing, notices = self._take_audit_missing(), self._take_notices(journal)
+        msg += _audit_note(missing, notices)
         self._progress("run-done", "rollback", status=status, message=msg, run_id=run_id)
-        return RunResult("rollback", status, msg, hosts, run_id=run_id, audit_missing=missing)
+        return RunResult("rollback", status, msg, hosts, run_id=run_id, audit_missing=missing,
+                         notices=notices)

@@ -80,6 +80,7 @@ class AuditLog:
         self.operator = operator
         self.site = site
         self._lock = threading.Lock()
+        self.notices: list[str] = []   # torn tails set aside by this writer (reported by the caller)
 
     def append(self, action: str, *, host: str | None = None, args: dict | None = None,
                result: str = "ok", site: str | None = None, operator: str | None = None) -> dict:
@@ -98,9 +99,12 @@ class AuditLog:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
-                    set_aside_torn_tail(fd, self.path)
+                    torn = set_aside_torn_tail(fd, self.path)
                 except OSError as e:   # it stays where it is: never glued to a new record
                     raise AuditWriteError(self.path, e) from None
+                if torn is not None:
+                    self.notices.append(f"audit log: a torn record ({len(torn)} bytes, a write cut short) "
+                                        f"was set aside in {torn_path(self.path)}")
                 last = _last_line(fd)
                 if last is None:
                     seq, prev = self._first_seq()

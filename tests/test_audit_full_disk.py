@@ -87,6 +87,8 @@ def test_a_torn_tail_is_named_set_aside_and_does_not_stop_appends(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "2 record(s), hash chain intact" in r.stdout and "line 3: torn record" in r.stdout
     a.append("rollback", host="gpu-1")      # the next append sets it aside, chains to record 2
+    assert a.notices == [f"audit log: a torn record ({len(torn)} bytes, a write cut short) was set aside "
+                         f"in {audit.torn_path(log)}"]
     assert [rec["seq"] for rec in a.records()] == [1, 2, 3]
     side = audit.torn_path(log)
     kept = [json.loads(line) for line in side.read_text().splitlines()]

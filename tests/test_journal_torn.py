@@ -36,7 +36,11 @@ def test_a_torn_line_does_not_swallow_the_records_after_it(tmp_path):
     for n, data in json.loads(saved.read_text()).items():
         tuning_demo.restore(hosts[n], data)
     _, plan = Runner.plan_for_run(state.run_id, hosts)
-    assert _runner().resume(state.run_id, plan, confirmation="--yes").status == DONE
+    resumed = _runner().resume(state.run_id, plan, confirmation="--yes")
+    assert resumed.status == DONE, resumed.message
+    assert resumed.notices == [f"journal of run {state.run_id}: a torn line ({len(torn)} bytes, "
+                               f"a write cut short) was set aside in {state.path.name}.torn"]
+    assert resumed.notices[0] in resumed.message            # reported with the result
     assert journal.load(state.run_id).status == journal.COMPLETE
     rolled = _runner().rollback(state.run_id, plan, confirmation="--yes")
     assert rolled.status == DONE, rolled.message
