@@ -27,23 +27,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("console.commands.tune", "host tuning wizard: plan|apply|verify|rollback|resume"),
     "audit": ("console.commands.audit", "audit log: verify|show"),
     "sim": ("console.commands.sim", "the demo site's simulated cluster (sim serve)"),
+    "doctor": ("console.commands.doctor", "check this machine's terminal, locale, directories, kubeconfig, "
+                                          "site file and tools"),
+    "completion": ("console.commands.completion", "print the bash or zsh completion script"),
 }
 
 
-def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
-    """Options shared by every command that talks to a site. They are accepted
-    before or after the command name (`dsconsole --site F status` and
-    `dsconsole status --site F`); on a subcommand they default to SUPPRESS so
-    they do not overwrite what was given before it."""
+# The options about the site a command talks to: all of them before the
+# command name (`dsconsole --site F status`), and after it only those the
+# command uses (its module's SITE_OPTIONS), so each --help lists what applies.
+SITE_OPTIONS: dict[str, tuple[str, dict]] = {
+    "site": ("--site", {"metavar": "FILE", "help": "site YAML file"}),
+    "kubeconfig": ("--kubeconfig", {"metavar": "PATH", "help": "kubeconfig (default: KUBECONFIG, ~/.kube/config)"}),
+    "context": ("--context", {"metavar": "NAME", "help": "kubeconfig context"}),
+    "read_only": ("--read-only", {"action": "store_true", "help": "disable every action"}),
+    "operator": ("--operator", {"metavar": "NAME", "help": "operator name for the audit log"}),
+    "theme": ("--theme", {"metavar": "NAME", "help": "dark (default), light, high-contrast"}),
+}
+
+
+def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False,
+                       only: tuple[str, ...] | None = None) -> None:
+    """Add the site options (`only` those named, default all). On a subcommand
+    they default to SUPPRESS so they do not overwrite what was given before it."""
     import argparse
-    kw = {"default": argparse.SUPPRESS} if sub else {}
-    parser.add_argument("--site", metavar="FILE", help="site YAML file", **kw)
-    parser.add_argument("--kubeconfig", metavar="PATH",
-                        help="kubeconfig (default: KUBECONFIG, ~/.kube/config)", **kw)
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context", **kw)
-    parser.add_argument("--read-only", action="store_true", help="disable every action", **kw)
-    parser.add_argument("--operator", metavar="NAME", help="operator name for the audit log", **kw)
-    parser.add_argument("--theme", metavar="NAME", help="dark (default), light, high-contrast", **kw)
+    for name, (flag, kw) in SITE_OPTIONS.items():
+        if only is None or name in only:
+            parser.add_argument(flag, **kw, **({"default": argparse.SUPPRESS} if sub else {}))
 
 
 # global options that take a value (the token after them is not a command)
@@ -73,15 +83,30 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         description="Admin console for private DeepSeek deployments on GPU Kubernetes clusters. "
                     "With no command it opens the dashboard (the embedded demo site when no site is configured).")
     add_site_arguments(parser)
+    parser.add_argument("--version", action=_version_action(), nargs=0, default=argparse.SUPPRESS,
+                        help="print the versions of dsconsole, Python, textual, paramiko and msgspec, and exit")
     if not commands:
         parser.set_defaults(command=None)
         return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_site_arguments(p, sub=True)
-        importlib.import_module(module_name).add_arguments(p)
+        module = importlib.import_module(module_name)
+        add_site_arguments(p, sub=True, only=module.SITE_OPTIONS)
+        module.add_arguments(p)
     return parser
+
+
+def _version_action() -> type[argparse.Action]:
+    """--version, whose text (package metadata look-ups) is made only when asked."""
+    import argparse
+
+    class VersionAction(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            from console.versions import version_text
+            print(version_text())
+            parser.exit(0)
+    return VersionAction
 
 
 def plain_args() -> SimpleNamespace:

@@ -8,6 +8,9 @@ import re
 import sys
 import time
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ()
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("verify", "show"),

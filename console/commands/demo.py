@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.arg_types import gpus_per_node, non_negative_int, positive_float, positive_int
+from console.commands.demo_site_options import add_demo_site_arguments
+
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("read_only", "operator", "theme")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nodes", type=positive_int, metavar="N", help="GPU nodes (default 8)")
-    parser.add_argument("--gpus-per-node", type=gpus_per_node, metavar="G", help="GPUs per node (default 8)")
-    parser.add_argument("--replicas", type=non_negative_int, metavar="R",
-                        help="model-server replicas (default: fill the GPUs)")
-    parser.add_argument("--time-scale", type=positive_float, metavar="X",
-                        help="simulated seconds per real second (default 1)")
-    parser.add_argument("--seed", type=non_negative_int, metavar="S", help="random seed (default 0)")
+    add_demo_site_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hosts", metavar="A,B",

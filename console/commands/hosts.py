@@ -17,6 +17,9 @@ import argparse
 import re
 import sys
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site", "operator")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="hosts_action", metavar="ACTION")

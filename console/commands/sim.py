@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.arg_types import (
-    fraction,
-    gpus_per_node,
-    non_negative_float,
-    non_negative_int,
-    port,
-    positive_float,
-    positive_int,
-)
+from console.commands.arg_types import fraction, non_negative_float, port, positive_float
+from console.commands.demo_site_options import add_demo_site_arguments, given
+
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["serve"], help="serve: run the simulated cluster")
-    parser.add_argument("--nodes", type=positive_int, default=8, help="GPU nodes (default 8)")
-    parser.add_argument("--gpus-per-node", type=gpus_per_node, default=8, help="GPUs per node (default 8)")
-    parser.add_argument("--replicas", type=non_negative_int, default=None,
-                        help="model-server replicas (default: 3/4 of the GPUs)")
+    add_demo_site_arguments(parser)
     parser.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--time-scale", type=positive_float, default=1.0,
-                        help="simulated seconds per real second (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for names and telemetry (default 0)")
     parser.add_argument("--model-load", type=positive_float, default=60.0, metavar="SECONDS",
                         help="simulated model-load time of a new pod (default 60)")
     parser.add_argument("--churn", type=non_negative_float, default=0.0, metavar="EVENTS_PER_S",
@@ -35,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--churn-visible", type=fraction, default=0.0, metavar="FRACTION",
                         help="the fraction (0..1) of churn changes that also bump a container's "
                              "restartCount, a change the pods table shows (default 0)")
-    # --kubeconfig PATH comes from the site options cli.py adds to every command:
-    # here it names the file to WRITE (default: a file in dsconsole's state dir)
+    # SUPPRESS: a --kubeconfig given before `sim` (a site option of the top parser) counts too
+    parser.add_argument("--kubeconfig", metavar="PATH", default=argparse.SUPPRESS,
+                        help="the kubeconfig file to WRITE for the simulated cluster "
+                             "(default: sim/kubeconfig in dsconsole's state dir)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            site = start_demo_site(nodes=args.nodes, gpus_per_node=args.gpus_per_node, replicas=args.replicas,
-                                   port=args.port, kubeconfig=kubeconfig, time_scale=args.time_scale,
-                                   seed=args.seed, model_load_s=args.model_load, churn=args.churn,
+            site = start_demo_site(**given(args), port=args.port, kubeconfig=kubeconfig,
+                                   model_load_s=args.model_load, churn=args.churn,
                                    churn_visible=args.churn_visible)
         except OSError as e:
             print(f"dsconsole sim serve: cannot serve on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)

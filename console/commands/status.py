@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site", "kubeconfig", "context")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true",

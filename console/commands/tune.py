@@ -13,6 +13,10 @@ from console.safe_text import visible
 ACTIONS = ("plan", "apply", "verify", "rollback", "resume", "runs")
 
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site", "read_only", "operator")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS,
                         help="plan: show the per-host diff; apply: change the hosts; verify: check them; "

@@ -117,7 +117,14 @@ class KubeTarget(msgspec.Struct):
         console.kube.exec_plugin instead (KubeHttp)."""
         if self.plugin != "auth-provider":
             return
-        from kubernetes import client, config  # heavy; only for plugin users
+        try:
+            from kubernetes import client, config  # heavy; only for plugin users
+        except ImportError:
+            # an optional dependency (pyproject.toml extra `auth-provider`)
+            raise KubeConfigError(
+                f"user {self.user!r}: credentials from an {self.plugin} plugin need the `kubernetes` package, "
+                "which this installation lacks; expected deepseek-console[auth-provider] (offline bundle: "
+                "python3 -m console.bundle build DIR --extra auth-provider)") from None
         cfg = client.Configuration()
         config.load_kube_config_from_dict(self.raw, context=self.context, client_configuration=cfg)
         auth = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
