@@ -3,7 +3,7 @@ and are registered here as plugins."""
 import pytest
 
 # Real parts started by fixtures in their own modules.
-pytest_plugins = ["tests.testhosts"]
+pytest_plugins = ["tests.testhosts", "tests.offline_bundle"]
 
 # Tests never read or write the user's own dsconsole state or config.
 @pytest.fixture(autouse=True)
