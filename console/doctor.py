@@ -100,17 +100,21 @@ def check_colours(env) -> Finding:
 
 def check_locale(env) -> Finding:
     # the first of these that is set decides the character set, as for every C program
-    for var in ("LC_ALL", "LC_CTYPE", "LANG"):
-        value = env.get(var)
-        if value:
-            break
-    else:
-        var, value = "LANG", ""
+    var, value = next(((v, env[v]) for v in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(v)), ("LANG", ""))
+    if var == "LC_CTYPE" and _is_utf8(value) and env.get("LANG") and not _is_utf8(env["LANG"]):
+        # Python itself sets LC_CTYPE=C.UTF-8 at start-up when the locale is C or
+        # unknown (PEP 538 coercion), so that value may not be the user's: their
+        # terminal was set up for LANG
+        var, value = "LANG", env["LANG"]
     shown = f"{var}={printable(value)}" if value else "LC_ALL, LC_CTYPE and LANG unset"
-    if value.replace("-", "").lower().endswith(("utf8", ".utf8@euro")) or "utf8" in value.replace("-", "").lower():
+    if _is_utf8(value):
         return Finding("locale", OK, f"{shown} (UTF-8)")
     return Finding("locale", WARN, f"{shown}: not a UTF-8 locale, so the terminal may not show box drawing and "
                                    "sparklines; expected e.g. LANG=C.UTF-8")
+
+
+def _is_utf8(locale_name: str) -> bool:
+    return "utf8" in locale_name.replace("-", "").lower()
 
 
 def check_directory(name: str, path: Path) -> Finding:
