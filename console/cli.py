@@ -1,6 +1,7 @@
 """`dsconsole` entry point: global options and the subcommand table.
 
 Each subcommand lives in its own module under console/commands/ exposing
+`SITE_OPTIONS` (which of the site options below it takes after its name),
 `add_arguments(parser)` and `run(args) -> int`. A command module imports only
 the standard library at module level and everything else inside `run()`, so
 building the parser stays cheap and `dsconsole` reaches its first frame
