@@ -122,7 +122,11 @@ def plain_args() -> SimpleNamespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv:
-        args = build_parser(commands=names_a_command(argv)).parse_args(argv)
+        parser = build_parser(commands=names_a_command(argv))
+        args = parser.parse_args(argv)
+        # `dsconsole completion` prints scripts made from it (without importing
+        # this module back: no import loops, console/commands -> console/cli)
+        args.parser = parser
     else:
         args = plain_args()
     module_name = COMMANDS[args.command][0] if args.command else "console.commands.open"

@@ -18,7 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.cli import build_parser
     from console.completion import script
-    print(script(args.shell, build_parser()), end="")
+    print(script(args.shell, args.parser), end="")   # the parser of every command (console/cli.py main)
     return 0
