@@ -181,10 +181,9 @@ def check_kubeconfig(kubeconfig: str | None, context: str | None) -> Finding:
     except KubeConfigError as e:
         return Finding("kubeconfig", FAIL, printable(str(e)))
     detail = printable(target.describe())
-    if target.plugin and importlib.util.find_spec("kubernetes") is None:
-        return Finding("kubeconfig", FAIL, f"{detail}: its user's credentials come from an {target.plugin} plugin, "
-                                           "which needs the kubernetes package; expected deepseek-console"
-                                           "[auth-provider]")
+    if target.plugin == "auth-provider" and importlib.util.find_spec("kubernetes") is None:
+        return Finding("kubeconfig", FAIL, f"{detail}: its user's credentials come from an auth-provider, which "
+                                           "needs the kubernetes package; expected deepseek-console[auth-provider]")
     return Finding("kubeconfig", OK, detail)
 
 
