@@ -3,7 +3,7 @@ to rely on, each a verdict (ok / warn / fail) and one line of detail.
 
 Every check only looks: nothing is created, changed or contacted (no network,
 no SSH, no cluster request). Values from outside (TERM, paths, kubeconfig and
-site file contents) are passed through console.printable before they are shown.
+site file contents) are passed through console.safe_text before they are shown.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.printable import printable
+from console.safe_text import visible
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_COLUMNS, MIN_LINES = 80, 24     # the dashboard works from 80x24 up (README)
@@ -81,7 +81,7 @@ def check_term(env) -> Finding:
     if not term or term == "dumb":
         return Finding("TERM", FAIL, f"{'unset' if not term else 'dumb'}: the dashboard cannot draw; expected a "
                                      "terminal type such as xterm-256color (ssh passes the client's TERM)")
-    return Finding("TERM", OK, printable(term))
+    return Finding("TERM", OK, visible(term))
 
 
 def check_colours(env) -> Finding:
@@ -90,10 +90,10 @@ def check_colours(env) -> Finding:
     colorterm = env.get("COLORTERM", "").lower()
     term = env.get("TERM", "")
     if colorterm in ("truecolor", "24bit"):
-        return Finding("colours", OK, f"truecolor (COLORTERM={printable(colorterm)})")
+        return Finding("colours", OK, f"truecolor (COLORTERM={visible(colorterm)})")
     if "256color" in term:
         return Finding("colours", OK, "256 colours")
-    return Finding("colours", WARN, f"TERM={printable(term) or 'unset'} promises 16 colours or fewer: themes lose "
+    return Finding("colours", WARN, f"TERM={visible(term) or 'unset'} promises 16 colours or fewer: themes lose "
                                     "their shades; set TERM=xterm-256color if the terminal supports it, or "
                                     "use --theme high-contrast")
 
@@ -106,7 +106,7 @@ def check_locale(env) -> Finding:
         # unknown (PEP 538 coercion), so that value may not be the user's: their
         # terminal was set up for LANG
         var, value = "LANG", env["LANG"]
-    shown = f"{var}={printable(value)}" if value else "LC_ALL, LC_CTYPE and LANG unset"
+    shown = f"{var}={visible(value)}" if value else "LC_ALL, LC_CTYPE and LANG unset"
     if _is_utf8(value):
         return Finding("locale", OK, f"{shown} (UTF-8)")
     return Finding("locale", WARN, f"{shown}: not a UTF-8 locale, so the terminal may not show box drawing and "
@@ -122,11 +122,11 @@ def check_directory(name: str, path: Path) -> Finding:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    shown = printable(str(path))
+    shown = visible(str(path))
     if not existing.is_dir():
-        return Finding(name, FAIL, f"{shown}: {printable(str(existing))} is not a directory")
+        return Finding(name, FAIL, f"{shown}: {visible(str(existing))} is not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        return Finding(name, FAIL, f"{shown}: {printable(str(existing))} is not writable by this user; set "
+        return Finding(name, FAIL, f"{shown}: {visible(str(existing))} is not writable by this user; set "
                                    f"{'XDG_STATE_HOME' if name.startswith('state') else 'XDG_CONFIG_HOME'} "
                                    "to a writable directory")
     return Finding(name, OK, shown if existing == path else f"{shown} (created on first use)")
@@ -149,17 +149,17 @@ def check_site_and_cluster(args: Any, env) -> list[Finding]:
     site = None
     if not site_path:
         site_finding = Finding("site file", OK, "none (--site FILE, DSCONSOLE_SITE or "
-                                                f"{printable(str(_paths().config_dir() / 'site.yaml'))})")
+                                                f"{visible(str(_paths().config_dir() / 'site.yaml'))})")
     else:
         try:
             site = load_site(site_path)
         except ConfigError as e:
             problems = str(e).splitlines()
             more = f" (and {len(problems) - 1} more: dsconsole check-config)" if len(problems) > 1 else ""
-            site_finding = Finding("site file", FAIL, printable(problems[0]) + more)
+            site_finding = Finding("site file", FAIL, visible(problems[0]) + more)
         else:
             from console.site_config import summary
-            site_finding = Finding("site file", OK, printable(summary(site)))
+            site_finding = Finding("site file", OK, visible(summary(site)))
     findings = [site_finding]
     if site is not None or flags or env_cluster:
         cluster = effective_cluster(site, kubeconfig=getattr(args, "kubeconfig", None),
@@ -179,8 +179,8 @@ def check_kubeconfig(kubeconfig: str | None, context: str | None) -> Finding:
     try:
         target = resolve(kubeconfig, context)
     except KubeConfigError as e:
-        return Finding("kubeconfig", FAIL, printable(str(e)))
-    detail = printable(target.describe())
+        return Finding("kubeconfig", FAIL, visible(str(e)))
+    detail = visible(target.describe())
     if target.plugin == "auth-provider" and importlib.util.find_spec("kubernetes") is None:
         return Finding("kubeconfig", FAIL, f"{detail}: its user's credentials come from an auth-provider, which "
                                            "needs the kubernetes package; expected deepseek-console[auth-provider]")
@@ -193,12 +193,12 @@ def check_known_hosts(site) -> Finding:
     if site is None or not site.hosts:
         if not present:
             return Finding("known_hosts", OK, "none yet (dsconsole hosts trust NAME adds a host's key)")
-        return Finding("known_hosts", OK, ", ".join(printable(str(p)) for p in present))
+        return Finding("known_hosts", OK, ", ".join(visible(str(p)) for p in present))
     db = known_hosts.KnownHosts(present)
     unknown = [h.name for h in site.hosts
                if not db.for_name(known_hosts.lookup_name(h.address, h.port or 22))]
     if unknown:
-        names = ", ".join(printable(n) for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
+        names = ", ".join(visible(n) for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5
                                                                 else "")
         return Finding("known_hosts", WARN, f"no key known for {len(unknown)} of {len(site.hosts)} site hosts "
                                             f"({names}): connections to them are refused until `dsconsole hosts "
@@ -209,5 +209,5 @@ def check_known_hosts(site) -> Finding:
 def check_tool(name: str, what_for: str) -> Finding:
     path = shutil.which(name)
     # dsconsole itself needs neither tool: their absence is information, not a warning
-    return Finding(name, OK, printable(path) if path else f"not on PATH (used for: {what_for}; dsconsole does not "
+    return Finding(name, OK, visible(path) if path else f"not on PATH (used for: {what_for}; dsconsole does not "
                                                           "need it)")

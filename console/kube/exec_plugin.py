@@ -32,6 +32,8 @@ from typing import Any
 
 import msgspec
 
+from console.safe_text import visible_text
+
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 DEFAULT_TIMEOUT_S = 30.0
 STDERR_SHOWN = 600          # characters of the plugin's stderr kept in the error
@@ -50,13 +52,6 @@ class Credential(msgspec.Struct, frozen=True):
     def __repr__(self) -> str:               # never the token or key
         return f"Credential(token={'set' if self.token else None}, client_cert={self.client_cert is not None}, " \
                f"expires={self.expires})"
-
-
-def visible(text: str) -> str:
-    """Text from the plugin with control characters made visible (it may be
-    shown in the terminal; a plugin must not be able to draw on it)."""
-    return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" if ord(c) < 256
-                   else f"\\u{ord(c):04x}" for c in text)
 
 
 def _parse_time(value: str) -> float:
@@ -162,7 +157,7 @@ class ExecPlugin:
         except OSError as e:
             hint = self.config.get("installHint")
             raise ExecPluginError(f"{self.name}: cannot run {self.command}: {e.strerror}"
-                                  + (f"; {visible(str(hint))}" if hint else "")) from None
+                                  + (f"; {visible_text(str(hint))}" if hint else "")) from None
         self._proc = proc
         self.runs += 1
         try:
@@ -176,7 +171,7 @@ class ExecPlugin:
         if self._closed:
             raise ExecPluginError(f"{self.name}: stopped, the console is stopping")
         if proc.returncode != 0:
-            said = visible(err.decode("utf-8", "replace").strip()[-STDERR_SHOWN:])
+            said = visible_text(err.decode("utf-8", "replace").strip()[-STDERR_SHOWN:])
             raise ExecPluginError(f"{self.name} failed (exit status {proc.returncode})" + (f": {said}" if said else ""))
         return self._credential_of(out)
 
@@ -188,7 +183,7 @@ class ExecPlugin:
         if not isinstance(doc, dict) or doc.get("kind") != "ExecCredential":
             raise ExecPluginError(f"{self.name}: its output is not an ExecCredential (kind is not ExecCredential)")
         if doc.get("apiVersion") != self.api_version:
-            raise ExecPluginError(f"{self.name}: it answered apiVersion {visible(str(doc.get('apiVersion')))!r}, "
+            raise ExecPluginError(f"{self.name}: it answered apiVersion {visible_text(str(doc.get('apiVersion')))!r}, "
                                   f"expected {self.api_version}")
         status = doc.get("status")
         if not isinstance(status, dict):
