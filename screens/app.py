@@ -96,8 +96,12 @@ class DashboardApp(App, inherit_bindings=False):
     def get_default_screen(self) -> OverviewScreen:
         return OverviewScreen()
 
-    def on_mount(self) -> None:
+    def on_load(self) -> None:
+        # Load comes before the driver enters the alternate screen: a signal
+        # that arrives once the terminal is in that state finds the handler.
         self._handle_exit_signals()
+
+    def on_mount(self) -> None:
         self._unsubscribe = self.session.subscribe(self._on_session_update)
         self.set_interval(1.0, self._tick)
         self._hold_until = time.monotonic() + START_HOLD_S
