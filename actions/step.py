@@ -203,7 +203,8 @@ class SettingStep(Step):
         notes = self.notes_for(before) + (self.followup_notes(list(files)) if files else ())
         needed = bool(files or runtime)
         if needed:
-            parts = ([f"{len(files)} file(s)"] if files else []) + ([f"{len(runtime)} runtime value(s)"] if runtime else [])
+            parts = (([f"{len(files)} file(s)"] if files else [])
+                     + ([f"{len(runtime)} runtime value(s)"] if runtime else []))
             summary = f"{self.title}: would change {' and '.join(parts)}"
         else:
             summary = f"{self.title}: compliant"

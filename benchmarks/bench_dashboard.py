@@ -362,7 +362,7 @@ def kubectl_get_pods(kubeconfig: str, env: dict) -> float | None:
         return None
     t0 = time.time()
     p = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=300)
+                       capture_output=True, env=env, timeout=300)
     took = time.time() - t0
     if p.returncode != 0:
         print("  kubectl failed:", p.stderr.decode()[-500:])
@@ -518,10 +518,11 @@ def bench_load(nodes: int, rate: float, seconds: float, env: dict, workdir: str,
         applies = c.quit() if c is not None else None
         stop(sim)
     finite = [x for x in lat if x != float("inf")]
-    print(f"under load (simulator --churn {rate:g} --churn-visible {visible:g}): {(n1 - n0) / (t1 - t0):.0f} watch events/s delivered to a "
-          f"separate watcher over the {w1 - w0:.0f} s window")
+    print(f"under load (simulator --churn {rate:g} --churn-visible {visible:g}): "
+          f"{(n1 - n0) / (t1 - t0):.0f} watch events/s delivered to a separate watcher over the {w1 - w0:.0f} s window")
     if finite:
-        print(f"  under load, key press -> frame with the moved cursor: n={len(lat)}, p50 {pct(finite, .5) * 1000:.0f} ms, "
+        print(f"  under load, key press -> frame with the moved cursor: n={len(lat)}, "
+              f"p50 {pct(finite, .5) * 1000:.0f} ms, "
               f"p99 {pct(lat, .99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms (target p99 <= 100 ms)")
     print(f"  console CPU during the window: {100 * (cpu1 - cpu0) / (w1 - w0):.0f} % of one core (target <= 50 %)")
     print(f"  simulator CPU during the window (churn, watch streams to the console and the watcher): "

@@ -151,8 +151,10 @@ def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict
         try:
             rss_ready = peak_rss_mib(proc.pid)
             ready_cpu = cpu_s(proc.pid)
-            nodes_s, n_nodes, nodes_kcpu, nodes_scpu = timed_kubectl(kubectl, kc, proc.pid, "get", "nodes", "-o", "name")
-            pods_s, n_pods, pods_kcpu, pods_scpu = timed_kubectl(kubectl, kc, proc.pid, "get", "pods", "-A", "-o", "name")
+            nodes_s, n_nodes, nodes_kcpu, nodes_scpu = timed_kubectl(kubectl, kc, proc.pid,
+                                                                     "get", "nodes", "-o", "name")
+            pods_s, n_pods, pods_kcpu, pods_scpu = timed_kubectl(kubectl, kc, proc.pid,
+                                                                 "get", "pods", "-A", "-o", "name")
             s0 = cpu_s(proc.pid)
             py_s, py_pods, items = python_chunked_pod_list(kc)
             py_scpu = cpu_s(proc.pid) - s0
@@ -169,7 +171,8 @@ def bench(nodes: int, per_node: int, kubectl: str, ready_timeout: float) -> dict
                 rc = "killed"
             stop_s = time.perf_counter() - t0
     return dict(nodes=nodes, ready_s=ready_s, ready_cpu=ready_cpu, nodes_kcpu=nodes_kcpu, nodes_scpu=nodes_scpu,
-                pods_kcpu=pods_kcpu, pods_scpu=pods_scpu, py_scpu=py_scpu, rss_ready=rss_ready, rss_peak=rss_peak, nodes_s=nodes_s,
+                pods_kcpu=pods_kcpu, pods_scpu=pods_scpu, py_scpu=py_scpu, rss_ready=rss_ready, rss_peak=rss_peak,
+                nodes_s=nodes_s,
                 n_nodes=n_nodes, pods_s=pods_s, n_pods=n_pods, py_s=py_s, py_pods=py_pods,
                 sweep_s=sweep_s, asked=asked, healthy=healthy, stop_s=stop_s, rc=rc)
 

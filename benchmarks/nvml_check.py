@@ -85,7 +85,8 @@ def main() -> int:
         out["smi_timing"] = timed(smi.read, max(1, args.reads // 10))
         if tel.state == "ok" and st.state == "ok":
             diffs = {}
-            for a, b in zip(tel.samples, st.samples):
+            # (strict=False: a GPU count that differs between the two sources is not a crash here)
+            for a, b in zip(tel.samples, st.samples, strict=False):
                 for f in COMPARED:
                     va, vb = getattr(a, f), getattr(b, f)
                     if va != vb and not (isinstance(va, float) and isinstance(vb, float)

@@ -73,7 +73,7 @@ def main() -> int:
             continue
         rv, sv = ro.splitlines()[0].split(", "), so.splitlines()[0].split(", ")
         print(f"   columns real {len(rv)} sim {len(sv)}")
-        for n, a, b in zip(names, rv, sv):
+        for n, a, b in zip(names, rv, sv, strict=False):   # column counts printed above
             if kind(a) != kind(b):
                 print(f"   DIFF {n}: real {a!r} sim {b!r}")
     for label, cmd in (
@@ -102,7 +102,7 @@ def main() -> int:
         print(f"   sim  rc {sr} out {first(so)[:200]!r} err {first(se)[:200]!r}")
         if label == "header with units" and rr == 0 and sr == 0:
             rh, sh = ro.splitlines()[0].split(", "), so.splitlines()[0].split(", ")
-            for a, b in zip(rh, sh):
+            for a, b in zip(rh, sh, strict=False):
                 if a != b:
                     print(f"   HEADER DIFF real {a!r} sim {b!r}")
     # -q -x: every element the simulated XML has must be where the real driver puts it

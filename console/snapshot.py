@@ -100,7 +100,8 @@ class EventRow(_Row):
 
 class Alert(msgspec.Struct, frozen=True):
     severity: str           # "critical" | "warning"
-    kind: str               # node-not-ready | pod-restarting | pdb-blocking | gpu-util | p99-latency | consistency | xid
+    # node-not-ready | pod-restarting | pdb-blocking | gpu-util | p99-latency | consistency | xid
+    kind: str
     target: str             # what it is about: node name, ns/pod, ns/pdb, host:gpu
     message: str
     since: float            # when the condition was first seen

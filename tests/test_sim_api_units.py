@@ -32,7 +32,8 @@ def test_strategic_merge_merges_lists_by_their_key():
     # atomic lists are replaced; null deletes; $retainKeys prunes
     out = strategic_merge_patch(POD, {"metadata": {"labels": {"app": None, "v": "2"}},
                                       "spec": {"tolerations": [{"key": "z", "operator": "Exists"}]}})
-    assert out["metadata"]["labels"] == {"v": "2"} and out["spec"]["tolerations"] == [{"key": "z", "operator": "Exists"}]
+    assert out["metadata"]["labels"] == {"v": "2"}
+    assert out["spec"]["tolerations"] == [{"key": "z", "operator": "Exists"}]
     out = strategic_merge_patch({"s": {"type": "A", "a": 1}}, {"s": {"$retainKeys": ["type"], "type": "B"}})
     assert out == {"s": {"type": "B"}}
     out = strategic_merge_patch(POD, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})

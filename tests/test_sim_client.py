@@ -76,7 +76,7 @@ def test_list_then_watch_from_its_resource_version_misses_and_repeats_nothing(ap
     t.join(10)
     assert done.is_set()
     assert [(t_, n) for t_, n, _ in seen] == [(t_, n) for t_, n, _ in expected]
-    for (_, _, got), (_, _, want) in zip(seen, expected):
+    for (_, _, got), (_, _, want) in zip(seen, expected, strict=True):
         if want is not None:
             assert got == want
     rvs = [int(r) for _, _, r in seen]
@@ -217,18 +217,20 @@ def test_bad_input_gets_status_and_server_keeps_serving(site, api):
     code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'[{"op":"frobnicate","path":"/x"}]',
                     "application/json-patch+json")
     assert code == 400 and st["kind"] == "Status"
-    code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'[{"op":"remove","path":"/nope/x"}]',
-                    "application/json-patch+json")
+    code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target",
+                    b'[{"op":"remove","path":"/nope/x"}]', "application/json-patch+json")
     assert code == 422 and st["reason"] == "Invalid"
-    code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'{"data":', "application/merge-patch+json")
+    code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'{"data":',
+                    "application/merge-patch+json")
     assert code == 400
     code, st = _raw(site, "PATCH", "/api/v1/namespaces/default/configmaps/target", b'{}', "text/plain")
     assert code == 415 and st["reason"] == "UnsupportedMediaType"
     code, st = _raw(site, "POST", "/apis/apps/v1/namespaces/default/deployments",
                     json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
                                 "spec": {"selector": {"matchLabels": {"a": "b"}},
-                                         "template": {"metadata": {"labels": {"a": "c"}},
-                                                      "spec": {"containers": [{"name": "c", "image": "i"}]}}}}).encode())
+                                         "template": {
+                                             "metadata": {"labels": {"a": "c"}},
+                                             "spec": {"containers": [{"name": "c", "image": "i"}]}}}}).encode())
     assert code == 422 and st["reason"] == "Invalid" and st["details"]["causes"]
     code, st = _raw(site, "POST", "/api/v1/namespaces/nosuchns/configmaps", json.dumps(cm("x")).encode())
     assert code == 404

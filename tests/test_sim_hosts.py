@@ -70,12 +70,12 @@ def test_nvidia_smi_query_matches_the_recorded_format_field_for_field(host):
     for i, row in enumerate(rows):
         values = row.split(", ")
         assert len(values) == len(names)
-        for name, ours, theirs in zip(names, values, recorded):
+        for name, ours, theirs in zip(names, values, recorded, strict=True):
             assert _kind(ours) == _kind(theirs), (name, ours, theirs)
             if name not in SIMULATED:
                 assert ours == theirs, name
         assert values[names.index("index")] == str(i) and values[names.index("count")] == "8"
-    idle = dict(zip(names, rows[0].split(", ")))
+    idle = dict(zip(names, rows[0].split(", "), strict=True))
     assert idle["clocks_event_reasons.active"] == "0x0000000000000001"  # idle, as recorded
     assert idle["memory.total"] == "143771" and idle["power.limit"] == "700.00"
 
@@ -85,7 +85,7 @@ def test_nvidia_smi_header_and_units_as_the_driver_prints_them(host):
     r = host.run(f"nvidia-smi --query-gpu={','.join(names)} --format=csv")
     lines = r.stdout.splitlines()
     assert r.rc == 0 and lines[0] == header and len(lines) == 9
-    for name, ours, theirs in zip(names, lines[1].split(", "), recorded_units):
+    for name, ours, theirs in zip(names, lines[1].split(", "), recorded_units, strict=True):
         assert _kind(ours) == _kind(theirs), (name, ours, theirs)
     # as a real H200 showed (benchmarks/sim_smi_check.py): nounits drops units from the values
     # only, the header keeps them; aliases are printed by their canonical name
@@ -125,7 +125,8 @@ def test_journalctl_shows_injected_xids_as_nvrm_lines(host, fleet):
     assert "Xid" not in host.run("journalctl -k --no-pager").stdout
     fleet.inject_fault(NODE, 4, "xid79")
     r = host.run("journalctl -k --no-pager")
-    xids = re.findall(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) kernel: NVRM: Xid \(PCI:([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2})\): "
+    xids = re.findall(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) kernel: NVRM: "
+                      r"Xid \(PCI:([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2})\): "
                       r"(\d+), .*GPU has fallen off the bus\.$", r.stdout, re.M)
     bus = fleet.read(NODE).samples[4].pci_bus_id  # 00000000:9A:00.0
     assert xids == [(NODE, f"0000:{bus.split(':')[1].lower()}:00", "79")]
@@ -225,7 +226,7 @@ def test_console_nvidia_smi_source_reads_the_simulated_host_like_the_fleet():
     seen, truth = NvidiaSmiSource(host).read(), fleet.read(NODE)
     assert seen.state == "ok" and len(seen.samples) == 8
     assert sorted(x.code for x in seen.xids) == [79, 94]
-    for a, b in zip(seen.samples, truth.samples):
+    for a, b in zip(seen.samples, truth.samples, strict=True):
         for f in ("uuid", "pci_bus_id", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c",
                   "temp_slowdown_c", "power_w", "power_limit_w", "sm_clock_mhz", "clock_event_reasons",
                   "ecc_uncorrected_volatile", "remapped_rows_pending", "persistence_mode", "processes"):

@@ -77,7 +77,8 @@ def test_get_nodes_and_pods_with_selectors(site):
     every = json.loads(kubectl(kc, "get", "pods", "-A", "-o", "json").stdout)["items"]
     on_node1 = sorted(p["metadata"]["name"] for p in every if p["spec"].get("nodeName") == "gpu-node-0001")
     assert len(every) == 4 + 4 * 4  # model pods + 4 DaemonSets x 4 nodes
-    got = names(kubectl(kc, "get", "pods", "-A", "--field-selector", "spec.nodeName=gpu-node-0001", "-o", "name").stdout)
+    got = names(kubectl(kc, "get", "pods", "-A", "--field-selector", "spec.nodeName=gpu-node-0001",
+                        "-o", "name").stdout)
     assert got == on_node1
     model = names(kubectl(kc, "get", "pods", "-A", "-l", "app=deepseek-server,version=blue", "-o", "name").stdout)
     assert len(model) == 4 and all(n.startswith("deepseek-v3-") for n in model)

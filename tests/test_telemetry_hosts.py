@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.hosts, pytest.mark.timeout(180)]
 # placed on the test host's PATH (the H200 recording is of a healthy GPU: no Xid).
 FAKE_JOURNALCTL = """#!/bin/sh
 echo "1795890000.000001 th kernel: NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  580.159.04"
-echo "1795890123.456789 th kernel: NVRM: Xid (PCI:0000:00:07): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus."
+echo "1795890123.456789 th kernel: NVRM: Xid (PCI:0000:00:07): 79, pid='<unknown>', name=<unknown>," \
+     "GPU has fallen off the bus."
 echo "1795890124.5 th kernel: NVRM: Xid (PCI:0000:00:06): 13, pid=4242, name=python3, Graphics Exception"
 """
 

@@ -29,7 +29,7 @@ def test_table():
     assert lines[2].split()[:5] == ["gpu-1", "1", "gpu", "is", "lost"] and lines[2].endswith("ERROR")
     assert lines[3].split() == ["gpu-2", "-", "UNREACHABLE"]
     assert "gpu-2: unreachable: connection refused" in lines
-    assert any(l.startswith("gpu-1: XID 79 (CRITICAL) on GPU 1 at ") for l in lines)
+    assert any(line.startswith("gpu-1: XID 79 (CRITICAL) on GPU 1 at ") for line in lines)
     assert "gpu-1: note: kernel log not readable" in lines
     assert lines[-1] == "1/2 host(s) answered"
 

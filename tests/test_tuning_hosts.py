@@ -49,7 +49,8 @@ def test_three_hosts_plan_apply_verify_reapply(test_hosts):
     _untuned(c, "always")
     # b is already tuned by hand
     b.sh(f"printf 'vm.swappiness=1\\n' > {SWAP_FILE} && sysctl -q -w vm.swappiness=1 && "
-         f"echo never > {THP} && sed -i 's/^GRUB_CMDLINE_LINUX=\"\"/GRUB_CMDLINE_LINUX=\"transparent_hugepage=never\"/' "
+         f"echo never > {THP} && "
+         "sed -i 's/^GRUB_CMDLINE_LINUX=\"\"/GRUB_CMDLINE_LINUX=\"transparent_hugepage=never\"/' "
          "/etc/default/grub", check=True)
     grub_before = a.sh("cat /etc/default/grub").stdout
     # a process named like the daemon (the kernel keeps 15 characters of the name);

@@ -1,8 +1,9 @@
 """Runtime values of a host, read and written through the Transport.
 
 Only the one key is ever written (`sysctl -w KEY=V`), never `sysctl --system`.
-Values are read from /proc/sys (no sysctl binary needed on PATH). The THP file is read in the kernel's form (`always madvise [never]`); a file
-that does not look like that is an error, not something to guess at.
+Values are read from /proc/sys (no sysctl binary needed on PATH). The THP file
+is read in the kernel's form (`always madvise [never]`); a file that does not
+look like that is an error, not something to guess at.
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class ConsistencyChecker(ProbeLoop):
     def finish_round(self, pods: list[PodRow], results: list) -> None:
         now = time.time()
         by_model: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        for _, (model, text, _) in zip(pods, results):
+        for _, (model, text, _) in zip(pods, results, strict=True):
             if text is not None:
                 by_model[model][text] += 1
         refs: dict[str, str | None] = {}
@@ -84,7 +84,7 @@ class ConsistencyChecker(ProbeLoop):
                 refs[model] = ranked[0][0]
                 self._majority[model] = ranked[0][0]
         with self._lock:
-            for pod, (model, text, error) in zip(pods, results):
+            for pod, (model, text, error) in zip(pods, results, strict=True):
                 q = self._results.setdefault(pod.key, collections.deque())
                 ref = refs.get(model) if model else None
                 if text is not None and ref is not None:

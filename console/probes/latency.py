@@ -50,7 +50,7 @@ class LatencyWatch(ProbeLoop):
         now = time.time()
         live = set()
         with self._lock:
-            for pod, (hist, error) in zip(pods, results):
+            for pod, (hist, error) in zip(pods, results, strict=True):
                 key = pod.key
                 live.add(key)
                 old = self._stats.get(key)

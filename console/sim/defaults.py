@@ -87,13 +87,15 @@ def default_and_validate(res, obj: dict) -> None:
             raise api_errors.invalid(res, name, [("spec.template.spec", "Required value")])
         tlabels = (tmpl.get("metadata") or {}).get("labels") or {}
         if not labels_match(sel, tlabels):
-            raise api_errors.invalid(res, name, [("spec.template.metadata.labels",
-                                                  f"Invalid value: {tlabels}: `selector` does not match template `labels`")])
+            raise api_errors.invalid(res, name, [(
+                "spec.template.metadata.labels",
+                f"Invalid value: {tlabels}: `selector` does not match template `labels`")])
         _validate_pod_spec(res, name, tmpl["spec"], "spec.template.spec")
         _default_pod_spec(tmpl["spec"])
         replicas = spec.setdefault("replicas", 1) if kind != "daemonsets" else 0
         if not isinstance(replicas, int) or replicas < 0:
-            raise api_errors.invalid(res, name, [("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+            raise api_errors.invalid(res, name, [
+                ("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")])
         if kind == "deployments":
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
@@ -109,7 +111,8 @@ def default_and_validate(res, obj: dict) -> None:
         if not isinstance(spec, dict):
             raise api_errors.invalid(res, name, [("spec", "Required value")])
         if "minAvailable" in spec and "maxUnavailable" in spec:
-            raise api_errors.invalid(res, name, [("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set")])
+            raise api_errors.invalid(res, name, [
+                ("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set")])
         obj.setdefault("status", {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0})
     elif kind == "services":
         spec = obj.setdefault("spec", {})

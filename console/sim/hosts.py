@@ -310,7 +310,7 @@ class _Shell:
     def _pipeline(self, tokens: list[str], stdin: bytes) -> CommandResult:
         stages = _split(tokens, "|")
         data, errs, rc = stdin, [], 0
-        for i, stage in enumerate(stages):
+        for stage in stages:
             r = self._simple(stage, data)
             errs.append(r.stderr)
             rc = r.rc

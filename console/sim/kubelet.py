@@ -268,8 +268,8 @@ class Kubelet(Controller):
             return
         self.push_models(node_name)
         for c in pod["spec"].get("containers") or ():
-            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{c.get("image")}" already present on machine',
-                                 "kubelet", node_name)
+            self.recorder.record(pod, "Normal", "Pulled",
+                                 f'Container image "{c.get("image")}" already present on machine', "kubelet", node_name)
             self.recorder.record(pod, "Normal", "Created", f"Created container: {c['name']}", "kubelet", node_name)
             self.recorder.record(pod, "Normal", "Started", f"Started container {c['name']}", "kubelet", node_name)
         self._startup_logs(k, model)
@@ -350,7 +350,8 @@ class Kubelet(Controller):
             self.probing[k] = uid
             self.cluster.after(self.cluster.model_load_s, lambda: self._probe(k, uid))
         else:
-            self.cluster.after(self.cluster.container_start_s, lambda: self._set_ready(self.store.get("pods", *k) or pod, True))
+            self.cluster.after(self.cluster.container_start_s,
+                               lambda: self._set_ready(self.store.get("pods", *k) or pod, True))
 
     def recheck(self, pod: dict) -> None:
         """Probe a running pod again now (its node came back)."""

@@ -4,6 +4,8 @@ their toleration (default 300 s of simulated time), recovery, and removal of
 pods bound to a deleted node (pod GC)."""
 from __future__ import annotations
 
+import functools
+
 from .controllers.base import Controller, key_of, set_condition
 from .resources import BY_PLURAL
 
@@ -84,8 +86,7 @@ class NodeLifecycle(Controller):
             wait = toleration_seconds(pod)
             if wait is None:
                 continue
-            uid = pod["metadata"]["uid"]
-            self.cluster.at(t + wait, lambda k=key_of(pod), uid=uid: self._evict(name, k, uid, t))
+            self.cluster.at(t + wait, functools.partial(self._evict, name, key_of(pod), pod["metadata"]["uid"], t))
 
     def _mark_not_ready(self, pod: dict, now: str) -> None:
         def fn(obj):

@@ -81,11 +81,13 @@ FIELDS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (('clocks_event_reasons.supported', 'clocks_throttle_reasons.supported'), '', '0x00000000000001FF'),
     (('clocks_event_reasons.active', 'clocks_throttle_reasons.active'), '', '0x0000000000000001'),
     (('clocks_event_reasons.gpu_idle', 'clocks_throttle_reasons.gpu_idle'), '', 'Active'),
-    (('clocks_event_reasons.applications_clocks_setting', 'clocks_throttle_reasons.applications_clocks_setting'), '', 'Not Active'),
+    (('clocks_event_reasons.applications_clocks_setting', 'clocks_throttle_reasons.applications_clocks_setting'),
+     '', 'Not Active'),
     (('clocks_event_reasons.sw_power_cap', 'clocks_throttle_reasons.sw_power_cap'), '', 'Not Active'),
     (('clocks_event_reasons.hw_slowdown', 'clocks_throttle_reasons.hw_slowdown'), '', 'Not Active'),
     (('clocks_event_reasons.hw_thermal_slowdown', 'clocks_throttle_reasons.hw_thermal_slowdown'), '', 'Not Active'),
-    (('clocks_event_reasons.hw_power_brake_slowdown', 'clocks_throttle_reasons.hw_power_brake_slowdown'), '', 'Not Active'),
+    (('clocks_event_reasons.hw_power_brake_slowdown', 'clocks_throttle_reasons.hw_power_brake_slowdown'),
+     '', 'Not Active'),
     (('clocks_event_reasons.sw_thermal_slowdown', 'clocks_throttle_reasons.sw_thermal_slowdown'), '', 'Not Active'),
     (('clocks_event_reasons.sync_boost', 'clocks_throttle_reasons.sync_boost'), '', 'Not Active'),
     (('clocks_event_reasons_counters.sw_power_cap',), 'us', '0'),
@@ -453,7 +455,7 @@ def query_xml(samples: list[GpuSample]) -> QueryResult:
     for s in samples:
         v = sample_values(s, len(samples))
 
-        def unit(name: str, u: str) -> str:
+        def unit(name: str, u: str, v: dict[str, str] = v) -> str:
             raw = v[name]
             return raw.strip("[]") if raw.startswith("[") else f"{raw} {u}"
 

@@ -45,9 +45,9 @@ def parse_label_selector(expr: str | None) -> Predicate | None:
         if m:
             key, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}
             if op == "in":
-                reqs.append(lambda l, k=key, vs=vals: l.get(k) in vs)
+                reqs.append(lambda labels, k=key, vs=vals: labels.get(k) in vs)
             else:
-                reqs.append(lambda l, k=key, vs=vals: l.get(k) not in vs)
+                reqs.append(lambda labels, k=key, vs=vals: labels.get(k) not in vs)
             continue
         for op in ("!=", "==", "="):
             if op in part:
@@ -55,18 +55,18 @@ def parse_label_selector(expr: str | None) -> Predicate | None:
                 if not _KEY_RE.match(key):
                     raise bad_request(f"unable to parse requirement: invalid label key {key!r}")
                 if op == "!=":
-                    reqs.append(lambda l, k=key, v=val: l.get(k) != v)
+                    reqs.append(lambda labels, k=key, v=val: labels.get(k) != v)
                 else:
-                    reqs.append(lambda l, k=key, v=val: l.get(k) == v)
+                    reqs.append(lambda labels, k=key, v=val: labels.get(k) == v)
                 break
         else:
             if part.startswith("!"):
                 key = part[1:].strip()
                 if not _KEY_RE.match(key):
                     raise bad_request(f"unable to parse requirement: invalid label key {key!r}")
-                reqs.append(lambda l, k=key: k not in l)
+                reqs.append(lambda labels, k=key: k not in labels)
             elif _KEY_RE.match(part):
-                reqs.append(lambda l, k=part: k in l)
+                reqs.append(lambda labels, k=part: k in labels)
             else:
                 raise bad_request(f"unable to parse requirement: {part!r}")
 

@@ -72,8 +72,9 @@ def daemonset(name: str, image: str, created: str) -> dict:
                      "template": {"metadata": {"labels": labels},
                                   "spec": {"hostNetwork": name in ("kube-proxy", "node-exporter"),
                                            "priorityClassName": "system-node-critical",
-                                           "containers": [{"name": name, "image": image,
-                                                           "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}},
+                                           "containers": [{
+                                               "name": name, "image": image,
+                                               "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}},
                      "updateStrategy": {"type": "RollingUpdate",
                                         "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
                      "revisionHistoryLimit": 10},

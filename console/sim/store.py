@@ -195,7 +195,8 @@ class Store:
                         if (ns_key, md["name"]) not in self._objs[res.plural]:
                             break
                 else:
-                    raise api_errors.invalid(res, "", [("metadata.name", "Required value: name or generateName is required")])
+                    raise api_errors.invalid(res, "", [
+                        ("metadata.name", "Required value: name or generateName is required")])
             if res.namespaced:
                 ns = md.get("namespace") or "default"
                 md["namespace"] = ns

@@ -223,8 +223,9 @@ def _partial(obj: dict) -> dict:
 
 def table(res, objs: list[dict], now: float, list_meta: dict | None = None, include: str = "PartialObjectMetadata",
           headers: bool = True) -> dict:
-    cols, row_fn = TABLES.get(res.plural, ([_col("Name", fmt=N), _col("Created At", fmt="date")],
-                                           lambda o, n: [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]))
+    cols, row_fn = TABLES.get(res.plural, (
+        [_col("Name", fmt=N), _col("Created At", fmt="date")],
+        lambda o, n: [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]))
     rows = []
     for o in objs:
         row = {"cells": row_fn(o, now)}

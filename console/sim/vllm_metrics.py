@@ -39,7 +39,7 @@ class Histogram:
 
     def render(self, name: str, labels: str, out: list[str]) -> None:
         cumulative = 0
-        for bound, n in zip(self.bounds, self.counts):
+        for bound, n in zip(self.bounds, self.counts, strict=True):
             cumulative += n
             out.append(f'{name}_bucket{{{labels},le="{_fmt(bound)}"}} {_fmt(cumulative)}')
         out.append(f'{name}_bucket{{{labels},le="+Inf"}} {_fmt(self.count)}')

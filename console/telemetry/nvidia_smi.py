@@ -118,7 +118,7 @@ def split_combined(stdout: str, n: int) -> list[CommandResult] | None:
             rc = line[len(_RC_MARK):].strip()
             if not rc.isdigit():
                 return None
-            sections.append(CommandResult(int(rc), "".join(l + "\n" for l in lines), ""))
+            sections.append(CommandResult(int(rc), "".join(line + "\n" for line in lines), ""))
             lines = []
         else:
             lines.append(line)
@@ -149,7 +149,7 @@ def parse_query_output(text: str, keys: Sequence[tuple[str, str]], *, host: str,
     now = time.time() if now is None else now
     samples = []
     # split on "\n" only: str.splitlines() would also split inside a value at \x0c, \x1c...
-    for pos, line in enumerate(l.rstrip("\r") for l in (text or "").split("\n") if l.strip()):
+    for pos, line in enumerate(s.rstrip("\r") for s in (text or "").split("\n") if s.strip()):
         parts = _split_row(line, len(keys))
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -164,7 +164,7 @@ def parse_query_output(text: str, keys: Sequence[tuple[str, str]], *, host: str,
                 errors["gpu"] = f"unparseable line ({len(line.split(','))} values for "\
                                 f"{len(keys)} fields): {shown!r}"
         else:
-            for (key, kind), raw in zip(keys, parts):
+            for (key, kind), raw in zip(keys, parts, strict=True):
                 value, err = PARSERS[kind](raw)
                 if err is None:
                     values[key] = value

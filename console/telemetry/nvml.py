@@ -138,7 +138,7 @@ def sample_from_raw(raw: dict[str, Any], *, host: str, index: int, now: float) -
             for f in fields:
                 errors[f] = _garbage(v)
             continue
-        values.update(zip(fields, converted))
+        values.update(zip(fields, converted, strict=True))
     _retired(raw, values, errors)
     _nvlink(raw.get("nvlink"), values, errors)
     procs, err = _processes(raw.get("procs", ()), raw.get("proc_names") or {})

@@ -58,8 +58,8 @@ def render_table(rounds: Sequence[HostTelemetry], now: float | None = None) -> s
         notes.extend(f"{r.host}: note: {n}" for n in r.notes)
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
               for i, c in enumerate(_COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(_COLUMNS, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     failed = sum(1 for r in rounds if r.state != "ok")
     summary = f"{len(rounds) - failed}/{len(rounds)} host(s) answered"
     return "\n".join(lines + ([""] + notes if notes else []) + ["", summary])

@@ -54,7 +54,8 @@ libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 
 
 def mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda s: s.encode() if s is not None else None
+    def enc(s):
+        return s.encode() if s is not None else None
     if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {fstype or 'bind'} {source} on {target}: {os.strerror(err)}")
@@ -274,10 +275,12 @@ TUNED_ADM = """\
 # Test host stand-in for tuned-adm: the active profile lives in /etc/tuned/active_profile.
 f=/etc/tuned/active_profile
 case "$1" in
-  active) p=$(cat $f 2>/dev/null); [ -n "$p" ] && echo "Current active profile: $p" || echo "No current active profile." ;;
+  active) p=$(cat $f 2>/dev/null)
+    [ -n "$p" ] && echo "Current active profile: $p" || echo "No current active profile." ;;
   profile) shift; echo "$*" > $f ;;
   off) : > $f ;;
-  list) printf 'Available profiles:\\n- balanced\\n- hpc-compute\\n- latency-performance\\n- throughput-performance\\nCurrent active profile: %s\\n' "$(cat $f 2>/dev/null)" ;;
+  list) printf 'Available profiles:\\n- balanced\\n- hpc-compute\\n- latency-performance\\n'
+    printf '%s\\nCurrent active profile: %s\\n' '- throughput-performance' "$(cat $f 2>/dev/null)" ;;
   *) echo "usage: tuned-adm active|profile NAME|off|list" >&2; exit 1 ;;
 esac
 """
@@ -291,8 +294,8 @@ def own_processes():
 
 def sshd_listening():
     with open("/proc/net/tcp") as f:  # this network namespace's sockets
-        return any(l.split()[1].endswith(":0016") and l.split()[3] == "0A"
-                   for l in f.readlines()[1:])
+        return any(line.split()[1].endswith(":0016") and line.split()[3] == "0A"
+                   for line in f.readlines()[1:])
 
 
 class Host:

@@ -71,7 +71,8 @@ class TunableFile(threading.Thread):
             try:
                 err, payload = self.handle(opcode, body)
             except Exception as e:
-                import sys; print(f"tunablefs: {e!r}", file=sys.stderr, flush=True)
+                import sys
+                print(f"tunablefs: {e!r}", file=sys.stderr, flush=True)
                 err, payload = errno.EIO, b""
             try:
                 os.write(self.fd, OUT_HEADER.pack(OUT_HEADER.size + len(payload), -err, unique)

@@ -59,7 +59,8 @@ def new_replicaset(d: dict, h: str, revision: int, replicas: int) -> dict:
             "metadata": {"name": f"{md['name']}-{h}", "namespace": md["namespace"], "labels": labels,
                          "annotations": {REVISION: str(revision),
                                          "deployment.kubernetes.io/desired-replicas": str(d["spec"].get("replicas", 1)),
-                                         "deployment.kubernetes.io/max-replicas": str(d["spec"].get("replicas", 1) + surge)},
+                                         "deployment.kubernetes.io/max-replicas":
+                                             str(d["spec"].get("replicas", 1) + surge)},
                          "ownerReferences": [owner_reference(d)]},
             "spec": {"replicas": replicas, "selector": sel, "template": tmpl},
             "status": {"replicas": 0}}
@@ -193,7 +194,8 @@ class DeploymentController(OwnerController):
 
     def _cleanup(self, d, olds) -> None:
         limit = d["spec"].get("revisionHistoryLimit", 10)
-        idle = sorted((r for r in olds if not r["spec"].get("replicas") and not (r.get("status") or {}).get("replicas")),
+        idle = sorted((r for r in olds
+                       if not r["spec"].get("replicas") and not (r.get("status") or {}).get("replicas")),
                       key=_rev)
         for r in idle[:max(0, len(idle) - limit)]:
             try:

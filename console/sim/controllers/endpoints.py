@@ -28,7 +28,8 @@ class EndpointsController(Controller):
             old_labels = (ev.old or {}).get("metadata", {}).get("labels") or {}
             for _k, svc, _r in self.store.list("services", ns)[1]:
                 sel = (svc.get("spec") or {}).get("selector")
-                if sel and (labels_match({"matchLabels": sel}, labels) or labels_match({"matchLabels": sel}, old_labels)):
+                selector = {"matchLabels": sel}
+                if sel and (labels_match(selector, labels) or labels_match(selector, old_labels)):
                     self.dirty[key_of(svc)] = True
 
     def reconcile(self, key) -> None:
