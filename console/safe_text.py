@@ -8,8 +8,8 @@ backwards. `visible(s)` shows every such character as a visible escape instead:
 `\\x1b` for C0, DEL and C1 codes, `<U+202E>` for the others (format characters,
 line and paragraph separators, lone surrogates). Everything else is kept as is.
 
-Every text cell renderer (screens/virtual_table.py), the log and YAML views
-(screens/scroll_widgets.py) and every plain-text printer go through here. JSON
+Every text cell renderer (screens/widgets/virtual_table.py), the log and YAML views
+(screens/widgets/scrolling.py) and every plain-text printer go through here. JSON
 output needs nothing: json.dumps escapes control characters itself.
 """
 from __future__ import annotations

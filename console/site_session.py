@@ -21,13 +21,27 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from console.redact import redact
 from console.snapshot import EMPTY, EventRow, Snapshot
+
+if TYPE_CHECKING:
+    import argparse
+
+    from console.alerts import AlertEngine
+    from console.hosts.transport import Transport
+    from console.kube.cache import ClusterCache
+    from console.kube.kubeconfig import KubeTarget
+    from console.kube.pod_log import LogFollower
+    from console.session_view import LineSource
+    from console.sim.demo_site import DemoSite
+    from console.site_config import ConsistencyConfig, Site, Thresholds
+    from console.telemetry.poller import TelemetryPoller
+    from console.telemetry.source import TelemetrySource
 
 DEMO_CONTEXT = "dsconsole-demo"
 DEFAULT_NAMESPACE = "deepseek"
@@ -41,11 +55,11 @@ class SiteSession:
     """One site: cluster cache + GPU telemetry + alerts, published as Snapshots."""
 
     def __init__(self, *, title: str, is_demo: bool = False, read_only: bool = False,
-                 site: Any = None, kubeconfig: str | None = None, context: str | None = None,
-                 namespace: str | None = None, demo_options: dict | None = None,
+                 site: Site | None = None, kubeconfig: str | None = None, context: str | None = None,
+                 namespace: str | None = None, demo_options: dict[str, Any] | None = None,
                  operator: str | None = None, probes: bool = True,
-                 telemetry_interval_s: float | None = None, thresholds: Any = None,
-                 consistency: Any = None):
+                 telemetry_interval_s: float | None = None, thresholds: Thresholds | None = None,
+                 consistency: ConsistencyConfig | None = None) -> None:
         self.title = title                    # header text: site name, "DEMO", or the context
         self.is_demo = is_demo
         self.read_only = read_only
@@ -61,10 +75,10 @@ class SiteSession:
         if telemetry_interval_s is None:
             telemetry_interval_s = site.telemetry.interval_s if site else (1.0 if is_demo else 5.0)
         self.telemetry_interval_s = telemetry_interval_s
-        self.demo_site = None                 # console.sim.demo_site.DemoSite once started
-        self.cache = None                     # console.kube.cache.ClusterCache
-        self.poller = None                    # console.telemetry.poller.TelemetryPoller
-        self.alerts = None                    # console.alerts.AlertEngine
+        self.demo_site: DemoSite | None = None        # once started
+        self.cache: ClusterCache | None = None
+        self.poller: TelemetryPoller | None = None
+        self.alerts: AlertEngine | None = None
         self._snapshot: Snapshot = EMPTY
         self._subscribers: list[Callable[[Snapshot], None]] = []
         self._lock = threading.Lock()
@@ -74,13 +88,13 @@ class SiteSession:
         self._dirty = threading.Event()
         self._start_error: str | None = None
         self._threads: list[threading.Thread] = []
-        self._transports: dict[str, Any] | None = None
-        self._target = None                   # console.kube.kubeconfig.KubeTarget
+        self._transports: dict[str, Transport] | None = None
+        self._target: KubeTarget | None = None
         self.telemetry_error: str | None = None  # why GPU telemetry could not start
 
     # ----------------------------------------------------------------- opening
     @classmethod
-    def from_args(cls, args: Any) -> SiteSession:
+    def from_args(cls, args: argparse.Namespace) -> SiteSession:
         """Build (not start) a session from parsed CLI arguments.
 
         Precedence: CLI flag > environment (DSCONSOLE_SITE, DSCONSOLE_KUBECONFIG,
@@ -98,8 +112,9 @@ class SiteSession:
             raise SessionError(str(e)) from None
 
     @classmethod
-    def _from_args(cls, args: Any) -> SiteSession:
-        get = lambda name, default=None: getattr(args, name, default)  # noqa: E731
+    def _from_args(cls, args: argparse.Namespace) -> SiteSession:
+        def get(name: str, default: Any = None) -> Any:
+            return getattr(args, name, default)
         read_only = bool(get("read_only", False))
         operator = get("operator")
         if get("demo"):
@@ -126,7 +141,7 @@ class SiteSession:
 
     @classmethod
     def demo(cls, *, read_only: bool = False, operator: str | None = None,
-             session_options: dict | None = None, **sim_options: Any) -> SiteSession:
+             session_options: dict[str, Any] | None = None, **sim_options: Any) -> SiteSession:
         """The embedded demo site; `sim_options` go to start_demo_site (nodes,
         gpus_per_node, replicas, time_scale, seed, frozen, ...); `session_options`
         to the session (probes, telemetry_interval_s, thresholds, consistency)."""
@@ -200,6 +215,11 @@ class SiteSession:
         return self._snapshot.synced
 
     @property
+    def alerts_evaluated_at(self) -> float | None:
+        """When the alert engine last evaluated (None: not yet, or not started)."""
+        return self.alerts.evaluated_at if self.alerts is not None else None
+
+    @property
     def start_error(self) -> str | None:
         """Why the session could not start (e.g. a kubeconfig it cannot use)."""
         return self._start_error
@@ -239,21 +259,20 @@ class SiteSession:
     def object_yaml(self, kind: str, namespace: str | None, name: str) -> str:
         """The full object, fetched from the API now, as YAML. `kind`: a cache kind
         ("pods", "nodes", ...) or its Kind ("Pod"). Raises KubeApiError."""
-        self._require_cache()
-        return self.cache.object_yaml(kind, namespace, name)
+        return self._require_cache().object_yaml(kind, namespace, name)
 
     def pod_log(self, namespace: str, name: str, follow: bool = True, *,
                 tail_lines: int | None = 500, container: str | None = None,
-                timestamps: bool = False, since_time: str | None = None) -> Iterator[str]:
+                timestamps: bool = False, since_time: str | None = None) -> LineSource:
         """Lines of a pod's log; with `follow` it keeps yielding until the pod's
         log ends or `.close()` is called on the returned iterator. Blocking."""
-        self._require_cache()
-        return self.cache.http.pod_log(namespace, name, follow=follow, tail_lines=tail_lines,
-                                       container=container, timestamps=timestamps, since_time=since_time)
+        return self._require_cache().http.pod_log(namespace, name, follow=follow, tail_lines=tail_lines,
+                                                  container=container, timestamps=timestamps,
+                                                  since_time=since_time)
 
     def follow_pod_log(self, namespace: str, name: str, *, max_lines: int = 5000,
                        on_lines: Callable[[list[str]], None] | None = None,
-                       container: str | None = None):
+                       container: str | None = None) -> LogFollower:
         """Follow a pod's log on a thread of its own into a capped buffer
         (console.kube.pod_log.LogFollower: .lines(), .stop(), .error)."""
         from console.kube.pod_log import LogFollower
@@ -261,7 +280,7 @@ class SiteSession:
         return LogFollower(self, namespace, name, max_lines=max_lines, on_lines=on_lines,
                            container=container).start()
 
-    def transports(self, timeout: float = 10.0) -> dict[str, Any]:
+    def transports(self, timeout: float = 10.0) -> dict[str, Transport]:
         """host name -> Transport: SshTransport per site host (not connected until
         used), the SimulatedHosts in the demo (waits for the demo to start)."""
         if self.is_demo:
@@ -272,11 +291,12 @@ class SiteSession:
         return dict(self._transports)
 
     # ---------------------------------------------------------------- internal
-    def _require_cache(self) -> None:
+    def _require_cache(self) -> ClusterCache:
         if self.cache is None and not self._ready.wait(10):
             raise SessionError(self._start_error or "the cluster connection is not up yet")
         if self.cache is None:
             raise SessionError(self._start_error or "no cluster connection")
+        return self.cache
 
     def _bring_up(self) -> None:
         try:
@@ -333,8 +353,8 @@ class SiteSession:
         self.poller.on_update(lambda *a: self._dirty.set())
         self.poller.start()
 
-    def _telemetry_sources(self) -> list:
-        if self.is_demo:
+    def _telemetry_sources(self) -> list[TelemetrySource]:
+        if self.demo_site is not None:
             fleet = self.demo_site.gpus
             return [fleet.source(node) for node in sorted(self.demo_site.hosts)]
         if not self.site:
@@ -430,9 +450,9 @@ class SiteSession:
         return snap
 
 
-def _demo_options_from(args: Any) -> dict:
+def _demo_options_from(args: argparse.Namespace) -> dict[str, Any]:
     """start_demo_site options present on `args` (dsconsole demo / status --demo)."""
-    out = {}
+    out: dict[str, Any] = {}
     for name in ("nodes", "gpus_per_node", "replicas", "time_scale", "seed", "frozen", "port"):
         value = getattr(args, name, None)
         if value is not None:
@@ -440,9 +460,10 @@ def _demo_options_from(args: Any) -> dict:
     return out
 
 
-def _site_transports(site: Any) -> dict[str, Any]:
+def _site_transports(site: Site | None) -> dict[str, Transport]:
     """SshTransport per host of the site file, jump hosts wired by name."""
     if site is None:
         return {}
     from console.hosts.ssh import transports_for_hosts
-    return transports_for_hosts(site.hosts)
+    transports: dict[str, Transport] = dict(transports_for_hosts(site.hosts))
+    return transports

@@ -17,10 +17,15 @@ Times are unix seconds (time.time()). `None` means unknown / never.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from msgspec import Struct
+
+if TYPE_CHECKING:
+    # (a name for the type checker only: msgspec never decodes a Snapshot, and the
+    # telemetry poller is not imported on the way to the first frame)
+    from console.telemetry.poller import HostGpuState
 
 # Kinds the ClusterCache lists and watches, in the order they are shown.
 KINDS = ("nodes", "pods", "deployments", "services", "pdbs", "events")
@@ -124,7 +129,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     last_update: float | None       # newest time good data came from the API
     nodes: tuple[NodeRow, ...] = ()
     pods: tuple[PodRow, ...] = ()   # pods of the model-server namespace, sorted by name
-    gpus: Mapping[str, Any] = msgspec.field(default_factory=dict)  # host -> telemetry.poller.HostGpuState
+    gpus: Mapping[str, HostGpuState] = msgspec.field(default_factory=dict)  # host -> its GPU telemetry
     alerts: tuple[Alert, ...] = ()  # most severe first
     events: tuple[EventRow, ...] = ()  # newest first, capped
     # Extensions beyond the agreed contract (all optional for readers):

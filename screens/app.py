@@ -15,11 +15,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
 from textual.message import Message
+from textual.reactive import Initialize, Reactive
+from textual.theme import Theme
 
 import themes
 from console import gc_policy
@@ -27,7 +30,12 @@ from screens import keymap
 from screens.dashboard_screen import DashboardScreen
 from screens.overview_screen import OverviewScreen
 from screens.palette import DashboardCommands
-from screens.virtual_table import VirtualTable
+from screens.widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from actions.journal import RunState
+    from console.session_view import SessionView
+    from console.snapshot import Snapshot
 
 # The prompt, help, detail and resource screens are imported when first opened:
 # they are not on the path to the first frame.
@@ -43,55 +51,60 @@ def _exit_now(sig: int) -> None:
     """What the signal's default action would have done (from the grace timer's
     thread, which may not reset a signal's handler: only the main thread may)."""
     os._exit(128 + sig)
+_THEMES_BY_NAME: dict[str, Theme] = {t.name: t for t in themes.THEMES.values()}
 
 
 class SnapshotReady(Message):
     """Posted (from the session's thread) when a newer snapshot exists."""
 
 
-class DashboardApp(App, inherit_bindings=False):
+def _start_theme(app: DashboardApp) -> str:
+    return app.start_theme
+
+
+class DashboardApp(App[object], inherit_bindings=False):
     CSS_PATH = themes.CSS_PATHS
     BINDINGS = keymap.bindings("app")
     COMMANDS = {DashboardCommands}
     TITLE = "dsconsole"
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, session: Any, *, theme: str | None = None,
+    # The theme the app starts with is App.theme's first value (Textual's
+    # Initialize), not a change of it: setting App.theme in __init__ runs its
+    # watcher, which re-parses and re-applies all CSS on the next idle (a second
+    # CSS pass, ~15 ms, on the way to the first frame). Later changes (`:theme`,
+    # ctrl+t, the palette) set App.theme as usual.
+    theme: Reactive[str] = Reactive(Initialize(_start_theme))
+
+    def __init__(self, session: SessionView, *, theme: str | None = None,
                  clock: Callable[[], float] = time.time, frame_log: str | None = None) -> None:
+        # Before App.__init__: it reads the theme (for the CSS variables, the
+        # ANSI colour filter and the dark/light classes).
+        self.start_theme: str = themes.resolve(theme).name
         super().__init__()
+        self.set_class(True, f"-theme-{self.start_theme}", update=False)
         self.session = session
         self.clock = clock
         self.frame_log = frame_log
-        for t in themes.THEMES.values():
-            self.register_theme(t)
-        self._select_start_theme(themes.resolve(theme).name)
         self._update_posted = False
         self._next_apply = 0.0
         self._hold_until = 0.0   # see _holding
-        self._start_batch = self.batch_update()   # see _release_paint
+        self._start_batch: AbstractContextManager[None] | None = self.batch_update()   # see _release_paint
         self._start_batch.__enter__()
         self._unsubscribe: Callable[[], None] | None = None
         self.first_frame_at: float | None = None   # time.time() of the first complete frame
         self.applies = 0                            # snapshots applied (benchmarks read it)
         self.apply_seconds = 0.0
-        self.unfinished_runs: list | None = None    # the site's unfinished wizard runs, read at start
+        self.unfinished_runs: list[RunState] | None = None   # the site's unfinished wizard runs, read at start
         self._unfinished_checked = False
         self._previous_handlers: dict[int, Any] = {}   # see _handle_exit_signals
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _select_start_theme(self, name: str) -> None:
-        """Select the theme the app starts with, without App.theme's watcher.
-
-        The watcher re-parses and re-applies all CSS on the next idle (a second
-        CSS pass, ~15 ms, on the way to the first frame). Before the app runs no
-        CSS is parsed yet, so the value and what the watcher derives from it (the
-        theme classes, the CSS variables, the ANSI colour filter) are enough.
-        Later changes (`:theme`, the palette) set App.theme as usual."""
-        self.set_reactive(App.theme, name)
-        dark = self.current_theme.dark
-        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}, update=False)
-        self.stylesheet.set_variables(self.get_css_variables())
-        self._refresh_truecolor_filter(self.ansi_theme)
+    @property
+    def available_themes(self) -> dict[str, Theme]:
+        """Textual's themes and ours: ours are there from the start (App.__init__
+        looks the start theme up before a register_theme call could add them)."""
+        return {**super().available_themes, **_THEMES_BY_NAME}
 
     def get_default_screen(self) -> OverviewScreen:
         return OverviewScreen()
@@ -141,13 +154,13 @@ class DashboardApp(App, inherit_bindings=False):
         for sig, handler in self._previous_handlers.items():
             signal.signal(sig, handler)
         self._previous_handlers.clear()
-        self._log("applies", f"{self.applies} {self.apply_seconds:.3f}")
+        self._write_frame_log("applies", f"{self.applies} {self.apply_seconds:.3f}")
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
     # ------------------------------------------------------------ snapshots
-    def _on_session_update(self, _snapshot: Any = None) -> None:
+    def _on_session_update(self, _snapshot: Snapshot | None = None) -> None:
         """Called on the session's thread: only flag and post, never block."""
         if not self._update_posted:
             self._update_posted = True
@@ -185,7 +198,7 @@ class DashboardApp(App, inherit_bindings=False):
         self.apply_seconds += took
         self._next_apply = time.monotonic() + max(MIN_APPLY_INTERVAL, SLOW_APPLY_FACTOR * took)
 
-    def _holding(self, snap: Any) -> bool:
+    def _holding(self, snap: Snapshot) -> bool:
         """At start-up the session publishes partial snapshots (not synced yet,
         no GPU reading yet) a few ms apart; painting each costs a layout pass of
         the whole screen on the way to the first complete frame. They wait until
@@ -223,7 +236,7 @@ class DashboardApp(App, inherit_bindings=False):
         """Called (after the refresh) by the overview once every panel has data."""
         if self.first_frame_at is None:
             self.first_frame_at = time.time()
-            self._log("first_frame", self.first_frame_at)
+            self._write_frame_log("first_frame", self.first_frame_at)
             # Everything loaded so far (the cache's 20,000 rows, Textual's DOM) lives
             # as long as the session: out of the collector's sight, so a full
             # collection under a stream of watch events does not walk it and
@@ -237,7 +250,7 @@ class DashboardApp(App, inherit_bindings=False):
             screen.tick()
 
     # ------------------------------------------------------------ benchmark hook
-    def _log(self, what: str, value: Any) -> None:
+    def _write_frame_log(self, what: str, value: object) -> None:
         """DSCONSOLE_FRAME_LOG (benchmarks/bench_dashboard.py): one line per event."""
         if self.frame_log:
             with open(self.frame_log, "a") as f:
@@ -249,7 +262,7 @@ class DashboardApp(App, inherit_bindings=False):
         cursor: the benchmark's "key press reflected on screen" moment."""
         if not self.frame_log:
             return None
-        return lambda: self._log("cursor_painted", time.time())
+        return lambda: self._write_frame_log("cursor_painted", time.time())
 
     # ------------------------------------------------------------ unfinished wizard runs
     def _check_unfinished_runs(self) -> None:
@@ -267,7 +280,7 @@ class DashboardApp(App, inherit_bindings=False):
         runs = unfinished_site_runs(self.session)
         self.call_from_thread(self._show_unfinished_runs, runs)
 
-    def _show_unfinished_runs(self, runs: list) -> None:
+    def _show_unfinished_runs(self, runs: list[RunState]) -> None:
         from screens.unfinished_runs import unfinished_notice
         self.unfinished_runs = runs
         if runs:
@@ -287,7 +300,7 @@ class DashboardApp(App, inherit_bindings=False):
         runs = unfinished_site_runs(self.session)  # read again: one may have finished since
         self.call_from_thread(self._open_run, runs)
 
-    def _open_run(self, runs: list) -> None:
+    def _open_run(self, runs: list[RunState]) -> None:
         from screens.wizard_screen import WizardScreen, open_run_wizard
         self.unfinished_runs = runs
         if not runs:
@@ -326,7 +339,11 @@ class DashboardApp(App, inherit_bindings=False):
         self.push_screen(
             PromptScreen(":", on_submit=self._check_command, suggestions=names,
                          placeholder="nodes | pods | gpus | events | alerts | tune | help | quit"),
-            callback=lambda text: self.run_command(text) if text else None)
+            callback=self._run_entered_command)
+
+    def _run_entered_command(self, text: str | None) -> None:
+        if text:
+            self.run_command(text)
 
     def action_filter_mode(self) -> None:
         from screens.prompt_screen import PromptScreen
@@ -349,7 +366,7 @@ class DashboardApp(App, inherit_bindings=False):
             from screens.resource_screen import ResourceScreen
             self.push_screen(ResourceScreen(kind))
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:   # (Textual's is a coroutine too)
         screen = self.screen
         if isinstance(screen, DashboardScreen):
             table = screen.current_table()

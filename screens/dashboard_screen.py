@@ -6,18 +6,28 @@ second so ages and STALE marks move even when no new data arrives.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.screen import Screen
 
-from screens.data_panel import DataPanel
-from screens.site_header import SiteHeader
+from screens.widgets.data_panel import DataPanel
+from screens.widgets.site_header import SiteHeader
+
+if TYPE_CHECKING:
+    from console.snapshot import Snapshot
+    from screens.app import DashboardApp
 
 
-class DashboardScreen(Screen, inherit_bindings=False):
+class DashboardScreen(Screen[None], inherit_bindings=False):
     shown_version: int = -1
 
-    def show_snapshot(self, snapshot: Any) -> None:
+    if TYPE_CHECKING:
+        # Our screens only ever run on DashboardApp: tell the type checker, as
+        # Textual's own MessagePump does (at run time `app` is Textual's property).
+        app = getters.app(DashboardApp)
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
         self.shown_version = snapshot.version
         for header in self.query(SiteHeader):
             header.show(snapshot)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -19,12 +19,17 @@ from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from console.safe_text import visible
 from screens import keymap
 from screens.dashboard_screen import DashboardScreen
-from screens.data_panel import DataPanel
-from screens.key_bar import KeyBar
-from screens.scroll_widgets import ScrollLog as Log
-from screens.scroll_widgets import ScrollText
-from screens.site_header import SiteHeader
 from screens.table_specs import EVENTS, TableSpec
+from screens.widgets.data_panel import DataPanel
+from screens.widgets.key_bar import KeyBar
+from screens.widgets.scrolling import ScrollLog as Log
+from screens.widgets.scrolling import ScrollText
+from screens.widgets.site_header import SiteHeader
+
+if TYPE_CHECKING:
+    from console.session_view import SessionView
+    from console.snapshot import EventRow, Snapshot
+    from console.telemetry.poller import HostGpuState
 
 LOG_MAX_LINES = 5000
 
@@ -64,9 +69,9 @@ def target_for(table_kind: str, source: Any) -> Target:
     return Target("", None, str(source), str(source))
 
 
-def _object_events(session: Any, target: Target) -> TableSpec:
+def _object_events(session: SessionView, target: Target) -> TableSpec:
     """The EVENTS spec, with the rows the session's cache holds about one object."""
-    def rows(_snapshot: Any) -> tuple:
+    def rows(_snapshot: Snapshot) -> tuple[EventRow, ...]:
         if not target.kind:
             return ()
         return session.events_for(target.kind, target.namespace, target.name)
@@ -128,7 +133,7 @@ class DetailScreen(DashboardScreen):
             self.set_interval(0.1, self._flush_log)
 
     # ---------------------------------------------------------------- data
-    def show_snapshot(self, snapshot: Any) -> None:
+    def show_snapshot(self, snapshot: Snapshot) -> None:
         super().show_snapshot(snapshot)   # the header and the events panel
         t = self.target
         if t.host:
@@ -195,7 +200,7 @@ class DetailScreen(DashboardScreen):
         return self.query_one("#object-events", DataPanel)
 
 
-def _gpu_table(state: Any) -> Table | str:
+def _gpu_table(state: HostGpuState | None) -> Table | str:
     latest = getattr(state, "latest", None)
     if latest is None:
         return "no telemetry from this host yet"

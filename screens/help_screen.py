@@ -9,8 +9,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from screens import keymap
-from screens.key_bar import KeyBar
-from screens.scroll_widgets import ScrollText
+from screens.widgets.key_bar import KeyBar
+from screens.widgets.scrolling import ScrollText
 
 SCOPE_TITLES = {
     "app": "Everywhere",

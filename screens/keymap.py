@@ -12,7 +12,7 @@ writes a `Binding(...)` by hand.
 from __future__ import annotations
 
 import msgspec
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 class KeySpec(msgspec.Struct, frozen=True):
@@ -116,7 +116,7 @@ def keys(scope: str | None = None) -> tuple[KeySpec, ...]:
     return tuple(k for k in KEYS if scope is None or k.scope == scope)
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """Textual bindings for one scope, straight from the registry."""
     return [
         Binding(k.key, k.action.removeprefix("app.") if scope == "app" else k.action,

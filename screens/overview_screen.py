@@ -5,14 +5,19 @@ From 140 columns the pods and GPU panels sit side by side.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Grid
 
 from screens.dashboard_screen import DashboardScreen
-from screens.data_panel import DataPanel
-from screens.key_bar import KeyBar
-from screens.site_header import SiteHeader
 from screens.table_specs import ALERTS, GPUS, NODES, PODS
+
+if TYPE_CHECKING:
+    from console.snapshot import Snapshot
+from screens.widgets.data_panel import DataPanel
+from screens.widgets.key_bar import KeyBar
+from screens.widgets.site_header import SiteHeader
 
 
 def _breakpoint(width: int, breakpoints: list[tuple[int, str]]) -> str:
@@ -46,7 +51,7 @@ class OverviewScreen(DashboardScreen):
             yield DataPanel(GPUS, clock, id="gpus")
         yield KeyBar()
 
-    def show_snapshot(self, snapshot) -> None:
+    def show_snapshot(self, snapshot: Snapshot) -> None:
         super().show_snapshot(snapshot)
         if self.app.first_frame_at is None and self.is_complete():
             self.call_after_refresh(self.app.first_frame_painted)
@@ -59,11 +64,10 @@ class OverviewScreen(DashboardScreen):
         snap = self.app.session.snapshot()
         kinds = ("nodes", "pods", "gpus") if self._expects_gpus() else ("nodes", "pods")
         alerts = self.query_one("#alerts", DataPanel).snapshot
-        if hasattr(self.app.session, "alerts"):  # a session with an alert engine
-            evaluated_at = getattr(self.app.session.alerts, "evaluated_at", None)
-            if evaluated_at is None or alerts is None or alerts.time < evaluated_at:
-                return False
-        return (self.shown_version >= 0 and bool(getattr(snap, "synced", True))
+        evaluated_at = self.app.session.alerts_evaluated_at
+        if evaluated_at is None or alerts is None or alerts.time < evaluated_at:
+            return False
+        return (self.shown_version >= 0 and snap.synced
                 and all(self.query_one(f"#{k}", DataPanel).row_count > 0 for k in kinds)
                 and alerts is not None)
 

@@ -3,13 +3,21 @@ from the same registry (screens/keymap.py COMMANDS)."""
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens import keymap
 
+if TYPE_CHECKING:
+    from screens.app import DashboardApp
+
 
 class DashboardCommands(Provider):
+    if TYPE_CHECKING:
+        @property
+        def app(self) -> DashboardApp: ...   # the palette only runs on DashboardApp
+
     async def discover(self) -> Hits:
         for c in keymap.COMMANDS:
             yield DiscoveryHit(f":{c.name}", partial(self.app.run_command, c.name), help=c.description)

@@ -4,10 +4,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 
 from screens.dashboard_screen import DashboardScreen
-from screens.data_panel import DataPanel
-from screens.key_bar import KeyBar
-from screens.site_header import SiteHeader
 from screens.table_specs import SPECS
+from screens.widgets.data_panel import DataPanel
+from screens.widgets.key_bar import KeyBar
+from screens.widgets.site_header import SiteHeader
 
 
 class ResourceScreen(DashboardScreen):

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from screens.formatting import fmt_gib, sparkline
-from screens.virtual_table import Column
+from screens.widgets.virtual_table import Column
 
 
 class TableSpec(msgspec.Struct, frozen=True):

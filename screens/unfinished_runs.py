@@ -7,14 +7,17 @@ the wizard screen (with the runner and every step) is imported when opened."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from actions import journal
 from actions.wizard_runner import session_site
 from console.safe_text import visible_text
 
+if TYPE_CHECKING:
+    from console.session_view import SessionView
 
-def unfinished_site_runs(session: Any) -> list[journal.RunState]:
+
+def unfinished_site_runs(session: SessionView) -> list[journal.RunState]:
     """Unfinished runs (any wizard) of the session's site, oldest first."""
     site = session_site(session)
     return [r for r in journal.unfinished_runs() if r.site == site]

@@ -14,7 +14,7 @@ progress callbacks come back through call_from_thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -29,7 +29,11 @@ from actions.runner import Progress, Runner, RunResult
 from actions.wizard_runner import runner_for_session
 from console.safe_text import visible, visible_text
 from screens import keymap
-from screens.key_bar import KeyBar
+from screens.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from console.session_view import SessionView
+    from screens.app import DashboardApp
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
           "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
@@ -100,8 +104,8 @@ class WizardScreen(Screen, inherit_bindings=False):
     def __init__(self, plan: Plan | Callable[[], Plan], runner: Runner, *, run_id: str | None = None,
                  name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self._plan_source = plan
         self.plan: Plan | None = plan if isinstance(plan, Plan) else None
+        self._build_plan: Callable[[], Plan] | None = None if isinstance(plan, Plan) else plan
         self.runner = runner
         self.busy = True                              # until the first plan is shown
         self.last: RunResult | None = None            # the last plan/apply/verify/rollback result
@@ -133,17 +137,24 @@ class WizardScreen(Screen, inherit_bindings=False):
         table.add_column("Detail", key="detail", width=72)
         self._load()
 
+    @property
+    def loaded_plan(self) -> Plan:
+        """The plan, once built (_load builds it before any action can run)."""
+        if self.plan is None:
+            raise LookupError("the plan is not built yet")
+        return self.plan
+
     # -- workers --------------------------------------------------------------
     @work(thread=True, exclusive=True, group="wizard")
     def _load(self) -> None:
-        if self.plan is None:
+        if self._build_plan is not None:
             try:
-                self.plan = self._plan_source()
+                self.plan = self._build_plan()
             except Exception as e:  # e.g. a journaled run's host is not in this site now
                 self.app.call_from_thread(self._status, f"cannot build the plan: {e}", True)
                 return
         self.app.call_from_thread(self._fill_table)
-        self.unfinished = journal.unfinished_runs(self.plan.wizard)
+        self.unfinished = journal.unfinished_runs(self.loaded_plan.wizard)
         self.app.call_from_thread(self._show_banner)
         self._do("plan")
 
@@ -156,15 +167,15 @@ class WizardScreen(Screen, inherit_bindings=False):
         self.app.call_from_thread(self._status, f"{action}...")
         try:
             if action == "plan":
-                result = self.runner.check(self.plan)
+                result = self.runner.check(self.loaded_plan)
             elif action == "verify":
-                result = self.runner.verify(self.plan)
+                result = self.runner.verify(self.loaded_plan)
             elif action == "apply":
-                result = self.runner.apply(self.plan, confirmation=how)
+                result = self.runner.apply(self.loaded_plan, confirmation=how)
                 self.run_id = result.run_id
             elif action in ("rollback", "resume"):
                 run_id = self._target_run(action)
-                state, plan = Runner.plan_for_run(run_id, {h.host: h.transport for h in self.plan.hosts})
+                state, plan = Runner.plan_for_run(run_id, {h.host: h.transport for h in self.loaded_plan.hosts})
                 if action == "rollback":
                     result = self.runner.rollback(run_id, plan, confirmation=how)
                 else:
@@ -177,7 +188,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             return
         finally:
             self.busy = False
-        self.unfinished = journal.unfinished_runs(self.plan.wizard)
+        self.unfinished = journal.unfinished_runs(self.loaded_plan.wizard)
         self.app.call_from_thread(self._show_result, result)
 
     # -- progress and results (UI thread) ---------------------------------------
@@ -205,9 +216,9 @@ class WizardScreen(Screen, inherit_bindings=False):
         table.clear()
         self.row_host.clear()
         self.query_one("#wizard-title", Static).update(Text(
-            f"{self.plan.title}: {len(self.plan.hosts)} host(s)"
+            f"{self.loaded_plan.title}: {len(self.loaded_plan.hosts)} host(s)"
             + ("  [READ-ONLY]" if self.runner.read_only else "")))
-        for hp in self.plan.hosts:
+        for hp in self.loaded_plan.hosts:
             for step in hp.steps:
                 key = f"{hp.host}/{step.id}"
                 self.row_host[key] = hp.host
@@ -223,6 +234,7 @@ class WizardScreen(Screen, inherit_bindings=False):
         banner = self.query_one("#wizard-banner", Static)
         if self.unfinished:
             r = self._unfinished_target()
+            assert r is not None   # (there are unfinished runs)
             banner.update(Text(f"Unfinished run {r.run_id} ({r.status}) on {', '.join(r.hosts)}: "
                                f"u resume, r roll back"))
             banner.remove_class("-empty")
@@ -257,7 +269,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         except Exception:
             return None
-        return self.row_host.get(key)
+        return self.row_host.get(key) if key is not None else None
 
     def detail_text(self, host: str) -> Text:
         """The host's diff (from the last plan) and its latest results."""
@@ -307,19 +319,19 @@ class WizardScreen(Screen, inherit_bindings=False):
         unfinished, else the latest one."""
         runs = self.unfinished
         mine = [r for r in runs if r.run_id == self.run_id]
-        return (mine or runs or [None])[-1]
+        return (mine or runs)[-1] if (mine or runs) else None
 
     def _target_run(self, action: str) -> str:
         if action == "resume":
             if not self.unfinished:
-                self.unfinished = journal.unfinished_runs(self.plan.wizard)
+                self.unfinished = journal.unfinished_runs(self.loaded_plan.wizard)
             run = self._unfinished_target()
             if run is None:
                 raise LookupError("no unfinished run to resume")
             return run.run_id
         if self.run_id:
             return self.run_id
-        runs = [r for r in journal.list_runs() if r.wizard == self.plan.wizard
+        runs = [r for r in journal.list_runs() if r.wizard == self.loaded_plan.wizard
                 and any(r.changed_steps(h) for h in r.hosts)]
         if not runs:
             raise LookupError("no run to roll back")
@@ -341,7 +353,7 @@ class WizardScreen(Screen, inherit_bindings=False):
                 self._status(f"{action}: {e}", True)
                 return
         try:
-            self.runner.refuse_if_read_only(action, hosts, {"wizard": self.plan.wizard})
+            self.runner.refuse_if_read_only(action, hosts, {"wizard": self.loaded_plan.wizard})
         except confirm.ReadOnlyRefused as e:
             self._status(str(e), True)
             self.notify(visible(str(e)), severity="error", markup=False)
@@ -354,7 +366,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             else:
                 self.runner.declined(action, hosts)
                 self._status(f"{action}: not confirmed, nothing changed")
-        self.app.push_screen(ConfirmScreen(f"{action.capitalize()} {self.plan.title.lower()}", hosts), after)
+        self.app.push_screen(ConfirmScreen(f"{action.capitalize()} {self.loaded_plan.title.lower()}", hosts), after)
 
     def action_plan(self) -> None:
         self._start("plan")
@@ -378,7 +390,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.app.exit()
 
 
-def open_run_wizard(app: Any, session: Any, run_id: str) -> None:
+def open_run_wizard(app: DashboardApp, session: SessionView, run_id: str) -> None:
     """The wizard screen on a journaled run, with its plan rebuilt for the
     session's hosts: `u` resumes it, `r` rolls it back."""
     def plan() -> Plan:
@@ -386,15 +398,15 @@ def open_run_wizard(app: Any, session: Any, run_id: str) -> None:
     app.push_screen(WizardScreen(plan, runner_for_session(session), run_id=run_id))
 
 
-def open_tuning_wizard(app: Any, session: Any) -> None:
+def open_tuning_wizard(app: DashboardApp, session: SessionView) -> None:
     """What `:tune` does: the host-tuning wizard on the session's hosts."""
     from actions.host_tuning.targets import TuningTargets
     from actions.plan import build_plan
 
     runner = runner_for_session(session)
-    site_obj = getattr(session, "site", None)
+    site = session.site
 
     def plan() -> Plan:
-        targets = TuningTargets.from_site(getattr(site_obj, "tuning", None))
+        targets = TuningTargets.from_site(site.tuning if site is not None else None)
         return build_plan("host-tuning", session.transports(), targets.to_params())
     app.push_screen(WizardScreen(plan, runner))

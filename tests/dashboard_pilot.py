@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from screens.data_panel import DataPanel
+from screens.widgets.data_panel import DataPanel
 
 
 async def wait_for(pilot, predicate, what: str, timeout: float = 20.0) -> None:

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.safe_text import CONTROL_RANGES, visible, visible_cells, visible_text
-from screens.scroll_widgets import ScrollLog
 from screens.table_specs import SPECS
-from screens.virtual_table import VirtualTable
+from screens.widgets.scrolling import ScrollLog
+from screens.widgets.virtual_table import VirtualTable
 
 CONTROL_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from textual.binding import Binding, BindingsMap
 
 from console.site_session import SiteSession
 from screens import keymap
 from screens.app import DashboardApp
-from screens.data_panel import DataPanel
-from screens.virtual_table import VirtualTable
+from screens.widgets.data_panel import DataPanel
+from screens.widgets.virtual_table import VirtualTable
 from tests.dashboard_pilot import panel, start_api, stop_api, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -138,8 +139,7 @@ async def test_help_lists_every_bound_key(demo):
         registry_ids = {k.id for k in keymap.KEYS}
         for cls in (DashboardApp, OverviewScreen, ResourceScreen, DetailScreen, HelpScreen,
                     PromptScreen, VirtualTable, DataPanel, WizardScreen, StepTable, ConfirmScreen):
-            for binding in cls._merge_bindings().key_to_bindings.values():
-                for b in binding:
+            for b in _own_bindings(cls):
                     if b.action.startswith("screen.") and cls is not DashboardApp:
                         # Textual's own Screen bindings (tab/shift+tab/ctrl+c) are
                         # overridden by the app's registry keys of the same names
@@ -289,22 +289,39 @@ async def test_unreachable_gpu_host_is_marked_and_recovers(demo):
                        "host live again without user action")
 
 
+def _own_bindings(cls) -> list[Binding]:
+    """The bindings our classes declare (BINDINGS of every class of ours in the
+    MRO, as Textual reads them; Textual's own are checked on the running app)."""
+    out = []
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("screens.") and "BINDINGS" in vars(klass):
+            out += [b for bs in BindingsMap(klass.BINDINGS).key_to_bindings.values() for b in bs]
+    return out
+
+
 class PaintRecordingApp(DashboardApp):
-    """The real app, noting each frame Textual hands to the terminal (App._display
-    is where a frame goes out; headless, it is dropped right after) and whether
-    the start-up paint hold was still on then."""
+    """The real app, noting each time one of its tables is painted (the
+    compositor calls a widget's render_lines to draw it into a frame) and
+    whether the start-up paint hold was still on then."""
 
     def __init__(self, session, **kw) -> None:
         super().__init__(session, **kw)
         self.frames: list[tuple[bool, bool]] = []   # (paint_held, session complete)
 
-    def _display(self, screen, renderable) -> None:
-        if renderable is not None:
-            self.frames.append((self.paint_held, self.session.is_complete(self.session.snapshot())))
-        super()._display(screen, renderable)
+
+@pytest.fixture
+def record_table_paints(monkeypatch):
+    original = VirtualTable.render_lines
+
+    def render_lines(self, crop):
+        app = self.app
+        if isinstance(app, PaintRecordingApp):
+            app.frames.append((app.paint_held, app.session.is_complete(app.session.snapshot())))
+        return original(self, crop)
+    monkeypatch.setattr(VirtualTable, "render_lines", render_lines)
 
 
-async def test_first_paint_waits_for_complete_data(monkeypatch):
+async def test_first_paint_waits_for_complete_data(monkeypatch, record_table_paints):
     # A hold longer than the demo takes to start: the only way out is complete data.
     monkeypatch.setattr("screens.app.START_HOLD_S", 60.0)
     session = SiteSession.demo(nodes=4, gpus_per_node=8, seed=3).start()
@@ -319,7 +336,7 @@ async def test_first_paint_waits_for_complete_data(monkeypatch):
         session.stop()
 
 
-async def test_paint_hold_ends_when_the_api_never_answers(tmp_path):
+async def test_paint_hold_ends_when_the_api_never_answers(tmp_path, record_table_paints):
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

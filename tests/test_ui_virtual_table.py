@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from textual.app import App, ComposeResult
 
-from screens.virtual_table import Column, VirtualTable
+from screens.widgets.virtual_table import Column, VirtualTable
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,20 @@ async def test_in_place_change_takes_the_positional_path_and_reformats_one_row()
 
 def _screen_lines(app) -> list[str]:
     """The screen as painted now (through the widgets' line caches: a line
-    not repainted after a change still shows its old text)."""
-    from rich.console import Console
-    console = Console(width=app.size.width, height=app.size.height, record=True, file=__import__("io").StringIO())
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text().splitlines()
+    not repainted after a change still shows its old text), read back from
+    Textual's screenshot: each run of text is placed at its column."""
+    import html
+    import re
+    svg = app.export_screenshot()
+    lines = [[" "] * app.size.width for _ in range(app.size.height)]
+    cell_width = 12.2   # Rich's SVG export: the width of one character cell
+    for x, line, text in re.findall(r'<text class="[^"]*-r\d+" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+                                    r'clip-path="url\(#[^)]*-line-(\d+)\)">([^<]*)</text>', svg):
+        col = round(float(x) / cell_width)
+        for i, ch in enumerate(html.unescape(text).replace("\xa0", " ")):
+            if int(line) < len(lines) and col + i < app.size.width:
+                lines[int(line)][col + i] = ch
+    return ["".join(chars) for chars in lines]
 
 
 async def test_changed_row_and_cursor_move_repaint_only_their_lines():

@@ -173,10 +173,15 @@ async def test_dashboard_start_shows_an_unfinished_run_and_opens_it():
         partial = Runner(site="demo").apply(build_plan("host-tuning", hosts, {}), confirmation="--yes")
         assert partial.status == "failed"
         hosts[names[1]].set_reachable(True)
-        app = DashboardApp(session)
+        notices: list[str] = []
+
+        class NoticeRecordingApp(DashboardApp):
+            def notify(self, message: str, **kw) -> None:
+                notices.append(message)
+                super().notify(message, **kw)
+        app = NoticeRecordingApp(session)
         async with app.run_test(size=(100, 32)) as pilot:
             await until(pilot, lambda: app.unfinished_runs is not None, "the journal read at start", limit=1000)
-            notices = [n.message for n in app._notifications]
             assert len(notices) == 1, notices
             notice = notices[0]
             assert f"host-tuning run {partial.run_id} (partial)" in notice

@@ -3,18 +3,18 @@ plus the stylesheets (.tcss) the dashboard loads.
 
 Colours in the .tcss files are theme variables ($error, $warning, $success,
 $accent, and the $vt-blue / $vt-green version colours defined here; table cells
-take the same variables, see screens/virtual_table.py cell_styles), so a theme
+take the same variables, see screens/widgets/virtual_table.py cell_styles), so a theme
 is data: a Theme object. NO_COLOR is honoured by Textual itself (it renders in
 monochrome when the variable is set); every state that colour shows (stale,
 not ready, DEMO, READ-ONLY, blue/green) is also spelled out in text.
 """
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 HERE = Path(__file__).parent
-CSS_PATHS = [HERE / "dashboard.tcss", HERE / "high_contrast.tcss"]
+CSS_PATHS: list[str | PurePath] = [HERE / "dashboard.tcss", HERE / "high_contrast.tcss"]
 
 # key -> Textual theme name. The Theme objects live in themes/definitions.py and
 # are imported on first use (THEMES, DARK, ... below): importing Textual costs

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.markup import escape
 
 from console.safe_text import visible
 from screens.formatting import format_age
 from screens.table_specs import TableSpec
-from screens.virtual_table import VirtualTable
+from screens.widgets.virtual_table import VirtualTable
+
+if TYPE_CHECKING:
+    from console.snapshot import Snapshot
 
 
 class DataPanel(VirtualTable):
@@ -29,11 +32,11 @@ class DataPanel(VirtualTable):
         super().__init__(spec.columns, key=spec.key, format=spec.format, clock=clock,
                          empty_text=spec.empty_text, **kw)
         self.spec = spec
-        self.snapshot: Any = None
+        self.snapshot: Snapshot | None = None
         self.stale_since: float | None = None  # last good data when stale
         self._title: str | None = None
 
-    def show(self, snapshot: Any) -> None:
+    def show(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.set_rows(self.spec.rows(snapshot))
         stale = self.spec.api_data and not snapshot.api_ok and snapshot.last_update is not None

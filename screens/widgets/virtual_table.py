@@ -254,7 +254,7 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
                     self._refresh_rows(changed)
                 return True
         changed = []
-        order = []
+        order: list[Hashable] = []
         append = order.append
         for item in items:
             key = key_of(item)
