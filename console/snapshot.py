@@ -36,7 +36,7 @@ class _Row(Struct, frozen=True, gc=False):
     collector need not track it)."""
 
 
-class NodeRow(_Row):
+class NodeRow(_Row, frozen=True):   # (inherited; said again for mypy)
     name: str
     ready: bool
     cordoned: bool
@@ -49,7 +49,7 @@ class NodeRow(_Row):
     ready_reason: str | None = None    # Ready condition reason/message when not ready
 
 
-class PodRow(_Row):
+class PodRow(_Row, frozen=True):   # (inherited; said again for mypy)
     namespace: str
     name: str
     phase: str              # Pending | Running | Succeeded | Failed | Unknown
@@ -71,7 +71,7 @@ class PodRow(_Row):
         return f"{self.namespace}/{self.name}"
 
 
-class DeploymentRow(_Row):
+class DeploymentRow(_Row, frozen=True):   # (inherited; said again for mypy)
     namespace: str
     name: str
     replicas: int
@@ -82,7 +82,7 @@ class DeploymentRow(_Row):
     created: float | None = None
 
 
-class PdbRow(_Row):
+class PdbRow(_Row, frozen=True):   # (inherited; said again for mypy)
     namespace: str
     name: str
     disruptions_allowed: int
@@ -91,7 +91,7 @@ class PdbRow(_Row):
     expected_pods: int
 
 
-class EventRow(_Row):
+class EventRow(_Row, frozen=True):   # (inherited; said again for mypy)
     namespace: str
     kind: str               # involvedObject.kind (Pod, Node, ...)
     name: str               # involvedObject.name

@@ -59,7 +59,7 @@ async def test_the_start_theme_is_applied_without_a_second_css_pass():
     assert app.theme == "dsconsole-light" and app.current_theme.name == "dsconsole-light"
     assert app.has_class("-theme-dsconsole-light") and app.has_class("-light-mode")
     assert not app.has_class("-dark-mode")
-    assert app.get_css_variables()["background"] == app.current_theme.background
+    assert app.get_css_variables()["background"].lower() == app.current_theme.background.lower()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.theme == "dsconsole-light"
