@@ -82,14 +82,6 @@ def _object_events(session: SessionView, target: Target) -> TableSpec:
 
 class DetailScreen(DashboardScreen):
     BINDINGS = keymap.bindings("detail")
-    DEFAULT_CSS = """
-    DetailScreen #detail-title { height: 1; padding: 0 1; text-style: bold; background: $boost; }
-    DetailScreen TabbedContent { height: 1fr; }
-    DetailScreen ContentSwitcher { height: 1fr; }
-    DetailScreen TabPane { height: 1fr; padding: 0; }
-    DetailScreen ScrollLog { height: 1fr; }
-    DetailScreen ScrollText { height: 1fr; }
-    """
 
     def __init__(self, target: Target, alert_text: str | None = None) -> None:
         super().__init__()

@@ -55,9 +55,6 @@ def help_table() -> Group:
 
 
 class HelpScreen(Screen, inherit_bindings=False):
-    DEFAULT_CSS = """
-    HelpScreen ScrollText { padding: 0 1; }
-    """
 
     def compose(self) -> ComposeResult:
         with ScrollText(id="help"):

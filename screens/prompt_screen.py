@@ -19,16 +19,6 @@ from screens import keymap
 
 class PromptScreen(ModalScreen[str | None], inherit_bindings=False):
     BINDINGS = keymap.bindings("prompt")
-    DEFAULT_CSS = """
-    PromptScreen { align: left bottom; background: transparent; }
-    PromptScreen > Vertical { height: auto; width: 100%; background: $panel; }
-    PromptScreen Horizontal { height: 1; }
-    PromptScreen #prompt-prefix { width: 2; padding: 0 0 0 1; color: $accent; text-style: bold; }
-    PromptScreen #prompt-input { border: none; height: 1; padding: 0; width: 1fr; background: $panel; }
-    PromptScreen #prompt-input:focus { border: none; }
-    PromptScreen #prompt-error { color: $error; padding: 0 1; height: auto; }
-    PromptScreen #prompt-error.-empty { display: none; }
-    """
 
     def __init__(self, prefix: str, *, initial: str = "",
                  on_change: Callable[[str], str | None] | None = None,

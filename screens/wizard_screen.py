@@ -53,13 +53,6 @@ class StepTable(DataTable, inherit_bindings=False):
 class ConfirmScreen(ModalScreen[bool], inherit_bindings=False):
     """Names the hosts; one host: type yes; several: type how many."""
     BINDINGS = keymap.bindings("confirm")
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 76; height: auto; max-height: 20; padding: 1 2;
-                               background: $panel; border: thick $warning; }
-    ConfirmScreen #confirm-text { height: auto; }
-    ConfirmScreen #confirm-error { color: $error; height: auto; }
-    """
 
     def __init__(self, action: str, hosts: list[str]) -> None:
         super().__init__()
@@ -92,14 +85,6 @@ class WizardScreen(Screen, inherit_bindings=False):
     """Screen's own bindings (ctrl+c / super+c copy) are not inherited: every key
     here comes from the registry (the app's tab / shift+tab / ctrl+c apply)."""
     BINDINGS = keymap.bindings("wizard")
-    DEFAULT_CSS = """
-    WizardScreen #wizard-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
-    WizardScreen #wizard-banner { height: auto; color: $warning; padding: 0 1; }
-    WizardScreen #wizard-banner.-empty { display: none; }
-    WizardScreen DataTable { height: 1fr; min-height: 5; }
-    WizardScreen #wizard-detail-box { height: 1fr; border-top: solid $primary; }
-    WizardScreen #wizard-status { height: 1; background: $panel; padding: 0 1; }
-    """
 
     def __init__(self, plan: Plan | Callable[[], Plan], runner: Runner, *, run_id: str | None = None,
                  name: str | None = None, id: str | None = None) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from textual.app import App, ComposeResult
 
+import themes
 from screens.widgets.virtual_table import Column, VirtualTable
 
 
@@ -25,6 +26,8 @@ def items(n: int) -> tuple[Item, ...]:
 
 
 class TableApp(App):
+    CSS_PATH = [themes.HERE / "widgets.tcss"]   # the widgets' styles, as the console loads them
+
     def __init__(self) -> None:
         super().__init__()
         self.rendered: list[int] = []

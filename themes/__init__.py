@@ -14,7 +14,9 @@ from pathlib import Path, PurePath
 from typing import Any
 
 HERE = Path(__file__).parent
-CSS_PATHS: list[str | PurePath] = [HERE / "dashboard.tcss", HERE / "high_contrast.tcss"]
+# In this order: where two rules are equally specific, the later file wins.
+CSS_PATHS: list[str | PurePath] = [HERE / "widgets.tcss", HERE / "screens.tcss", HERE / "dashboard.tcss",
+                                   HERE / "high_contrast.tcss"]
 
 # key -> Textual theme name. The Theme objects live in themes/definitions.py and
 # are imported on first use (THEMES, DARK, ... below): importing Textual costs

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 
 
 class DataPanel(VirtualTable):
-    DEFAULT_CSS = """
-    DataPanel { border-top: solid $panel-lighten-2; border-title-align: left; }
-    DataPanel:focus { border-top: solid $accent; }
-    DataPanel.-stale { border-top: dashed $error; }
-    """
 
     def __init__(self, spec: TableSpec, clock: Callable[[], float] = time.time, **kw: Any) -> None:
         super().__init__(spec.columns, key=spec.key, format=spec.format, clock=clock,

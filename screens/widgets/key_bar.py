@@ -11,9 +11,6 @@ from textual.widgets import Static
 
 
 class KeyBar(Static):
-    DEFAULT_CSS = """
-    KeyBar { dock: bottom; height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)

@@ -27,9 +27,6 @@ def _shown_text(s: str) -> str:
 
 
 class SiteHeader(Static):
-    DEFAULT_CSS = """
-    SiteHeader { height: auto; max-height: 2; background: $panel; color: $foreground; padding: 0 1; }
-    """
 
     def __init__(self, session: SessionView, clock: Callable[[], float] = time.time, **kw: Any) -> None:
         super().__init__("", **kw)

@@ -155,13 +155,6 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     BINDINGS = keymap.bindings("table")
     COMPONENT_CLASSES = {"vt--header", "vt--cursor", "vt--stale", "vt--empty"}
-    DEFAULT_CSS = """
-    VirtualTable { height: 1fr; }
-    VirtualTable > .vt--header { text-style: bold; }
-    VirtualTable > .vt--cursor { text-style: reverse; }
-    VirtualTable > .vt--stale { text-style: dim italic; }
-    VirtualTable > .vt--empty { text-style: italic; }
-    """
 
     stale: reactive[bool] = reactive(False)
 
