@@ -179,17 +179,17 @@ class SettingStep(Step):
         return BeforeState(files={p: self._read_file(p) for p in self.files},
                            runtime={k: self.read_runtime(k) for k in self.runtime_keys})
 
-    def _changes(self, before: BeforeState):
-        files = {}
+    def _changes(self, before: BeforeState) -> tuple[dict[str, bytes], dict[str, str]]:
+        files: dict[str, bytes] = {}
         for path, cur in before.files.items():
             want = self.desired_file(path, cur)
             if want is not None and want != cur:
                 files[path] = want
-        runtime = {}
-        for key, cur in before.runtime.items():
-            want = self.desired_runtime(key, cur)
-            if want != cur:
-                runtime[key] = want
+        runtime: dict[str, str] = {}
+        for key, value in before.runtime.items():
+            wanted = self.desired_runtime(key, value)
+            if wanted != value:
+                runtime[key] = wanted
         return files, runtime
 
     def check(self) -> CheckResult:

@@ -21,11 +21,19 @@ DEMO_SITE = "demo"
 
 
 class WizardSession(Protocol):
-    """What a console session tells the wizard (console/site_session.py SiteSession)."""
-    title: str              # the site's name, or the context's
-    is_demo: bool
-    operator: str | None
-    read_only: bool
+    """What a console session tells the wizard (console/site_session.py SiteSession;
+    read-only, so that console.session_view.SessionView satisfies it too)."""
+    @property
+    def title(self) -> str: ...          # the site's name, or the context's
+
+    @property
+    def is_demo(self) -> bool: ...
+
+    @property
+    def operator(self) -> str | None: ...
+
+    @property
+    def read_only(self) -> bool: ...
 
 
 def journal_site(*, is_demo: bool, name: str | None) -> str | None:

@@ -22,10 +22,16 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from console.snapshot import Alert, Snapshot
+from console.snapshot import Alert, PodRow, Snapshot
+
+if TYPE_CHECKING:
+    from console.probes.consistency import ConsistencyChecker, ConsistencyStat
+    from console.probes.latency import LatencyStat, LatencyWatch
+    from console.site_config import ConsistencyConfig, Thresholds
+    from console.telemetry.poller import HostGpuState
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
 XID_RECENT_S = 3600.0
@@ -35,7 +41,7 @@ def sorted_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
     return tuple(sorted(alerts, key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.kind, a.target)))
 
 
-def cluster_alerts(snap: Snapshot, thresholds: Any, now: float) -> list[Alert]:
+def cluster_alerts(snap: Snapshot, thresholds: Thresholds, now: float) -> list[Alert]:
     """Alerts that follow from the cluster rows alone."""
     out = []
     for n in snap.nodes:
@@ -43,7 +49,7 @@ def cluster_alerts(snap: Snapshot, thresholds: Any, now: float) -> list[Alert]:
             out.append(Alert("critical", "node-not-ready", n.name,
                              f"node {n.name} is NotReady" + (f": {n.ready_reason}" if n.ready_reason else ""),
                              n.ready_since or now))
-    window = getattr(thresholds, "restart_window_s", 600)
+    window = thresholds.restart_window_s
     for p in snap.pods:
         if p.status == "CrashLoopBackOff":
             out.append(Alert("critical", "pod-restarting", p.key,
@@ -62,7 +68,8 @@ def cluster_alerts(snap: Snapshot, thresholds: Any, now: float) -> list[Alert]:
     return out
 
 
-def gpu_alerts(gpus: dict, thresholds: Any, interval_s: float, now: float) -> list[Alert]:
+def gpu_alerts(gpus: Mapping[str, HostGpuState], thresholds: Thresholds, interval_s: float,
+               now: float) -> list[Alert]:
     """Sustained GPU utilization and recent critical XIDs, from the poller's state."""
     out = []
     limit = thresholds.gpu_util_pct
@@ -82,7 +89,7 @@ def gpu_alerts(gpus: dict, thresholds: Any, interval_s: float, now: float) -> li
     return out
 
 
-def latency_alerts(stats: dict, thresholds: Any, now: float) -> list[Alert]:
+def latency_alerts(stats: Mapping[str, LatencyStat], thresholds: Thresholds, now: float) -> list[Alert]:
     out = []
     limit_s = thresholds.p99_latency_ms / 1000.0
     for key, s in stats.items():
@@ -94,7 +101,7 @@ def latency_alerts(stats: dict, thresholds: Any, now: float) -> list[Alert]:
     return out
 
 
-def consistency_alerts(stats: dict, thresholds: Any, now: float) -> list[Alert]:
+def consistency_alerts(stats: Mapping[str, ConsistencyStat], thresholds: Thresholds, now: float) -> list[Alert]:
     out = []
     for key, s in stats.items():
         if s.checks and s.failure_pct > thresholds.consistency_failure_pct:
@@ -112,9 +119,10 @@ def _clip(text: str | None, n: int = 40) -> str | None:
 class AlertEngine:
     """Evaluates alerts once a second; the session reads `current()`."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], thresholds: Any, *, consistency: Any = None,
+    def __init__(self, snapshot: Callable[[], Snapshot], thresholds: Thresholds, *,
+                 consistency: ConsistencyConfig | None = None,
                  telemetry_interval_s: float = 5.0, on_change: Callable[[], None] | None = None,
-                 probes: bool = True, eval_interval_s: float = 1.0, max_probe_targets: int = 512):
+                 probes: bool = True, eval_interval_s: float = 1.0, max_probe_targets: int = 512) -> None:
         from console.probes.consistency import ConsistencyChecker
         from console.probes.latency import LatencyWatch
         from console.site_config import ConsistencyConfig
@@ -128,9 +136,11 @@ class AlertEngine:
         self.evaluated_at: float | None = None   # last evaluation on synced data
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.latency = self.consistency = None
+        self.latency: LatencyWatch | None = None
+        self.consistency: ConsistencyChecker | None = None
         if probes:
-            pods = lambda: self._snapshot().pods  # noqa: E731
+            def pods() -> tuple[PodRow, ...]:
+                return self._snapshot().pods
             cc = consistency or ConsistencyConfig()
             self.latency = LatencyWatch(pods, interval_s=thresholds.p99_scrape_interval_s,
                                         window_s=max(thresholds.p99_scrape_interval_s * 4, 300.0),

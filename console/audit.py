@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from console import paths
 from console.append_only import append_whole, set_aside_torn_tail, torn_path
@@ -44,7 +45,7 @@ def default_path() -> Path:
     return paths.state_dir() / "audit.jsonl"
 
 
-def redact(value):
+def redact(value: Any) -> Any:   # (JSON-shaped: dicts, lists, strings, numbers)
     """Copy of `value` with secrets replaced by ***: values under secret-sounding
     keys, and strings that look like credentials."""
     if isinstance(value, dict):

@@ -8,6 +8,11 @@ frame never uses; compiled at import they cost ~10 M instructions of it.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_END = sys.maxsize   # re.Pattern's default endpos
 
 
 class LazyRegex:
@@ -16,33 +21,33 @@ class LazyRegex:
     may both compile it the first time; either result is the same pattern.)"""
     __slots__ = ("pattern", "flags", "_compiled")
 
-    def __init__(self, pattern, flags: int = 0) -> None:
+    def __init__(self, pattern: str, flags: int = 0) -> None:
         self.pattern, self.flags = pattern, flags
-        self._compiled: re.Pattern | None = None
+        self._compiled: re.Pattern[str] | None = None
 
-    def compiled(self) -> re.Pattern:
+    def compiled(self) -> re.Pattern[str]:
         rx = self._compiled
         if rx is None:
             rx = self._compiled = re.compile(self.pattern, self.flags)
         return rx
 
-    def match(self, *a):
-        return self.compiled().match(*a)
+    def match(self, string: str, pos: int = 0, endpos: int = _END) -> re.Match[str] | None:
+        return self.compiled().match(string, pos, endpos)
 
-    def search(self, *a):
-        return self.compiled().search(*a)
+    def search(self, string: str, pos: int = 0, endpos: int = _END) -> re.Match[str] | None:
+        return self.compiled().search(string, pos, endpos)
 
-    def fullmatch(self, *a):
-        return self.compiled().fullmatch(*a)
+    def fullmatch(self, string: str, pos: int = 0, endpos: int = _END) -> re.Match[str] | None:
+        return self.compiled().fullmatch(string, pos, endpos)
 
-    def sub(self, *a):
-        return self.compiled().sub(*a)
+    def sub(self, repl: str | Callable[[re.Match[str]], str], string: str, count: int = 0) -> str:
+        return self.compiled().sub(repl, string, count)
 
-    def findall(self, *a):
-        return self.compiled().findall(*a)
+    def findall(self, string: str, pos: int = 0, endpos: int = _END) -> list[Any]:
+        return self.compiled().findall(string, pos, endpos)
 
-    def finditer(self, *a):
-        return self.compiled().finditer(*a)
+    def finditer(self, string: str, pos: int = 0, endpos: int = _END) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(string, pos, endpos)
 
-    def split(self, *a):
-        return self.compiled().split(*a)
+    def split(self, string: str, maxsplit: int = 0) -> list[str | Any]:
+        return self.compiled().split(string, maxsplit)

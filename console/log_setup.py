@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+from pathlib import Path
 
 from console import paths
 from console.redact import redact
@@ -62,5 +63,5 @@ def setup_logging() -> logging.Handler:
     return handler
 
 
-def log_path():
+def log_path() -> Path:
     return paths.state_dir() / LOG_NAME

@@ -18,6 +18,7 @@ def _split_value(rhs: str) -> tuple[str, str, str, str]:
             return q, rhs[1:end], q, rhs[end + 1:]
         return q, rhs[1:], "", ""
     m = re.match(r"(\S*)(.*)$", rhs)
+    assert m is not None   # (matches any one line)
     return "", m.group(1), "", m.group(2)
 
 
@@ -64,6 +65,7 @@ def set_param(text: str, key: str, value: str) -> str:
         sep = "" if not text or text.endswith("\n") else "\n"
         return text + sep + f'GRUB_CMDLINE_LINUX="{token}"\n'
     m = _LINE.match(lines[idx])
+    assert m is not None   # (idx is a line _LINE matched above)
     prefix, rhs, eol = m.group(1), m.group(2), m.group(3) or ""
     q, inner, close, rest = _split_value(rhs)
     pat = _param_re(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from console.hosts.transport import Transport
 
 from ..plan import HostPlan, Plan
+from ..step import Step
 from .reports import REPORTS
 from .swappiness import SwappinessStep
 from .targets import TuningTargets
@@ -13,7 +14,7 @@ from .thp import ThpStep
 WIZARD = "host-tuning"
 
 
-def steps_for(host: Transport, targets: TuningTargets):
+def steps_for(host: Transport, targets: TuningTargets) -> list[Step]:
     return [SwappinessStep(host, targets.swappiness),
             ThpStep(host, targets.thp, update_grub=targets.update_grub),
             *(cls(host, targets) for cls in REPORTS)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from console.hosts.transport import Transport
+from console.hosts.transport import CommandResult, Transport
 
 from ..step import OK, WARN, CheckResult, Step
 from .targets import TuningTargets
@@ -43,7 +43,7 @@ class ReportStep(Step):
     def _warn(self, fact: str, *notes: str) -> CheckResult:
         return CheckResult(False, f"{self.title}: {fact}", facts=(fact,), notes=notes, status=WARN)
 
-    def _run(self, cmd: str):
+    def _run(self, cmd: str) -> CommandResult:
         return self.host.run(cmd, timeout=20)
 
     def _read(self, path: str) -> bytes | None:

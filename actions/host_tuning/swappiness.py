@@ -7,7 +7,7 @@ import re
 
 from console.hosts.transport import Transport
 
-from ..step import SettingStep
+from ..step import BeforeState, SettingStep
 from .knobs import read_sysctl, write_sysctl
 
 SWAPPINESS_FILE = "/etc/sysctl.d/60-dsconsole-swappiness.conf"
@@ -52,7 +52,7 @@ class SwappinessStep(SettingStep):
     def desired_runtime(self, key: str, current: str) -> str:
         return str(self.target)
 
-    def notes_for(self, before) -> tuple[str, ...]:
+    def notes_for(self, before: BeforeState) -> tuple[str, ...]:
         """systemd-sysctl reads all sysctl.d files in file-name order and the
         last assignment wins (/etc/sysctl.conf comes last, as 99-sysctl.conf):
         a later file setting another value undoes ours at the next boot. We

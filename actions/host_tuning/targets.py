@@ -3,6 +3,7 @@ overridden by the site file's `tuning:` section (console.site_config)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 THP_MODES = ("always", "madvise", "never")
 
@@ -19,7 +20,7 @@ class TuningTargets:
     numa_balancing: int = 0
     update_grub: bool = False            # run update-grub after changing /etc/default/grub (never reboots)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.swappiness, int) or not 0 <= self.swappiness <= 200:
             raise ValueError(f"tuning.swappiness: expected an integer 0..200, got {self.swappiness!r}")
         if self.thp not in THP_MODES:
@@ -34,10 +35,10 @@ class TuningTargets:
         return cls(**{k: v for k, v in (params or {}).items() if k in known})
 
     @classmethod
-    def from_site(cls, site_tuning, **overrides) -> TuningTargets:
+    def from_site(cls, site_tuning: object | None, **overrides: object) -> TuningTargets:
         """From the site's tuning section (any object with attributes named like
         ours; missing ones keep the guide's defaults)."""
-        values = {}
+        values: dict[str, Any] = {}   # (__post_init__ checks each value)
         for f in fields(cls):
             if site_tuning is not None and getattr(site_tuning, f.name, None) is not None:
                 values[f.name] = getattr(site_tuning, f.name)

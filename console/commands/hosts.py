@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.hosts.ssh import SshTransport
 
 # the options of console/cli.py SITE_OPTIONS this command uses
 SITE_OPTIONS = ("site", "operator")
@@ -58,7 +62,7 @@ def _split_address(name: str) -> tuple[str, int | None]:
     return name, None
 
 
-def _transport(args, timeout: float):
+def _transport(args: argparse.Namespace, timeout: float) -> SshTransport:
     """The SshTransport for NAME (nothing connects yet)."""
     from console.hosts.ssh import SshTransport, transports_for_hosts
 
@@ -83,7 +87,7 @@ def _transport(args, timeout: float):
                         ssh_config=args.ssh_config, connect_timeout=timeout)
 
 
-def _audit(args, action: str, host: str, details: dict, result: str) -> None:
+def _audit(args: argparse.Namespace, action: str, host: str, details: dict[str, object], result: str) -> None:
     try:
         from console.audit import AuditLog
         AuditLog(operator=getattr(args, "operator", None),
@@ -93,7 +97,7 @@ def _audit(args, action: str, host: str, details: dict, result: str) -> None:
         print(f"dsconsole: warning: audit log not written: {e.strerror}", file=sys.stderr)
 
 
-def _trust(args) -> int:
+def _trust(args: argparse.Namespace) -> int:
     from console.hosts import known_hosts as kh
     from console.hosts.transport import HostKeyError, TransportError
     t = _transport(args, args.timeout)
@@ -109,11 +113,11 @@ def _trust(args) -> int:
         t.close()
     fp = kh.fingerprint(key)
     verdict = kh.KnownHosts(t.known_hosts_files + [kh.own_path()]).check(t.host_key_name, key)
-    details = {"address": t.address, "port": t.port, "key_type": key.get_name(),
+    details: dict[str, object] = {"address": t.address, "port": t.port, "key_type": key.get_name(),
                "fingerprint": fp}
     if verdict.status == "trusted":
-        print(f"{args.name} ({t.target}): {key.get_name()} {fp} is already trusted "
-              f"({verdict.entry.where})")
+        where = f" ({verdict.entry.where})" if verdict.entry is not None else ""
+        print(f"{args.name} ({t.target}): {key.get_name()} {fp} is already trusted{where}")
         return 0
     if verdict.status != "unknown":
         print(f"dsconsole: {kh.refusal(args.name, t.host_key_name, key, verdict).message}",
@@ -143,7 +147,7 @@ def _trust(args) -> int:
     return 0
 
 
-def _forget(args) -> int:
+def _forget(args: argparse.Namespace) -> int:
     from console.hosts import known_hosts as kh
     t = _transport(args, 5.0)
     removed = kh.forget(t.address, t.port, host_name=t.host_key_name)

@@ -13,6 +13,8 @@ import collections
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -35,8 +37,9 @@ class ConsistencyStat(msgspec.Struct, frozen=True):
 
 
 class ConsistencyChecker(ProbeLoop):
-    def __init__(self, targets, *, prompt: str, seed: int, max_tokens: int = 16,
-                 reference: str | None = None, interval_s: float = 60.0, window_s: float = 3600.0, **kw):
+    def __init__(self, targets: Callable[[], Sequence[PodRow]], *, prompt: str, seed: int, max_tokens: int = 16,
+                 reference: str | None = None, interval_s: float = 60.0, window_s: float = 3600.0,
+                 **kw: Any) -> None:
         super().__init__("consistency-check", targets, interval_s, **kw)
         self.prompt, self.seed, self.max_tokens = prompt, seed, max_tokens
         self.reference = reference
@@ -48,13 +51,14 @@ class ConsistencyChecker(ProbeLoop):
         self._lock = threading.Lock()
 
     def _model(self, pod: PodRow) -> str:
-        model = self._models.get(pod.ip)
+        ip = pod.ip or ""   # (request() refuses a pod without one)
+        model = self._models.get(ip)
         if model is None:
             model = json.loads(model_probe.request(pod, "GET", "/v1/models", timeout=5.0))["data"][0]["id"]
-            self._models[pod.ip] = model
+            self._models[ip] = model
         return model
 
-    def probe(self, pod: PodRow):
+    def probe(self, pod: PodRow) -> tuple[str | None, str | None, str | None]:
         """(model, reply text, error)."""
         try:
             model = self._model(pod)
@@ -63,7 +67,7 @@ class ConsistencyChecker(ProbeLoop):
                 "max_tokens": self.max_tokens, "temperature": 0})
             return model, json.loads(reply)["choices"][0]["text"], None
         except Exception as e:  # noqa: BLE001 - no answer, HTTP errors, bad bodies
-            self._models.pop(pod.ip, None)
+            self._models.pop(pod.ip or "", None)
             return None, None, f"{type(e).__name__}: {e}"[:200]
 
     def finish_round(self, pods: list[PodRow], results: list) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -31,7 +33,8 @@ class LatencyStat(msgspec.Struct, frozen=True):
 
 
 class LatencyWatch(ProbeLoop):
-    def __init__(self, targets, interval_s: float = 15.0, window_s: float = 300.0, **kw):
+    def __init__(self, targets: Callable[[], Sequence[PodRow]], interval_s: float = 15.0, window_s: float = 300.0,
+                 **kw: Any) -> None:
         super().__init__("latency-watch", targets, interval_s, **kw)
         self.window_s = window_s
         self._lock = threading.Lock()
@@ -39,7 +42,7 @@ class LatencyWatch(ProbeLoop):
         self._deltas: dict[str, collections.deque] = {}
         self._stats: dict[str, LatencyStat] = {}
 
-    def probe(self, pod: PodRow):
+    def probe(self, pod: PodRow) -> tuple[dict[float, float] | None, str | None]:
         try:
             page = model_probe.request(pod, "GET", "/metrics", timeout=3.0)
             return prom_text.parse_histogram(page.decode("utf-8", "replace"), METRIC), None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from console import http1
@@ -33,10 +33,12 @@ def request(pod: PodRow, method: str, path: str, *, timeout: float, json_body: A
     """One request to a model-server pod; the body of a 2xx answer. Raises
     OSError (no answer in time, refused, reset), http1.ProtocolError or
     ProbeHttpError."""
+    if pod.ip is None or pod.model_port is None:
+        raise OSError(f"pod {pod.key} has no address or model port yet")
     conn = http1.Connection(pod.ip, pod.model_port, timeout=CONNECT_TIMEOUT_S)
     try:
-        conn.connect()
-        conn.sock.settimeout(timeout)
+        sock = conn.connect()
+        sock.settimeout(timeout)
         headers = {"Accept": "*/*", "Connection": "close", "User-Agent": "dsconsole"}
         body = None
         if json_body is not None:
@@ -65,7 +67,7 @@ class ProbeLoop:
     """Runs `round_fn(pods)` every `interval_s` (next round scheduled when the
     last finished) on its own thread, over pods from `targets()`."""
 
-    def __init__(self, name: str, targets: Callable[[], list[PodRow]], interval_s: float,
+    def __init__(self, name: str, targets: Callable[[], Sequence[PodRow]], interval_s: float,
                  *, max_targets: int = 512, max_workers: int = 8, start_delay_s: float = 0.0):
         self.name = name
         self._targets = targets
@@ -110,7 +112,7 @@ class ProbeLoop:
         """probe() over the batch on daemon threads (a request in flight never
         holds up stop() or the process' exit); None when stopped meanwhile."""
         results: list = [None] * len(batch)
-        todo = queue.SimpleQueue()
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
         for i in range(len(batch)):
             todo.put(i)
         done = threading.Semaphore(0)
@@ -147,7 +149,7 @@ class ProbeLoop:
             self._stop.wait(self.interval_s if probed else min(self.interval_s, 1.0))
 
     # subclasses -----------------------------------------------------------
-    def probe(self, pod: PodRow):  # pragma: no cover - abstract
+    def probe(self, pod: PodRow) -> Any:  # pragma: no cover - abstract; what finish_round gets
         raise NotImplementedError
 
     def finish_round(self, pods: list[PodRow], results: list) -> None:  # pragma: no cover

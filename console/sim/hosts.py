@@ -29,11 +29,14 @@ import re
 import shlex
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from console.hosts.transport import CommandResult, HostUnreachable, Transport
+
+if TYPE_CHECKING:
+    from console.sim.host_software import HostSoftware
 
 KERNEL_RELEASE = "5.15.0-126-generic"
 NVIDIA_MODULE_LINE = ("NVRM: loading NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  "
@@ -75,6 +78,8 @@ def _fail(rc: int, err: str, out: str = "") -> CommandResult:
 
 
 class SimulatedHost(Transport):
+    software: HostSoftware   # the GPU software stack (console.sim.host_software.install sets it)
+
     def __init__(self, name: str, fleet: Any = None, *, kernel: str = KERNEL_RELEASE, clock: Any = None):
         self.name = name
         self.fleet = fleet

@@ -180,7 +180,8 @@ def _slowdown_temp(values: dict[str, Any], errors: dict[str, str], slowdown: Slo
     """Sets temp_slowdown_c (or why not) and drops the T.Limit margin it used."""
     tlimit = values.pop("temp_tlimit_c", None)
     errors.pop("temp_tlimit_c", None)
-    how = (slowdown or {}).get(normalize_bus_id(values.get("pci_bus_id")))
+    bus = normalize_bus_id(values.get("pci_bus_id"))
+    how = (slowdown or {}).get(bus) if bus is not None else None
     if how and how[0] == "absolute":
         values["temp_slowdown_c"] = how[1]
     elif how and values.get("temp_c") is not None and tlimit is not None:
@@ -201,8 +202,8 @@ def _to_sample(host: str, now: float, pos: int, values: dict[str, Any],
     e_sbe, e_dbe = errors.pop("retired_pages_sbe", None), errors.pop("retired_pages_dbe", None)
     if sbe is not None or dbe is not None:
         values["retired_pages"] = (sbe or 0) + (dbe or 0)
-    elif e_sbe or e_dbe:
-        errors["retired_pages"] = e_dbe or e_sbe
+    elif e_dbe or e_sbe:
+        errors["retired_pages"] = e_dbe or e_sbe or ""
     for k, reason in _NOT_IN_QUERY.items():
         errors.setdefault(k, reason)
     return GpuSample(host=host, index=index, time=now, source="nvidia-smi",
@@ -379,6 +380,8 @@ class NvidiaSmiSource:
     @staticmethod
     def _add_processes(samples: list[GpuSample],
                        r: CommandResult | Exception | None) -> list[GpuSample]:
+        by_gpu: dict[str, list[GpuProcess]]
+        problem: str | None
         if r is None:
             by_gpu, problem = {}, "compute-apps query: no answer"
         elif isinstance(r, Exception):

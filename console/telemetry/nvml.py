@@ -210,7 +210,7 @@ def _processes(procs: Any, names: dict) -> tuple[tuple[GpuProcess, ...], str | N
     return tuple(out), None
 
 
-def _call(fn: Callable, *args) -> Any:
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
     except Exception as e:  # noqa: BLE001 - recorded as the field's error
@@ -284,7 +284,7 @@ class NvmlSource:
 
     def _init(self) -> Any:
         if self._nvml is None:
-            import pynvml  # noqa: PLC0415 - only where NVML is used
+            import pynvml  # type: ignore[import-untyped]  # (no stubs, no py.typed); only where NVML is used
             pynvml.nvmlInit()  # raises NVMLError_LibraryNotFound & co. without a driver
             self._nvml = pynvml
         return self._nvml

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from console.hosts.transport import CommandResult
+from console.hosts.transport import CommandResult, Transport
 from console.lazy_regex import LazyRegex
 from console.telemetry.sample import CRITICAL_XIDS, GpuSample, XidEvent  # noqa: F401 (re-export)
 from console.telemetry.smi_values import normalize_bus_id
@@ -84,8 +84,7 @@ def _line_time(line: str, boot_time: float | None, now: float) -> float:
             return time.mktime(time.strptime(m.group(1).replace("  ", " "), "%a %b %d %H:%M:%S %Y"))
         m = _ISO.match(line)
         if m:
-            t = _dt.datetime.fromisoformat(m.group(1).replace(",", ".").replace("Z", "+00:00"))
-            return t.timestamp()
+            return _dt.datetime.fromisoformat(m.group(1).replace(",", ".").replace("Z", "+00:00")).timestamp()
         m = _SYSLOG.match(line)
         if m:  # no year in this form: assume this year, last year if that is in the future
             year = time.localtime(now).tm_year
@@ -190,8 +189,8 @@ class KernelLogXids:
     """XID events of one host, read from its kernel log through its Transport
     at most every `interval_s` (None: never), remembered in an XidLog."""
 
-    def __init__(self, transport, host: str, *, interval_s: float | None = 30.0,
-                 timeout: float = 15.0):
+    def __init__(self, transport: Transport, host: str, *, interval_s: float | None = 30.0,
+                 timeout: float = 15.0) -> None:
         self.transport = transport
         self.host = host
         self.interval_s = interval_s
