@@ -25,6 +25,10 @@ class LineSource(Protocol):
 
     def __iter__(self) -> Iterator[str]: ...
 
+    def batches(self) -> Iterator[list[str]]:
+        """The lines each network read brought, as lists."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from screens.formatting import fmt_gib, sparkline
 from screens.widgets.virtual_table import Column
 
+if TYPE_CHECKING:
+    from console.snapshot import Snapshot
+
 
 class TableSpec(msgspec.Struct, frozen=True):
     kind: str                                # "nodes" | "pods" | "gpus" | "alerts" | "events"
     title: str
     columns: tuple[Column, ...]
+    # the items are the kind's rows (NodeRow, PodRow, (host, GPU state), Alert, ...):
+    # one table widget shows any of them
     key: Callable[[Any], Hashable]
     format: Callable[[Any], tuple[tuple, tuple | None]]
-    rows: Callable[[Any], Sequence[Any]]     # Snapshot -> items
+    rows: Callable[[Snapshot], Sequence[Any]]
     empty_text: str = "no rows"
     api_data: bool = True                    # comes from the API (stale when it is unreachable)
 

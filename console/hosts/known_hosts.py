@@ -32,9 +32,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console import paths
 from console.hosts.transport import HostKeyError
+
+if TYPE_CHECKING:
+    from paramiko import PKey
 
 SYSTEM_FILE = Path("/etc/ssh/ssh_known_hosts")
 
@@ -57,24 +61,23 @@ def lookup_name(host: str, port: int = 22) -> str:
     return host if int(port) == 22 else f"[{host}]:{port}"
 
 
-def fingerprint(key) -> str:
+def fingerprint(key: PKey | bytes | str) -> str:
     """SHA256 fingerprint as OpenSSH prints it: 'SHA256:<base64, no padding>'.
     `key`: a paramiko PKey, the raw key blob (bytes) or its base64 text."""
-    if hasattr(key, "asbytes"):
-        blob = key.asbytes()
-    elif isinstance(key, str):
+    if isinstance(key, str):
         blob = base64.b64decode(key)
-    else:
+    elif isinstance(key, bytes):
         blob = bytes(key)
+    else:
+        blob = key.asbytes()
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
-def _key_parts(key) -> tuple[str, str]:
+def _key_parts(key: PKey | tuple[str, str]) -> tuple[str, str]:
     """(type, base64) of a paramiko PKey or a (type, base64) pair."""
-    if hasattr(key, "get_name"):
-        return key.get_name(), key.get_base64()
-    key_type, b64 = key
-    return key_type, b64
+    if isinstance(key, tuple):
+        return key
+    return key.get_name(), key.get_base64()
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ class KnownHosts:
                 seen.append(e.key_type)
         return seen
 
-    def check(self, name: str, key) -> Verdict:
+    def check(self, name: str, key: PKey | tuple[str, str]) -> Verdict:
         key_type, b64 = _key_parts(key)
         for e in self.entries:
             if e.marker == "@revoked" and e.key_type == key_type and e.key_b64 == b64:
@@ -179,10 +182,10 @@ class KnownHosts:
         return Verdict("changed", (same_type or entries)[0])
 
 
-def refusal(host: str, name: str, key, verdict: Verdict) -> HostKeyError:
+def refusal(host: str, name: str, key: PKey | tuple[str, str], verdict: Verdict) -> HostKeyError:
     """The HostKeyError for a key that is not trusted (never for 'trusted')."""
     key_type, _ = _key_parts(key)
-    fp = fingerprint(key if hasattr(key, "asbytes") else _key_parts(key)[1])
+    fp = fingerprint(key if not isinstance(key, tuple) else key[1])
     if verdict.status == "unknown":
         return HostKeyError(
             host, f"host key not trusted: {name} offers {key_type} {fp}. Compare this "
@@ -190,6 +193,7 @@ def refusal(host: str, name: str, key, verdict: Verdict) -> HostKeyError:
                   f"/etc/ssh/ssh_host_{_short_type(key_type)}_key.pub on the host), then trust "
                   f"it: dsconsole hosts trust {host}", fp, changed=False)
     e = verdict.entry
+    assert e is not None   # (a verdict other than unknown names its entry)
     if verdict.status == "revoked":
         return HostKeyError(host, f"host key {key_type} {fp} offered by {name} is REVOKED "
                                   f"({e.where}); refusing to connect", fp, changed=True)
@@ -214,16 +218,16 @@ def _removal_hint(entry: Entry, name: str) -> str:
     return f"ssh-keygen -R '{name}' -f {entry.path}, or delete line {entry.line_no} of {entry.path}"
 
 
-def check_host_key(host: str, name: str, key, files: list[Path] | None = None) -> Entry:
+def check_host_key(host: str, name: str, key: PKey | tuple[str, str], files: list[Path] | None = None) -> Entry:
     """Return the trusting entry, or raise HostKeyError (unknown / changed / revoked).
     `host`: the name shown to the operator; `name`: lookup_name(address, port)."""
     verdict = KnownHosts(files).check(name, key)
-    if verdict.status == "trusted":
+    if verdict.status == "trusted" and verdict.entry is not None:
         return verdict.entry
     raise refusal(host, name, key, verdict)
 
 
-def trust(name: str, address: str, port: int, key, *, path: Path | None = None,
+def trust(name: str, address: str, port: int, key: PKey | tuple[str, str], *, path: Path | None = None,
           files: list[Path] | None = None, host_name: str | None = None) -> Path:
     """Add `key` for address:port to dsconsole's own known_hosts file.
 
@@ -238,7 +242,7 @@ def trust(name: str, address: str, port: int, key, *, path: Path | None = None,
     if path not in check_files:
         check_files.append(path)
     verdict = KnownHosts(check_files).check(host_name, key)
-    if verdict.status == "trusted":
+    if verdict.status == "trusted" and verdict.entry is not None:
         return verdict.entry.path
     if verdict.status != "unknown":
         raise refusal(name, host_name, key, verdict)

@@ -42,19 +42,22 @@ class PageDecoder:
     def __init__(self, kind: str):
         self.kind = kind
         row = k8s_rows.ROW_TYPES[kind]
-        self._decode = msgspec.msgpack.Decoder(
-            tuple[bool, list[row] | str, str | None, str | None, int | None]).decode
+        self._decode = msgspec.msgpack.Decoder(  # (the row type is chosen at run time)
+            tuple[bool, list[row] | str, str | None, str | None, int | None]).decode  # type: ignore[valid-type]
         import subprocess  # here: not on the path of a process that never offloads (nor the helper's)
 
         import console
         # -S (no site module, no .pth files: ~0.07 s less start-up on this machine),
         # with the directories of this package and of msgspec on its path instead.
-        path = [os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) for m in (console, msgspec)]
+        path = [os.path.dirname(os.path.dirname(os.path.abspath(str(m.__file__)))) for m in (console, msgspec)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, [*path, env.get("PYTHONPATH")])))
         self._proc = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, kind],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None   # (both PIPE)
+        self._stdin, self._stdout = stdin, stdout
         self._write_lock = threading.Lock()
         self._seq = 0
         self.closed = False
@@ -65,9 +68,9 @@ class PageDecoder:
             self._seq += 1
             seq = self._seq
             try:
-                self._proc.stdin.write(_HEAD.pack(seq, len(body)))
-                self._proc.stdin.write(body)
-                self._proc.stdin.flush()
+                self._stdin.write(_HEAD.pack(seq, len(body)))
+                self._stdin.write(body)
+                self._stdin.flush()
             except (OSError, ValueError) as e:
                 raise DecoderGone(f"list decoder process: {e}") from None
         return seq
@@ -87,12 +90,12 @@ class PageDecoder:
                 ok, rows, rv, cont, remaining = self._decode(body)
             except msgspec.DecodeError as e:
                 raise DecoderGone(f"list decoder process: {e}") from None
-            if not ok:
+            if not ok or isinstance(rows, str):   # (a str is the helper's error message)
                 raise ValueError(rows)
             return k8s_rows.Page(rows, rv, cont, remaining)
 
     def _read(self, n: int) -> bytes:
-        data = self._proc.stdout.read(n)
+        data = self._stdout.read(n)
         if data is None or len(data) != n:
             raise DecoderGone("list decoder process ended")
         return data
@@ -108,7 +111,7 @@ class PageDecoder:
         except OSError:
             pass
         self._proc.wait()
-        for f in (self._proc.stdin, self._proc.stdout):
+        for f in (self._stdin, self._stdout):
             try:
                 f.close()
             except (OSError, ValueError):

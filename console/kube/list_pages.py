@@ -15,6 +15,8 @@ from __future__ import annotations
 import queue
 import re
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from console.kube import rows as k8s_rows
 from console.kube.client import Gone, KubeHttp, object_path
@@ -23,6 +25,9 @@ from console.kube.list_decoder import DecoderGone, PageDecoder
 # The API server writes a list's `metadata` before its `items`: these are read
 # from the head of a page without decoding it.
 _CONTINUE = re.compile(rb'"continue"\s*:\s*"([^"]*)"')
+# what the fetcher thread queues: ("page", body, token), ("sent", seq, token) for a
+# page the helper decodes, ("error", exception), ("restart",), ("end",)
+_Item = tuple[Any, ...]
 _REMAINING = re.compile(rb'"remainingItemCount"\s*:\s*(\d+)')
 _HEAD = 4096
 
@@ -42,7 +47,7 @@ class PageFetcher:
         self.decoder: PageDecoder | None = None
         self._decoder_lock = threading.Lock()  # adopting a helper vs. dropping it (restart, close)
         self._gen = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=2)
         self._start(None)
 
     def _start(self, cont: str | None) -> None:
@@ -51,7 +56,7 @@ class PageFetcher:
         threading.Thread(target=self._fetch, args=(self._gen, self._queue, cont),
                          name=f"list-{self.path}", daemon=True).start()
 
-    def _put(self, gen: int, q: queue.Queue, item) -> bool:
+    def _put(self, gen: int, q: queue.Queue[_Item], item: _Item) -> bool:
         while gen == self._gen and not self.stop.is_set():
             try:
                 q.put(item, timeout=0.2)
@@ -60,7 +65,7 @@ class PageFetcher:
                 continue
         return False
 
-    def _fetch(self, gen: int, q: queue.Queue, cont: str | None) -> None:
+    def _fetch(self, gen: int, q: queue.Queue[_Item], cont: str | None) -> None:
         while gen == self._gen and not self.stop.is_set():
             try:
                 body = self.http.get_bytes(self.path, {"limit": self.limit, "continue": cont}, timeout=60)
@@ -78,6 +83,7 @@ class PageFetcher:
             m = _CONTINUE.search(body, 0, _HEAD)
             token = m.group(1).decode() or None if m else None
             decoder = self.decoder
+            item: _Item
             if decoder is not None:
                 try:
                     item = ("sent", decoder.submit(body), token)
@@ -102,7 +108,7 @@ class PageFetcher:
         if not m or int(m.group(1)) < self.offload_min_items:
             return
         try:
-            decoder = PageDecoder(self.kind)
+            decoder: PageDecoder | None = PageDecoder(self.kind)
         except Exception:  # noqa: BLE001 - no helper process (no executable, no fork): decoded here
             return
         with self._decoder_lock:
@@ -134,7 +140,7 @@ class PageFetcher:
             self._gen += 1
         self._drop_decoder()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[k8s_rows.Page | None, str | None]]:
         while not self.stop.is_set():
             q = self._queue
             try:
@@ -153,7 +159,10 @@ class PageFetcher:
                 continue
             _, data, token = item
             if kind == "sent":
-                page = self.decoder.result(data)
+                decoder = self.decoder
+                if decoder is None:   # (closed meanwhile)
+                    raise DecoderGone("the list decoder was closed")
+                page = decoder.result(data)
             else:
                 page = k8s_rows.decode_page(self.kind, data)
             del data, item

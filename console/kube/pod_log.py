@@ -14,6 +14,10 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.session_view import LineSource, SessionView
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -64,9 +68,9 @@ class _Resume:
 
 
 class LogFollower:
-    def __init__(self, session, namespace: str, name: str, *, max_lines: int = 5000,
+    def __init__(self, session: SessionView, namespace: str, name: str, *, max_lines: int = 5000,
                  on_lines: Callable[[list[str]], None] | None = None, container: str | None = None,
-                 tail_lines: int = 500):
+                 tail_lines: int = 500) -> None:
         self._session = session
         self.namespace, self.name, self.container = namespace, name, container
         self._buf: collections.deque[str] = collections.deque(maxlen=max_lines)
@@ -74,7 +78,7 @@ class LogFollower:
         self._tail = min(tail_lines, max_lines)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._stream = None
+        self._stream: LineSource | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None     # last error, None while following
         self.ended = False                # the log ended for good (the pod is gone, or stop())

@@ -18,6 +18,7 @@ ValueError), as malformed JSON does.
 # No `from __future__ import annotations`: msgspec reads the schemas' annotations
 # when the decoders are built at import, and evaluating them from strings costs
 # ~15 ms on the first frame's path.
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -42,11 +43,11 @@ def parse_time(value: str | None) -> float | None:
         return None
 
 
-def _int(value) -> int:
+def _int(value: object) -> int:
     if type(value) is int:
         return value
     try:
-        return int(value)
+        return int(value)  # type: ignore[call-overload]  # (anything JSON: a bad value is 0)
     except (TypeError, ValueError):
         return 0
 
@@ -390,8 +391,9 @@ class _Kind(NamedTuple):
     object: msgspec.json.Decoder     # the object of a watch event
 
 
-def _kind(schema: type, reduce) -> _Kind:
-    return _Kind(reduce, msgspec.json.Decoder(_List[schema]), msgspec.json.Decoder(schema))
+def _kind(schema: type, reduce: Callable[[Any], Any]) -> _Kind:
+    return _Kind(reduce, msgspec.json.Decoder(_List[schema]),  # type: ignore[valid-type]  # (per kind)
+                 msgspec.json.Decoder(schema))
 
 
 KINDS = {"nodes": _kind(_Node, node_row), "pods": _kind(_Pod, pod_row),

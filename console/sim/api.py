@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 
 from . import api_errors, defaults, garbage_collector, names, patching
 from .resources import Resource
@@ -30,7 +31,7 @@ def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
                                      "resourceVersion (version meta.k8s.io/v1)") from None
 
 
-def object_predicate(res: Resource, query: dict) -> callable:
+def object_predicate(res: Resource, query: dict) -> Callable[[dict], bool] | None:
     return combine(parse_label_selector(query.get("labelSelector")),
                    parse_field_selector(query.get("fieldSelector"), res.fields, res.kind))
 

@@ -20,7 +20,7 @@ class SimClock:
         self.frozen = frozen
         self._start = start if start is not None else (FROZEN_EPOCH if frozen else time.time())
         self._t0 = time.monotonic()
-        self._ts_sec = None
+        self._ts_sec: int | None = None
         self._ts = ""
 
     def now(self) -> float:

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from queue import SimpleQueue
 
 from .controllers.daemonset import DaemonSetController
 from .controllers.deployment import DeploymentController
@@ -25,6 +26,7 @@ from .kubelet import Kubelet
 from .node_lifecycle import NodeLifecycle
 from .resources import BY_PLURAL
 from .scheduler import Scheduler
+from .store import Watcher
 
 MAX_EVENTS_PER_ROUND = 5000
 
@@ -46,7 +48,7 @@ class SimCluster:
         self._seq = itertools.count()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._watcher = None
+        self._watcher: Watcher | None = None
         self.scheduler = Scheduler(self)
         self.kubelet = Kubelet(self)
         self.replicasets = ReplicaSetController(self)
@@ -95,12 +97,18 @@ class SimCluster:
         if self._thread is None or threading.current_thread() is self._thread:
             return fn()
         fut: Future = Future()
-        self._watcher.queue.put(("call", fn, fut))
+        self._loop_queue().put(("call", fn, fut))
         return fut.result(timeout) if wait else fut
 
     # ---- the loop -----------------------------------------------------------
+    def _loop_queue(self) -> SimpleQueue:
+        """What the loop thread waits on: the store's events and our calls."""
+        if self._watcher is None:
+            raise RuntimeError("the simulated cluster is not started")
+        return self._watcher.queue
+
     def _run(self) -> None:
-        q = self._watcher.queue
+        q = self._loop_queue()
         while not self._stop.is_set():
             wait = 0.2
             if self._timers:
@@ -165,7 +173,7 @@ class SimCluster:
                 self.call(lambda: None, timeout=max(0.1, deadline - time.monotonic()))
             except Exception:
                 return False
-            if self._watcher.queue.empty():
+            if self._loop_queue().empty():
                 return True
         return False
 

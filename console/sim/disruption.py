@@ -5,6 +5,7 @@ desired healthy count is refused with 429 TooManyRequests."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from . import api_errors
 from .controllers.base import Controller, is_active_pod, pod_change_matters, pod_ready
@@ -66,7 +67,8 @@ class DisruptionController(Controller):
         old = pdb.get("status") or {}
         allowed = b["disruptionsAllowed"]
         # metav1.Condition: reason and message are required (message may be "")
-        prev = next((c for c in old.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), {})
+        prev: dict[str, Any] = next((c for c in old.get("conditions") or [] if c.get("type") == "DisruptionAllowed"),
+                                    {})
         cstatus = "True" if allowed > 0 else "False"
         conds = [{"type": "DisruptionAllowed", "status": cstatus,
                   "observedGeneration": pdb["metadata"].get("generation", 1),

@@ -223,7 +223,7 @@ class SimGpuFleet:
                 sm = SM_CAPPED_MHZ
         power = demand + _noise(g.key, tick, 3, 4.0) * (0.2 + min(busy, 0.5))
         used = g.model_mib + CUDA_CONTEXT_MIB if g.model_mib > 0 else 0.0
-        processes = ()
+        processes: tuple[GpuProcess, ...] = ()
         if used:
             pid = 2000 + int.from_bytes(hashlib.blake2b(f"{node}/{g.index}".encode(), digest_size=2).digest(), "big")
             processes = (GpuProcess(pid, "python3", int(used)),)

@@ -384,7 +384,8 @@ class _Shell:
 
 
 def _split(tokens: list[str], sep: str) -> list[list[str]]:
-    parts, cur = [], []
+    parts: list[list[str]] = []
+    cur: list[str] = []
     for t in tokens:
         if t == sep:
             parts.append(cur)
@@ -397,7 +398,8 @@ def _split(tokens: list[str], sep: str) -> list[list[str]]:
 
 def _split_sequence(tokens: list[str]) -> list[tuple[str | None, list[str]]]:
     """Split at ; && || into (operator after it, pipeline tokens)."""
-    out, cur = [], []
+    out: list[tuple[str | None, list[str]]] = []
+    cur: list[str] = []
     for t in tokens:
         if t in (";", "&&", "||"):
             out.append((t, cur))
@@ -659,7 +661,9 @@ def cmd_rm(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
 
 def cmd_ls(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
     paths = [a for a in argv[1:] if not a.startswith("-")] or ["/root"]
-    out, err, rc = [], [], 0
+    out: list[str] = []
+    err: list[str] = []
+    rc = 0
     for p in paths:
         n = _norm(p)
         if n in host.dirs:
@@ -674,7 +678,8 @@ def cmd_ls(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
 
 def cmd_grep(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResult:
     """grep [-q] [-v] [-c] [-i] [-E] [-F] [-e] PATTERN [FILE...]"""
-    flags, rest = set(), []
+    flags: set[str] = set()
+    rest: list[str] = []
     args = argv[1:]
     pattern = None
     i = 0
@@ -695,7 +700,7 @@ def cmd_grep(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResul
         pattern = rest.pop(0)
     expr = re.escape(pattern) if "F" in flags else (pattern if "E" in flags else _basic_regex(pattern))
     rx = re.compile(expr, re.I if "i" in flags else 0)
-    sources = [(None, stdin)] if not rest else []
+    sources: list[tuple[str | None, bytes]] = [(None, stdin)] if not rest else []
     err = []
     for path in rest:
         try:
@@ -703,10 +708,10 @@ def cmd_grep(host: SimulatedHost, argv: list[str], stdin: bytes) -> CommandResul
         except OSError:
             err.append(f"grep: {path}: No such file or directory\n")
     matches = []
-    for path, data in sources:
+    for source, data in sources:
         for line in data.decode(errors="replace").splitlines():
             if bool(rx.search(line)) != ("v" in flags):
-                matches.append(f"{path}:{line}" if path and len(rest) > 1 else line)
+                matches.append(f"{source}:{line}" if source and len(rest) > 1 else line)
     rc = 0 if matches else 1
     if err and not matches:
         rc = 2

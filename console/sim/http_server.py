@@ -141,6 +141,7 @@ class _RequestHandler(socketserver.StreamRequestHandler):
 
 
 class Handler(_RequestHandler):
+    server: _Server   # (socketserver sets it: the server this handler answers for)
 
     # ---- plumbing ------------------------------------------------------
     def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
@@ -382,10 +383,10 @@ class Handler(_RequestHandler):
         if parts in (["healthz"], ["livez"], ["readyz"]):
             return b"ok"
         if parts[:2] == ["openapi", "v3"]:
-            doc = openapi.lookup(parts[2:])
-            if doc is None:
+            spec = openapi.lookup(parts[2:])
+            if spec is None:
                 raise _not_found_path()
-            return doc
+            return spec
         return None
 
     # ---- streams -------------------------------------------------------

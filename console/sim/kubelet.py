@@ -405,7 +405,7 @@ class Kubelet(Controller):
             if k in self.probing:
                 continue
             node = self.node_of.get(k)
-            if self.ready.get(k) and self.node_ok.get(node) and not healthy(ip):
+            if self.ready.get(k) and node is not None and self.node_ok.get(node) and not healthy(ip):
                 pod = self.store.get("pods", *k)
                 if pod is not None:
                     self._unhealthy(k, pod)

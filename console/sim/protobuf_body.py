@@ -8,6 +8,8 @@ them). Anything else gets 415 and `kubectl apply -f` (JSON) works."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from typing import Any
 
 MAGIC = b"k8s\x00"
 
@@ -75,12 +77,13 @@ def _varint(b: bytes, i: int) -> tuple[int, int]:
             return x, i
 
 
-def _fields(b: bytes):
+def _fields(b: bytes) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value) of one message."""
     i = 0
     while i < len(b):
         key, i = _varint(b, i)
         f, wt = key >> 3, key & 7
+        v: int | bytes
         if wt == 0:
             v, i = _varint(b, i)
         elif wt == 2:

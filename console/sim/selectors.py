@@ -6,7 +6,9 @@ Field selectors: `path=v`, `path==v`, `path!=v`, comma-separated, where path is
 a dotted field (metadata.name, spec.nodeName, status.phase ...)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from console.lazy_regex import LazyRegex
 
@@ -20,7 +22,9 @@ _KEY_RE = LazyRegex(r"^[A-Za-z0-9_.\-/]+$")
 
 def _split_top(expr: str) -> list[str]:
     """Split on commas not inside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in expr:
         if ch == "(":
             depth += 1
@@ -35,6 +39,31 @@ def _split_top(expr: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+# label requirements (key, operand, the object's labels) -> whether they hold
+def _in(key: str, values: set[str], labels: dict) -> bool:
+    return labels.get(key) in values
+
+
+def _not_in(key: str, values: set[str], labels: dict) -> bool:
+    return labels.get(key) not in values
+
+
+def _equal(key: str, value: str, labels: dict) -> bool:
+    return labels.get(key) == value
+
+
+def _not_equal(key: str, value: str, labels: dict) -> bool:
+    return labels.get(key) != value
+
+
+def _present(key: str, labels: dict) -> bool:
+    return key in labels
+
+
+def _absent(key: str, labels: dict) -> bool:
+    return key not in labels
+
+
 def parse_label_selector(expr: str | None) -> Predicate | None:
     """None when the selector is empty (matches everything)."""
     if not expr or not expr.strip():
@@ -45,9 +74,9 @@ def parse_label_selector(expr: str | None) -> Predicate | None:
         if m:
             key, op, vals = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}
             if op == "in":
-                reqs.append(lambda labels, k=key, vs=vals: labels.get(k) in vs)
+                reqs.append(functools.partial(_in, key, vals))
             else:
-                reqs.append(lambda labels, k=key, vs=vals: labels.get(k) not in vs)
+                reqs.append(functools.partial(_not_in, key, vals))
             continue
         for op in ("!=", "==", "="):
             if op in part:
@@ -55,18 +84,18 @@ def parse_label_selector(expr: str | None) -> Predicate | None:
                 if not _KEY_RE.match(key):
                     raise bad_request(f"unable to parse requirement: invalid label key {key!r}")
                 if op == "!=":
-                    reqs.append(lambda labels, k=key, v=val: labels.get(k) != v)
+                    reqs.append(functools.partial(_not_equal, key, val))
                 else:
-                    reqs.append(lambda labels, k=key, v=val: labels.get(k) == v)
+                    reqs.append(functools.partial(_equal, key, val))
                 break
         else:
             if part.startswith("!"):
                 key = part[1:].strip()
                 if not _KEY_RE.match(key):
                     raise bad_request(f"unable to parse requirement: invalid label key {key!r}")
-                reqs.append(lambda labels, k=key: k not in labels)
+                reqs.append(functools.partial(_absent, key))
             elif _KEY_RE.match(part):
-                reqs.append(lambda labels, k=part: k in labels)
+                reqs.append(functools.partial(_present, part))
             else:
                 raise bad_request(f"unable to parse requirement: {part!r}")
 
@@ -99,7 +128,7 @@ def labels_match(selector: dict | None, labels: dict | None) -> bool:
 
 
 def field_value(obj: dict, path: str) -> str:
-    cur = obj
+    cur: Any = obj
     for part in path.split("."):
         if not isinstance(cur, dict):
             return ""

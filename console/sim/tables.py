@@ -3,6 +3,8 @@
 the `-o wide` ones (priority 1)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .clock import parse_timestamp
 
 
@@ -228,7 +230,7 @@ def table(res, objs: list[dict], now: float, list_meta: dict | None = None, incl
         lambda o, n: [o["metadata"]["name"], o["metadata"].get("creationTimestamp")]))
     rows = []
     for o in objs:
-        row = {"cells": row_fn(o, now)}
+        row: dict[str, Any] = {"cells": row_fn(o, now)}
         if include == "Object":
             row["object"] = o
         elif include != "None":
@@ -239,4 +241,4 @@ def table(res, objs: list[dict], now: float, list_meta: dict | None = None, incl
 
 
 def wants_table(accept: str | None) -> bool:
-    return bool(accept) and "as=Table" in accept.split(",")[0].replace(" ", "")
+    return accept is not None and "as=Table" in accept.split(",")[0].replace(" ", "")

@@ -4,6 +4,8 @@ way a Service-selector switch (blue -> green) shows which pods take traffic.
 Like the real controller, at most 1000 addresses are kept."""
 from __future__ import annotations
 
+from typing import Any
+
 from ..resources import BY_PLURAL
 from ..selectors import labels_match
 from .base import Controller, is_active_pod, key_of, pod_change_matters, pod_ready
@@ -43,7 +45,8 @@ class EndpointsController(Controller):
                 except Exception:
                     pass
             return
-        ready, not_ready = [], []
+        ready: list[dict[str, Any]] = []
+        not_ready: list[dict[str, Any]] = []
         named: dict[str, int] = {}  # targetPort names resolved from the pods' container ports
         for _k, p, _r in self.store.list("pods", key[0])[1]:
             ip = (p.get("status") or {}).get("podIP")
@@ -72,7 +75,7 @@ class EndpointsController(Controller):
             subset["notReadyAddresses"] = not_ready
         if subset and ports:
             subset["ports"] = ports
-        ep = {"apiVersion": "v1", "kind": "Endpoints",
+        ep: dict[str, Any] = {"apiVersion": "v1", "kind": "Endpoints",
               "metadata": {"name": key[1], "namespace": key[0], "labels": dict(svc["metadata"].get("labels") or {})},
               "subsets": [subset] if subset else []}
         if truncated:

@@ -3,6 +3,7 @@ from the template, deleting the least useful first) and its status current."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..resources import BY_PLURAL
 from .base import OwnerController, is_active_pod, owner_reference, pod_change_matters, pod_ready
@@ -17,7 +18,7 @@ def new_pod_from_template(store, owner: dict, template: dict, *, node: str | Non
     md = owner["metadata"]
     t = json.loads(json.dumps(template))
     tmd = t.get("metadata") or {}
-    pod = {"apiVersion": "v1", "kind": "Pod",
+    pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"generateName": md["name"] + "-", "namespace": md["namespace"],
                         "labels": dict(tmd.get("labels") or {}),
                         "ownerReferences": [owner_reference(owner)]},
