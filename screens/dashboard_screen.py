@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import getters
 from textual.screen import Screen
 
 from screens.widgets.data_panel import DataPanel
 from screens.widgets.site_header import SiteHeader
 
 if TYPE_CHECKING:
+    from textual import getters
+
     from console.snapshot import Snapshot
     from screens.app import DashboardApp
 
