@@ -6,6 +6,7 @@ the console does.
   skips the full render Textual does inside a batch update after a layout; see
   screens/dashboard_screen.py), and DashboardApp starts on its theme through
   public API only (Initialize + available_themes), checked here by behaviour.
+- Textual's App._log: the logger devtools use; DashboardApp must not shadow it.
 - paramiko: console/hosts/ssh.py sends channel messages under the channel's
   lock (Channel.lock, Channel._send_eof, Transport._send_user_message) and
   builds the RFC 4254 "signal" request paramiko has no API for.
@@ -32,6 +33,13 @@ def test_textual_compositor_refresh_hook_is_there_and_called_by_screen():
     assert DashboardScreen._compositor_refresh is not Screen._compositor_refresh
     # Screen still routes its post-layout render through the hook we override
     assert "self._compositor_refresh()" in inspect.getsource(Screen)
+
+
+def test_the_app_leaves_textuals_logger_alone():
+    # App.__init__ binds self._log into the logger that `log(...)` writes through
+    # when devtools are connected; an app method of that name broke it (TypeError)
+    assert DashboardApp._log is App._log
+    assert _params(App._log)[:4] == ["self", "group", "verbosity", "_textual_calling_frame"]
 
 
 def test_textual_public_api_the_app_start_relies_on():
