@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from console.alerts import AlertEngine
     from console.hosts.transport import Transport
     from console.kube.cache import ClusterCache
+    from console.kube.client import LineStream
     from console.kube.kubeconfig import KubeTarget
     from console.kube.pod_log import LogFollower
-    from console.session_view import LineSource
     from console.sim.demo_site import DemoSite
     from console.site_config import ConsistencyConfig, Site, Thresholds
     from console.telemetry.poller import TelemetryPoller
@@ -263,7 +263,7 @@ class SiteSession:
 
     def pod_log(self, namespace: str, name: str, follow: bool = True, *,
                 tail_lines: int | None = 500, container: str | None = None,
-                timestamps: bool = False, since_time: str | None = None) -> LineSource:
+                timestamps: bool = False, since_time: str | None = None) -> LineStream:
         """Lines of a pod's log; with `follow` it keeps yielding until the pod's
         log ends or `.close()` is called on the returned iterator. Blocking."""
         return self._require_cache().http.pod_log(namespace, name, follow=follow, tail_lines=tail_lines,

@@ -19,7 +19,6 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import App
 from textual.message import Message
 from textual.reactive import Initialize, Reactive
 from textual.theme import Theme
@@ -27,6 +26,7 @@ from textual.theme import Theme
 import themes
 from console import gc_policy
 from screens import keymap
+from screens.app_base import DashboardAppBase
 from screens.dashboard_screen import DashboardScreen
 from screens.overview_screen import OverviewScreen
 from screens.palette import DashboardCommands
@@ -62,7 +62,7 @@ def _start_theme(app: DashboardApp) -> str:
     return app.start_theme
 
 
-class DashboardApp(App[object], inherit_bindings=False):
+class DashboardApp(DashboardAppBase, inherit_bindings=False):
     CSS_PATH = themes.CSS_PATHS
     BINDINGS = keymap.bindings("app")
     COMMANDS = {DashboardCommands}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from textual import getters
 
     from console.snapshot import Snapshot
-    from screens.app import DashboardApp
+    from screens.app_base import DashboardAppBase
 
 
 class DashboardScreen(Screen[None], inherit_bindings=False):
@@ -26,7 +26,7 @@ class DashboardScreen(Screen[None], inherit_bindings=False):
     if TYPE_CHECKING:
         # Our screens only ever run on DashboardApp: tell the type checker, as
         # Textual's own MessagePump does (at run time `app` is Textual's property).
-        app = getters.app(DashboardApp)
+        app = getters.app(DashboardAppBase)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         self.shown_version = snapshot.version

@@ -10,13 +10,13 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from screens import keymap
 
 if TYPE_CHECKING:
-    from screens.app import DashboardApp
+    from screens.app_base import DashboardAppBase
 
 
 class DashboardCommands(Provider):
     if TYPE_CHECKING:
         @property
-        def app(self) -> DashboardApp: ...   # the palette only runs on DashboardApp
+        def app(self) -> DashboardAppBase: ...   # the palette only runs on DashboardApp
 
     async def discover(self) -> Hits:
         for c in keymap.COMMANDS:

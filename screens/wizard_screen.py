@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
@@ -33,7 +33,6 @@ from screens.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from console.session_view import SessionView
-    from screens.app import DashboardApp
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
           "needed": "yellow", "warn": "yellow", "skipped": "dim", "error": "bold red",
@@ -375,7 +374,7 @@ class WizardScreen(Screen, inherit_bindings=False):
             self.app.exit()
 
 
-def open_run_wizard(app: DashboardApp, session: SessionView, run_id: str) -> None:
+def open_run_wizard(app: App[object], session: SessionView, run_id: str) -> None:
     """The wizard screen on a journaled run, with its plan rebuilt for the
     session's hosts: `u` resumes it, `r` rolls it back."""
     def plan() -> Plan:
@@ -383,7 +382,7 @@ def open_run_wizard(app: DashboardApp, session: SessionView, run_id: str) -> Non
     app.push_screen(WizardScreen(plan, runner_for_session(session), run_id=run_id))
 
 
-def open_tuning_wizard(app: DashboardApp, session: SessionView) -> None:
+def open_tuning_wizard(app: App[object], session: SessionView) -> None:
     """What `:tune` does: the host-tuning wizard on the session's hosts."""
     from actions.host_tuning.targets import TuningTargets
     from actions.plan import build_plan

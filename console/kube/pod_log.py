@@ -14,10 +14,17 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from console.session_view import LineSource, SessionView
+    from console.kube.client import LineStream
+
+
+class LogSession(Protocol):
+    """Where the follower gets a pod's log from (console.site_session.SiteSession)."""
+
+    def pod_log(self, namespace: str, name: str, follow: bool = True, *,
+                tail_lines: int | None = 500, container: str | None = None) -> LineStream: ...
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -68,7 +75,7 @@ class _Resume:
 
 
 class LogFollower:
-    def __init__(self, session: SessionView, namespace: str, name: str, *, max_lines: int = 5000,
+    def __init__(self, session: LogSession, namespace: str, name: str, *, max_lines: int = 5000,
                  on_lines: Callable[[list[str]], None] | None = None, container: str | None = None,
                  tail_lines: int = 500) -> None:
         self._session = session
@@ -78,7 +85,7 @@ class LogFollower:
         self._tail = min(tail_lines, max_lines)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._stream: LineSource | None = None
+        self._stream: LineStream | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None     # last error, None while following
         self.ended = False                # the log ended for good (the pod is gone, or stop())
