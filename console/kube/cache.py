@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from operator import attrgetter
+from typing import Any
 
 import msgspec
 from msgspec.structs import replace
@@ -65,7 +66,8 @@ class _Kind:
 
     def __init__(self, name: str):
         self.name = name
-        self.items: dict[str, object] = {}
+        # the kind's rows: NodeRow, PodRow, EventRow, ... (services: dicts)
+        self.items: dict[str, Any] = {}
         self.synced = False
         self.last_contact: float | None = None
         self.error: str | None = None
@@ -271,8 +273,8 @@ class ClusterCache:
                 use[0] += sign * row.gpus
                 use[1] += sign
                 self._dirty_nodes.add(row.node)
-        ns = (new or old).namespace
-        if ns == self.model_namespace:
+        row = new if new is not None else old
+        if row is not None and row.namespace == self.model_namespace:
             if new is None:
                 self._model_pods.pop(key, None)
                 self._pods_order = None
@@ -282,7 +284,7 @@ class ClusterCache:
                 self._model_pods[key] = new
             self._pods_tuple = None
 
-    def _apply(self, kind: str, key: str, row) -> bool:
+    def _apply(self, kind: str, key: str, row: Any) -> bool:
         """Insert/replace (row) or delete (row is None) one object; lock held.
         False when nothing the views show changed (a heartbeat annotation, a
         probe time: the reduced row is equal), so no view is rebuilt for it."""
@@ -498,14 +500,14 @@ def _error_text(e: Exception, *, heartbeat: bool) -> str:
     return f"API unreachable: {e}" if heartbeat else str(e)
 
 
-def _ns_name(row) -> str:
+def _ns_name(row: Any) -> str:
     return f"{row.namespace}/{row.name}"
 
 
 # The key of a kind's rows in the cache: "ns/name", a node's name, an event's uid.
-_KEY_OF = {"nodes": attrgetter("name"), "events": attrgetter("uid"),
+_KEY_OF: dict[str, Callable[[Any], str]] = {"nodes": attrgetter("name"), "events": attrgetter("uid"),
            "services": lambda row: f"{row['namespace']}/{row['name']}"}   # services' rows are dicts
 
 
-def _key_func(kind: str):
+def _key_func(kind: str) -> Callable[[Any], str]:
     return _KEY_OF.get(kind, _ns_name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console import gc_policy
 
@@ -30,6 +31,10 @@ from .pod_logs import PodLogBook
 from .pod_termination import graceful_delete
 from .resources import BY_PLURAL
 from .store import Store
+
+if TYPE_CHECKING:
+    from .churn import PodChurn
+    from .demo_traffic import DemoTraffic
 
 SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
 PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
@@ -85,12 +90,12 @@ class DemoSite:
             raise ValueError("churn must be >= 0")
         self._churn_rate = churn
         self._churn_visible = churn_visible
-        self.churn = None  # the PodChurn while one runs
+        self.churn: PodChurn | None = None  # the PodChurn while one runs
         # synthetic requests to the model servers (demo_traffic.py); never on a
         # frozen clock, whose SVG snapshots show the idle steady state
         self._want_traffic = traffic and not frozen
         self._seed = seed
-        self.traffic = None  # the DemoTraffic while it runs
+        self.traffic: DemoTraffic | None = None  # the DemoTraffic while it runs
         self._stopped = False
 
     # ---- bootstrap: the steady state, built directly ---------------------------
@@ -170,6 +175,8 @@ class DemoSite:
         pod["spec"]["nodeName"] = node_name
         host_ip = node_ip(node)
         if model:
+            if ip is None or gpu_index is None:
+                raise ValueError(f"model-server pod {md['name']}: needs its IP and GPU index")
             md["annotations"] = dict(md.get("annotations") or {}, **{GPU_INDEX_ANNOTATION: str(gpu_index)})
         elif pod["spec"].get("hostNetwork"):
             ip = host_ip
@@ -177,7 +184,7 @@ class DemoSite:
             ip = overlay_ip((md["namespace"], md["name"]))
         pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
-        if model:
+        if model and gpu_index is not None:   # (checked above)
             self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0, warm=True)
             self.cluster.kubelet.adopt(stored, ip, [gpu_index])
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")

@@ -128,32 +128,32 @@ class ModelServerPool:
         sock.setblocking(False)
         self._sock = sock
         self._port = sock.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: list[BaseException] = []
 
         def run() -> None:
-            asyncio.set_event_loop(self._loop)
+            asyncio.set_event_loop(loop)
             try:
-                self._server = self._loop.run_until_complete(
-                    self._loop.create_server(self._connection, sock=sock))
+                self._server = loop.run_until_complete(
+                    loop.create_server(self._connection, sock=sock))
             except BaseException as e:  # pragma: no cover - reported to start()
                 failure.append(e)
                 started.set()
                 return
             started.set()
             try:
-                self._loop.run_forever()
+                loop.run_forever()
             finally:
                 self._server.close()
                 for conn in list(self._conns):
                     conn.reset()
-                pending = asyncio.all_tasks(self._loop)
+                pending = asyncio.all_tasks(loop)
                 for task in pending:
                     task.cancel()
                 if pending:
-                    self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-                self._loop.close()
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.close()
 
         self._thread = threading.Thread(target=run, name="sim-model-servers", daemon=True)
         self._thread.start()
@@ -166,7 +166,8 @@ class ModelServerPool:
             return
         loop, thread = self._loop, self._thread
         self._thread = None
-        loop.call_soon_threadsafe(loop.stop)
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         if self._sock is not None:
             self._sock.close()
