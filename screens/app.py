@@ -30,6 +30,7 @@ from screens.app_base import DashboardAppBase
 from screens.dashboard_screen import DashboardScreen
 from screens.overview_screen import OverviewScreen
 from screens.palette import DashboardCommands
+from screens.widgets.data_panel import DataPanel
 from screens.widgets.virtual_table import VirtualTable
 
 if TYPE_CHECKING:
@@ -391,7 +392,7 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
 
     def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
         from screens.detail_screen import DetailScreen, target_for
-        kind = getattr(getattr(event.table, "spec", None), "kind", "")
+        kind = event.table.spec.kind if isinstance(event.table, DataPanel) else ""
         if kind == "object-events":
             kind = "events"
         alert_text = event.source.message if kind == "alerts" else None

@@ -55,7 +55,6 @@ def help_table() -> Group:
 
 
 class HelpScreen(Screen, inherit_bindings=False):
-
     def compose(self) -> ComposeResult:
         with ScrollText(id="help"):
             yield Static(help_table(), id="help-keys")

@@ -6,7 +6,7 @@ VirtualTable from the same spec, so a column is defined exactly once.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,8 @@ from screens.formatting import fmt_gib, sparkline
 from screens.widgets.virtual_table import Column
 
 if TYPE_CHECKING:
-    from console.snapshot import Snapshot
+    from console.snapshot import Alert, EventRow, NodeRow, PodRow, Snapshot
+    from console.telemetry.poller import HostGpuState
 
 
 class TableSpec(msgspec.Struct, frozen=True):
@@ -33,7 +34,7 @@ class TableSpec(msgspec.Struct, frozen=True):
 
 
 # ------------------------------------------------------------------ nodes
-def _node_cells(n) -> tuple[tuple, tuple]:
+def _node_cells(n: NodeRow) -> tuple[tuple, tuple]:
     ready = "Ready" if n.ready else "NotReady"
     gpus = f"{n.gpu_alloc}/{n.gpu_cap}"
     gpu_style = "warn" if n.gpu_cap and n.gpu_alloc >= n.gpu_cap else None
@@ -57,7 +58,7 @@ _STATUS_STYLE = {"Running": "ok", "Pending": "warn", "ContainerCreating": "warn"
                  "Succeeded": "dim", "Completed": "dim", "Terminating": "dim"}
 
 
-def _pod_cells(p) -> tuple[tuple, tuple]:
+def _pod_cells(p: PodRow) -> tuple[tuple, tuple]:
     status = p.status or p.phase
     status_style = _STATUS_STYLE.get(status, "bad")
     ready = p.ready_containers or ("1/1" if p.ready else "0/1")
@@ -78,9 +79,9 @@ PODS = TableSpec(
 
 
 # ------------------------------------------------------------------ GPUs
-def _gpu_cells(item) -> tuple[tuple, tuple]:
+def _gpu_cells(item: tuple[str, HostGpuState]) -> tuple[tuple, tuple]:
     host, st = item
-    latest = getattr(st, "latest", None)
+    latest = st.latest
     samples = latest.samples if latest is not None else ()
     utils = [s.util_pct for s in samples if s.util_pct is not None]
     used = [s.mem_used_mib for s in samples if s.mem_used_mib is not None]
@@ -92,15 +93,13 @@ def _gpu_cells(item) -> tuple[tuple, tuple]:
         for f in s.health_flags:
             if f not in flags:
                 flags.append(f)
-    xids = getattr(st, "xids", ()) or ()
-    critical = sorted({x.code for x in xids if x.critical})
+    critical = sorted({x.code for x in st.xids if x.critical})
     flags.extend(f"XID{c}" for c in critical)
     state = latest.state if latest is not None else "waiting"
     ok = state == "ok"
     if not ok:
         flags.insert(0, state.upper())
-    history = getattr(st, "util_history", {}) or {}
-    series = [h for h in history.values() if h]
+    series = [h for h in st.util_history.values() if h]
     spark = ""
     if series:
         n = min(len(h) for h in series)
@@ -110,7 +109,7 @@ def _gpu_cells(item) -> tuple[tuple, tuple]:
              fmt_gib(sum(used), sum(total)) if used and total else "-",
              f"{max(temps):.0f}C" if temps else "-",
              f"{sum(power):.0f}W" if power else "-",
-             " ".join(flags) or "ok", spark, getattr(st, "last_ok", None))
+             " ".join(flags) or "ok", spark, st.last_ok)
     row_style = None if ok else "stale"
     flag_style = "bad" if flags else "ok"
     return cells, (row_style, row_style, row_style, row_style, row_style, row_style,
@@ -126,10 +125,10 @@ GPUS = TableSpec(
     key=itemgetter(0), format=_gpu_cells, rows=lambda s: _sorted_gpus(s.gpus),
     empty_text="no GPU telemetry yet", api_data=False)
 
-_gpu_sort_cache: dict[int, tuple] = {}
+_gpu_sort_cache: dict[int, tuple[Mapping[str, HostGpuState], tuple[tuple[str, HostGpuState], ...]]] = {}
 
 
-def _sorted_gpus(gpus) -> tuple:
+def _sorted_gpus(gpus: Mapping[str, HostGpuState]) -> tuple[tuple[str, HostGpuState], ...]:
     """(host, state) pairs by host; the same mapping object gives the same tuple
     (so an unchanged GPU mapping is recognised by identity, for free)."""
     cached = _gpu_sort_cache.get(id(gpus))
@@ -142,7 +141,7 @@ def _sorted_gpus(gpus) -> tuple:
 
 
 # ------------------------------------------------------------------ alerts
-def _alert_cells(a) -> tuple[tuple, tuple]:
+def _alert_cells(a: Alert) -> tuple[tuple, tuple]:
     sev_style = "crit" if a.severity == "critical" else "warn"
     return ((a.severity.upper(), a.kind, a.target, a.message, a.since),
             (sev_style, None, None, None, None))
@@ -157,7 +156,7 @@ ALERTS = TableSpec(
 
 
 # ------------------------------------------------------------------ events
-def _event_cells(e) -> tuple[tuple, tuple]:
+def _event_cells(e: EventRow) -> tuple[tuple, tuple]:
     return ((e.type, e.reason, f"{e.kind}/{e.name}", e.message, e.time, str(e.count)),
             ("warn" if e.type == "Warning" else "dim", None, None, None, None, None))
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 
 class DataPanel(VirtualTable):
-
     def __init__(self, spec: TableSpec, clock: Callable[[], float] = time.time, **kw: Any) -> None:
         super().__init__(spec.columns, key=spec.key, format=spec.format, clock=clock,
                          empty_text=spec.empty_text, **kw)

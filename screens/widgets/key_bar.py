@@ -7,10 +7,12 @@ change; this is one Static line rendered from the screen's active bindings
 from __future__ import annotations
 
 from textual.markup import escape
+from textual.screen import Screen
 from textual.widgets import Static
 
 
 class KeyBar(Static):
+    _shown: str | None = None   # the markup shown
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -19,10 +21,10 @@ class KeyBar(Static):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def _bindings_changed(self, screen) -> None:
+    def _bindings_changed(self, screen: Screen[object]) -> None:
         if self.is_attached and screen is self.screen:
             markup = self.markup_for_bindings()
-            if markup != getattr(self, "_shown", None):
+            if markup != self._shown:
                 # one line high (CSS): a new text never needs a layout pass of the
                 # whole screen, which Static.update asks for by default
                 self.update(markup, layout=False)

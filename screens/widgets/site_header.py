@@ -27,7 +27,6 @@ def _shown_text(s: str) -> str:
 
 
 class SiteHeader(Static):
-
     def __init__(self, session: SessionView, clock: Callable[[], float] = time.time, **kw: Any) -> None:
         super().__init__("", **kw)
         self.session = session
