@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from console.audit import AuditLog
 
@@ -155,7 +156,7 @@ class Runner:
         self._audit_missing: list[str] = []
 
     # -- helpers -------------------------------------------------------------
-    def _progress(self, kind: str, action: str, **kw) -> None:
+    def _progress(self, kind: str, action: str, **kw: Any) -> None:
         if self.on_progress:
             try:
                 self.on_progress(Progress(kind, action, **kw))
@@ -226,7 +227,7 @@ class Runner:
             return {h: f.result() for h, f in futures.items()}
 
     @staticmethod
-    def _guarded(fn, hp: HostPlan) -> HostResult:
+    def _guarded(fn: Callable[[HostPlan], HostResult], hp: HostPlan) -> HostResult:
         try:
             return fn(hp)
         except Exception as e:  # a bug in one host's path must not lose the others' results
@@ -461,6 +462,8 @@ class Runner:
                 journal.write({"t": "rb-intent", "host": hp.host, "step": step_id})
                 notes: tuple[str, ...] = ()
                 try:
+                    if rec.before is None:   # (changed_steps lists steps with a recorded intent)
+                        raise StepError("no recorded before-state to roll back to")
                     if rec.after is not None:
                         notes = drift_notes(step.capture(), rec.before, rec.after)
                     step.rollback(rec.before)

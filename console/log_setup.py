@@ -32,7 +32,7 @@ class RedactingFormatter(logging.Formatter):
     a message or traceback that names a server or proxy URL keeps its password out."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return redact(super().format(record)) or ""
 
 
 def _is_ours(h: logging.Handler) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from console.hosts.transport import Transport
+    from console.kube.pod_log import LogFollower
     from console.site_config import Site
     from console.snapshot import EventRow, Snapshot
 
@@ -101,6 +102,13 @@ class SessionView(Protocol):
     def pod_log(self, namespace: str, name: str, follow: bool = True, *,
                 tail_lines: int | None = 500, container: str | None = None) -> LineSource:
         """A pod's log lines (blocking: call from a worker; close() ends a follow)."""
+        ...
+
+    def follow_pod_log(self, namespace: str, name: str, *, max_lines: int = 5000,
+                       on_lines: Callable[[list[str]], None] | None = None,
+                       container: str | None = None) -> LogFollower:
+        """Follow a pod's log on a thread of its own into a capped buffer (marks a
+        dropped stream, reconnects without repeats)."""
         ...
 
     def transports(self, timeout: float = 10.0) -> dict[str, Transport]:

@@ -149,7 +149,9 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
         timer = threading.Timer(SIGNAL_EXIT_GRACE_S, _exit_now, (signum,))
         timer.daemon = True
         timer.start()
-        self._loop.call_soon_threadsafe(lambda: self.exit(return_code=128 + signum))
+        loop = self._loop   # (set before the handler was installed)
+        if loop is not None:
+            loop.call_soon_threadsafe(lambda: self.exit(return_code=128 + signum))
 
     def on_unmount(self) -> None:
         for sig, handler in self._previous_handlers.items():

@@ -27,6 +27,7 @@ from screens.widgets.scrolling import ScrollText
 from screens.widgets.site_header import SiteHeader
 
 if TYPE_CHECKING:
+    from console.kube.pod_log import LogFollower
     from console.session_view import SessionView
     from console.snapshot import EventRow, Snapshot
     from console.telemetry.poller import HostGpuState
@@ -89,7 +90,7 @@ class DetailScreen(DashboardScreen):
         self.alert_text = alert_text
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
-        self._follower: Any = None   # LogFollower of a pod's log
+        self._follower: LogFollower | None = None   # of a pod's log
         self.log_lines = 0  # lines received (tests read it)
 
     def compose(self) -> ComposeResult:
@@ -150,6 +151,7 @@ class DetailScreen(DashboardScreen):
         """Follow the pod's log on the follower's own thread (console/kube/pod_log.py:
         a stream that ends or breaks is marked and reconnected without repeats)."""
         t = self.target
+        assert t.namespace is not None   # (a pod's target always has one: target_for)
         try:
             self._follower = self.app.session.follow_pod_log(t.namespace, t.name, max_lines=LOG_MAX_LINES,
                                                              on_lines=self._on_log_lines)

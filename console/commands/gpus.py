@@ -12,6 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.telemetry.sample import HostTelemetry
+    from console.telemetry.source import TelemetrySource
 
 # the options of console/cli.py SITE_OPTIONS this command uses
 SITE_OPTIONS = ("site",)
@@ -50,27 +56,33 @@ def run(args: argparse.Namespace) -> int:
         if wanted:
             return _fail("--hosts needs a site (--site FILE): host names come from the site file")
         from console.telemetry.nvml import NvmlSource
-        sources = [NvmlSource("localhost")]
+        nvml = NvmlSource("localhost")
+        sources: list[TelemetrySource] = [nvml]
+        close: Callable[[], None] = nvml.close
     else:
         result = _site_sources(site_file, wanted, args.timeout)
         if isinstance(result, int):
             return result
         sources, close = result
-    if site_file is None:
-        close = sources[0].close
     from console.telemetry.poller import TelemetryPoller
     try:
         states = TelemetryPoller(sources).poll_once()  # every host at once, in parallel
     finally:
         close()  # never raises (close_transports): the round's results are kept
-    rounds = [states[s.name].latest for s in sources]
+    rounds: list[HostTelemetry] = []
+    for source in sources:
+        latest = states[source.name].latest
+        if latest is None:   # (poll_once gives every host a round, failed or not)
+            return _fail(f"{source.name}: no telemetry round")
+        rounds.append(latest)
     from console.safe_text import visible_text  # host errors are host output
     from console.telemetry.report import render_json, render_table
     print(render_json(rounds) if args.json else visible_text(render_table(rounds)))
     return 0 if all(r.state == "ok" for r in rounds) else 1
 
 
-def _site_sources(site_file: str, wanted: list[str], timeout: float):
+def _site_sources(site_file: str, wanted: list[str], timeout: float
+                  ) -> tuple[list[TelemetrySource], Callable[[], None]] | int:
     from console.site_config import ConfigError, load_site
     try:
         site = load_site(site_file)
@@ -91,5 +103,6 @@ def _site_sources(site_file: str, wanted: list[str], timeout: float):
     from console.telemetry.nvidia_smi import NvidiaSmiSource
     transports = transports_for_hosts(site.hosts)
     # one round: the kernel log is read in it too (interval 0)
-    sources = [NvidiaSmiSource(transports[n], timeout=timeout, xid_interval_s=0.0) for n in chosen]
+    sources: list[TelemetrySource] = [NvidiaSmiSource(transports[n], timeout=timeout, xid_interval_s=0.0)
+                                      for n in chosen]
     return sources, lambda: close_transports(transports.values())

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from console.site_session import SiteSession
+    from console.snapshot import Snapshot
+    from console.telemetry.sample import GpuSample
 
 # the options of console/cli.py SITE_OPTIONS this command uses
 SITE_OPTIONS = ("site", "kubeconfig", "context")
@@ -56,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if synced and snap.synced else 1
 
 
-def _wait_demo_pods(session, deadline: float) -> None:
+def _wait_demo_pods(session: SiteSession, deadline: float) -> None:
     """The demo's pods take a moment to be scheduled and turn Ready: wait (bounded)."""
     import time
     while time.monotonic() < deadline:
@@ -69,18 +75,18 @@ def _wait_demo_pods(session, deadline: float) -> None:
         time.sleep(0.1)
 
 
-def _wait_gpus(session, deadline: float) -> None:
+def _wait_gpus(session: SiteSession, deadline: float) -> None:
     import time
     while time.monotonic() < deadline:
-        gpus = session.poller.snapshot()
+        gpus = session.poller.snapshot() if session.poller is not None else {}
         if gpus and all(s.latest is not None for s in gpus.values()):
             return
         time.sleep(0.05)
 
 
-def to_json(session, snap) -> dict:
+def to_json(session: SiteSession, snap: Snapshot) -> dict[str, Any]:
     from console.redact import redact
-    def sample(s):
+    def sample(s: GpuSample) -> dict[str, Any]:
         return {"index": s.index, "util_pct": s.util_pct, "mem_used_mib": s.mem_used_mib,
                 "mem_total_mib": s.mem_total_mib, "temp_c": s.temp_c, "power_w": s.power_w,
                 "health_flags": list(s.health_flags)}
@@ -107,7 +113,7 @@ def to_json(session, snap) -> dict:
     }
 
 
-def render_text(session, snap) -> str:
+def render_text(session: SiteSession, snap: Snapshot) -> str:
     import time
 
     from console.redact import redact

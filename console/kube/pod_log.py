@@ -24,7 +24,8 @@ class LogSession(Protocol):
     """Where the follower gets a pod's log from (console.site_session.SiteSession)."""
 
     def pod_log(self, namespace: str, name: str, follow: bool = True, *,
-                tail_lines: int | None = 500, container: str | None = None) -> LineStream: ...
+                tail_lines: int | None = 500, container: str | None = None,
+                timestamps: bool = False, since_time: str | None = None) -> LineStream: ...
 
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0

@@ -37,7 +37,10 @@ def request(pod: PodRow, method: str, path: str, *, timeout: float, json_body: A
         raise OSError(f"pod {pod.key} has no address or model port yet")
     conn = http1.Connection(pod.ip, pod.model_port, timeout=CONNECT_TIMEOUT_S)
     try:
-        sock = conn.connect()
+        conn.connect()
+        sock = conn.sock
+        if sock is None:   # (connect() sets it or raises)
+            raise OSError(f"pod {pod.key}: not connected")
         sock.settimeout(timeout)
         headers = {"Accept": "*/*", "Connection": "close", "User-Agent": "dsconsole"}
         body = None
