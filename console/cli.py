@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import argparse
@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # The options about the site a command talks to: all of them before the
 # command name (`dsconsole --site F status`), and after it only those the
 # command uses (its module's SITE_OPTIONS), so each --help lists what applies.
-SITE_OPTIONS: dict[str, tuple[str, dict]] = {
+SITE_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "site": ("--site", {"metavar": "FILE", "help": "site YAML file"}),
     "kubeconfig": ("--kubeconfig", {"metavar": "PATH", "help": "kubeconfig (default: KUBECONFIG, ~/.kube/config)"}),
     "context": ("--context", {"metavar": "NAME", "help": "kubeconfig context"}),
@@ -54,7 +54,8 @@ def add_site_arguments(parser: argparse.ArgumentParser, *, sub: bool = False,
     import argparse
     for name, (flag, kw) in SITE_OPTIONS.items():
         if only is None or name in only:
-            parser.add_argument(flag, **kw, **({"default": argparse.SUPPRESS} if sub else {}))
+            extra: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+            parser.add_argument(flag, **kw, **extra)
 
 
 # global options that take a value (the token after them is not a command)
@@ -103,7 +104,8 @@ def _version_action() -> type[argparse.Action]:
     import argparse
 
     class VersionAction(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: object, option_string: str | None = None) -> None:
             from console.versions import version_text
             print(version_text())
             parser.exit(0)
@@ -121,6 +123,7 @@ def plain_args() -> SimpleNamespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args: argparse.Namespace | SimpleNamespace   # (the same attributes: tests/test_cli.py)
     if argv:
         parser = build_parser(commands=names_a_command(argv))
         args = parser.parse_args(argv)
