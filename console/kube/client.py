@@ -235,7 +235,8 @@ class KubeHttp:
         return conn
 
     # --------------------------------------------------------------- requests
-    def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None):
+    def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None,
+              method: str = "GET", body: bytes | None = None):
         if conn.sock is None:
             if self._https:
                 conn.ssl_context = self._ssl    # the newest: a plugin may just have given a client certificate
@@ -244,7 +245,7 @@ class KubeHttp:
         if self._proxy is not None and not self._https:
             headers = {**headers, **self._proxy.headers, "Host": self._authority}
             url = f"http://{self._authority}{url}"
-        conn.request("GET", url, headers=headers)
+        conn.request(method, url, headers=headers, body=body)
         return conn.getresponse()
 
     @property
@@ -253,8 +254,11 @@ class KubeHttp:
         return f"{host}:{self._port}"
 
     def request(self, path: str, params: dict | None = None, *, read_timeout: float | None = 30.0,
-                stream: bool = False):
-        """GET. Plain: a read _Response (.status, .data); `stream`: a LineStream.
+                stream: bool = False, method: str = "GET", body: bytes | None = None,
+                content_type: str | None = None, retry_throttled: bool = True):
+        """GET (or `method` with a `body`, for the wizards' writes; a drill
+        that must see each 429 passes retry_throttled=False). Plain: a read
+        _Response (.status, .data); `stream`: a LineStream.
         Raises ApiUnreachable (CredentialError among them) / KubeApiError / Gone.
         Sent again: once on a kept-alive connection the server had dropped, once
         after a 401 with a plugin's credential, and after a 429 (at most 3 times,
@@ -271,6 +275,8 @@ class KubeHttp:
                 raise ApiUnreachable(f"{self.server_shown}: the client is closed")
             cred = self._exec.cached if self._exec is not None else None
             headers = self._headers()             # CredentialError: nothing is sent
+            if content_type:
+                headers = {**headers, "Content-Type": content_type}
             if stream:
                 conn, reused = self._new_conn(), False
             else:
@@ -281,7 +287,7 @@ class KubeHttp:
                 if conn is None:
                     conn = self._local.conn = self._new_conn()
             try:
-                resp = self._send(conn, url, headers, read_timeout)
+                resp = self._send(conn, url, headers, read_timeout, method, body)
                 if not stream or resp.status >= 400:
                     data = resp.read()
                     if resp.will_close or stream:
@@ -304,7 +310,7 @@ class KubeHttp:
                 refreshed = True
                 self.target.refresh_credentials()
                 continue
-            if resp.status == 429 and throttled < 3:
+            if resp.status == 429 and throttled < 3 and retry_throttled:
                 throttled += 1
                 if stream:
                     self._forget(conn)

@@ -1,0 +1,145 @@
+"""Continuous probing during a drill: real OpenAI-style completions sent in
+rotation to the model-server pods that are serving (Ready, not terminating),
+as a Service's endpoints would spread them. Availability is what it measures:
+requests succeeded / sent, never inferred from pod states.
+
+The list of serving pods is refreshed from the API every `refresh_s`, as
+endpoints follow pods with a lag in a real cluster: a request to a pod killed
+since the last refresh fails, and counts."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from console.probes import model_probe
+
+PROMPT = {"model": "deepseek-v3", "prompt": "drill probe", "max_tokens": 4, "temperature": 0}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    t: float          # time.monotonic() when sent
+    ok: bool
+    latency_s: float
+    pod: str
+    error: str = ""
+
+
+def p99(latencies: list[float]) -> float | None:
+    if not latencies:
+        return None
+    s = sorted(latencies)
+    return s[max(0, math.ceil(0.99 * len(s)) - 1)]   # nearest rank
+
+
+@dataclass(frozen=True)
+class Window:
+    sent: int
+    succeeded: int
+    p99_s: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if not self.sent else self.succeeded / self.sent
+
+    def to_dict(self) -> dict:
+        return {"sent": self.sent, "succeeded": self.succeeded, "success_rate": self.success_rate,
+                "p99_s": self.p99_s}
+
+
+class Prober:
+    """`targets()` returns the serving pods (objects with .name .ip .model_port);
+    `rate` requests per second in total, `workers` at once."""
+
+    def __init__(self, targets: Callable[[], list], *, rate: float = 20.0, workers: int = 4,
+                 refresh_s: float = 0.5, timeout_s: float = 5.0):
+        self._targets_fn = targets
+        self.rate = rate
+        self.workers = workers
+        self.refresh_s = refresh_s
+        self.timeout_s = timeout_s
+        self.results: list[ProbeResult] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._targets: list = []
+        self._next = 0
+        self._threads: list[threading.Thread] = []
+        self.refresh_errors = 0
+
+    def start(self) -> Prober:
+        self._refresh()
+        self._threads = [threading.Thread(target=self._refresher, name="drill-targets", daemon=True)]
+        self._threads += [threading.Thread(target=self._worker, args=(i,), name=f"drill-probe-{i}", daemon=True)
+                          for i in range(self.workers)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.timeout_s + 2)
+
+    def _refresh(self) -> None:
+        try:
+            pods = [p for p in self._targets_fn() if p.serving]
+        except Exception:  # noqa: BLE001 - the API blinked: keep the last list, as endpoints would
+            self.refresh_errors += 1
+            return
+        with self._lock:
+            self._targets = pods
+
+    def _refresher(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            self._refresh()
+
+    def _pick(self):
+        with self._lock:
+            if not self._targets:
+                return None
+            pod = self._targets[self._next % len(self._targets)]
+            self._next += 1
+            return pod
+
+    def _worker(self, i: int) -> None:
+        period = self.workers / self.rate
+        next_at = time.monotonic() + period * i / self.workers
+        while not self._stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            next_at = max(next_at + period, time.monotonic())
+            pod = self._pick()
+            t0 = time.monotonic()
+            if pod is None:   # nothing serving: the request has nowhere to go, a failure
+                self._record(ProbeResult(t0, False, 0.0, "", "no serving pod"))
+                continue
+            try:
+                model_probe.request(pod, "POST", "/v1/completions", timeout=self.timeout_s, json_body=PROMPT)
+                self._record(ProbeResult(t0, True, time.monotonic() - t0, pod.name))
+            except Exception as e:  # noqa: BLE001 - refused, reset, timeout, HTTP error: all failures
+                self._record(ProbeResult(t0, False, time.monotonic() - t0, pod.name, type(e).__name__))
+
+    def _record(self, r: ProbeResult) -> None:
+        with self._lock:
+            self.results.append(r)
+
+    def window(self, since: float | None = None, until: float | None = None) -> Window:
+        with self._lock:
+            rs = [r for r in self.results if (since is None or r.t >= since) and (until is None or r.t < until)]
+        ok = [r.latency_s for r in rs if r.ok]
+        return Window(len(rs), len(ok), p99(ok))
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        """Wait (bounded) until at least n results came back."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.results) >= n:
+                    return True
+            if self._stop.wait(0.05):
+                return False
+        return False
