@@ -1,0 +1,166 @@
+"""`dsconsole drill list|run NAME|report RUN|rollback RUN`: disaster-recovery
+drills, headless. --demo runs them on an embedded demo site started in this
+process (the only place with fault injection: node loss, GPU fault).
+Exit codes: 0 the drill completed and met its targets, 1 it deviated, failed
+or was aborted, 2 bad input."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+from console.safe_text import visible
+
+ACTIONS = ("list", "run", "report", "rollback")
+SITE_OPTIONS = ("site", "kubeconfig", "context", "read_only", "operator")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from console.commands.arg_types import positive_float
+    parser.add_argument("action", choices=ACTIONS, help="list: drills and saved reports; run NAME: run a drill; "
+                        "report RUN: print a report; rollback RUN: run an unfinished drill's rollbacks")
+    parser.add_argument("name", nargs="?", help="drill name (run) or run id (report, rollback)")
+    parser.add_argument("--target", metavar="NAME", help="the node (or pod, for pod-kill) to disrupt")
+    parser.add_argument("--demo", action="store_true", help="run on an embedded demo site")
+    parser.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
+                        help="demo site: simulated seconds per real second (default 1)")
+    parser.add_argument("--yes", action="store_true", help="confirm the blast radius without asking")
+    parser.add_argument("--allow-production", action="store_true",
+                        help="headless: allow a drill on a context marked production")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+class BadInput(Exception):
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.kube.client import ApiUnreachable, KubeApiError
+    from console.kube.kubeconfig import KubeConfigError
+    try:
+        return _run(args)
+    except BadInput as e:
+        print(f"dsconsole drill: {visible(str(e))}", file=sys.stderr)
+        return 2
+    except (KubeConfigError, ApiUnreachable, KubeApiError) as e:
+        print(f"dsconsole drill: {visible(str(e))}", file=sys.stderr)
+        return 2
+
+
+def _cluster(args):
+    """(ops, faults, site name, context, time scale, demo site or None)."""
+    from actions.drills.cluster_ops import ClusterOps
+    from console.kube.client import KubeHttp
+    from console.kube.kubeconfig import resolve
+    if args.demo:
+        from actions.drills.faults import DemoFaults
+        from console.sim.demo_site import start_demo_site
+        site = start_demo_site(nodes=4, gpus_per_node=4, time_scale=args.time_scale, traffic=False)
+        ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace=site.namespace,
+                         deployment="deepseek-v3")
+        return ops, DemoFaults(site), "demo", site.context, args.time_scale, site
+    namespace, kubeconfig, context, name = "deepseek", getattr(args, "kubeconfig", None), args.context, None
+    if getattr(args, "site", None):
+        from console.site_config import load_site
+        site_cfg = load_site(args.site)
+        namespace, name = site_cfg.cluster.namespace, site_cfg.name
+        kubeconfig = kubeconfig or site_cfg.cluster.kubeconfig
+        context = context or site_cfg.cluster.context
+    target = resolve(kubeconfig, context)
+    return (ClusterOps(KubeHttp(target), namespace=namespace, deployment="deepseek-v3"), None, name,
+            getattr(target, "context", context), 1.0, None)
+
+
+def _confirm(args, names: list[str], what: str) -> str | None:
+    if args.yes:
+        return "--yes"
+    if not sys.stdin.isatty():
+        raise BadInput("a drill needs a confirmation: run it in a terminal or pass --yes")
+    print(f"{what}\nType the target's name ({', '.join(names)}) to confirm: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip()
+    return f"typed {answer!r}" if answer and answer in names else None
+
+
+def _announce_unfinished(args) -> None:
+    from actions.drills import store
+    for u in store.unfinished():
+        print(f"unfinished drill {u['run_id']} ({u['drill']}): {len(u['pending'])} rollback(s) not run; "
+              f"run them: dsconsole drill rollback {u['run_id']}", file=sys.stderr)
+
+
+def _run(args) -> int:
+    from actions.drills import store
+    from actions.drills.catalog import DRILLS, NOT_BUILT, DrillRefused
+    if args.action == "list":
+        reports = store.reports()
+        if args.json:
+            print(json.dumps({"drills": list(DRILLS), "not_built": NOT_BUILT,
+                              "reports": [{k: r.get(k) for k in ("run_id", "drill", "status", "deviated")}
+                                          for r in reports]}, indent=2))
+            return 0
+        for d in DRILLS.values():
+            print(f"{d.name:<12} {d.title}")
+        for n, why in NOT_BUILT.items():
+            print(f"{n:<12} not available: {why}")
+        print("\nreports:" if reports else "\nno reports yet")
+        for r in reports:
+            print(f"  {r['run_id']}  {r['drill']:<12} {r['status']}{' (deviated)' if r['deviated'] else ''}")
+        _announce_unfinished(args)
+        return 0
+    if not args.name:
+        raise BadInput(f"{args.action} needs a {'drill name' if args.action == 'run' else 'run id'}")
+    if args.action == "report":
+        try:
+            r = store.load_report(args.name)
+        except FileNotFoundError as e:
+            raise BadInput(str(e)) from None
+        from actions.drills.report import render_markdown
+        print(json.dumps(r, indent=2) if args.json else render_markdown(r))
+        return 0
+    if getattr(args, "read_only", False):
+        raise BadInput(f"read-only session: drill {args.action} refused (started with --read-only)")
+    if args.action == "run" and args.name not in DRILLS:
+        raise BadInput(f"unknown drill {args.name!r}; expected one of {', '.join(DRILLS)}")
+    ops, faults, site_name, context, scale, demo = _cluster(args)
+    try:
+        if args.action == "rollback":
+            try:
+                done = store.rollback_run(args.name, ops, faults)
+            except FileNotFoundError:
+                raise BadInput(f"no drill run {args.name} in {store.drills_dir()}") from None
+            for b in done:
+                print(f"{b['op']} {b.get('node') or ''}: {'done' if b['ok'] else 'FAILED ' + visible(b['error'])}")
+            print("nothing to roll back" if not done else "", end="")
+            return 0 if all(b["ok"] for b in done) else 1
+        return _drill(args, ops, faults, site_name, context, scale)
+    except DrillRefused as e:
+        raise BadInput(str(e)) from None
+    finally:
+        if demo is not None:
+            demo.stop()
+
+
+def _drill(args, ops, faults, site_name, context, scale) -> int:
+    from actions.drills.engine import COMPLETED, DrillRun
+    from actions.drills.report import render_markdown
+    from console.audit import AuditLog
+    _announce_unfinished(args)
+
+    def show(ev):
+        if not args.json:
+            print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
+    operator = getattr(args, "operator", None)
+    drill = DrillRun(args.name, ops, faults=faults, site=site_name, context=context, time_scale=scale,
+                     operator=operator, on_event=show, audit=AuditLog(operator=operator, site=site_name))
+    radius = drill.plan(args.target)
+    how = _confirm(args, radius.names, f"Drill {args.name} will disrupt {radius.describe()}.")
+    if how is None:
+        print("not confirmed: nothing changed", file=sys.stderr)
+        return 1
+    # Ctrl-C (and SIGTERM) abort the drill; its rollbacks still run
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: drill.abort())
+    report = drill.run(radius, how)
+    print(json.dumps(report, indent=2) if args.json else render_markdown(report))
+    return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
