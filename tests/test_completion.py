@@ -53,7 +53,7 @@ def test_bash_completes_commands_actions_and_options(tmp_path):
     assert bash_complete(path, "dsconsole hosts trust --y") == ["--yes"]
     offered = bash_complete(path, "dsconsole sim serve --")
     assert "--replicas" in offered and "--churn" in offered and "--theme" not in offered
-    assert set(bash_complete(path, "dsconsole d")) == {"demo", "doctor"}
+    assert set(bash_complete(path, "dsconsole d")) == {"demo", "doctor", "drill"}
     # file names for options and positionals that take one
     (tmp_path / "site-a.yaml").write_text("name: a\n")
     assert bash_complete(path, "dsconsole status --site site-") == ["site-a.yaml"]

@@ -16,8 +16,9 @@ import pytest
 
 from actions.drills import store
 from actions.drills.cluster_ops import ClusterOps
-from actions.drills.engine import ABORTED, COMPLETED, DrillRun
+from actions.drills.engine import DrillRun
 from actions.drills.faults import DemoFaults
+from actions.drills.outcomes import ABORTED, COMPLETED
 from console.kube.client import KubeHttp
 from console.kube.kubeconfig import resolve
 from console.sim.demo_site import start_demo_site

@@ -23,11 +23,9 @@ from console.audit import AuditLog
 
 from . import store
 from .catalog import DRILLS, BlastRadius, DrillRefused
+from .outcomes import ABORTED, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
-
-COMPLETED, FAILED, ABORTED, INTERRUPTED, NOT_STARTED = "completed", "failed", "aborted", "interrupted", "not-started"
-RECOVERY_TARGET_S = 30.0
-AVAILABILITY_TARGET = 0.9995
+from .rollbacks import run_undos
 
 
 class Aborted(Exception):
@@ -255,33 +253,3 @@ class DrillRun:
         store.save_report(report)
         self._audit("drill-end", radius, status)
         return report
-
-
-def run_undos(ops, faults, undos: list[dict], journal, event=None) -> list[dict]:
-    """Run rollbacks in reverse order; each outcome journaled ("undone")."""
-    done = []
-    for rec in reversed(undos):
-        ok, err = True, None
-        try:
-            if rec["op"] == "uncordon":
-                ops.cordon(rec["node"], False)
-            elif rec["op"] == "recover_node":
-                _need(faults, rec).recover_node(rec["node"])
-            elif rec["op"] == "clear_gpu":
-                _need(faults, rec).clear_gpu(rec["node"], rec["gpu"])
-            else:
-                raise ValueError(f"unknown rollback {rec['op']!r}")
-        except Exception as e:  # noqa: BLE001 - the next rollback still runs
-            ok, err = False, f"{type(e).__name__}: {e}"
-        out = {"id": rec["id"], "op": rec["op"], "node": rec.get("node"), "ok": ok, "error": err}
-        journal.write({"t": "undone", **out})
-        if event:
-            event("rollback", f"{rec['op']} {rec.get('node', '')}: {'done' if ok else 'FAILED: ' + err}")
-        done.append(out)
-    return done
-
-
-def _need(faults, rec: dict):
-    if faults is None:
-        raise RuntimeError(f"{rec['op']} needs the demo site that ran the drill (its simulator is gone)")
-    return faults

@@ -7,7 +7,7 @@ import time
 
 from console.safe_text import visible
 
-from .engine import AVAILABILITY_TARGET, RECOVERY_TARGET_S
+from .outcomes import AVAILABILITY_TARGET, RECOVERY_TARGET_S
 
 
 def _toleration_advice(m: dict) -> dict | None:

@@ -85,7 +85,8 @@ def unfinished() -> list[dict]:
 
 def rollback_run(run_id: str, ops, faults=None) -> list[dict]:
     """Run the pending rollbacks of a drill (a killed console's) and close its journal."""
-    from .engine import INTERRUPTED, run_undos
+    from .outcomes import INTERRUPTED
+    from .rollbacks import run_undos
     j = Journal(drills_dir() / f"{run_id}.jsonl")
     try:
         recs = records(run_id)

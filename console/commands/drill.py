@@ -142,7 +142,8 @@ def _run(args) -> int:
 
 
 def _drill(args, ops, faults, site_name, context, scale) -> int:
-    from actions.drills.engine import COMPLETED, DrillRun
+    from actions.drills.engine import DrillRun
+    from actions.drills.outcomes import COMPLETED
     from actions.drills.report import render_markdown
     from console.audit import AuditLog
     _announce_unfinished(args)
