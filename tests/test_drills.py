@@ -173,3 +173,23 @@ def test_fault_drills_refused_without_injector(name, tmp_path):
     with _site(10.0) as site:
         with pytest.raises(Exception, match="fault injection"):
             DrillRun(name, _ops(site.kubeconfig_path), site="x")
+
+
+def test_gpu_fault_alerts_cordons_and_moves_pods():
+    scale = 20.0
+    with _site(scale) as site:
+        before = _nodes(site.kubeconfig_path)
+        run = DrillRun("gpu-fault", _ops(site.kubeconfig_path), faults=DemoFaults(site), site="demo",
+                       time_scale=scale)
+        radius = run.plan()
+        rep = run.run(radius, "test")
+        assert rep["status"] == COMPLETED, rep["error"]
+        assert rep["measurements"]["alert_fired"] and rep["verdicts"]["alert"]["met"]
+        assert any("XID 79" in a for a in rep["measurements"]["alerts"])
+        node = radius.nodes[0]
+        assert all(p.node != node for p in _ops(site.kubeconfig_path).model_pods() if p.name in radius.pods) \
+            or not any(p.name in radius.pods for p in _ops(site.kubeconfig_path).model_pods())
+        assert [b["op"] for b in rep["rollbacks"]] == ["uncordon", "clear_gpu"]
+        assert site.gpus.faults(node) == {}
+        assert _nodes(site.kubeconfig_path) == before
+        _check_report(rep)
