@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_TOLERATION_S = 300.0   # Kubernetes' default for node.kubernetes.io/unreachable
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -47,7 +48,7 @@ def toleration_seconds(pod: dict) -> float | None:
     return 0.0
 
 
-def _busiest_node(run) -> str:
+def _busiest_node(run: Any) -> str:
     counts: dict[str, int] = {}
     for p in run.before_pods:
         if p.serving and p.node:
@@ -63,14 +64,14 @@ class Drill:
     needs_faults = False
     bypasses_pdb = False
 
-    def blast_radius(self, run, target: str | None) -> BlastRadius:
+    def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         raise NotImplementedError
 
-    def inject(self, run, radius: BlastRadius) -> None:
+    def inject(self, run: Any, radius: BlastRadius) -> None:
         raise NotImplementedError
 
 
-def _node_radius(run, target: str | None) -> BlastRadius:
+def _node_radius(run: Any, target: str | None) -> BlastRadius:
     node = target or _busiest_node(run)
     if node not in run.ops.node_names():
         raise DrillRefused(f"no node {node!r} in the cluster")
@@ -78,7 +79,7 @@ def _node_radius(run, target: str | None) -> BlastRadius:
     return BlastRadius((node,), pods)
 
 
-def cordon(run, node: str) -> None:
+def cordon(run: Any, node: str) -> None:
     if run.ops.node(node)["spec"].get("unschedulable"):
         run.event("action", f"node {node} already cordoned (left so)")
         return
@@ -87,7 +88,7 @@ def cordon(run, node: str) -> None:
     run.event("action", f"cordoned node {node}")
 
 
-def evict_all(run, pods: tuple[str, ...], retry_s: float = 1.0) -> None:
+def evict_all(run: Any, pods: tuple[str, ...], retry_s: float = 1.0) -> None:
     """Evict through the Eviction API; a 429 (the PDB forbids it now) is
     expected, shown and retried every `retry_s` site seconds (scaled on the
     demo's clock, else the retry period is the drain's measurement error)
@@ -116,7 +117,7 @@ class PodKill(Drill):
     title = "Pod kill: delete one model-server pod"
     bypasses_pdb = True
 
-    def blast_radius(self, run, target):
+    def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         serving = sorted(p.name for p in run.before_pods if p.serving)
         if target:
             if target not in serving:
@@ -126,7 +127,7 @@ class PodKill(Drill):
             raise DrillRefused("no serving model-server pod to kill")
         return BlastRadius((), (serving[0],))
 
-    def inject(self, run, radius):
+    def inject(self, run: Any, radius: BlastRadius) -> None:
         name = radius.pods[0]
         run.note("a pod delete bypasses the PodDisruptionBudget: this drill measures recovery, "
                  "not what the PDB protects")
@@ -139,10 +140,10 @@ class NodeDrain(Drill):
     name = "node-drain"
     title = "Node drain: cordon and evict through the Eviction API"
 
-    def blast_radius(self, run, target):
+    def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         return _node_radius(run, target)
 
-    def inject(self, run, radius):
+    def inject(self, run: Any, radius: BlastRadius) -> None:
         cordon(run, radius.nodes[0])
         evict_all(run, radius.pods)
 
@@ -152,10 +153,10 @@ class NodeLoss(Drill):
     title = "Node loss: the node stops"
     needs_faults = True
 
-    def blast_radius(self, run, target):
+    def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         return _node_radius(run, target)
 
-    def inject(self, run, radius):
+    def inject(self, run: Any, radius: BlastRadius) -> None:
         node = radius.nodes[0]
         if radius.pods:
             tol = toleration_seconds(run.ops.raw_pod(radius.pods[0]))
@@ -174,10 +175,10 @@ class GpuFault(Drill):
     needs_faults = True
     kind = "xid79"
 
-    def blast_radius(self, run, target):
+    def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         return _node_radius(run, target)
 
-    def inject(self, run, radius):
+    def inject(self, run: Any, radius: BlastRadius) -> None:
         node = radius.nodes[0]
         run.undo({"op": "clear_gpu", "node": node, "gpu": 0})
         run.faults.gpu_fault(node, 0, self.kind)

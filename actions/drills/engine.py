@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from console.audit import AuditLog
 
@@ -46,7 +47,7 @@ class Hypothesis:
 
 
 class DrillRun:
-    def __init__(self, drill: str, ops, *, faults=None, site: str | None, context: str | None = None,
+    def __init__(self, drill: str, ops: Any, *, faults: Any = None, site: str | None, context: str | None = None,
                  production: bool = False, operator: str | None = None, time_scale: float = 1.0,
                  max_wait_s: float = 900.0, hypothesis: Hypothesis | None = None,
                  prober: Prober | None = None, on_event: Callable[[dict], None] | None = None,
@@ -76,9 +77,10 @@ class DrillRun:
         self.t_start = time.monotonic()
         self.started_wall = time.time()
         self.t_disrupted: float | None = None
+        self._undos: list[dict] = []
         self.deadline = float("inf")
         self.before_pods: list = []
-        self.journal = None
+        self.journal: Any = None
         self.run_id: str | None = None
         self._undo_seq = 0
 
@@ -139,7 +141,7 @@ class DrillRun:
             reasons.append(f"{serving} of {desired} model-server pods serving")
         if w.sent < self.hyp.min_requests:
             reasons.append(f"only {w.sent} probe requests in the window")
-        elif w.success_rate < self.hyp.min_success_rate:
+        elif (w.success_rate or 0.0) < self.hyp.min_success_rate:
             reasons.append(f"success rate {w.success_rate:.4f} < {self.hyp.min_success_rate}")
         if w.p99_s is not None and w.p99_s * self.time_scale > self.hyp.max_p99_s:
             reasons.append(f"P99 {w.p99_s * self.time_scale:.3f} s > {self.hyp.max_p99_s} s")
@@ -158,7 +160,7 @@ class DrillRun:
     def run(self, radius: BlastRadius, confirmation: str) -> dict:
         """Run the drill on a confirmed blast radius; returns the report dict
         (also saved under the state dir)."""
-        self._undos: list[dict] = []
+        self._undos = []
         self.journal = store.new_journal({"drill": self.drill.name, "title": self.drill.title,
                                           "site": self.site, "context": self.context,
                                           "blast_radius": radius.to_dict(), "time_scale": self.time_scale})
@@ -210,6 +212,7 @@ class DrillRun:
 
     def _observe(self, radius: BlastRadius) -> None:
         """Until every disrupted pod is replaced by serving pods that answered."""
+        t_dis = self.t_disrupted or time.monotonic()
         gone = set(radius.pods)
         before = {p.name for p in self.before_pods}
         desired = self.ops.desired_replicas()
@@ -223,13 +226,13 @@ class DrillRun:
                 t_ready = time.monotonic()
                 self.event("ready", f"replacement pod(s) Ready: {', '.join(sorted(new))}")
             if t_ready is not None:
-                answered = {r.pod for r in self.prober.results[-2000:] if r.ok and r.t >= self.t_disrupted}
+                answered = {r.pod for r in self.prober.results[-2000:] if r.ok and r.t >= t_dis}
                 if new <= answered:
                     t_warm = time.monotonic()
                     self.event("recovered", "every replacement answered a completion")
                     self.measurements.update(
-                        ready_s=round((t_ready - self.t_disrupted) * self.time_scale, 3),
-                        recovery_s=round((t_warm - self.t_disrupted) * self.time_scale, 3))
+                        ready_s=round((t_ready - t_dis) * self.time_scale, 3),
+                        recovery_s=round((t_warm - t_dis) * self.time_scale, 3))
                     return
             if time.monotonic() > self.deadline:
                 raise TimeoutError(f"not recovered within {self.max_wait_real_s * self.time_scale:g} s")
@@ -244,7 +247,7 @@ class DrillRun:
         except OSError as e:
             self.note(f"audit record not written: {e}")
 
-    def _finish(self, status: str, error: str | None, radius: BlastRadius, steady: dict) -> dict:
+    def _finish(self, status: str, error: str | None, radius: BlastRadius, steady: dict) -> dict[str, Any]:
         self.prober.stop()
         from .report import build_report
         report = build_report(self, status=status, error=error, radius=radius, steady=steady)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from console.probes import model_probe
 
@@ -96,7 +97,7 @@ class Prober:
         while not self._stop.wait(self.refresh_s):
             self._refresh()
 
-    def _pick(self):
+    def _pick(self) -> Any:
         with self._lock:
             if not self._targets:
                 return None

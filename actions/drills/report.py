@@ -4,6 +4,7 @@ with the timeline and a verdict per target (recovery <= 30 s, availability
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from console.safe_text import visible
 
@@ -28,7 +29,7 @@ def _toleration_advice(m: dict) -> dict | None:
     return out
 
 
-def build_report(run, *, status: str, error: str | None, radius, steady: dict) -> dict:
+def build_report(run: Any, *, status: str, error: str | None, radius: Any, steady: dict) -> dict:
     m = dict(run.measurements)
     m["time_scale"] = run.time_scale
     m["evictions_429"] = run.evictions_429
@@ -61,7 +62,7 @@ def build_report(run, *, status: str, error: str | None, radius, steady: dict) -
     }
 
 
-def _fmt(v) -> str:
+def _fmt(v: Any) -> str:
     if v is None:
         return "n/a"
     if isinstance(v, float):

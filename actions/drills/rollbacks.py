@@ -2,8 +2,12 @@
 reset a faulted GPU), at the drill's end or later for a killed console's."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 
-def run_undos(ops, faults, undos: list[dict], journal, event=None) -> list[dict]:
+
+def run_undos(ops: Any, faults: Any, undos: list[dict], journal: Any,
+              event: Callable[[str, str], None] | None = None) -> list[dict]:
     """Run rollbacks in reverse order; each outcome journaled ("undone")."""
     done = []
     for rec in reversed(undos):
@@ -22,12 +26,12 @@ def run_undos(ops, faults, undos: list[dict], journal, event=None) -> list[dict]
         out = {"id": rec["id"], "op": rec["op"], "node": rec.get("node"), "ok": ok, "error": err}
         journal.write({"t": "undone", **out})
         if event:
-            event("rollback", f"{rec['op']} {rec.get('node', '')}: {'done' if ok else 'FAILED: ' + err}")
+            event("rollback", f"{rec['op']} {rec.get('node', '')}: {'done' if ok else f'FAILED: {err}'}")
         done.append(out)
     return done
 
 
-def _need(faults, rec: dict):
+def _need(faults: Any, rec: dict) -> Any:
     if faults is None:
         raise RuntimeError(f"{rec['op']} needs the demo site that ran the drill (its simulator is gone)")
     return faults

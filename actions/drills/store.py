@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from actions.journal import Journal, new_run_id
 from console import paths
@@ -83,7 +84,7 @@ def unfinished() -> list[dict]:
     return out
 
 
-def rollback_run(run_id: str, ops, faults=None) -> list[dict]:
+def rollback_run(run_id: str, ops: Any, faults: Any = None) -> list[dict]:
     """Run the pending rollbacks of a drill (a killed console's) and close its journal."""
     from .outcomes import INTERRUPTED
     from .rollbacks import run_undos

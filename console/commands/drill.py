@@ -9,6 +9,7 @@ import argparse
 import json
 import signal
 import sys
+from typing import Any
 
 from console.safe_text import visible
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _cluster(args):
+def _cluster(args: Any) -> tuple:
     """(ops, faults, site name, context, time scale, demo site or None)."""
     from actions.drills.cluster_ops import ClusterOps
     from console.kube.client import KubeHttp
@@ -72,7 +73,7 @@ def _cluster(args):
             getattr(target, "context", context), 1.0, None)
 
 
-def _confirm(args, names: list[str], what: str) -> str | None:
+def _confirm(args: Any, names: list[str], what: str) -> str | None:
     if args.yes:
         return "--yes"
     if not sys.stdin.isatty():
@@ -82,14 +83,14 @@ def _confirm(args, names: list[str], what: str) -> str | None:
     return f"typed {answer!r}" if answer and answer in names else None
 
 
-def _announce_unfinished(args) -> None:
+def _announce_unfinished(args: Any) -> None:
     from actions.drills import store
     for u in store.unfinished():
         print(f"unfinished drill {u['run_id']} ({u['drill']}): {len(u['pending'])} rollback(s) not run; "
               f"run them: dsconsole drill rollback {u['run_id']}", file=sys.stderr)
 
 
-def _run(args) -> int:
+def _run(args: Any) -> int:
     from actions.drills import store
     from actions.drills.catalog import DRILLS, NOT_BUILT, DrillRefused
     if args.action == "list":
@@ -141,14 +142,15 @@ def _run(args) -> int:
             demo.stop()
 
 
-def _drill(args, ops, faults, site_name, context, scale) -> int:
+def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str | None,
+           scale: float) -> int:
     from actions.drills.engine import DrillRun
     from actions.drills.outcomes import COMPLETED
     from actions.drills.report import render_markdown
     from console.audit import AuditLog
     _announce_unfinished(args)
 
-    def show(ev):
+    def show(ev: dict) -> None:
         if not args.json:
             print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
     operator = getattr(args, "operator", None)
