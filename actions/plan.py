@@ -1,5 +1,9 @@
-"""Plan: the steps of one wizard, per host, and the registry that rebuilds a
-plan from what the journal stored (so resume and rollback work in a new process)."""
+"""Plan: the steps of one wizard, per target, and the registry that rebuilds a
+plan from what the journal stored (so resume and rollback work in a new process).
+
+A target is a host (its Transport) or the cluster (the Kubernetes client,
+under the target name CLUSTER); a plan may mix both. The journal, the audit
+log and the runner treat a target's name like a host's."""
 from __future__ import annotations
 
 import importlib
@@ -9,9 +13,13 @@ from console.hosts.transport import Transport
 
 from .step import Step
 
+CLUSTER = "cluster"   # the target name of the cluster in plans, journals and audit records
+
 
 @dataclass
 class HostPlan:
+    """One target's steps: `host` is its name, `transport` the Transport of a
+    host or the Kubernetes client of the cluster (target CLUSTER)."""
     host: str
     transport: Transport
     steps: list[Step]
@@ -38,6 +46,7 @@ class Plan:
 
 
 # wizard name -> "module:function(transports: dict[str, Transport], params: dict) -> Plan"
+# (a cluster wizard finds its client under transports[CLUSTER])
 WIZARDS: dict[str, str] = {
     "host-tuning": "actions.host_tuning.plan:build_plan",
 }

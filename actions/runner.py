@@ -32,6 +32,7 @@ from .step import (
     BeforeState,
     CheckResult,
     Step,
+    StepControl,
     StepError,
     VerifyResult,
 )
@@ -100,13 +101,14 @@ class RunResult:
 
 @dataclass(frozen=True)
 class Progress:
-    kind: str              # run-start | step-start | step-done | host-done | run-done
+    kind: str              # run-start | step-start | step-progress | step-done | host-done | run-done
     action: str
     host: str | None = None
     step: str | None = None
     status: str | None = None
     message: str = ""
     run_id: str | None = None
+    fraction: float | None = None   # step-progress of a long step: 0..1, None when unknown
 
 
 def drift_notes(now: BeforeState, before: BeforeState, after: BeforeState) -> tuple[str, ...]:
@@ -121,6 +123,10 @@ def drift_notes(now: BeforeState, before: BeforeState, after: BeforeState) -> tu
         if value != after.runtime.get(key, value) and value != before.runtime.get(key):
             notes.append(f"{key} was {value} (changed after this run set {after.runtime[key]}); "
                          f"rollback restored {before.runtime[key]}")
+    for key, obj in now.objects.items():
+        if key in after.objects and _rv(obj) != _rv(after.objects[key]) and _rv(obj) != _rv(before.objects.get(key)):
+            notes.append(f"{key} was changed after this run applied it (resourceVersion {_rv(obj)}); "
+                         f"rollback restored the state from before the run over that change")
     return tuple(notes)
 
 
@@ -135,6 +141,10 @@ def _audit_note(missing: list[str], notices: list[str]) -> str:
     tails set aside."""
     parts = [f"audit log: {len(missing)} record(s) NOT written: {missing[0]}"] if missing else []
     return "".join(f" ({p})" for p in parts + notices)
+
+
+def _rv(obj: dict | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
 
 
 def _err(e: BaseException) -> str:
@@ -154,6 +164,22 @@ class Runner:
         self.stop_all_on_failure = stop_all_on_failure
         self.on_progress = on_progress
         self._audit_missing: list[str] = []
+        self._control: StepControl | None = None
+
+    # -- long steps: pause / abort the running action ---------------------------
+    def pause(self) -> None:
+        if self._control is not None:
+            self._control.pause()
+
+    def unpause(self) -> None:
+        if self._control is not None:
+            self._control.unpause()
+
+    def abort(self) -> None:
+        """Abort the running apply/resume: a long step stops at its next
+        checkpoint and fails; the run stays unfinished (resume or roll back)."""
+        if self._control is not None:
+            self._control.abort()
 
     # -- helpers -------------------------------------------------------------
     def _progress(self, kind: str, action: str, **kw: Any) -> None:
@@ -340,6 +366,9 @@ class Runner:
         journal.write({"t": "begin", "action": action})
         self._progress("run-start", action, run_id=run_id, message=f"{action} run {run_id}")
         stop = threading.Event()
+        self._control = StepControl(lambda target, step_id, fraction, message: self._progress(
+            "step-progress", action, host=target, step=step_id, run_id=run_id,
+            fraction=fraction, message=message))
 
         def host(hp: HostPlan) -> HostResult:
             steps: list[StepResult] = []
@@ -419,6 +448,8 @@ class Runner:
             before = rec.before if rec and rec.before is not None and not rec.rolled_back else step.capture()
             journal.write({"t": "intent", "host": hp.host, "step": step.id,
                            "before": before.to_json(), "summary": chk.summary})
+            if self._control is not None:
+                step.control = self._control.bind(hp.host, step.id)
             notes = step.apply(before)
             v = step.verify()
             if not v.ok:
@@ -468,7 +499,7 @@ class Runner:
                         notes = drift_notes(step.capture(), rec.before, rec.after)
                     step.rollback(rec.before)
                     now = step.capture()
-                    if now.files != rec.before.files or now.runtime != rec.before.runtime:
+                    if not step.restored(now, rec.before):
                         raise StepError("host does not match the recorded before-state after rollback")
                     journal.write({"t": "rb-outcome", "host": hp.host, "step": step_id, "status": ROLLED_BACK,
                                    "notes": list(notes)})

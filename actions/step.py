@@ -1,10 +1,22 @@
 """Step: the unit of every wizard (DESIGN.md "Step").
 
-A step looks at one host (`check()`: is it needed, and what exactly would change,
+A step's target is a host (a Transport) or the cluster (a Kubernetes client,
+plan target name CLUSTER). A step looks at its target (`check()`: is it needed, and what exactly would change,
 persistent and runtime shown apart), records what it saw before changing
 anything (`capture()` -> BeforeState: file contents byte for byte, including a
 file's absence, and runtime values), changes it (`apply()`), checks that it
 worked (`verify()`) and puts back exactly what it saw (`rollback(before)`).
+
+On the cluster the before-state is whole objects (`BeforeState.objects`, keyed
+"Kind/namespace/name", None = absent): rollback re-applies what was there, or
+deletes what the run created.
+
+A long step (a rollout, a warmup, a gate observed over a window) reports
+progress and honours pause/abort through `self.control` (a StepControl the
+runner hands it): call `control.report(fraction, message)` as it goes and
+`control.checkpoint()` between units of work. It must be safe to run again:
+on resume it is started afresh with the original before-state and picks up
+from what it observes (pods already warm are not warmed again).
 
 Report-only steps (`report_only = True`) only look: their check never says
 "needed" and apply/rollback do nothing.
@@ -17,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import threading
 from dataclasses import dataclass, field
 
 from console.hosts.transport import Transport
@@ -65,21 +78,88 @@ class VerifyResult:
 
 @dataclass
 class BeforeState:
-    """What a step saw before changing anything: files (None = absent) and
-    runtime values. Serialisable for the journal so a later process can roll back."""
+    """What a step saw before changing anything: on a host, files (None =
+    absent) and runtime values; in the cluster, whole objects keyed
+    "Kind/namespace/name" (None = absent), resourceVersion included.
+    Serialisable for the journal so a later process can roll back."""
     files: dict[str, bytes | None] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, dict | None] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"files": {p: (None if b is None else base64.b64encode(b).decode())
-                          for p, b in self.files.items()},
-                "runtime": dict(self.runtime)}
+        d = {"files": {p: (None if b is None else base64.b64encode(b).decode())
+                       for p, b in self.files.items()},
+             "runtime": dict(self.runtime)}
+        if self.objects:  # host steps' journal records stay as they were
+            d["objects"] = dict(self.objects)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> BeforeState:
         return cls(files={p: (None if b is None else base64.b64decode(b))
                           for p, b in (d.get("files") or {}).items()},
-                   runtime=dict(d.get("runtime") or {}))
+                   runtime=dict(d.get("runtime") or {}),
+                   objects=dict(d.get("objects") or {}))
+
+
+class StepAborted(Exception):
+    """The operator aborted a long step; the run can be resumed or rolled back."""
+
+
+class StepControl:
+    """The runner's handle on a running long step: progress out, pause and
+    abort in. The runner makes one per action and binds a view of it to each
+    step it runs (`bind`): the views share pause and abort; thread-safe."""
+
+    def __init__(self, on_report=None):
+        self._on_report = on_report          # callable(target, step_id, fraction, message)
+        self._running = threading.Event()
+        self._running.set()
+        self._aborted = threading.Event()
+        self._where: tuple[str | None, str | None] = (None, None)
+
+    def bind(self, target: str, step_id: str) -> StepControl:
+        view = StepControl(self._on_report)
+        view._running, view._aborted, view._where = self._running, self._aborted, (target, step_id)
+        return view
+
+    def report(self, fraction: float | None, message: str) -> None:
+        if self._on_report is not None:
+            self._on_report(*self._where, fraction, message)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def unpause(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def abort(self) -> None:
+        self._aborted.set()
+        self._running.set()
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted.is_set()
+
+    def checkpoint(self) -> None:
+        """Between units of work: wait while paused, raise StepAborted if aborted."""
+        while not self._running.wait(0.2):
+            pass
+        if self._aborted.is_set():
+            raise StepAborted("aborted by the operator")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait that long (a poll interval), waking early on abort."""
+        if self._aborted.wait(seconds):
+            raise StepAborted("aborted by the operator")
+        self.checkpoint()
+
+
+NO_CONTROL = StepControl()
 
 
 class StepError(Exception):
@@ -87,15 +167,18 @@ class StepError(Exception):
 
 
 class Step:
-    """Base of all steps. `id` is unique within a host's plan and stable across
-    processes (the journal refers to steps by it)."""
+    """Base of all steps. `id` is unique within a target's plan and stable across
+    processes (the journal refers to steps by it). `host` is the target: a
+    Transport, or for cluster steps the Kubernetes client."""
 
     id: str = ""
     title: str = ""
     report_only: bool = False
+    long: bool = False     # reports progress, may be paused or aborted (see StepControl)
 
     def __init__(self, host: Transport):
         self.host = host
+        self.control: StepControl = NO_CONTROL
 
     def check(self) -> CheckResult:
         raise NotImplementedError
@@ -113,6 +196,11 @@ class Step:
 
     def rollback(self, before: BeforeState) -> None:
         pass
+
+    def restored(self, now: BeforeState, before: BeforeState) -> bool:
+        """Whether the target is back to `before` (checked after rollback).
+        Cluster steps compare objects without the fields the server owns."""
+        return now.files == before.files and now.runtime == before.runtime and now.objects == before.objects
 
 
 def _text(data: bytes | None) -> list[str]:
