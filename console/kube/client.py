@@ -1,7 +1,9 @@
 """KubeHttp: the thin HTTP client the ClusterCache and SiteSession use.
 
-GET only: chunked lists as raw bytes, watches and logs as streams of lines,
-single objects. HTTP/1.1 from console/http1.py and the standard library's ssl,
+Reads: chunked lists as raw bytes, watches and logs as streams of lines,
+single objects. Writes (the wizards'): server-side apply with field manager
+`dsconsole`, merge patches and deletes (`send`, `apply`, `delete`).
+HTTP/1.1 from console/http1.py and the standard library's ssl,
 with the TLS settings and credentials of a console.kube.kubeconfig.KubeTarget
 (kube_connect's docstring says why the official client is not on this path;
 not urllib3: its import is ~0.1 s on the first frame's path; not http.client:
@@ -80,7 +82,11 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
     "namespaces": ("/api/v1", "namespaces", "Namespace"),
     "configmaps": ("/api/v1", "configmaps", "ConfigMap"),
     "endpoints": ("/api/v1", "endpoints", "Endpoints"),
+    "persistentvolumeclaims": ("/api/v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
 }
+FIELD_MANAGER = "dsconsole"
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
 CLUSTER_SCOPED = {"nodes", "namespaces"}
 _BY_KIND = {v[2].lower(): k for k, v in RESOURCES.items()}
 
@@ -235,7 +241,7 @@ class KubeHttp:
         return conn
 
     # --------------------------------------------------------------- requests
-    def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None,
+    def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None, *,
               method: str = "GET", body: bytes | None = None):
         if conn.sock is None:
             if self._https:
@@ -252,6 +258,61 @@ class KubeHttp:
     def _authority(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{host}:{self._port}"
+
+    def send(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
+             content_type: str = "application/json", timeout: float = 30.0) -> dict:
+        """A write (PATCH, POST, PUT, DELETE): the answer's JSON. Not sent
+        again (the write may have happened); raises ApiUnreachable / KubeApiError."""
+        url = self._prefix + path
+        if params:
+            query = urlencode({k: v for k, v in params.items() if v is not None})
+            if query:
+                url += "?" + query
+        if self._closed.is_set():
+            raise ApiUnreachable(f"{self.server_shown}: the client is closed")
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = self._headers()
+        if data is not None:
+            headers["Content-Type"] = content_type
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is not None and conn.ssl_context is not self._ssl:
+            conn.close()
+        if conn is None:
+            conn = self._local.conn = self._new_conn()
+        try:
+            resp = self._send(conn, url, headers, timeout, method=method, body=data)
+            out = resp.read()
+            if resp.will_close:
+                conn.close()
+        except (OSError, http1.ProtocolError, http1.HeaderValueError) as e:
+            conn.close()
+            raise ApiUnreachable(f"{self.server_shown}: {_short(e)}") from None
+        if resp.status >= 400:
+            raise _status_error(resp.status, out)
+        return json.loads(out) if out else {}
+
+    def apply(self, obj: dict, *, force: bool = False, dry_run: bool = False) -> dict:
+        """Server-side apply of `obj` (field manager dsconsole): idempotent, and
+        another manager's fields are left alone (409 on a clash unless force)."""
+        md = obj["metadata"]
+        path = object_path(obj["kind"], md.get("namespace"), md["name"])
+        return self.send("PATCH", path, obj, {"fieldManager": FIELD_MANAGER, "force": "true" if force else None,
+                                              "dryRun": "All" if dry_run else None}, content_type=APPLY_PATCH)
+
+    def merge_patch(self, kind: str, namespace: str | None, name: str, patch: dict) -> dict:
+        return self.send("PATCH", object_path(kind, namespace, name), patch, {"fieldManager": FIELD_MANAGER},
+                         content_type=MERGE_PATCH)
+
+    def delete(self, kind: str, namespace: str | None, name: str, *, resource_version: str | None = None) -> None:
+        """Delete (dependents cascade in the background); absent already is fine."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        try:
+            self.send("DELETE", object_path(kind, namespace, name), body)
+        except KubeApiError as e:
+            if e.status != 404:
+                raise
 
     def request(self, path: str, params: dict | None = None, *, read_timeout: float | None = 30.0,
                 stream: bool = False, method: str = "GET", body: bytes | None = None,

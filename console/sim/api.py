@@ -7,7 +7,7 @@ import base64
 import json
 from collections.abc import Callable
 
-from . import api_errors, defaults, garbage_collector, names, patching
+from . import api_errors, defaults, field_manager, garbage_collector, names, patching
 from .resources import Resource
 from .selectors import combine, parse_field_selector, parse_label_selector
 from .store import dumps
@@ -99,11 +99,16 @@ class Api:
             md["namespace"] = ns
         return obj
 
-    def create(self, res: Resource, ns: str, obj, *, dry_run: bool = False) -> bytes:
+    def create(self, res: Resource, ns: str, obj, *, dry_run: bool = False, manager: str | None = None) -> bytes:
+        """`manager`: the client's field manager (its fields are recorded in
+        managedFields); None when the caller already recorded them."""
         obj = self._check_body(res, obj, ns)
         _check_name(res, obj["metadata"])
         for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"):
             obj["metadata"].pop(f, None)
+        if manager is not None:
+            obj["metadata"].pop("managedFields", None)
+            field_manager.record_update(None, obj, manager=manager, kind=res.kind, api_version=res.api_version)
         defaults.default_and_validate(res, obj)
         if self.on_create:
             self.on_create(res, obj)
@@ -128,34 +133,60 @@ class Api:
                 return
 
     def replace(self, res: Resource, ns: str, name: str, obj, *, status_only: bool = False,
-                dry_run: bool = False) -> bytes:
+                dry_run: bool = False, manager: str | None = None) -> bytes:
         obj = self._check_body(res, obj, ns)
         md = obj["metadata"]
         if md.get("name") and md["name"] != name:
             raise api_errors.bad_request("the name of the object does not match the name on the URL")
         md["name"] = name
-        if self.store.get(res.plural, ns, name) is None:
+        old = self.store.get(res.plural, ns, name)
+        if old is None:
             raise api_errors.not_found(res, name)
         if not status_only:
             defaults.default_and_validate(res, obj)
+            if manager is not None:
+                md["managedFields"] = (old.get("metadata") or {}).get("managedFields") or []
+                field_manager.record_update(old, obj, manager=manager, kind=res.kind, api_version=res.api_version)
         if dry_run:
             return dumps(obj)
         mode = "only" if status_only else ("keep" if "status" in res.subresources else "all")
         return dumps(self.store.update(res, obj, status=mode))
 
     def patch(self, res: Resource, ns: str, name: str, content_type: str, patch, *,
-              status_only: bool = False, dry_run: bool = False) -> bytes:
-        # read-modify-write under the store lock: a patch never conflicts
+              status_only: bool = False, dry_run: bool = False, manager: str | None = None,
+              force: bool = False) -> bytes:
+        """Server-side apply tracks field ownership (field_manager.py): 409 on
+        another manager's field unless `force`; other patches give `manager`
+        the fields they change. Read-modify-write under the store lock."""
         with self.store.lock:
             cur = self.store.get_copy(res.plural, ns, name)
-            server_side_apply = patching.is_apply_patch(content_type)
+            server_side_apply = patching.is_apply_patch(content_type) and not status_only
+            if server_side_apply and not isinstance(patch, dict):
+                raise patching.PatchError("invalid patch: the patch must be a JSON object", code=400)
             if cur is None:
-                if server_side_apply and not status_only:  # server-side apply creates
-                    if isinstance(patch, dict):
-                        patch.setdefault("metadata", {})["name"] = name
-                    return self.create(res, ns, patch, dry_run=dry_run)
+                if server_side_apply:  # server-side apply creates
+                    self._check_body(res, patch, ns)
+                    patch["metadata"]["name"] = name
+                    obj = field_manager.apply(None, patch, manager=manager or "", force=force, kind=res.kind,
+                                              api_version=res.api_version, res=res, name=name)
+                    return self.create(res, ns, obj, dry_run=dry_run)
                 raise api_errors.not_found(res, name)
-            new = patching.apply_patch(content_type, cur, patch)
+            if server_side_apply:
+                self._check_body(res, patch, ns)
+                want_rv = patch["metadata"].get("resourceVersion")
+                if want_rv and want_rv != cur["metadata"]["resourceVersion"]:
+                    raise api_errors.conflict(res, name)
+                config = {k: v for k, v in patch.items() if k not in ("apiVersion", "kind", "status")}
+                config["metadata"] = {k: v for k, v in patch["metadata"].items()
+                                      if k not in ("name", "namespace", "resourceVersion", "managedFields")}
+                new = field_manager.apply(cur, config, manager=manager or "", force=force, kind=res.kind,
+                                          api_version=res.api_version, res=res, name=name)
+            else:
+                new = patching.apply_patch(content_type, cur, patch)
+                if manager is not None and not status_only:
+                    new.setdefault("metadata", {})["managedFields"] = cur["metadata"].get("managedFields") or []
+                    field_manager.record_update(cur, new, manager=manager, kind=res.kind,
+                                                api_version=res.api_version)
             if not isinstance(new.get("metadata"), dict):
                 raise api_errors.invalid(res, name, [("metadata", "Required value")])
             new["metadata"]["name"] = name
@@ -163,6 +194,8 @@ class Api:
                 new["metadata"]["namespace"] = ns
             want_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
             new["metadata"]["resourceVersion"] = want_rv or cur["metadata"]["resourceVersion"]
+            if server_side_apply:
+                new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
             if not status_only:
                 defaults.default_and_validate(res, new)
             if dry_run:

@@ -44,6 +44,7 @@ class SimCluster:
         self.probe_period_s = probe_period_s
         self.recorder = EventRecorder(store, clock)
         self.hosts: dict = {}  # node -> simulated host (Transport), set by the demo site
+        self.model_paths: set[str] | None = None  # weights on the nodes' disks; None: any path loads
         self._timers: list = []
         self._seq = itertools.count()
         self._stop = threading.Event()

@@ -149,6 +149,8 @@ class DemoSite:
             self._finish_pod(proto, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
         store.create(R["services"], so.model_service(site_ts))
         store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts))
+        store.create(R["persistentvolumeclaims"], so.compile_cache_pvc(site_ts))
+        self.cluster.model_paths = set(so.MODEL_PATHS)
         store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
                                      "metadata": {"name": "kubernetes", "namespace": "default",
                                                   "creationTimestamp": site_ts,

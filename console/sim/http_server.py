@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from console import http1
 
-from . import api_errors, discovery, metrics_api, openapi, protobuf_body, tables
+from . import api_errors, discovery, metrics_api, openapi, patching, protobuf_body, tables
 from .api import Api, object_predicate
 from .api_errors import ApiError
 from .resources import BY_PATH, GROUPS
@@ -286,7 +286,8 @@ class Handler(_RequestHandler):
             elif method == "POST":
                 if res.namespaced and ns is None:
                     raise _method_not_allowed()
-                self._send(201, api.create(res, ns or "", self._body(), dry_run=dry_run))
+                self._send(201, api.create(res, ns or "", self._body(), dry_run=dry_run,
+                                           manager=self._field_manager(query)))
             elif method == "DELETE":
                 self._send(200, api.delete_collection(res, ns, query, self._body() or {}))
             else:
@@ -306,16 +307,28 @@ class Handler(_RequestHandler):
                 else:
                     self._send(200, api.get(res, ns, name))
             elif method == "PUT":
-                self._send(200, api.replace(res, ns, name, self._body(), dry_run=dry_run))
+                self._send(200, api.replace(res, ns, name, self._body(), dry_run=dry_run,
+                                            manager=self._field_manager(query)))
             elif method == "PATCH":
                 self._send(200, api.patch(res, ns, name, self.headers.get("Content-Type", ""), self._body(),
-                                          dry_run=dry_run))
+                                          dry_run=dry_run, manager=self._field_manager(query, patch=True),
+                                          force=query.get("force") in ("true", "1")))
             elif method == "DELETE":
                 self._send(200, api.delete(res, ns, name, self._delete_options(query), dry_run=dry_run))
             else:
                 raise _method_not_allowed()
             return
         self._subresource(api, res, ns, name, sub, method, query, dry_run)
+
+    def _field_manager(self, query: dict, *, patch: bool = False) -> str:
+        """The request's field manager: ?fieldManager=, else (as the apiserver
+        does for non-apply writes) the User-Agent up to its first '/'; an apply
+        must name one (the empty name is refused by field_manager.apply)."""
+        if query.get("fieldManager"):
+            return query["fieldManager"][:128]
+        if patch and patching.is_apply_patch(self.headers.get("Content-Type", "")):
+            return ""
+        return (self.headers.get("User-Agent") or "unknown").split("/", 1)[0][:128] or "unknown"
 
     def _delete_options(self, query: dict) -> dict:
         opts = self._body() or {}

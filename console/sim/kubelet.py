@@ -90,6 +90,11 @@ def running_status(pod: dict, *, node: dict | None, pod_ip: str, now: str, ready
             "qosClass": old.get("qosClass", "Burstable")}
 
 
+def cs_restarts(pod: dict) -> int:
+    return max((cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or ()),
+               default=0)
+
+
 def _names(pod: dict) -> str:
     return " ".join(c["name"] for c in pod["spec"].get("containers") or ())
 
@@ -243,7 +248,8 @@ class Kubelet(Controller):
         now = self.clock.timestamp()
         gpus = int(pod_request(pod, GPU))
         idx = self._alloc_gpus(node_name, k, gpus) if gpus else []
-        if model and self.pool is not None:
+        model_missing = bool(model) and not self._model_exists(model)
+        if model and self.pool is not None and not model_missing:
             ip = self.pool.allocate_ip()
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node_name,
                           load_s=self.cluster.model_load_s)
@@ -273,10 +279,43 @@ class Kubelet(Controller):
             self.recorder.record(pod, "Normal", "Created", f"Created container: {c['name']}", "kubelet", node_name)
             self.recorder.record(pod, "Normal", "Started", f"Started container {c['name']}", "kubelet", node_name)
         self._startup_logs(k, model)
-        if model:
+        if model_missing:
+            self.cluster.after(self.cluster.container_start_s, lambda: self._missing_model(k, uid, model))
+        elif model:
             self.probing[k] = uid
             first = max(self.cluster.model_load_s, 0.0)
+            self._phase_logs(k, uid, first)
             self.cluster.after(first, lambda: self._probe(k, uid))
+
+    def _model_exists(self, model: str) -> bool:
+        """Whether the weights are on the node (cluster.model_paths: None = anywhere)."""
+        paths = getattr(self.cluster, "model_paths", None)
+        return paths is None or model.rstrip("/") in paths
+
+    def _phase_logs(self, k, uid: str, load_s: float) -> None:
+        """The server's log through a cold start, as vLLM writes it: weights,
+        torch.compile, CUDA graphs (what the wizard's progress view reads)."""
+        steps = ((0.45, "INFO Loading weights took {t:.2f} seconds"),
+                 (0.5, "INFO torch.compile: compiling the model graph (dynamo + inductor)"),
+                 (0.85, "INFO torch.compile takes {t:.2f} s in total"),
+                 (0.9, "INFO Capturing cudagraphs for decoding"))
+
+        def line(text, t):
+            pod = self.store.get("pods", *k)
+            if pod is not None and pod["metadata"]["uid"] == uid and self.probing.get(k) == uid:
+                self.cluster.logs.append(*k, text.format(t=t))
+        for frac, text in steps:
+            self.cluster.after(load_s * frac, lambda text=text, t=load_s * frac: line(text, t))
+
+    def _missing_model(self, k, uid: str, model: str) -> None:
+        """A model path with no weights: the server exits at start, over and
+        over (CrashLoopBackOff), and never turns Ready."""
+        pod = self.store.get("pods", *k)
+        if pod is None or pod["metadata"]["uid"] != uid or (pod.get("status") or {}).get("phase") != "Running":
+            return
+        self.cluster.logs.append(*k, f"ERROR FileNotFoundError: [Errno 2] No such file or directory: "
+                                     f"'{model.rstrip('/')}/config.json'")
+        self.crash(k, exit_code=1, reason="Error")
 
 
     def _startup_logs(self, k, model: str | None) -> None:
@@ -343,7 +382,11 @@ class Kubelet(Controller):
                                  f"in pod {k[1]}", "kubelet", node)
         ip = self.ips.get(k)
         model = model_path(pod)
-        if ip and model and self.pool is not None:
+        if model and not self._model_exists(model):
+            self._startup_logs(k, model)
+            self.cluster.after(max(self.cluster.container_start_s, 10.0) * min(8, 2 ** cs_restarts(pod)),
+                               lambda: self._missing_model(k, uid, model))
+        elif ip and model and self.pool is not None:
             self.pool.remove(ip)
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node, load_s=self.cluster.model_load_s)
             self._startup_logs(k, model)

@@ -58,6 +58,7 @@ RESOURCES: tuple[Resource, ...] = (
                      "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")),
     Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "secrets", "Secret", True, (), fields=("type",)),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), ("status",)),
     Resource("apps", "v1", "deployments", "Deployment", True, ("deploy",), ("status", "scale"), ("all",)),
     Resource("apps", "v1", "replicasets", "ReplicaSet", True, ("rs",), ("status", "scale"), ("all",),
              fields=("status.replicas",)),

@@ -12,6 +12,11 @@ MODEL_PATH = "/models/deepseek-v3"
 IMAGE = "vllm/vllm-openai:v0.8.5"
 GPU_PRODUCT = "NVIDIA-H200"
 MODEL_PORT = 8000  # in templates; pods get the model-server pool's port
+# weights on every node's local disk: DeepSeek-V3/R1 671B (FP8, one replica =
+# 8 GPUs of an H200 node) and a 14B distill (BF16, one GPU)
+MODEL_PATHS = ("/models/deepseek-v3", "/models/deepseek-r1", "/models/deepseek-r1-distill-qwen-14b")
+SGLANG_IMAGE = "lmsysorg/sglang:v0.4.6-cu124"
+COMPILE_CACHE_PVC = "compile-cache"
 SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
     ("kube-proxy", "registry.k8s.io/kube-proxy:v1.37.0"),
     ("nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
@@ -55,6 +60,10 @@ def node(i: int, gpus: int, created: str, now: str) -> dict:
                                          "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
             "spec": {"podCIDR": f"10.244.{i % 256}.0/24", "podCIDRs": [f"10.244.{i % 256}.0/24"]},
             "status": {"capacity": cap, "allocatable": alloc, "conditions": conds,
+                       # what an air-gapped node has preloaded (there is no registry to pull from)
+                       "images": [{"names": [img], "sizeBytes": size} for img, size in (
+                           (IMAGE, 9_861_238_118), (SGLANG_IMAGE, 11_204_017_542),
+                           *((im, 60_000_000) for _n, im in SYSTEM_DAEMONSETS))],
                        "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
                        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                        "nodeInfo": {"machineID": f"{i:032x}", "systemUUID": f"4c4c4544-0000-1000-8000-{i:012x}",
@@ -116,6 +125,15 @@ def model_service(created: str) -> dict:
                      "selector": {"app": APP_LABEL, "version": "blue"}, "sessionAffinity": "None",
                      "ports": [{"name": "http", "port": MODEL_PORT, "targetPort": "http", "protocol": "TCP"}]},
             "status": {"loadBalancer": {}}}
+
+
+def compile_cache_pvc(created: str) -> dict:
+    """The ReadWriteMany volume the model servers keep their compile caches on."""
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": COMPILE_CACHE_PVC, "namespace": NAMESPACE, "creationTimestamp": created},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "200Gi"}},
+                     "storageClassName": "nfs", "volumeMode": "Filesystem", "volumeName": "pv-compile-cache"},
+            "status": {"phase": "Bound", "accessModes": ["ReadWriteMany"], "capacity": {"storage": "200Gi"}}}
 
 
 def model_pdb(created: str) -> dict:
