@@ -49,6 +49,7 @@ class Plan:
 # (a cluster wizard finds its client under transports[CLUSTER])
 WIZARDS: dict[str, str] = {
     "host-tuning": "actions.host_tuning.plan:build_plan",
+    "model-load": "actions.model_load.plan:build_plan",
 }
 
 

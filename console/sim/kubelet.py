@@ -383,7 +383,7 @@ class Kubelet(Controller):
         ip = self.ips.get(k)
         model = model_path(pod)
         if model and not self._model_exists(model):
-            self._startup_logs(k, model)
+            # the log keeps the earlier attempts' errors (read without ?previous=true)
             self.cluster.after(max(self.cluster.container_start_s, 10.0) * min(8, 2 ** cs_restarts(pod)),
                                lambda: self._missing_model(k, uid, model))
         elif ip and model and self.pool is not None:
