@@ -112,6 +112,35 @@ class TuningTargets(msgspec.Struct, frozen=True):
     update_grub: bool = False         # run update-grub after editing /etc/default/grub (never reboots)
 
 
+class ModelConfig(msgspec.Struct, frozen=True):
+    """One model of the model-load wizard (actions/model_load/spec.py ModelSpec
+    reads these by name; None keeps the wizard's default, the guide's values)."""
+    name: str
+    image: str | None = None
+    model_path: str | None = None       # host path on the nodes, or pvc:NAME[/sub/path]
+    flavour: str | None = None          # vllm | sglang
+    extra_args: tuple[str, ...] | None = None
+    params_b: float | None = None       # parameters, billions
+    dtype: str | None = None            # fp8 | bf16 | fp16
+    replicas: int | None = None
+    gpus_per_replica: int | None = None
+    tensor_parallel: int | None = None
+    gpu_memory_gib: float | None = None
+    memory: str | None = None
+    namespace: str | None = None
+    port: int | None = None
+    memory_fraction: float | None = None
+    max_batch: int | None = None
+    max_wait_ms: int | None = None
+    compile_cache: str | None = None
+    startup_budget_s: int | None = None
+    warmup_batches: tuple[int, ...] | None = None
+    warmup_prompt_lens: tuple[int, ...] | None = None
+    settle_k: int | None = None
+    settle_pct: float | None = None
+    registry: str | None = None
+
+
 class TelemetryConfig(msgspec.Struct, frozen=True):
     interval_s: float = 5             # GPU telemetry poll interval per host
     history: int = 120                # samples kept per GPU (sparklines, sustained-util alert)
@@ -125,6 +154,7 @@ class Site(msgspec.Struct, frozen=True):
     consistency: ConsistencyConfig = msgspec.field(default_factory=ConsistencyConfig)
     tuning: TuningTargets = msgspec.field(default_factory=TuningTargets)
     telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
+    models: tuple[ModelConfig, ...] = ()
     path: str | None = None
 
     def host(self, name: str) -> HostConfig:
@@ -300,11 +330,33 @@ _TUNING = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES
            "nccl_min": (_version, False), "memlock": (_memlock, False),
            "shm_min_gib": (_number(0), False), "numa_balancing": (_int_range(0, 1), False),
            "update_grub": (_boolean, False)}
+def _list_of(check: Check) -> Check:
+    def list_check(v: Any) -> tuple:
+        if not isinstance(v, list) or not v:
+            raise _Bad(f"expected a non-empty list, got {_describe(v)}")
+        return tuple(check(x) for x in v)
+    list_check.takes_list = True
+    return list_check
+
+
+_MODEL = {"name": (_host_name, True), "image": (_string, False), "model_path": (_string, False),
+          "flavour": (_choice(("vllm", "sglang")), False), "extra_args": (_list_of(_string), False),
+          "params_b": (_number(positive=True), False), "dtype": (_choice(("fp8", "bf16", "fp16")), False),
+          "replicas": (_int_range(0, 10000), False), "gpus_per_replica": (_int_range(1, 64), False),
+          "tensor_parallel": (_int_range(1, 64), False), "gpu_memory_gib": (_number(positive=True), False),
+          "memory": (_string, False), "namespace": (_string, False), "port": (_int_range(1, 65535), False),
+          "memory_fraction": (_number(0, 1, positive=True), False), "max_batch": (_int_range(1, 65536), False),
+          "max_wait_ms": (_int_range(0, 600000), False), "compile_cache": (_string, False),
+          "startup_budget_s": (_int_range(10, 86400), False),
+          "warmup_batches": (_list_of(_int_range(1, 4096)), False),
+          "warmup_prompt_lens": (_list_of(_int_range(1, 1048576)), False),
+          "settle_k": (_int_range(1, 100), False), "settle_pct": (_number(positive=True), False),
+          "registry": (_string, False)}
 _TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
 _SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
              "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
              "telemetry": (_TELEMETRY, TelemetryConfig)}
-_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry")
+_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models")
 
 
 # ----------------------------------------------------------------- parsing
@@ -443,6 +495,15 @@ class _Parser:
             key_node, value_node = m[key]
             if nodes is not None:
                 nodes[key] = value_node
+            if getattr(check, "takes_list", False) and isinstance(value_node, self.yaml.SequenceNode):
+                if any(not isinstance(n, self.yaml.ScalarNode) for n in value_node.value):
+                    self.error(value_node, f"{what}.{key}: expected a list of single values")
+                    continue
+                try:
+                    values[key] = check([self.scalar(n) for n in value_node.value])
+                except _Bad as e:
+                    self.error(value_node, f"{what}.{key}: {e}")
+                continue
             try:
                 value = self.scalar(value_node)
                 if not isinstance(value_node, self.yaml.ScalarNode):
@@ -528,11 +589,32 @@ def parse_site(text: str, path: str = "<site>") -> Site:
                     kwargs[section] = cls(**values)
         if "hosts" in top:
             kwargs["hosts"] = _parse_hosts(p, top["hosts"][1])
+        if "models" in top:
+            kwargs["models"] = _parse_models(p, top["models"][1])
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
         errs = [ConfigError(path, line, msg) for line, msg in p.errors]
         raise ConfigError(errs[0].file, errs[0].line, errs[0].message, more=errs[1:])
     return Site(path=path, **kwargs)
+
+
+def _parse_models(p: _Parser, node) -> tuple[ModelConfig, ...]:
+    if not isinstance(node, p.yaml.SequenceNode):
+        got = "nothing" if _is_null(node) else _describe(p.scalar(node))
+        p.error(node, f"models: expected a list of models (each with name, image, model_path, ...), got {got}")
+        return ()
+    models, lines = [], {}
+    for i, item in enumerate(node.value):
+        values = p.fields(item, f"models[{i}]", _MODEL)
+        if values is None or "name" not in values:
+            continue
+        if values["name"] in lines:
+            p.error(item, f"models[{i}]: duplicate model name {values['name']!r} (first at line "
+                          f"{lines[values['name']]}); expected unique names")
+            continue
+        lines[values["name"]] = item.start_mark.line + 1
+        models.append(ModelConfig(**values))
+    return tuple(models)
 
 
 def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:

@@ -91,3 +91,30 @@ class ModelSpec:
             if k in known:
                 values[k] = tuple(v) if isinstance(v, list) else v
         return cls(**values)
+
+
+# Models the wizard knows by name (used when the site file has no entry):
+# DeepSeek-V3/R1 671B in FP8 take a whole 8-GPU node per replica; the 14B
+# distill in BF16 one GPU.
+PRESETS: dict[str, dict] = {
+    "deepseek-v3": {"model_path": "/models/deepseek-v3", "params_b": 671.0, "dtype": "fp8",
+                    "gpus_per_replica": 8, "tensor_parallel": 8, "memory": "512Gi"},
+    "deepseek-r1": {"model_path": "/models/deepseek-r1", "params_b": 671.0, "dtype": "fp8",
+                    "gpus_per_replica": 8, "tensor_parallel": 8, "memory": "512Gi"},
+    "deepseek-r1-distill-qwen-14b": {"model_path": "/models/deepseek-r1-distill-qwen-14b", "params_b": 14.8,
+                                     "dtype": "bf16", "gpus_per_replica": 1, "tensor_parallel": 1,
+                                     "memory": "64Gi"},
+}
+
+
+def spec_for(name: str, site_model=None, **overrides) -> ModelSpec:
+    """The spec of model `name`: its preset, then the site file's entry, then
+    the command line's overrides (None: not given)."""
+    values: dict = {"name": name, **PRESETS.get(name, {})}
+    if site_model is not None:
+        for f in fields(ModelSpec):
+            v = getattr(site_model, f.name, None)
+            if v is not None:
+                values[f.name] = v
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ModelSpec(**values)
