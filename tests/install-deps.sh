@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=""
-for pkg in openssh-server openssh-client nginx restic iproute2 tmux sudo util-linux procps strace zsh; do
+for pkg in openssh-server openssh-client nginx restic iproute2 tmux sudo util-linux procps strace zsh gcc g++; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then
@@ -15,3 +15,9 @@ if [ -n "$need" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $need
 fi
 python3 -m pip install -q -e '.[test]'
+# torch for the compiled-warmup reference server (tests/refserver/): the CPU
+# wheel from PyTorch's own index (~190 MB); PyPI's plain `torch` pulls in
+# gigabytes of CUDA libraries. gcc/g++ (above) are what torch.compile's
+# inductor builds its CPU kernels with.
+python3 -c "import torch" 2>/dev/null || \
+  python3 -m pip install -q --index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0+cpu'
