@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from console.alerts import AlertEngine
     from console.hosts.transport import Transport
     from console.kube.cache import ClusterCache
-    from console.kube.client import LineStream
+    from console.kube.client import KubeHttp, LineStream
     from console.kube.kubeconfig import KubeTarget
     from console.kube.pod_log import LogFollower
     from console.sim.demo_site import DemoSite
@@ -279,6 +279,14 @@ class SiteSession:
         self._require_cache()
         return LogFollower(self, namespace, name, max_lines=max_lines, on_lines=on_lines,
                            container=container).start()
+
+    def kube_client(self) -> KubeHttp:
+        """A Kubernetes client of its own for a wizard's writes (the cache's
+        is busy with its watches)."""
+        from console.kube.client import KubeHttp
+        self._require_cache()
+        assert self._target is not None
+        return KubeHttp(self._target)
 
     def transports(self, timeout: float = 10.0) -> dict[str, Transport]:
         """host name -> Transport: SshTransport per site host (not connected until

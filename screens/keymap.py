@@ -105,6 +105,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("events", "Cluster events", "app.view('events')", ("ev", "event")),
     CommandSpec("alerts", "Active alerts", "app.view('alerts')", ("alert",)),
     CommandSpec("tune", "Host tuning wizard", "app.tune", ()),
+    CommandSpec("model", "Model load wizard", "app.model", ()),
     CommandSpec("help", "Every key and command", "app.help", ("h",)),
     CommandSpec("theme", "Switch theme: :theme dark | light | high-contrast",
                 "app.next_theme", ()),

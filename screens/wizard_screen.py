@@ -9,6 +9,7 @@ progress callbacks come back through call_from_thread.
 
     WizardScreen(plan, runner)          # a Plan, or a callable returning one
     open_tuning_wizard(app, session)    # what `:tune` opens
+    open_model_wizard(app, session)     # what `:model` opens (the cluster is one target)
     open_run_wizard(app, session, run_id)  # an unfinished run, to resume or roll back
 """
 from __future__ import annotations
@@ -186,6 +187,12 @@ class WizardScreen(Screen, inherit_bindings=False):
         table = self.query_one(DataTable)
         if ev.kind == "step-start" and ev.host and ev.step:
             self._set_cell(f"{ev.host}/{ev.step}", "state", _state("running"))
+        elif ev.kind == "step-progress" and ev.host and ev.step:
+            # a long step (rollout, warmup): a bar and what it is doing
+            bar = "" if ev.fraction is None else "#" * round(ev.fraction * 10) + "." * (10 - round(ev.fraction * 10))
+            self._set_cell(f"{ev.host}/{ev.step}", "detail", Text(f"[{bar}] {ev.message}" if bar else ev.message))
+            self._status(f"{ev.action}: {ev.step} {'' if ev.fraction is None else f'{ev.fraction:.0%} '}"
+                         f"{ev.message}")
         elif ev.kind == "step-done" and ev.host and ev.step:
             self._set_cell(f"{ev.host}/{ev.step}", "state", _state(ev.status or ""))
             if ev.message:
@@ -393,4 +400,21 @@ def open_tuning_wizard(app: App[object], session: SessionView) -> None:
     def plan() -> Plan:
         targets = TuningTargets.from_site(site.tuning if site is not None else None)
         return build_plan("host-tuning", session.transports(), targets.to_params())
+    app.push_screen(WizardScreen(plan, runner))
+
+
+def open_model_wizard(app: Any, session: Any) -> None:
+    """What `:model` does: the model-load wizard on the session's cluster,
+    for the site's first model (or the 14B distill on the demo)."""
+    from actions.model_load.spec import spec_for
+    from actions.plan import CLUSTER, build_plan
+
+    runner = runner_for_session(session)
+    site_obj = getattr(session, "site", None)
+    models = getattr(site_obj, "models", ()) or ()
+    entry = models[0] if models else None
+
+    def plan() -> Plan:
+        spec = spec_for(entry.name if entry else "deepseek-r1-distill-qwen-14b", entry)
+        return build_plan("model-load", {CLUSTER: session.kube_client()}, spec.to_params())
     app.push_screen(WizardScreen(plan, runner))
