@@ -217,3 +217,37 @@ def test_killed_mid_rollout_then_resume_and_rollback(tmp_path):
         assert json.loads(p.stdout)["status"] == "complete"
         wait_for(lambda: cluster_listing(slow) == before, 30, what="the namespace as before the run")
         assert json.loads(model(slow, "runs", "--json", check_rc=0).stdout)[-1]["status"] == "rolled-back"
+
+
+def test_a_long_step_reports_progress_and_can_be_paused_and_aborted():
+    """The engine's long steps: the rollout reports progress, is paused, and
+    aborted at its next checkpoint; the run is left unfinished and a resume
+    finishes it."""
+    import threading
+
+    from actions import journal
+    from actions.plan import CLUSTER, build_plan
+    from actions.runner import Runner
+    from console.kube.client import KubeHttp
+    from console.kube.kubeconfig import resolve
+    with start_demo_site(nodes=2, gpus_per_node=8, replicas=1, time_scale=1.0, model_load_s=20.0) as slow:
+        kube = KubeHttp(resolve(str(slow.kubeconfig_path), slow.context))
+        params = spec_for(MODEL, replicas=1).to_params()
+        events, out = [], {}
+        runner = Runner(on_progress=events.append)
+        t = threading.Thread(target=lambda: out.setdefault(
+            "r", runner.apply(build_plan("model-load", {CLUSTER: kube}, params), confirmation="test")))
+        t.start()
+        wait_for(lambda: any(e.kind == "step-progress" and e.step == "rollout" for e in events), 60,
+                 what="rollout progress")
+        runner.pause()
+        assert runner._control.paused
+        runner.abort()                    # an abort also ends a pause
+        t.join(60)
+        res = out["r"]
+        step = {s.id: s for s in res.hosts[CLUSTER].steps}["rollout"]
+        assert step.status == "failed" and "aborted by the operator" in step.error
+        assert journal.load(res.run_id).unfinished
+        res2 = Runner().resume(res.run_id, build_plan("model-load", {CLUSTER: kube}, params), confirmation="test")
+        assert res2.status == "complete", res2.message
+        kube.close()
