@@ -13,8 +13,9 @@ IMAGE = "vllm/vllm-openai:v0.8.5"
 GPU_PRODUCT = "NVIDIA-H200"
 MODEL_PORT = 8000  # in templates; pods get the model-server pool's port
 # weights on every node's local disk: DeepSeek-V3/R1 671B (FP8, one replica =
-# 8 GPUs of an H200 node) and a 14B distill (BF16, one GPU)
-MODEL_PATHS = ("/models/deepseek-v3", "/models/deepseek-r1", "/models/deepseek-r1-distill-qwen-14b")
+# 8 GPUs of an H200 node), a 14B distill (BF16, one GPU) and a 13B model
+MODEL_PATHS = ("/models/deepseek-v3", "/models/deepseek-r1", "/models/deepseek-r1-distill-qwen-14b",
+               "/models/deepseek-13b")
 SGLANG_IMAGE = "lmsysorg/sglang:v0.4.6-cu124"
 COMPILE_CACHE_PVC = "compile-cache"
 SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
