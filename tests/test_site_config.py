@@ -183,6 +183,9 @@ def test_readme_site_example_is_valid_and_complete():
             assert f"  {key}:" in example or f"# {key}:" in example, (section_name, key)
     for key in sc._HOST:
         assert f"    {key}:" in example or f"  - {key}:" in example, key
+    for key in sc._MODEL:
+        assert f"    {key}:" in example or f"  - {key}:" in example or f"    # {key}:" in example, key
+    assert site.models and site.models[0].name == "deepseek-v3"
 
 
 def test_merge_keys_share_host_defaults():
