@@ -416,5 +416,7 @@ def open_model_wizard(app: Any, session: Any) -> None:
 
     def plan() -> Plan:
         spec = spec_for(entry.name if entry else "deepseek-r1-distill-qwen-14b", entry)
-        return build_plan("model-load", {CLUSTER: session.kube_client()}, spec.to_params())
+        # the GPU hosts too: the plan's tuning check verifies them (a warning, never a refusal)
+        return build_plan("model-load", {**session.transports(), CLUSTER: session.kube_client()},
+                          spec.to_params())
     app.push_screen(WizardScreen(plan, runner))

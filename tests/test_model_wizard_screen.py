@@ -36,6 +36,8 @@ async def test_model_command_plan_to_warm():
             table = wizard.query_one(DataTable)
             assert str(table.get_cell("cluster/preflight.fit", "state")) == "ok"
             assert str(table.get_cell("cluster/apply.workload", "state")) == "needed"
+            # the demo's GPU hosts are verified by host tuning: untuned is a warning, not a refusal
+            assert str(table.get_cell("cluster/preflight.tuning", "state")) == "warn"
             assert "+++ Deployment/deepseek/" + MODEL in wizard.detail_text("cluster").plain
             details = []
             wizard.runner.on_progress = (lambda orig: lambda ev: (details.append(ev), orig(ev)))(

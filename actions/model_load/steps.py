@@ -149,12 +149,14 @@ class HostTuningCheck(ModelStep):
         from ..host_tuning.targets import TuningTargets
         bad = []
         for name, t in self.hosts.items():
-            for s in steps_for(t, TuningTargets()):
-                if not s.report_only and not s.verify().ok:
-                    bad.append(f"{name}: {s.title}")
+            try:
+                for s in steps_for(t, TuningTargets()):
+                    if not s.report_only and not s.verify().ok:
+                        bad.append(f"{name}: {s.title}")
+            except Exception as e:  # noqa: BLE001 - an unreachable host is a finding, not a refusal
+                bad.append(f"{name}: could not check ({e})")
         if bad:
-            return CheckResult(False, f"{self.title}: {len(bad)} setting(s) not tuned", notes=tuple(bad),
-                               status=WARN)
+            return CheckResult(False, f"{self.title}: {len(bad)} finding(s)", notes=tuple(bad), status=WARN)
         return CheckResult(False, f"{self.title}: {len(self.hosts)} host(s) tuned", status=OK)
 
 

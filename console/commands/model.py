@@ -147,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
                               read_only=bool(getattr(args, "read_only", False)),
                               on_progress=None if args.json else _progress)
         try:
-            return _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal)
+            return _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
+                           hosts=dict(demo.hosts) if demo is not None else None)
         except ReadOnlyRefused as e:
             print(f"dsconsole model: {e}", file=sys.stderr)
             return 2
@@ -164,10 +165,11 @@ def _run(args: argparse.Namespace) -> int:
             demo.stop()
 
 
-def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal) -> int:
+def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, hosts=None) -> int:
     from actions.model_load import manifests
     from actions.model_load.flavour import server_command
-    plan = build_plan(WIZARD, {CLUSTER: kube}, spec.to_params())
+    # the GPU hosts (demo: the simulated ones) for the tuning check; not journaled as targets
+    plan = build_plan(WIZARD, {**(hosts or {}), CLUSTER: kube}, spec.to_params())
     if args.action == "status":
         from actions.model_load.steps import RolloutStep
         pods = RolloutStep(kube, spec).observe()
