@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
+
+from console.safe_text import visible_text as visible
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
 WIZARD = "model-load"
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 class BadInput(Exception):
     pass
-
-
-def visible(text: str) -> str:
-    """Control characters from cluster objects, logs and servers made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _out(text: str) -> None:
