@@ -14,6 +14,8 @@ import sys
 from console.safe_text import visible_text as visible
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site", "kubeconfig", "context", "read_only", "operator")
 WIZARD = "model-load"
 
 
