@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import difflib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from console.hosts.transport import Transport
@@ -111,8 +112,8 @@ class StepControl:
     abort in. The runner makes one per action and binds a view of it to each
     step it runs (`bind`): the views share pause and abort; thread-safe."""
 
-    def __init__(self, on_report=None):
-        self._on_report = on_report          # callable(target, step_id, fraction, message)
+    def __init__(self, on_report: Callable[[str | None, str | None, float | None, str], None] | None = None):
+        self._on_report = on_report          # (target, step_id, fraction, message)
         self._running = threading.Event()
         self._running.set()
         self._aborted = threading.Event()

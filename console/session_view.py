@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from console.hosts.transport import Transport
+    from console.kube.client import KubeHttp
     from console.kube.pod_log import LogFollower
     from console.site_config import Site
     from console.snapshot import EventRow, Snapshot
@@ -113,4 +114,8 @@ class SessionView(Protocol):
 
     def transports(self, timeout: float = 10.0) -> dict[str, Transport]:
         """Host name -> Transport, for the wizards (may block: call from a worker)."""
+        ...
+
+    def kube_client(self) -> KubeHttp:
+        """A Kubernetes client of its own, for a cluster wizard's writes."""
         ...

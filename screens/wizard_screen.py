@@ -15,7 +15,7 @@ progress callbacks come back through call_from_thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import work
@@ -33,6 +33,7 @@ from screens import keymap
 from screens.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
+    from console.hosts.transport import Transport
     from console.session_view import SessionView
 
 _STYLE = {"ok": "green", "applied": "green", "unchanged": "green", "rolled-back": "cyan",
@@ -403,7 +404,7 @@ def open_tuning_wizard(app: App[object], session: SessionView) -> None:
     app.push_screen(WizardScreen(plan, runner))
 
 
-def open_model_wizard(app: Any, session: Any) -> None:
+def open_model_wizard(app: App[object], session: SessionView) -> None:
     """What `:model` does: the model-load wizard on the session's cluster,
     for the site's first model (or the 14B distill on the demo)."""
     from actions.model_load.spec import spec_for
@@ -417,6 +418,7 @@ def open_model_wizard(app: Any, session: Any) -> None:
     def plan() -> Plan:
         spec = spec_for(entry.name if entry else "deepseek-r1-distill-qwen-14b", entry)
         # the GPU hosts too: the plan's tuning check verifies them (a warning, never a refusal)
-        return build_plan("model-load", {**session.transports(), CLUSTER: session.kube_client()},
-                          spec.to_params())
+        # (the cluster's client stands where a Transport would: the plan's target CLUSTER)
+        targets = {**session.transports(), CLUSTER: cast("Transport", session.kube_client())}
+        return build_plan("model-load", targets, spec.to_params())
     app.push_screen(WizardScreen(plan, runner))

@@ -4,6 +4,7 @@ settings as defaults. JSON-able (`to_params`), so the journal rebuilds the plan.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 FLAVOURS = ("vllm", "sglang")
 DTYPES = {"fp8": 1.0, "bf16": 2.0, "fp16": 2.0}   # bytes per parameter
@@ -86,7 +87,7 @@ class ModelSpec:
     @classmethod
     def from_params(cls, params: dict | None) -> ModelSpec:
         known = {f.name: f for f in fields(cls)}
-        values = {}
+        values: dict[str, Any] = {}
         for k, v in (params or {}).items():
             if k in known:
                 values[k] = tuple(v) if isinstance(v, list) else v
@@ -110,7 +111,7 @@ PRESETS: dict[str, dict] = {
 def spec_for(name: str, site_model=None, **overrides) -> ModelSpec:
     """The spec of model `name`: its preset, then the site file's entry, then
     the command line's overrides (None: not given)."""
-    values: dict = {"name": name, **PRESETS.get(name, {})}
+    values: dict[str, Any] = {"name": name, **PRESETS.get(name, {})}
     if site_model is not None:
         for f in fields(ModelSpec):
             v = getattr(site_model, f.name, None)

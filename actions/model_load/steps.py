@@ -177,7 +177,7 @@ class ApplyObjects(ModelStep):
         return BeforeState(objects={manifests.key(o): self._live(o) for o in self.objects})
 
     def diff(self) -> list[str]:
-        lines = []
+        lines: list[str] = []
         for o in self.objects:
             live = self._live(o)
             want = self.kube.apply(o, dry_run=True)
@@ -205,6 +205,7 @@ class ApplyObjects(ModelStep):
                 self.kube.delete(kind, ns or None, name)
                 continue
             body = comparable(old)
+            assert body is not None
             body["metadata"].pop("managedFields", None)
             live = cr.get_or_none(self.kube, kind, ns or None, name)
             if live is None:

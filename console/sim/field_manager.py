@@ -56,8 +56,8 @@ def _key_values(item: dict, key: tuple[str, ...]) -> dict | None:
     return out
 
 
-def _key_segment(values: dict) -> str:
-    return "k:" + json.dumps(values, separators=(",", ":"), sort_keys=True)
+def _key_segment(values: dict | None) -> str:
+    return "k:" + json.dumps(values or {}, separators=(",", ":"), sort_keys=True)
 
 
 def fields_of(obj: dict, kind: str) -> dict[tuple[str, ...], object]:

@@ -248,7 +248,7 @@ class Kubelet(Controller):
         now = self.clock.timestamp()
         gpus = int(pod_request(pod, GPU))
         idx = self._alloc_gpus(node_name, k, gpus) if gpus else []
-        model_missing = bool(model) and not self._model_exists(model)
+        model_missing = model is not None and not self._model_exists(model)
         if model and self.pool is not None and not model_missing:
             ip = self.pool.allocate_ip()
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node_name,
@@ -307,14 +307,14 @@ class Kubelet(Controller):
         for frac, text in steps:
             self.cluster.after(load_s * frac, lambda text=text, t=load_s * frac: line(text, t))
 
-    def _missing_model(self, k, uid: str, model: str) -> None:
+    def _missing_model(self, k, uid: str, model: str | None) -> None:
         """A model path with no weights: the server exits at start, over and
         over (CrashLoopBackOff), and never turns Ready."""
         pod = self.store.get("pods", *k)
         if pod is None or pod["metadata"]["uid"] != uid or (pod.get("status") or {}).get("phase") != "Running":
             return
         self.cluster.logs.append(*k, f"ERROR FileNotFoundError: [Errno 2] No such file or directory: "
-                                     f"'{model.rstrip('/')}/config.json'")
+                                     f"'{(model or '').rstrip('/')}/config.json'")
         self.crash(k, exit_code=1, reason="Error")
 
 
