@@ -348,7 +348,7 @@ class KubeHttp:
                 if conn is None:
                     conn = self._local.conn = self._new_conn()
             try:
-                resp = self._send(conn, url, headers, read_timeout, method, body)
+                resp = self._send(conn, url, headers, read_timeout, method=method, body=body)
                 if not stream or resp.status >= 400:
                     data = resp.read()
                     if resp.will_close or stream:
