@@ -27,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
                         help="demo site: simulated seconds per real second (default 1)")
     parser.add_argument("--yes", action="store_true", help="confirm the blast radius without asking")
-    parser.add_argument("--allow-production", action="store_true",
-                        help="headless: allow a drill on a context marked production")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
