@@ -50,6 +50,7 @@ class Plan:
 WIZARDS: dict[str, str] = {
     "host-tuning": "actions.host_tuning.plan:build_plan",
     "model-load": "actions.model_load.plan:build_plan",
+    "backup": "actions.backup.plan:build_plan",
 }
 
 

@@ -4,6 +4,7 @@
     cluster: {kubeconfig, context, namespace}
     hosts: [{name, address, user, port, jump, identity_file, role}]
     thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
+    backup: {password_file | password_env, sources: [...], copies: [...], policy: {...}}
 
 (README.md, "Site file", has the complete example and every default.)
 
@@ -146,6 +147,62 @@ class TelemetryConfig(msgspec.Struct, frozen=True):
     history: int = 120                # samples kept per GPU (sparklines, sustained-util alert)
 
 
+# A host of the backup section: a site host's name, or this machine itself.
+LOCAL_HOST = "local"
+SOURCE_KINDS = ("directory", "kubernetes", "site-file", "audit-log")
+COPY_KINDS = ("production", "same-city", "off-site", "offline")
+MEDIA = ("ssd", "hdd", "tape", "object", "removable")
+
+
+class BackupSource(msgspec.Struct, frozen=True):
+    """What is backed up. `directory`: `path` on `host` (model weights,
+    compile caches); `kubernetes`: the deployment's objects of `namespaces`
+    (default: the cluster's namespace) as YAML, Secrets included (they only
+    ever go into the encrypted repository); `site-file`, `audit-log`: this
+    console's own."""
+    name: str
+    kind: str = "directory"
+    host: str = LOCAL_HOST
+    path: str | None = None
+    namespaces: tuple[str, ...] = ()
+
+
+class BackupCopy(msgspec.Struct, frozen=True):
+    """One restic repository: a path on `host`, or `sftp:[user@]host:/path`
+    reached from the host of each source (`ssh_config` names the ssh client
+    configuration restic's ssh uses)."""
+    name: str
+    kind: str
+    medium: str
+    repository: str
+    host: str = LOCAL_HOST
+    ssh_config: str | None = None
+    limit_upload_kib: int | None = None    # restic --limit-upload (KiB/s), for thin links
+
+    @property
+    def is_sftp(self) -> bool:
+        return self.repository.startswith("sftp:")
+
+
+class BackupPolicy(msgspec.Struct, frozen=True):
+    verify_every_h: float = 168           # restic check + restore drill at least this often
+    read_data_subset_pct: float = 5       # restic check --read-data-subset
+    offline_max_age_d: float = 30         # warn when the offline copy is older than this
+    keep_last: int | None = None          # retention (restic forget --keep-*)
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    scratch_dir: str = "/var/tmp"         # where restore drills restore to (on the copy's host)
+
+
+class BackupConfig(msgspec.Struct, frozen=True):
+    password_file: str | None = None      # repository password: a file on this machine ...
+    password_env: str | None = None       # ... or an environment variable (never a command line)
+    sources: tuple[BackupSource, ...] = ()
+    copies: tuple[BackupCopy, ...] = ()
+    policy: BackupPolicy = msgspec.field(default_factory=BackupPolicy)
+
+
 class Site(msgspec.Struct, frozen=True):
     name: str
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
@@ -155,6 +212,7 @@ class Site(msgspec.Struct, frozen=True):
     tuning: TuningTargets = msgspec.field(default_factory=TuningTargets)
     telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
     models: tuple[ModelConfig, ...] = ()
+    backup: BackupConfig | None = None
     path: str | None = None
 
     def host(self, name: str) -> HostConfig:
@@ -356,7 +414,33 @@ _TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_ra
 _SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
              "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
              "telemetry": (_TELEMETRY, TelemetryConfig)}
-_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models")
+_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup")
+
+
+def _sftp_or_path(v: Any) -> str:
+    v = _string(v)
+    if v.startswith("sftp:"):
+        if not re.fullmatch(r"sftp:(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:/\S*", v):
+            raise _Bad(f"bad sftp repository {v!r}, expected sftp:[user@]host:/absolute/path")
+        return v
+    if not v.startswith("/"):
+        raise _Bad(f"expected an absolute path or sftp:[user@]host:/path, got {v!r}")
+    return v
+
+
+_BACKUP = {"password_file": (_path, False), "password_env": (_string, False)}
+_BACKUP_SOURCE = {"name": (_host_name, True), "kind": (_choice(SOURCE_KINDS), False),
+                  "host": (_host_name, False), "path": (_string, False)}
+_BACKUP_COPY = {"name": (_host_name, True), "kind": (_choice(COPY_KINDS), True),
+                "medium": (_choice(MEDIA), True), "repository": (_sftp_or_path, True),
+                "host": (_host_name, False), "ssh_config": (_path, False),
+                "limit_upload_kib": (_int_range(1), False)}
+_BACKUP_POLICY = {"verify_every_h": (_number(positive=True), False),
+                  "read_data_subset_pct": (_number(positive=True, hi=100), False),
+                  "offline_max_age_d": (_number(positive=True), False),
+                  "keep_last": (_int_range(1), False), "keep_daily": (_int_range(1), False),
+                  "keep_weekly": (_int_range(1), False), "keep_monthly": (_int_range(1), False),
+                  "scratch_dir": (_string, False)}
 
 
 # ----------------------------------------------------------------- parsing
@@ -591,6 +675,9 @@ def parse_site(text: str, path: str = "<site>") -> Site:
             kwargs["hosts"] = _parse_hosts(p, top["hosts"][1])
         if "models" in top:
             kwargs["models"] = _parse_models(p, top["models"][1])
+        if "backup" in top:
+            kwargs["backup"] = _parse_backup(p, top["backup"][1],
+                                             {h.name for h in kwargs.get("hosts", ())})
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
         errs = [ConfigError(path, line, msg) for line, msg in p.errors]
@@ -662,6 +749,125 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
             chain.append(cur)
             cur = jumps.get(cur, (None, None))[0]
     return tuple(hosts)
+
+
+def _parse_backup(p: _Parser, node, host_names: set[str]) -> BackupConfig | None:
+    """The backup: section (README.md, "Backup"). Besides each value's type,
+    checks what only the whole section shows: unique names, hosts that exist,
+    a path for each directory, a password source, and that a directory source
+    can reach each copy (restic runs where the data is: a path repository on
+    another host is out of its reach, sftp: is not)."""
+    yaml = p.yaml
+    spec = {**_BACKUP, "sources": None, "copies": None, "policy": None}
+    m = p.mapping(node, "backup", spec, "keys " + ", ".join(spec))
+    if m is None:
+        return None
+    scalars = {k: v for k, v in m.items() if k in _BACKUP}
+    values = p.fields(yaml.MappingNode("tag:yaml.org,2002:map", [v for v in scalars.values()],
+                                       start_mark=node.start_mark), "backup", _BACKUP) or {}
+    if "password_file" in values and "password_env" in values:
+        p.error(m["password_env"][0], "backup: both password_file and password_env given; "
+                                      "expected one of them")
+    if "password_file" not in values and "password_env" not in values and not p.errors:
+        p.error(node, "backup: no repository password; expected `password_file: PATH` or "
+                      "`password_env: VARIABLE` (never the password itself)")
+    known_hosts = host_names | {LOCAL_HOST}
+
+    def items(key: str):
+        if key not in m:
+            return []
+        seq = m[key][1]
+        if not isinstance(seq, yaml.SequenceNode):
+            p.error(seq, f"backup.{key}: expected a list of mappings, got {_describe(p.scalar(seq))}")
+            return []
+        return list(enumerate(seq.value))
+
+    def host_ok(item, what: str, name: str) -> bool:
+        if name in known_hosts:
+            return True
+        close = _close_matches(name, sorted(known_hosts), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        line_node = next((v for k, v in item.value if p.scalar(k) == "host"), item)
+        p.error(line_node, f"{what}.host: unknown host {name!r}{hint}; expected `{LOCAL_HOST}` "
+                           "or the name of a host in this file")
+        return False
+
+    sources: list[BackupSource] = []
+    seen: dict[str, int] = {}
+    for i, item in items("sources"):
+        what = f"backup.sources[{i}]"
+        m_item = p.mapping(item, what, {**_BACKUP_SOURCE, "namespaces": None}, "keys name, kind, ...")
+        if m_item is None:
+            continue
+        scal = [v for k, v in m_item.items() if k != "namespaces"]
+        vals = p.fields(yaml.MappingNode("tag:yaml.org,2002:map", scal, start_mark=item.start_mark),
+                        what, _BACKUP_SOURCE)
+        if vals is None or "name" not in vals:
+            continue
+        if vals["name"] in seen:
+            p.error(item, f"{what}: duplicate source name {vals['name']!r} (first at line "
+                          f"{seen[vals['name']]}); expected unique names")
+            continue
+        seen[vals["name"]] = item.start_mark.line + 1
+        kind = vals.get("kind", "directory")
+        if kind == "directory" and "path" not in vals:
+            p.error(item, f"{what}: a directory source needs `path:` (absolute, on its host)")
+            continue
+        if "path" in vals and not vals["path"].startswith("/"):
+            p.error(m_item["path"][1], f"{what}.path: expected an absolute path, got {vals['path']!r}")
+            continue
+        if kind != "directory" and ("path" in vals or "host" in vals):
+            p.error(item, f"{what}: a {kind} source takes no path or host (it is read by this console)")
+            continue
+        namespaces: tuple[str, ...] = ()
+        if "namespaces" in m_item:
+            ns_node = m_item["namespaces"][1]
+            got = ([p.scalar(n) for n in ns_node.value]
+                   if isinstance(ns_node, yaml.SequenceNode) else None)
+            if kind != "kubernetes":
+                p.error(ns_node, f"{what}.namespaces: only a kubernetes source takes namespaces")
+                continue
+            if not isinstance(ns_node, yaml.SequenceNode) or not got or \
+                    not all(isinstance(n, str) and _DNS_LABEL.match(n) for n in got):
+                p.error(ns_node, f"{what}.namespaces: expected a list of namespace names")
+                continue
+            namespaces = tuple(got)
+        if not host_ok(item, what, vals.get("host", LOCAL_HOST)):
+            continue
+        sources.append(BackupSource(namespaces=namespaces, **vals))
+
+    copies: list[BackupCopy] = []
+    seen = {}
+    for i, item in items("copies"):
+        what = f"backup.copies[{i}]"
+        vals = p.fields(item, what, _BACKUP_COPY)
+        if vals is None or "name" not in vals:
+            continue
+        if vals["name"] in seen:
+            p.error(item, f"{what}: duplicate copy name {vals['name']!r} (first at line "
+                          f"{seen[vals['name']]}); expected unique names")
+            continue
+        seen[vals["name"]] = item.start_mark.line + 1
+        if not host_ok(item, what, vals.get("host", LOCAL_HOST)):
+            continue
+        if not {"kind", "medium", "repository"} <= set(vals):
+            continue
+        copy = BackupCopy(**vals)
+        if not copy.is_sftp:
+            far = [s.name for s in sources if s.kind == "directory" and s.host != copy.host]
+            if far:
+                p.error(item, f"{what}: repository {copy.repository} is a path on host {copy.host!r}, "
+                              f"out of reach of source(s) {', '.join(far)} on other hosts; expected "
+                              "sftp:[user@]host:/path, or the sources on the same host")
+        copies.append(copy)
+    policy = BackupPolicy()
+    if "policy" in m:
+        pv = p.fields(m["policy"][1], "backup.policy", _BACKUP_POLICY)
+        if pv is not None:
+            policy = BackupPolicy(**pv)
+    if "copies" in m and not copies and not p.errors:
+        p.error(m["copies"][1], "backup.copies: empty; expected at least one copy")
+    return BackupConfig(sources=tuple(sources), copies=tuple(copies), policy=policy, **values)
 
 
 def load_site(path: str | os.PathLike) -> Site:

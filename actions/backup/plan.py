@@ -1,0 +1,31 @@
+"""The backup plan: per copy (a HostPlan named after the copy), one step per
+source and the commit. `params`: {"site": site file, "set": set id,
+"copies": [names]}: enough to rebuild the same plan in another process
+(resume); the password is read again from its file or variable, never kept."""
+from __future__ import annotations
+
+from console.backup.context import BackupContext
+from console.backup.password import read_password
+from console.hosts.transport import Transport
+from console.site_config import load_site
+
+from ..plan import HostPlan, Plan
+from .steps import BackupSourceStep, CommitStep, CopyMemo
+
+
+def build_plan(transports: dict[str, Transport], params: dict) -> Plan:
+    site = load_site(params["site"])
+    ctx = BackupContext(site, read_password(site.backup), transports)
+    return plan_for(ctx, params["set"], params.get("copies"))
+
+
+def plan_for(ctx: BackupContext, set_id: str, copies: list[str] | None = None) -> Plan:
+    chosen = [ctx.copy(n) for n in copies] if copies else list(ctx.cfg.copies)
+    plan = Plan("backup", f"Backup {ctx.name}", {"site": ctx.site.path, "set": set_id,
+                                                  "copies": [c.name for c in chosen]})
+    for copy in chosen:
+        memo = CopyMemo()
+        steps = [BackupSourceStep(ctx, copy, src, set_id, memo) for src in ctx.cfg.sources]
+        steps.append(CommitStep(ctx, copy, set_id, memo))
+        plan.hosts.append(HostPlan(copy.name, ctx.transport(copy.host), steps))
+    return plan
