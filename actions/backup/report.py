@@ -1,0 +1,31 @@
+"""After a backup run: what each copy got (snapshot ids, sizes, durations) to
+the audit log, one record per copy, beside the runner's own."""
+from __future__ import annotations
+
+from ..plan import Plan
+
+
+def copy_results(plan: Plan) -> dict[str, dict]:
+    """copy -> {"sources": {source: result}, "set": commit result} of the steps that ran."""
+    out: dict[str, dict] = {}
+    for hp in plan.hosts:
+        entry: dict = {"sources": {}}
+        for step in hp.steps:
+            res = getattr(step, "result", None)
+            if not res:
+                continue
+            if step.id == "commit":
+                entry["set"] = {k: res[k] for k in ("set", "snapshot", "bytes", "time") if k in res}
+            else:
+                entry["sources"][res["source"]] = {k: res[k] for k in
+                                                   ("snapshot", "bytes", "files", "duration_s", "files_hashed")}
+        out[hp.host] = entry
+    return out
+
+
+def audit_snapshots(audit, plan: Plan, run_id: str | None) -> None:
+    for copy, entry in copy_results(plan).items():
+        if entry["sources"] or "set" in entry:
+            audit.append("backup.snapshots", host=copy,
+                         args={"run_id": run_id, "set": plan.params.get("set"), **entry},
+                         result="ok: set committed" if "set" in entry else "partial: set not committed")
