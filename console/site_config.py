@@ -676,7 +676,7 @@ def parse_site(text: str, path: str = "<site>") -> Site:
         if "models" in top:
             kwargs["models"] = _parse_models(p, top["models"][1])
         if "backup" in top:
-            kwargs["backup"] = _parse_backup(p, top["backup"][1],
+            kwargs["backup"] = _parse_backup(p, *top["backup"],
                                              {h.name for h in kwargs.get("hosts", ())})
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
@@ -751,7 +751,7 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
     return tuple(hosts)
 
 
-def _parse_backup(p: _Parser, node, host_names: set[str]) -> BackupConfig | None:
+def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupConfig | None:
     """The backup: section (README.md, "Backup"). Besides each value's type,
     checks what only the whole section shows: unique names, hosts that exist,
     a path for each directory, a password source, and that a directory source
@@ -768,8 +768,8 @@ def _parse_backup(p: _Parser, node, host_names: set[str]) -> BackupConfig | None
     if "password_file" in values and "password_env" in values:
         p.error(m["password_env"][0], "backup: both password_file and password_env given; "
                                       "expected one of them")
-    if "password_file" not in values and "password_env" not in values and not p.errors:
-        p.error(node, "backup: no repository password; expected `password_file: PATH` or "
+    if "password_file" not in m and "password_env" not in m:
+        p.error(key_node, "backup: no repository password; expected `password_file: PATH` or "
                       "`password_env: VARIABLE` (never the password itself)")
     known_hosts = host_names | {LOCAL_HOST}
 

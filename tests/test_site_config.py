@@ -282,3 +282,46 @@ def test_nested_merges_and_a_merge_bomb():
         parse_site("\n".join(lines) + "\n")
     assert e.value.line == 3 + 33              # the first host that merges more than 32
     assert "more than 32 mappings merged" in e.value.message and "expected" in e.value.message
+    b = site.backup
+    assert b is not None and len(b.sources) == 4 and len(b.copies) == 3
+    for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0}):
+        for key in spec:
+            assert f" {key}:" in example, key
+
+
+def test_backup_section_errors_name_file_line_and_what_was_expected(tmp_path):
+    """The backup: section reports every problem as file:line like the others,
+    including what only the whole section shows."""
+    text = """name: t
+hosts:
+  - name: store1
+    address: 10.0.0.1
+backup:
+  sources:
+    - name: weights
+      host: store1
+      path: /models/x
+    - name: objects
+      kind: kubernetes
+      namespaces: deepseek
+  copies:
+    - name: primary
+      kind: production
+      medium: ssd
+      repository: /srv/restic
+    - name: city
+      kind: same-city
+      medium: floppy
+      repository: sftp:nohost
+      host: store2
+"""
+    with pytest.raises(ConfigError) as e:
+        parse_site(text, "s.yaml")
+    msg = str(e.value)
+    assert "s.yaml:5: backup: no repository password; expected `password_file: PATH`" in msg
+    assert "s.yaml:12: backup.sources[1].namespaces: expected a list of namespace names" in msg
+    assert "s.yaml:14: backup.copies[0]: repository /srv/restic is a path on host 'local', out of " \
+           "reach of source(s) weights on other hosts" in msg
+    assert "s.yaml:20: backup.copies[1].medium: expected one of ssd, hdd, tape, object, removable" in msg
+    assert "s.yaml:21: backup.copies[1].repository: bad sftp repository 'sftp:nohost'" in msg
+    assert "s.yaml:22: backup.copies[1].host: unknown host 'store2' (did you mean 'store1'?)" in msg
