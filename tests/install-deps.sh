@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 need=""
-for pkg in openssh-server openssh-client nginx restic iproute2 tmux sudo util-linux procps strace zsh gcc g++; do
+for pkg in openssh-server openssh-client nginx restic iproute2 tmux sudo util-linux procps strace zsh gcc g++ rsync openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

@@ -6,7 +6,9 @@ but no other test host: the console runs on the storage host (`local`, no
 SSH) where the model directory is; restic runs here and writes the
 production copy to a local repository, the same-city and off-site copies
 over sftp to two test hosts, and the offline copy to a removable target
-(a directory here) that is then recorded as detached."""
+(a directory here) that is then recorded as detached. The sftp repositories
+live in /root of the test hosts: a tmpfs of each host's own (/srv would be this
+machine's)."""
 from __future__ import annotations
 
 import json
@@ -103,7 +105,7 @@ def _site_file(tmp_path: Path, model: Path, kubeconfig: Path, hosts, ssh_config:
     names = ("same-city", "off-site")
     for h, kind in zip(hosts, names, strict=True):
         copies.append((kind.replace("-", ""), kind, "hdd" if kind == "same-city" else "object",
-                       f"sftp:{h.name}:/srv/restic/{kind}"))
+                       f"sftp:{h.name}:/root/restic/{kind}"))
     copies.append(("vault", "offline", "removable", str(removable / "restic")))
     text = [f"name: bk-test\ncluster:\n  kubeconfig: {kubeconfig}\n  namespace: deepseek\n",
             f"backup:\n  password_file: {tmp_path / 'restic.pass'}\n  sources:\n"
@@ -152,9 +154,12 @@ def test_321_backup_restore_drill_matrix_and_corruption(test_hosts, sim_site, tm
     run = json.loads(r.stdout)
     assert run["status"] == "complete" and set(run["copies"]) == {"primary", "samecity", "offsite", "vault"}
     for copy in run["copies"].values():
-        assert copy["set"]["snapshot"] and copy["sources"]["model"]["bytes"] >= 200 * 1024 * 1024
+        assert copy["set"]["set"] == run["set"] and copy["set"]["complete"]
+        assert copy["sources"]["model"]["bytes"] >= 200 * 1024 * 1024
     # restic ran (on this machine, the model's host), its ssh for the sftp
     # copies too, and no command line carried the password
+    assert offsite.sh("test -f /root/restic/off-site/config").returncode == 0
+    assert not Path("/root/restic/off-site").exists()   # on the host, not here
     restic_cmds = [c for c in watch.seen.values() if c.startswith("restic ")]
     assert any(" backup " in c for c in restic_cmds) and any("sftp" in c for c in watch.seen.values())
     assert not [c for c in watch.seen.values() if PASSWORD in c]
@@ -176,7 +181,7 @@ def test_321_backup_restore_drill_matrix_and_corruption(test_hosts, sim_site, tm
     pw_env = {**os.environ, "RESTIC_PASSWORD_FILE": str(tmp_path / "restic.pass")}
     snap = run["copies"]["offsite"]["sources"]["model"]["snapshot"]
     sftp_opt = f"sftp.command=ssh -F {test_hosts.ssh_config_file} {offsite.name} -s sftp"
-    subprocess.run(["restic", "-r", f"sftp:{offsite.name}:/srv/restic/off-site", "-o", sftp_opt,
+    subprocess.run(["restic", "-r", f"sftp:{offsite.name}:/root/restic/off-site", "-o", sftp_opt,
                     "restore", snap, "--target", str(out)], env=pw_env, check=True, capture_output=True)
     assert _sha_tree(out / str(model).lstrip("/")) == _sha_tree(model)
     # the objects (a Secret among them) came back from the encrypted repository only
@@ -206,7 +211,7 @@ def test_321_backup_restore_drill_matrix_and_corruption(test_hosts, sim_site, tm
     assert all(c["rto"] and c["rto"]["measured_s"] > 0 for c in m["copies"])
 
     # one pack file of the off-site repository corrupted
-    packs = offsite.sh("find /srv/restic/off-site/data -type f -size +100k", check=True).stdout.split()
+    packs = offsite.sh("find /root/restic/off-site/data -type f -size +100k", check=True).stdout.split()
     assert packs
     offsite.sh(f"printf 'garbage' | dd of={packs[0]} bs=1 seek=200 conv=notrunc", check=True)
     r = _dsconsole("backup", "verify", "--site", str(site), "--copy", "offsite,samecity", "--json", env=env)
@@ -250,7 +255,7 @@ def test_host_dropping_mid_backup_is_partial_and_a_rerun_completes(test_hosts, t
         f"name: drop\nbackup:\n  password_file: {tmp_path / 'pw'}\n  sources:\n"
         f"    - name: model\n      path: {src}\n  copies:\n"
         f"    - name: far\n      kind: off-site\n      medium: hdd\n"
-        f"      repository: sftp:{host.name}:/srv/restic/far\n      ssh_config: {test_hosts.ssh_config_file}\n"
+        f"      repository: sftp:{host.name}:/root/restic/far\n      ssh_config: {test_hosts.ssh_config_file}\n"
         # a thin link: the upload takes seconds, so the host can go away half way
         f"      limit_upload_kib: 400\n")
     ctx = BackupContext(load_site(site_path), PASSWORD)

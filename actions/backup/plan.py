@@ -1,5 +1,5 @@
 """The backup plan: per copy (a HostPlan named after the copy), one step per
-source and the commit. `params`: {"site": site file, "set": set id,
+source, then the check that the set is complete. `params`: {"site": site file, "set": set id,
 "copies": [names]}: enough to rebuild the same plan in another process
 (resume); the password is read again from its file or variable, never kept."""
 from __future__ import annotations
@@ -10,22 +10,27 @@ from console.hosts.transport import Transport
 from console.site_config import load_site
 
 from ..plan import HostPlan, Plan
-from .steps import BackupSourceStep, CommitStep, CopyMemo
+from .steps import BackupSourceStep, CompleteStep, CopyMemo
 
 
 def build_plan(transports: dict[str, Transport], params: dict) -> Plan:
     site = load_site(params["site"])
     ctx = BackupContext(site, read_password(site.backup), transports)
-    return plan_for(ctx, params["set"], params.get("copies"))
+    # rebuilt from a journal: the set may be partly in the repositories
+    return plan_for(ctx, params["set"], params.get("copies"), new_set=False)
 
 
-def plan_for(ctx: BackupContext, set_id: str, copies: list[str] | None = None) -> Plan:
+def plan_for(ctx: BackupContext, set_id: str, copies: list[str] | None = None, *,
+             new_set: bool = True) -> Plan:
+    """`new_set`: `set_id` was just made (console.backup.sets.new_set_id), so
+    no repository holds any of it yet."""
     chosen = [ctx.copy(n) for n in copies] if copies else list(ctx.cfg.copies)
     plan = Plan("backup", f"Backup {ctx.name}", {"site": ctx.site.path, "set": set_id,
                                                   "copies": [c.name for c in chosen]})
     for copy in chosen:
-        memo = CopyMemo()
+        memo = CopyMemo(new_set=new_set)
+        memo.of = len(ctx.cfg.sources)
         steps = [BackupSourceStep(ctx, copy, src, set_id, memo) for src in ctx.cfg.sources]
-        steps.append(CommitStep(ctx, copy, set_id, memo))
+        steps.append(CompleteStep(ctx, copy, set_id, memo))
         plan.hosts.append(HostPlan(copy.name, ctx.transport(copy.host), steps))
     return plan

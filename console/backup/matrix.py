@@ -2,9 +2,9 @@
 verification proved, and a verdict per rule (3 copies, 2 media, 1 offline,
 1 off-site) counting only the copies that are good.
 
-A copy is good when its newest committed set exists and a verification
+A copy is good when its newest complete set exists and a verification
 (check or restore drill) passed for a set of it, with no failed verification
-since. An uncommitted set (a run that stopped half way) is invisible here.
+since. An incomplete set (a run that stopped half way) is invisible here.
 A detached offline copy is judged by what was recorded when it was detached."""
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def _judge_verifications(st: CopyState, ctx: BackupContext, *, reachable: bool) 
         return st
     if st.set_id is None:
         st.status = MISSING
-        st.notes.append("no committed backup set")
+        st.notes.append("no complete backup set")
         return st
     last = max(done, key=lambda v: v["time"]) if done else None
     if last is not None and not last.get("ok"):

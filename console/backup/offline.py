@@ -20,7 +20,7 @@ def detach(ctx: BackupContext, name: str) -> dict:
         raise DetachError(f"copy {name} is {copy.kind}, not offline: only an offline copy is detached")
     bset = latest_set(ctx.restic(copy))
     if bset is None:
-        raise DetachError(f"copy {name} holds no committed set: back it up before detaching it")
+        raise DetachError(f"copy {name} holds no complete set: back it up before detaching it")
     rec = {"time": time.time(), "repository": copy.repository, "set": bset.set_id,
            "set_time": bset.time, "bytes": bset.bytes}
     records.update(ctx.name, name, detached=rec)

@@ -1,7 +1,7 @@
 """Retention by backup set: the site's keep_* policy picks the sets to keep
 (as restic's forget does with snapshots: the newest N; the newest of each of
 the last N days, ISO weeks, months); every snapshot of the others goes, and
-so do the leftovers of runs that never committed. Previewed before it runs."""
+so do the leftovers of runs that never completed. Previewed before it runs."""
 from __future__ import annotations
 
 import time
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from console.site_config import BackupPolicy
 
 from .restic import Restic, ResticError, last_words
-from .sets import TAG, tag_value
+from .sets import TAG, assemble, group, tag_value
 from .times import parse_restic_time
 
 
@@ -18,7 +18,7 @@ from .times import parse_restic_time
 class RetentionPlan:
     keep: list[str]                 # set ids kept
     remove: list[str]               # set ids removed
-    leftovers: list[str]            # uncommitted set ids removed
+    leftovers: list[str]            # incomplete set ids removed (runs that never finished)
     snapshots: list[str]            # snapshot ids to forget
 
     def to_dict(self) -> dict:
@@ -51,20 +51,22 @@ def choose(sets: list[tuple[str, float]], p: BackupPolicy) -> set[str]:
 
 def plan(restic: Restic, policy: BackupPolicy) -> RetentionPlan:
     snaps = restic.snapshots(TAG)
-    by_set: dict[str, list[dict]] = {}
+    grouped = group(snaps)
+    sets = {sid: assemble(sid, parts) for sid, parts in grouped.items()}
+    complete = {sid: b.time for sid, b in sets.items() if b.complete}
+    keep = choose(list(complete.items()), policy) if has_policy(policy) else set(complete)
+    newest = max(complete.values(), default=0.0)
+    by_set: dict[str, list[str]] = {}
     for s in snaps:
         sid = tag_value(s, "set")
         if sid:
-            by_set.setdefault(sid, []).append(s)
-    committed = {sid: parse_restic_time(next(x for x in ss if tag_value(x, "part") == "set")["time"])
-                 for sid, ss in by_set.items() if any(tag_value(x, "part") == "set" for x in ss)}
-    keep = choose(list(committed.items()), policy) if has_policy(policy) else set(committed)
-    newest = max(committed.values(), default=0.0)
-    leftovers = [sid for sid, ss in by_set.items() if sid not in committed
-                 and max(parse_restic_time(x["time"]) for x in ss) < newest]
-    remove = sorted(sid for sid in committed if sid not in keep)
-    ids = [x["id"] for sid in remove + leftovers for x in by_set[sid]]
-    return RetentionPlan(sorted(keep), remove, sorted(leftovers), ids)
+            by_set.setdefault(sid, []).append(s["id"])
+    # an incomplete set older than the newest complete one is a run that never finished
+    leftovers = sorted(sid for sid in by_set if sid not in complete
+                       and max(parse_restic_time(x["time"]) for x in snaps if tag_value(x, "set") == sid) < newest)
+    remove = sorted(sid for sid in complete if sid not in keep)
+    ids = [i for sid in remove + leftovers for i in by_set[sid]]
+    return RetentionPlan(sorted(keep), remove, leftovers, ids)
 
 
 def apply(restic: Restic, rp: RetentionPlan) -> str:

@@ -33,7 +33,7 @@ def check_copy(ctx: BackupContext, name: str, *, subset_pct: float | None = None
         r = restic.run("check", f"--read-data-subset={pct:g}%", timeout=24 * 3600)
         out["ok"] = r.ok and bset is not None
         out["message"] = ("no errors were found" if r.ok else last_words(r)) if bset is not None \
-            else "no committed set in the repository"
+            else "no complete set in the repository"
         if bset is not None:
             out["set"], out["set_time"] = bset.set_id, bset.time
     except (ResticError, TransportError) as e:
@@ -55,7 +55,7 @@ def drill(ctx: BackupContext, name: str, *, set_id: str | None = None) -> dict:
     try:
         bset = load_set(restic, set_id) if set_id else latest_set(restic)
         if bset is None:
-            raise ResticError(f"no committed set{' ' + set_id if set_id else ''} in {copy.repository}")
+            raise ResticError(f"no complete set{' ' + set_id if set_id else ''} in {copy.repository}")
         out.update(set=bset.set_id, set_time=bset.time, bytes=bset.bytes)
         base = ctx.cfg.policy.scratch_dir
         r = host.run(f"mkdir -p {shlex.quote(base)} && mktemp -d {shlex.quote(base)}/dsconsole-drill.XXXXXX")
