@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verify: restic check --read-data-subset (default: the site's policy)")
     parser.add_argument("--yes", action="store_true", help="confirm without asking (headless)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo site: local repositories in the state directory standing in for "
+                             "the four copies, and the embedded demo cluster's objects")
 
 
 class BadInput(Exception):
@@ -37,11 +40,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _context(args):
+def _context(args, demo_kubeconfig: str | None = None):
     from console.backup.context import BackupContext
     from console.backup.password import PasswordError, read_password
     from console.site_config import ConfigError, load_site, site_file_path
-    path = site_file_path(getattr(args, "site", None))
+    if args.demo:
+        from console.backup.demo import demo_site_file
+        path = str(demo_site_file(demo_kubeconfig))
+    else:
+        path = site_file_path(getattr(args, "site", None))
     if not path:
         raise BadInput("backup needs a site file with a backup: section: --site FILE (or DSCONSOLE_SITE)")
     try:
@@ -101,8 +108,22 @@ def _confirm(args, what: str, names: list[str]) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.demo:
+        return _run_on(args, _context(args))
+    # the embedded demo cluster, for its objects (no hosts, no traffic: only the API)
+    from console.backup.demo import demo_dir
+    from console.sim.demo_site import start_demo_site
+    demo_dir().mkdir(parents=True, exist_ok=True)
+    site = start_demo_site(nodes=2, gpus_per_node=8, kubeconfig=demo_dir() / "kubeconfig", hosts=False,
+                           traffic=False, frozen=True)
+    try:
+        return _run_on(args, _context(args, str(site.kubeconfig_path)))
+    finally:
+        site.stop()
+
+
+def _run_on(args: argparse.Namespace, ctx) -> int:
     from console.audit import AuditLog
-    ctx = _context(args)
     audit = AuditLog(operator=getattr(args, "operator", None), site=ctx.name)
     read_only = bool(getattr(args, "read_only", False))
     try:
