@@ -341,7 +341,7 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
         names = [c.name for c in keymap.COMMANDS]
         self.push_screen(
             PromptScreen(":", on_submit=self._check_command, suggestions=names,
-                         placeholder="nodes | pods | gpus | events | alerts | tune | model | help | quit"),
+                         placeholder="nodes | pods | gpus | events | alerts | tune | model | backup | help | quit"),
             callback=self._run_entered_command)
 
     def _run_entered_command(self, text: str | None) -> None:
@@ -395,6 +395,10 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
     def action_model(self) -> None:
         from screens.wizard_screen import open_model_wizard
         open_model_wizard(self, self.session)
+
+    def action_backup(self) -> None:
+        from screens.backup_screen import open_backup_screen
+        open_backup_screen(self, self.session)
 
     def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
         from screens.detail_screen import DetailScreen, target_for

@@ -20,6 +20,7 @@ SCOPE_TITLES = {
     "wizard": "In a wizard (:tune)",
     "steps": "In a wizard's table of steps",
     "confirm": "In a wizard's confirmation",
+    "backup": "In the backup matrix (:backup)",
     "prompt": "In the : command / / filter line",
 }
 

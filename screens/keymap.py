@@ -20,7 +20,7 @@ class KeySpec(msgspec.Struct, frozen=True):
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
     action: str       # Textual action string, run in the namespace of `scope`
-    scope: str        # "app" | "table" | "scroll" | "detail" | "steps" | "wizard" | "confirm" | "prompt"
+    scope: str        # "app" | "table" | "scroll" | "detail" | "steps" | "wizard" | "confirm" | "backup" | "prompt"
     show: bool = True  # shown in the footer (help lists every key regardless)
     key_display: str | None = None
     priority: bool = False
@@ -83,6 +83,12 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("wizard.resume", "u", "Resume unfinished run", "resume", "wizard"),
     KeySpec("wizard.close", "escape", "Close", "close", "wizard", key_display="esc"),
     KeySpec("confirm.cancel", "escape", "Cancel", "cancel", "confirm", key_display="esc"),
+    # -- in the backup matrix (screens/backup_screen.py)
+    KeySpec("backup.refresh", "r", "Refresh the matrix", "refresh", "backup"),
+    KeySpec("backup.run", "b", "Back up: plan, then apply", "backup", "backup"),
+    KeySpec("backup.verify", "v", "Verify every copy (restic check)", "verify", "backup"),
+    KeySpec("backup.drill", "d", "Restore drill of the selected copy", "drill", "backup"),
+    KeySpec("backup.close", "escape", "Close", "close", "backup", key_display="esc"),
     # -- in the `:` / `/` prompt
     KeySpec("prompt.submit", "enter", "Run / keep filter", "submit", "prompt"),
     KeySpec("prompt.cancel", "escape", "Cancel", "cancel", "prompt", key_display="esc"),
@@ -106,6 +112,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("alerts", "Active alerts", "app.view('alerts')", ("alert",)),
     CommandSpec("tune", "Host tuning wizard", "app.tune", ()),
     CommandSpec("model", "Model load wizard", "app.model", ()),
+    CommandSpec("backup", "3-2-1 backup: the matrix, backup, verify, restore drill", "app.backup", ()),
     CommandSpec("help", "Every key and command", "app.help", ("h",)),
     CommandSpec("theme", "Switch theme: :theme dark | light | high-contrast",
                 "app.next_theme", ()),

@@ -24,16 +24,12 @@ from console.backup import manifest as mf
 from console.backup.content import read_content
 from console.backup.context import BackupContext
 from console.backup.progress import BackupProgress, human_bytes, parse_status
-from console.backup.restic import Restic, ResticError, last_words, summary_of
+from console.backup.restic import NO_REPOSITORY, Restic, ResticError, last_words, summary_of
 from console.backup.sets import MANIFEST_FILE, assemble, run_parts, tags
 from console.hosts.transport import CommandResult, TransportError
 from console.site_config import BackupCopy, BackupSource
 
 from ..step import NEEDED, CheckResult, Step, StepError, VerifyResult
-
-# restic's words for "there is no repository here" (init it), as opposed to
-# "cannot reach it" or "wrong password" (an error)
-NO_REPOSITORY = re.compile(r"unable to open config file|does not exist|Is there a repository at")
 
 # how often a running backup is looked at: soon at first (short backups end
 # soon), then every half second

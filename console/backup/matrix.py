@@ -15,7 +15,7 @@ from console.hosts.transport import TransportError
 
 from . import records
 from .context import BackupContext
-from .restic import ResticError
+from .restic import NO_REPOSITORY, ResticError
 from .sets import latest_set
 
 GOOD, WARN, FAILED, MISSING, UNVERIFIED, UNREACHABLE = (
@@ -120,7 +120,14 @@ def inspect_copy(ctx: BackupContext, name: str, now: float | None = None) -> Cop
     else:
         try:
             bset = latest_set(ctx.restic(copy))
-        except (ResticError, TransportError) as e:
+        except ResticError as e:
+            if NO_REPOSITORY.search(str(e)):
+                bset = None   # not created yet: nothing backed up there
+            else:
+                st.status = UNREACHABLE
+                st.notes.append(str(e)[:300])
+                return _judge_verifications(st, ctx, reachable=False)
+        except TransportError as e:
             st.status = UNREACHABLE
             st.notes.append(str(e)[:300])
             return _judge_verifications(st, ctx, reachable=False)
@@ -180,6 +187,10 @@ def build_matrix(ctx: BackupContext, copies: list[str] | None = None) -> Matrix:
     with ThreadPoolExecutor(max_workers=min(8, len(names) or 1)) as pool:
         states = list(pool.map(lambda n: inspect_copy(ctx, n, now), names))
     return Matrix(states, rules(states), now)
+
+
+def render_age(s: float | None) -> str:
+    return "-" if s is None else _age(s)
 
 
 def _age(s: float) -> str:

@@ -16,10 +16,15 @@ finished snapshot ever counts, see console.backup.sets).
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 
 from console.hosts.transport import CommandResult, Transport
+
+# restic's words for "there is no repository here" (init it), as opposed to
+# "cannot reach it" or "wrong password" (an error)
+NO_REPOSITORY = re.compile(r"unable to open config file|does not exist|Is there a repository at")
 
 # restic's --json status lines at most this often (the default is 60 a second)
 PROGRESS_FPS = 2

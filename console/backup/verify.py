@@ -117,3 +117,11 @@ def rto(restore_s: float, restored_bytes: int, full_bytes: int) -> dict:
     return {"measured_s": round(restore_s, 3), "restored_bytes": restored_bytes,
             "full_bytes": full_bytes, "extrapolated_s": round(restore_s * factor, 3),
             "rate_bytes_per_s": round(restored_bytes / restore_s) if restore_s > 0 else None}
+
+
+def audit_outcome(audit, r: dict) -> None:
+    """One audit record for a check or drill outcome (no password: there is none in it)."""
+    audit.append(f"backup.{r['kind']}", host=r["copy"],
+                 args={k: r[k] for k in ("set", "read_data_subset_pct", "restore_s", "rto", "files",
+                                         "duration_s") if k in r},
+                 result=("ok: " if r["ok"] else "failed: ") + r["message"][:300])

@@ -194,7 +194,7 @@ def _backup(args, ctx, audit, names, read_only) -> int:
 def _verify(args, ctx, audit, names) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from console.backup.verify import check_copy, drill
+    from console.backup.verify import audit_outcome, check_copy, drill
     if args.action == "verify":
         if args.subset is not None and not 0 < args.subset <= 100:
             raise BadInput("--subset: expected a percentage greater than 0 and at most 100")
@@ -205,10 +205,7 @@ def _verify(args, ctx, audit, names) -> int:
         results = list(pool.map(work, names))
     lines = []
     for r in results:
-        audit.append(f"backup.{r['kind']}", host=r["copy"],
-                     args={k: r[k] for k in ("set", "read_data_subset_pct", "restore_s", "rto", "files",
-                                             "duration_s") if k in r},
-                     result=("ok: " if r["ok"] else "failed: ") + r["message"][:300])
+        audit_outcome(audit, r)
         line = f"{r['copy']}: {'ok' if r['ok'] else 'FAILED'}: {r['message']}"
         if r.get("rto"):
             rto = r["rto"]
