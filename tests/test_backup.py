@@ -210,6 +210,21 @@ def test_321_backup_restore_drill_matrix_and_corruption(test_hosts, sim_site, tm
     assert vault["detached_at"] and vault["rpo_s"] is not None
     assert all(c["rto"] and c["rto"]["measured_s"] > 0 for c in m["copies"])
 
+    # a month later without a verification: every copy warns, the offline one for its age too
+    import time
+
+    from console.backup.context import BackupContext
+    from console.backup.matrix import build_matrix
+    from console.site_config import load_site
+    ctx = BackupContext(load_site(site), PASSWORD)
+    later = build_matrix(ctx, now=time.time() + 31 * 86400)
+    assert {c.name: c.status for c in later.copies} == dict.fromkeys(
+        ("primary", "samecity", "offsite", "vault"), "warn")
+    assert later.all_met   # warnings, still copies
+    vault = next(c for c in later.copies if c.name == "vault")
+    assert any("offline copy is" in n and "policy 30 days" in n for n in vault.notes), vault.notes
+    ctx.close()
+
     # one pack file of the off-site repository corrupted
     packs = offsite.sh("find /root/restic/off-site/data -type f -size +100k", check=True).stdout.split()
     assert packs
@@ -257,7 +272,7 @@ def test_host_dropping_mid_backup_is_partial_and_a_rerun_completes(test_hosts, t
         f"    - name: far\n      kind: off-site\n      medium: hdd\n"
         f"      repository: sftp:{host.name}:/root/restic/far\n      ssh_config: {test_hosts.ssh_config_file}\n"
         # a thin link: the upload takes seconds, so the host can go away half way
-        f"      limit_upload_kib: 400\n")
+        f"      limit_upload_kib: 400\n  policy:\n    keep_last: 1\n")
     ctx = BackupContext(load_site(site_path), PASSWORD)
     runner = Runner(audit=AuditLog(operator="test"))
 
@@ -286,4 +301,16 @@ def test_host_dropping_mid_backup_is_partial_and_a_rerun_completes(test_hosts, t
     assert d["ok"], d
     m = build_matrix(ctx)
     assert m.copies[0].status == "ok" and m.rules[3].met
+
+    # retention (keep_last: 1) after one more run: previewed, then applied
+    from console.backup import retention
+    from console.backup.sets import all_sets, latest_set
+    assert runner.apply(plan_for(ctx, new_set_id()), confirmation="test").ok
+    restic = ctx.restic(ctx.copy("far"))
+    newest = latest_set(restic).set_id
+    preview = retention.plan(restic, ctx.cfg.policy)
+    assert preview.keep == [newest] and rerun.params["set"] in preview.remove
+    assert plan.params["set"] not in preview.keep
+    retention.apply(restic, preview)
+    assert [s.set_id for s in all_sets(restic)] == [newest]
     ctx.close()

@@ -180,9 +180,10 @@ def rules(copies: list[CopyState]) -> list[Rule]:
             Rule("1 off-site", bool(offsite), names(offsite))]
 
 
-def build_matrix(ctx: BackupContext, copies: list[str] | None = None) -> Matrix:
+def build_matrix(ctx: BackupContext, copies: list[str] | None = None, *, now: float | None = None) -> Matrix:
+    """`now`: the time ages are counted to (default: now)."""
     from concurrent.futures import ThreadPoolExecutor
-    now = time.time()
+    now = time.time() if now is None else now
     names = copies or [c.name for c in ctx.cfg.copies]
     with ThreadPoolExecutor(max_workers=min(8, len(names) or 1)) as pool:
         states = list(pool.map(lambda n: inspect_copy(ctx, n, now), names))

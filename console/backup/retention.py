@@ -72,6 +72,9 @@ def plan(restic: Restic, policy: BackupPolicy) -> RetentionPlan:
 def apply(restic: Restic, rp: RetentionPlan) -> str:
     if not rp.snapshots:
         return "nothing to remove"
+    # a run cut short leaves its lock behind, which prune (an exclusive lock)
+    # trips over; `unlock` removes only stale ones (dead process, or old)
+    restic.run("unlock", timeout=600)
     r = restic.run("forget", "--prune", *rp.snapshots, timeout=24 * 3600)
     if not r.ok:
         raise ResticError(last_words(r))
