@@ -123,13 +123,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_on(args: argparse.Namespace, ctx) -> int:
-    from console.audit import AuditLog
-    audit = AuditLog(operator=getattr(args, "operator", None), site=ctx.name)
+    from actions.wizard_runner import build_runner, journal_site
     read_only = bool(getattr(args, "read_only", False))
+    runner = build_runner(site=journal_site(is_demo=args.demo, name=ctx.name),
+                          operator=getattr(args, "operator", None), read_only=read_only, max_parallel=4)
+    audit = runner.audit
     try:
         names = _copies(args, ctx)
         if args.action in ("plan", "run"):
-            return _backup(args, ctx, audit, names, read_only)
+            return _backup(args, ctx, runner, names)
         if args.action == "status":
             from console.backup.matrix import build_matrix, render
             m = build_matrix(ctx, names)
@@ -144,11 +146,10 @@ def _run_on(args: argparse.Namespace, ctx) -> int:
         ctx.close()
 
 
-def _backup(args, ctx, audit, names, read_only) -> int:
+def _backup(args, ctx, runner, names) -> int:
     from actions.backup.plan import plan_for
     from actions.backup.report import audit_snapshots, copy_results
     from actions.confirm import ReadOnlyRefused
-    from actions.runner import Runner
     from actions.text_report import render
     from console.backup import offline
     from console.backup.sets import new_set_id
@@ -163,8 +164,6 @@ def _backup(args, ctx, audit, names, read_only) -> int:
     for hp in plan.hosts:
         for step in hp.steps:
             step.on_progress = None if args.json else _progress_printer
-    runner = Runner(audit=audit, operator=getattr(args, "operator", None), site=ctx.name,
-                    read_only=read_only, max_parallel=4)
     title = f"Backup {ctx.name}"
     checked = runner.check(plan)
     if args.action == "plan" or not checked.ok:
@@ -185,7 +184,7 @@ def _backup(args, ctx, audit, names, read_only) -> int:
     for n in names:
         offline.attach(ctx, n)
     result = runner.apply(plan, confirmation=how)
-    audit_snapshots(audit, plan, result.run_id)
+    audit_snapshots(runner.audit, plan, result.run_id)
     data = {**result.to_dict(), "set": plan.params["set"], "copies": copy_results(plan)}
     _out(args, data, render(result, title=title))
     return 0 if result.ok else 1
