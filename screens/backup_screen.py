@@ -21,6 +21,7 @@ from textual.widgets import Static
 from actions.runner import Runner
 from console.backup.context import BackupContext
 from console.backup.matrix import Matrix, render_age
+from console.safe_text import visible
 from screens import keymap
 from screens.key_bar import KeyBar
 from screens.wizard_screen import StepTable, WizardScreen
@@ -106,7 +107,8 @@ class BackupScreen(Screen, inherit_bindings=False):
 
     # -- UI thread ------------------------------------------------------------------
     def _status(self, text: str, error: bool = False) -> None:
-        self.query_one("#backup-status", Static).update(Text(text, style="bold red" if error else ""))
+        # restic's and the hosts' words: control characters made visible
+        self.query_one("#backup-status", Static).update(Text(visible(text), style="bold red" if error else ""))
 
     def _show(self, m: Matrix, keep_status: bool = False) -> None:
         self.matrix = m
@@ -149,13 +151,13 @@ class BackupScreen(Screen, inherit_bindings=False):
             out.append(f"  newest set {c.set_id} ({c.set_bytes or 0} bytes)\n")
         for label, v in (("last check", c.last_check), ("last drill", c.last_drill)):
             if v:
-                out.append(f"  {label}: {'ok' if v.get('ok') else 'FAILED'}: {v.get('message', '')}\n",
+                out.append(f"  {label}: {'ok' if v.get('ok') else 'FAILED'}: {visible(v.get('message', ''))}\n",
                            style="" if v.get("ok") else "red")
         if c.rto:
             out.append(f"  RTO: measured {c.rto['measured_s']:.2f} s for {c.rto['restored_bytes']} bytes; "
                        f"extrapolated to the full set: {c.rto['extrapolated_s']:.2f} s\n")
         for n in c.notes:
-            out.append(f"  ! {n}\n", style="yellow")
+            out.append(f"  ! {visible(n)}\n", style="yellow")
         self.query_one("#backup-detail", Static).update(out)
 
     def on_data_table_row_highlighted(self, event) -> None:

@@ -79,15 +79,6 @@ class Restic:
         return json.loads(r.stdout or "null")
 
     # -- repository
-    def exists(self) -> bool:
-        """Whether the repository is there and opens with the password."""
-        r = self.run("cat", "config", timeout=120)
-        if r.ok:
-            return True
-        if "wrong password" in r.stderr.lower():
-            raise ResticError("wrong password for the repository (or not a restic repository)")
-        return False
-
     def init(self) -> None:
         r = self.run("init", timeout=300)
         if not r.ok:
