@@ -186,6 +186,11 @@ def test_readme_site_example_is_valid_and_complete():
     for key in sc._MODEL:
         assert f"    {key}:" in example or f"  - {key}:" in example or f"    # {key}:" in example, key
     assert site.models and site.models[0].name == "deepseek-v3"
+    b = site.backup
+    assert b is not None and len(b.sources) == 4 and len(b.copies) == 3
+    for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0}):
+        for key in spec:
+            assert f" {key}:" in example, key
 
 
 def test_merge_keys_share_host_defaults():
@@ -282,11 +287,6 @@ def test_nested_merges_and_a_merge_bomb():
         parse_site("\n".join(lines) + "\n")
     assert e.value.line == 3 + 33              # the first host that merges more than 32
     assert "more than 32 mappings merged" in e.value.message and "expected" in e.value.message
-    b = site.backup
-    assert b is not None and len(b.sources) == 4 and len(b.copies) == 3
-    for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0}):
-        for key in spec:
-            assert f" {key}:" in example, key
 
 
 def test_backup_section_errors_name_file_line_and_what_was_expected(tmp_path):

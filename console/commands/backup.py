@@ -8,6 +8,9 @@ import json
 import sys
 import threading
 
+# the options of console/cli.py SITE_OPTIONS this command uses
+SITE_OPTIONS = ("site", "read_only", "operator")
+
 ACTIONS = ("plan", "run", "verify", "restore", "status", "detach", "prune")
 
 
