@@ -103,22 +103,22 @@ def main() -> int:
             for repo in repos.values():
                 restic(repo, pwfile, "init")
             times["restic by hand"].append(timed(
-                lambda: restic(repos["restic by hand"], pwfile, "backup", str(sample))))
+                lambda repos=repos: restic(repos["restic by hand"], pwfile, "backup", str(sample))))
             ctx = BackupContext(load_site(site_file(work, sample, repos["dsconsole (in process)"], pwfile)),
                                 PASSWORD)
 
-            def in_process():
+            def in_process(ctx: BackupContext = ctx) -> None:
                 res = Runner(audit=AuditLog(work / "audit.jsonl")).apply(plan_for(ctx, new_set_id()),
                                                                          confirmation="bench")
                 assert res.ok, res.message
             times["dsconsole (in process)"].append(timed(in_process))
             last_ctx = ctx
             cli_site = site_file(work, sample, repos["dsconsole CLI"], pwfile)
-            times["dsconsole CLI"].append(timed(lambda: subprocess.run(
+            times["dsconsole CLI"].append(timed(lambda cli_site=cli_site: subprocess.run(
                 [sys.executable, "-m", "console", "backup", "run", "--site", str(cli_site), "--yes", "--json"],
                 env=env, check=True, stdout=subprocess.DEVNULL)))
             dest = work / f"rsync-{r}"
-            times["rsync -a"].append(timed(lambda: subprocess.run(
+            times["rsync -a"].append(timed(lambda dest=dest: subprocess.run(
                 ["rsync", "-a", str(sample) + "/", str(dest) + "/"], check=True)))
             shutil.rmtree(dest)
         print(f"sample: {size / 2**20:.0f} MiB apparent ({args.random_mb} MiB random, the rest sparse), "
@@ -138,7 +138,7 @@ def main() -> int:
         snaps = json.loads(restic(repos["restic by hand"], pwfile, "snapshots", "--json",
                                   out=subprocess.PIPE).stdout)
         tgt = work / "restore-by-hand"
-        t = timed(lambda: restic(repos["restic by hand"], pwfile, "restore", snaps[-1]["id"], "--target", str(tgt)))
+        t = timed(lambda repos=repos: restic(repos["restic by hand"], pwfile, "restore", snaps[-1]["id"], "--target", str(tgt)))
         print(f"restore: drill restore {d['rto']['measured_s']:.2f} s ({size / d['rto']['measured_s'] / 2**20:.0f} "
               f"MiB/s), whole drill with hashing {d['duration_s']:.2f} s; restic restore by hand {t:.2f} s "
               f"({size / t / 2**20:.0f} MiB/s)")
