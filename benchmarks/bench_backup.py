@@ -138,7 +138,7 @@ def main() -> int:
         snaps = json.loads(restic(repos["restic by hand"], pwfile, "snapshots", "--json",
                                   out=subprocess.PIPE).stdout)
         tgt = work / "restore-by-hand"
-        t = timed(lambda repos=repos: restic(repos["restic by hand"], pwfile, "restore", snaps[-1]["id"], "--target", str(tgt)))
+        t = timed(lambda: restic(repos["restic by hand"], pwfile, "restore", snaps[-1]["id"], "--target", str(tgt)))
         print(f"restore: drill restore {d['rto']['measured_s']:.2f} s ({size / d['rto']['measured_s'] / 2**20:.0f} "
               f"MiB/s), whole drill with hashing {d['duration_s']:.2f} s; restic restore by hand {t:.2f} s "
               f"({size / t / 2**20:.0f} MiB/s)")
