@@ -23,7 +23,7 @@ from console.backup.context import BackupContext
 from console.backup.matrix import Matrix, render_age
 from console.safe_text import visible
 from screens import keymap
-from screens.key_bar import KeyBar
+from screens.widgets.key_bar import KeyBar
 from screens.wizard_screen import StepTable, WizardScreen
 
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "unverified": "yellow", "failed": "bold red",
