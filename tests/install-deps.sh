@@ -19,5 +19,8 @@ python3 -m pip install -q -e '.[test]'
 # wheel from PyTorch's own index (~190 MB); PyPI's plain `torch` pulls in
 # gigabytes of CUDA libraries. gcc/g++ (above) are what torch.compile's
 # inductor builds its CPU kernels with.
+# Where that index cannot be reached, `torch==2.13.0` is taken from this
+# machine kind's local wheel store (a CPU build; see the pip configuration).
 python3 -c "import torch" 2>/dev/null || \
-  python3 -m pip install -q --index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0+cpu'
+  python3 -m pip install -q --index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0+cpu' || \
+  python3 -m pip install -q 'torch==2.13.0'
