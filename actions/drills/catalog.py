@@ -8,8 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_TOLERATION_S = 300.0   # Kubernetes' default for node.kubernetes.io/unreachable
-UNREACHABLE = "node.kubernetes.io/unreachable"
+from console.kube.tolerations import toleration_seconds
 
 
 class DrillRefused(Exception):
@@ -35,17 +34,6 @@ class BlastRadius:
         if self.pods:
             parts.append(f"{len(self.pods)} model-server pod(s): " + ", ".join(self.pods))
         return "; ".join(parts)
-
-
-def toleration_seconds(pod: dict) -> float | None:
-    """How long a pod stays bound to an unreachable node (None: forever)."""
-    for t in pod["spec"].get("tolerations") or ():
-        if t.get("effect") not in (None, "", "NoExecute"):
-            continue
-        if (t.get("operator") == "Exists" and not t.get("key")) or t.get("key") == UNREACHABLE:
-            s = t.get("tolerationSeconds")
-            return None if s is None else float(s)
-    return 0.0
 
 
 def _busiest_node(run: Any) -> str:

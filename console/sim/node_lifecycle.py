@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import functools
 
+from console.kube.tolerations import UNREACHABLE, toleration_seconds
+
 from .controllers.base import Controller, key_of, set_condition
 from .resources import BY_PLURAL
 
 NODES = BY_PLURAL["nodes"]
 PODS = BY_PLURAL["pods"]
-UNREACHABLE = "node.kubernetes.io/unreachable"
-DEFAULT_TOLERATION_S = 300.0
 # condition type -> (status, reason, message) of a healthy node's kubelet
 HEALTHY = {
     "MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
@@ -20,17 +20,6 @@ HEALTHY = {
     "PIDPressure": ("False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
     "Ready": ("True", "KubeletReady", "kubelet is posting ready status"),
 }
-
-
-def toleration_seconds(pod: dict) -> float | None:
-    """How long the pod stays on an unreachable node; None = forever."""
-    for t in pod["spec"].get("tolerations") or ():
-        if t.get("effect") not in (None, "", "NoExecute"):
-            continue
-        if (t.get("operator") == "Exists" and not t.get("key")) or t.get("key") == UNREACHABLE:
-            s = t.get("tolerationSeconds")
-            return None if s is None else float(s)
-    return 0.0
 
 
 class NodeLifecycle(Controller):
