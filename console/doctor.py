@@ -11,11 +11,16 @@ import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, TextIO
 
 from console.safe_text import visible
+
+if TYPE_CHECKING:
+    from console.site_config import Site
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_COLUMNS, MIN_LINES = 80, 24     # the dashboard works from 80x24 up (README)
@@ -31,11 +36,14 @@ class Finding:
     detail: str
 
 
-def run_checks(args: Any, env: dict | None = None, stdout=None) -> list[Finding]:
+def run_checks(args: object, env: Mapping[str, str] | None = None,
+               stdout: TextIO | None = None) -> list[Finding]:
     """Every check, in the order printed. `args`: the command's parsed options
     (site, kubeconfig, context as for `dsconsole status`)."""
-    env = os.environ if env is None else env
-    stdout = sys.stdout if stdout is None else stdout
+    if env is None:
+        env = os.environ
+    if stdout is None:
+        stdout = sys.stdout
     return [check_python(), check_terminal(stdout), check_term(env), check_colours(env), check_locale(env),
             check_directory("state dir", _paths().state_dir()), check_directory("config dir", _paths().config_dir()),
             *check_site_and_cluster(args, env), check_tool("kubectl", "the runbooks' kubectl commands"),
@@ -47,7 +55,7 @@ def worst(findings: list[Finding]) -> str:
     return FAIL if FAIL in verdicts else WARN if WARN in verdicts else OK
 
 
-def _paths():
+def _paths() -> ModuleType:
     from console import paths
     return paths
 
@@ -60,7 +68,7 @@ def check_python() -> Finding:
     return Finding("python", OK, f"{version}, every runtime package importable")
 
 
-def check_terminal(stdout) -> Finding:
+def check_terminal(stdout: TextIO) -> Finding:
     try:
         fd = stdout.fileno()
         is_tty = os.isatty(fd)
@@ -76,7 +84,7 @@ def check_terminal(stdout) -> Finding:
     return Finding("terminal", OK, text)
 
 
-def check_term(env) -> Finding:
+def check_term(env: Mapping[str, str]) -> Finding:
     term = env.get("TERM", "")
     if not term or term == "dumb":
         return Finding("TERM", FAIL, f"{'unset' if not term else 'dumb'}: the dashboard cannot draw; expected a "
@@ -84,7 +92,7 @@ def check_term(env) -> Finding:
     return Finding("TERM", OK, visible(term))
 
 
-def check_colours(env) -> Finding:
+def check_colours(env: Mapping[str, str]) -> Finding:
     if "NO_COLOR" in env:
         return Finding("colours", OK, "NO_COLOR is set: the dashboard draws without colour")
     colorterm = env.get("COLORTERM", "").lower()
@@ -98,7 +106,7 @@ def check_colours(env) -> Finding:
                                     "use --theme high-contrast")
 
 
-def check_locale(env) -> Finding:
+def check_locale(env: Mapping[str, str]) -> Finding:
     # the first of these that is set decides the character set, as for every C program
     var, value = next(((v, env[v]) for v in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(v)), ("LANG", ""))
     if var == "LC_CTYPE" and _is_utf8(value) and env.get("LANG") and not _is_utf8(env["LANG"]):
@@ -132,7 +140,7 @@ def check_directory(name: str, path: Path) -> Finding:
     return Finding(name, OK, shown if existing == path else f"{shown} (created on first use)")
 
 
-def check_site_and_cluster(args: Any, env) -> list[Finding]:
+def check_site_and_cluster(args: object, env: Mapping[str, str]) -> list[Finding]:
     """The site file, the kubeconfig resolution and known_hosts, with the
     precedence every command uses (console/site_session.py)."""
     from console.site_config import (
@@ -187,7 +195,7 @@ def check_kubeconfig(kubeconfig: str | None, context: str | None) -> Finding:
     return Finding("kubeconfig", OK, detail)
 
 
-def check_known_hosts(site) -> Finding:
+def check_known_hosts(site: Site | None) -> Finding:
     from console.hosts import known_hosts
     present = [p for p in known_hosts.default_files() if p.is_file()]
     if site is None or not site.hosts:

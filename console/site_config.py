@@ -22,12 +22,15 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from console.lazy_regex import LazyRegex
+
+if TYPE_CHECKING:   # yaml itself is imported when a file is parsed
+    from yaml.nodes import Node
 
 
 class ConfigError(Exception):
@@ -228,6 +231,8 @@ class Site(msgspec.Struct, frozen=True):
 # ------------------------------------------------------------ value checks
 # A check takes the constructed Python value and returns (ok, converted value).
 Check = Callable[[Any], Any]
+# A section's keys: key -> (check, required).
+Spec = dict[str, tuple[Check, bool]]
 
 
 class _Bad(Exception):
@@ -292,7 +297,7 @@ def _number(lo: float | None = None, hi: float | None = None, *, positive: bool 
     return check
 
 
-def _range_text(lo, hi, positive: bool = False) -> str:
+def _range_text(lo: float | None, hi: float | None, positive: bool = False) -> str:
     if positive:
         return " greater than 0"
     if lo is not None and hi is not None:
@@ -370,35 +375,39 @@ def _path(v: Any) -> str:
 
 # ---------------------------------------------------------------- sections
 # key -> (check, required)
-_CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
-_HOST = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
+_CLUSTER: Spec = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
+_HOST: Spec = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
          "port": (_int_range(1, 65535), False), "jump": (_host_name, False),
          "identity_file": (_path, False), "role": (_choice(ROLES), False)}
-_THRESHOLDS = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
+_THRESHOLDS: Spec = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
                "p99_latency_ms": (_number(positive=True), False),
                "p99_scrape_interval_s": (_number(positive=True), False),
                "consistency_failure_pct": (_number(0, 100), False),
                "consistency_interval_s": (_number(positive=True), False),
                "consistency_window_s": (_number(positive=True), False),
                "restart_window_s": (_number(positive=True), False)}
-_CONSISTENCY = {"prompt": (_string, False), "seed": (_int_range(0), False),
+_CONSISTENCY: Spec = {"prompt": (_string, False), "seed": (_int_range(0), False),
                 "max_tokens": (_int_range(1, 8192), False), "reference": (_string, False)}
-_TUNING = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
+_TUNING: Spec = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
            "cuda_major": (_int_range(1, 99), False), "driver_min": (_version, False),
            "nccl_min": (_version, False), "memlock": (_memlock, False),
            "shm_min_gib": (_number(0), False), "numa_balancing": (_int_range(0, 1), False),
            "update_grub": (_boolean, False)}
-def _list_of(check: Check) -> Check:
-    def list_check(v: Any) -> tuple:
+class _ListOf:
+    """The check of a non-empty list, each item checked by `item`: fields()
+    hands it the list's scalars rather than one scalar."""
+
+    def __init__(self, item: Check):
+        self.item = item
+
+    def __call__(self, v: Any) -> tuple[Any, ...]:
         if not isinstance(v, list) or not v:
             raise _Bad(f"expected a non-empty list, got {_describe(v)}")
-        return tuple(check(x) for x in v)
-    list_check.takes_list = True
-    return list_check
+        return tuple(self.item(x) for x in v)
 
 
-_MODEL = {"name": (_host_name, True), "image": (_string, False), "model_path": (_string, False),
-          "flavour": (_choice(("vllm", "sglang")), False), "extra_args": (_list_of(_string), False),
+_MODEL: Spec = {"name": (_host_name, True), "image": (_string, False), "model_path": (_string, False),
+          "flavour": (_choice(("vllm", "sglang")), False), "extra_args": (_ListOf(_string), False),
           "params_b": (_number(positive=True), False), "dtype": (_choice(("fp8", "bf16", "fp16")), False),
           "replicas": (_int_range(0, 10000), False), "gpus_per_replica": (_int_range(1, 64), False),
           "tensor_parallel": (_int_range(1, 64), False), "gpu_memory_gib": (_number(positive=True), False),
@@ -406,14 +415,15 @@ _MODEL = {"name": (_host_name, True), "image": (_string, False), "model_path": (
           "memory_fraction": (_number(0, 1, positive=True), False), "max_batch": (_int_range(1, 65536), False),
           "max_wait_ms": (_int_range(0, 600000), False), "compile_cache": (_string, False),
           "startup_budget_s": (_int_range(10, 86400), False),
-          "warmup_batches": (_list_of(_int_range(1, 4096)), False),
-          "warmup_prompt_lens": (_list_of(_int_range(1, 1048576)), False),
+          "warmup_batches": (_ListOf(_int_range(1, 4096)), False),
+          "warmup_prompt_lens": (_ListOf(_int_range(1, 1048576)), False),
           "settle_k": (_int_range(1, 100), False), "settle_pct": (_number(positive=True), False),
           "registry": (_string, False)}
-_TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
-_SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
-             "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
-             "telemetry": (_TELEMETRY, TelemetryConfig)}
+_TELEMETRY: Spec = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
+_SECTIONS: dict[str, tuple[Spec, Callable[..., msgspec.Struct]]] = {
+    "cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
+    "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
+    "telemetry": (_TELEMETRY, TelemetryConfig)}
 _TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup")
 
 
@@ -428,14 +438,14 @@ def _sftp_or_path(v: Any) -> str:
     return v
 
 
-_BACKUP = {"password_file": (_path, False), "password_env": (_string, False)}
-_BACKUP_SOURCE = {"name": (_host_name, True), "kind": (_choice(SOURCE_KINDS), False),
+_BACKUP: Spec = {"password_file": (_path, False), "password_env": (_string, False)}
+_BACKUP_SOURCE: Spec = {"name": (_host_name, True), "kind": (_choice(SOURCE_KINDS), False),
                   "host": (_host_name, False), "path": (_string, False)}
-_BACKUP_COPY = {"name": (_host_name, True), "kind": (_choice(COPY_KINDS), True),
+_BACKUP_COPY: Spec = {"name": (_host_name, True), "kind": (_choice(COPY_KINDS), True),
                 "medium": (_choice(MEDIA), True), "repository": (_sftp_or_path, True),
                 "host": (_host_name, False), "ssh_config": (_path, False),
                 "limit_upload_kib": (_int_range(1), False)}
-_BACKUP_POLICY = {"verify_every_h": (_number(positive=True), False),
+_BACKUP_POLICY: Spec = {"verify_every_h": (_number(positive=True), False),
                   "read_data_subset_pct": (_number(positive=True, hi=100), False),
                   "offline_max_age_d": (_number(positive=True), False),
                   "keep_last": (_int_range(1), False), "keep_daily": (_int_range(1), False),
@@ -462,10 +472,10 @@ class _Parser:
         self.suggested: set[tuple[int, str]] = set()   # (mapping node id, key) a typo hint named
         self._constructor = yaml.SafeLoader("")
 
-    def error(self, node, message: str) -> None:
+    def error(self, node: Node | None, message: str) -> None:
         self.errors.append((node.start_mark.line + 1 if node is not None else 1, message))
 
-    def scalar(self, node) -> Any:
+    def scalar(self, node: Node) -> Any:
         """The value of a scalar node ([] / {} stand for a list / mapping). Raises
         _Bad for what cannot be read: a tag other than YAML's plain ones (`!foo`,
         `!!python/...`), a bad !!timestamp / !!binary / date."""
@@ -478,7 +488,7 @@ class _Parser:
         except Exception as e:  # noqa: BLE001 - the constructors raise ValueError, binascii.Error, ...
             raise _Bad(_unreadable(node, e)) from None
 
-    def plain_tag(self, node) -> None:
+    def plain_tag(self, node: Node) -> None:
         tag = node.tag
         plain = (_PLAIN_TAGS if isinstance(node, self.yaml.ScalarNode) else
                  {_YAML + "seq"} if isinstance(node, self.yaml.SequenceNode) else {_YAML + "map"})
@@ -486,24 +496,25 @@ class _Parser:
             raise _Bad(f"unsupported YAML tag {_tag_text(tag)!r}; expected a plain value without a tag "
                        f"(quote text that starts with '!')")
 
-    def describe(self, node) -> str:
+    def describe(self, node: Node) -> str:
         try:
             return "nothing" if _is_null(node) else _describe(self.scalar(node))
         except _Bad:
             return f"a value tagged {_tag_text(node.tag)!r}"
 
-    def pairs(self, node, what: str) -> list[tuple]:
+    def pairs(self, node: Node, what: str) -> list[tuple[Node, Node, bool]]:
         """(key node, value node, merged?) of a mapping node, YAML merge keys
         (`<<: *a`, `<<: [*a, *b]`) resolved as YAML defines them: the mapping's
         own keys first, then each merged mapping's (its own keys, then what it
         merges), in order; mapping() keeps the first of a key. Each merged
         mapping counts once, and at most MAX_MERGES of them: merges that fan
         out (a `<<` "billion laughs") are refused, not expanded."""
-        out: list[tuple] = []
+        out: list[tuple[Node, Node, bool]] = []
         self._merge(node, what, out, {id(node)}, merged=False)
         return out
 
-    def _merge(self, node, what: str, out: list, visited: set, merged: bool) -> None:
+    def _merge(self, node: Node, what: str, out: list[tuple[Node, Node, bool]], visited: set[int],
+               merged: bool) -> None:
         merges = []
         for key_node, value_node in node.value:
             if key_node.tag == _YAML + "merge":
@@ -524,7 +535,8 @@ class _Parser:
                                    f"expected a few `<<: *anchor`")
                     self._merge(src, what, out, visited, merged=True)
 
-    def mapping(self, node, what: str, allowed, context: str) -> dict | None:
+    def mapping(self, node: Node, what: str, allowed: Collection[str],
+                context: str) -> dict[str, tuple[Node, Node]] | None:
         """key -> (key node, value node); reports duplicates, unknown keys, non-mappings."""
         if not isinstance(node, self.yaml.MappingNode):
             self.error(node, f"{what}: expected a mapping ({context}), got {self.describe(node)}")
@@ -534,7 +546,7 @@ class _Parser:
         except _Bad as e:
             self.error(node, f"{what}: {e}")
             return None
-        out: dict[str, tuple] = {}
+        out: dict[str, tuple[Node, Node]] = {}
         try:
             pairs = self.pairs(node, what)
         except _Bad as e:
@@ -564,7 +576,8 @@ class _Parser:
             out[key] = (key_node, value_node)
         return out
 
-    def fields(self, node, what: str, spec: dict, nodes: dict | None = None) -> dict | None:
+    def fields(self, node: Node, what: str, spec: Spec,
+               nodes: dict[str, Node] | None = None) -> dict[str, Any] | None:
         """The checked values of a mapping of scalars; `nodes` (when given)
         receives key -> value node."""
         m = self.mapping(node, what, spec, "keys " + ", ".join(spec))
@@ -579,7 +592,7 @@ class _Parser:
             key_node, value_node = m[key]
             if nodes is not None:
                 nodes[key] = value_node
-            if getattr(check, "takes_list", False) and isinstance(value_node, self.yaml.SequenceNode):
+            if isinstance(check, _ListOf) and isinstance(value_node, self.yaml.SequenceNode):
                 if any(not isinstance(n, self.yaml.ScalarNode) for n in value_node.value):
                     self.error(value_node, f"{what}.{key}: expected a list of single values")
                     continue
@@ -594,14 +607,14 @@ class _Parser:
                     self.error(value_node, f"{what}.{key}: expected a single value, got {_describe(value)}")
                     continue
                 # a version's digits as written: YAML's float drops the trailing zero of 550.90
-                values[key] = (check(value, value_node.value, key) if check is _version
+                values[key] = (_version(value, value_node.value, key) if check is _version
                                else check(value))
             except _Bad as e:
                 self.error(value_node, f"{what}.{key}: {e}")
         return values
 
 
-def _unreadable(node, exc: Exception) -> str:
+def _unreadable(node: Node, exc: Exception) -> str:
     """What is wrong with a scalar YAML could not construct, and what was expected."""
     tag = node.tag[len(_YAML):] if node.tag.startswith(_YAML) else node.tag
     text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
@@ -613,17 +626,17 @@ def _unreadable(node, exc: Exception) -> str:
     return f"cannot read {text!r} as {tag} ({type(exc).__name__}); expected a plain value"
 
 
-def _is_null(node) -> bool:
+def _is_null(node: Node) -> bool:
     return getattr(node, "tag", "").endswith(":null")
 
 
-def _yaml_error(e, text: str) -> tuple[int, str]:
+def _yaml_error(e: Exception, text: str) -> tuple[int, str]:
     """(line, message) of a PyYAML parse error."""
     import yaml
 
     from console.yaml_loader import NestingTooDeep
     if isinstance(e, NestingTooDeep):
-        return (e.problem_mark.line + 1,
+        return (e.problem_mark.line + 1 if e.problem_mark else 1,
                 f"{e.problem}; expected a site file (site > hosts > host > value: 4 levels)")
     if isinstance(e, yaml.reader.ReaderError):   # a control character or bad encoding: no mark
         line = text.count("\n", 0, max(0, e.position)) + 1
@@ -685,26 +698,35 @@ def parse_site(text: str, path: str = "<site>") -> Site:
     return Site(path=path, **kwargs)
 
 
-def _parse_models(p: _Parser, node) -> tuple[ModelConfig, ...]:
+def _first_of_name(p: _Parser, item: Node, what: str, noun: str, name: str, lines: dict[str, int]) -> bool:
+    """Whether `name` is new in its list (its line recorded in `lines`); a
+    duplicate is reported, naming the line of the first."""
+    if name in lines:
+        p.error(item, f"{what}: duplicate {noun} name {name!r} (first at line {lines[name]}); "
+                      "expected unique names")
+        return False
+    lines[name] = item.start_mark.line + 1
+    return True
+
+
+def _parse_models(p: _Parser, node: Node) -> tuple[ModelConfig, ...]:
     if not isinstance(node, p.yaml.SequenceNode):
         got = "nothing" if _is_null(node) else _describe(p.scalar(node))
         p.error(node, f"models: expected a list of models (each with name, image, model_path, ...), got {got}")
         return ()
-    models, lines = [], {}
+    models: list[ModelConfig] = []
+    lines: dict[str, int] = {}
     for i, item in enumerate(node.value):
         values = p.fields(item, f"models[{i}]", _MODEL)
         if values is None or "name" not in values:
             continue
-        if values["name"] in lines:
-            p.error(item, f"models[{i}]: duplicate model name {values['name']!r} (first at line "
-                          f"{lines[values['name']]}); expected unique names")
+        if not _first_of_name(p, item, f"models[{i}]", "model", values["name"], lines):
             continue
-        lines[values["name"]] = item.start_mark.line + 1
         models.append(ModelConfig(**values))
     return tuple(models)
 
 
-def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
+def _parse_hosts(p: _Parser, node: Node) -> tuple[HostConfig, ...]:
     yaml = p.yaml
     if not isinstance(node, yaml.SequenceNode):
         p.error(node, f"hosts: expected a list of hosts (each with name, address, ...), "
@@ -717,18 +739,15 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
         return ()
     hosts: list[HostConfig] = []
     lines: dict[str, int] = {}
-    jumps: dict[str, tuple[str, Any]] = {}    # host -> (jump name, its node)
+    jumps: dict[str, tuple[str, Node]] = {}    # host -> (jump name, its node)
     for i, item in enumerate(node.value):
         nodes: dict[str, Any] = {}
         values = p.fields(item, f"hosts[{i}]", _HOST, nodes)
         if values is None or "name" not in values:
             continue
         name = values["name"]
-        if name in lines:
-            p.error(item, f"hosts[{i}]: duplicate host name {name!r} (first at line {lines[name]}); "
-                          "expected unique names")
+        if not _first_of_name(p, item, f"hosts[{i}]", "host", name, lines):
             continue
-        lines[name] = item.start_mark.line + 1
         if "jump" in values:
             jumps[name] = (values["jump"], nodes["jump"])
         if "address" in values and len(p.errors) == 0:
@@ -740,7 +759,8 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
             p.error(jump_node, f"host {name!r}: jump names unknown host {jump!r}{hint}; "
                                "expected the name of another host in this file")
             continue
-        chain, cur = [name], jump
+        chain: list[str] = [name]
+        cur: str | None = jump
         while cur is not None:
             if cur in chain:
                 p.error(jump_node, f"host {name!r}: jump hosts form a loop ({' -> '.join(chain + [cur])}); "
@@ -751,7 +771,7 @@ def _parse_hosts(p: _Parser, node) -> tuple[HostConfig, ...]:
     return tuple(hosts)
 
 
-def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupConfig | None:
+def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) -> BackupConfig | None:
     """The backup: section (README.md, "Backup"). Besides each value's type,
     checks what only the whole section shows: unique names, hosts that exist,
     a path for each directory, a password source, and that a directory source
@@ -773,7 +793,7 @@ def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupCon
                       "`password_env: VARIABLE` (never the password itself)")
     known_hosts = host_names | {LOCAL_HOST}
 
-    def items(key: str):
+    def items(key: str) -> list[tuple[int, Node]]:
         if key not in m:
             return []
         seq = m[key][1]
@@ -782,7 +802,7 @@ def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupCon
             return []
         return list(enumerate(seq.value))
 
-    def host_ok(item, what: str, name: str) -> bool:
+    def host_ok(item: Node, what: str, name: str) -> bool:
         if name in known_hosts:
             return True
         close = _close_matches(name, sorted(known_hosts), n=1, cutoff=0.6)
@@ -804,11 +824,8 @@ def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupCon
                         what, _BACKUP_SOURCE)
         if vals is None or "name" not in vals:
             continue
-        if vals["name"] in seen:
-            p.error(item, f"{what}: duplicate source name {vals['name']!r} (first at line "
-                          f"{seen[vals['name']]}); expected unique names")
+        if not _first_of_name(p, item, what, "source", vals["name"], seen):
             continue
-        seen[vals["name"]] = item.start_mark.line + 1
         kind = vals.get("kind", "directory")
         if kind == "directory" and "path" not in vals:
             p.error(item, f"{what}: a directory source needs `path:` (absolute, on its host)")
@@ -843,11 +860,8 @@ def _parse_backup(p: _Parser, key_node, node, host_names: set[str]) -> BackupCon
         vals = p.fields(item, what, _BACKUP_COPY)
         if vals is None or "name" not in vals:
             continue
-        if vals["name"] in seen:
-            p.error(item, f"{what}: duplicate copy name {vals['name']!r} (first at line "
-                          f"{seen[vals['name']]}); expected unique names")
+        if not _first_of_name(p, item, what, "copy", vals["name"], seen):
             continue
-        seen[vals["name"]] = item.start_mark.line + 1
         if not host_ok(item, what, vals.get("host", LOCAL_HOST)):
             continue
         if not {"kind", "medium", "repository"} <= set(vals):
@@ -927,11 +941,12 @@ def site_file_path(flag: str | None, *, use_default: bool = True) -> str | None:
 
 
 def effective_cluster(site: Site | None, *, kubeconfig: str | None = None, context: str | None = None,
-                      namespace: str | None = None, env: dict | None = None) -> ClusterConfig:
+                      namespace: str | None = None, env: Mapping[str, str] | None = None) -> ClusterConfig:
     """CLI flag > environment (DSCONSOLE_KUBECONFIG/CONTEXT/NAMESPACE) > site file > defaults.
     (With none of them, kube_connect applies kubectl's own defaults: KUBECONFIG, ~/.kube/config,
     current-context.)"""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     base = site.cluster if site else ClusterConfig()
     return ClusterConfig(
         kubeconfig=kubeconfig or env.get(ENV_KUBECONFIG) or base.kubeconfig,

@@ -15,8 +15,10 @@ Unknown and Python tags are refused by SafeLoader itself (ConstructorError).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node
 
 MAX_MERGED_KEYS = 10_000
 
@@ -33,7 +35,7 @@ def hardened_loader(max_depth: int) -> type[yaml.SafeLoader]:
     class HardenedLoader(yaml.SafeLoader):
         _depth = 0
 
-        def compose_node(self, parent, index):
+        def compose_node(self, parent: Node | None, index: Any) -> Node | None:
             if not self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
                 return super().compose_node(parent, index)
             self._depth += 1
@@ -47,7 +49,7 @@ def hardened_loader(max_depth: int) -> type[yaml.SafeLoader]:
             finally:
                 self._depth -= 1
 
-        def flatten_mapping(self, node):
+        def flatten_mapping(self, node: MappingNode) -> None:
             # PyYAML copies merged keys into each mapping: merges that fan out (a
             # `<<` "billion laughs") would grow without bound; refused on the way
             super().flatten_mapping(node)
@@ -56,7 +58,7 @@ def hardened_loader(max_depth: int) -> type[yaml.SafeLoader]:
                     None, None, f"more than {MAX_MERGED_KEYS} keys in one mapping after its merge "
                                 f"keys (`<<`) are expanded", node.start_mark)
 
-        def construct_object(self, node, deep=False):
+        def construct_object(self, node: Node, deep: bool = False) -> Any:
             try:
                 return super().construct_object(node, deep=deep)
             except (ValueError, TypeError, OverflowError) as e:  # binascii.Error is a ValueError

@@ -12,6 +12,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,7 +62,7 @@ def read_project(root: Path) -> dict:
 
 
 def build(out: Path, target: Target, *, extras: tuple[str, ...] = (), root: Path | None = None,
-          log=print) -> Bundle:
+          log: Callable[[str], object] = print) -> Bundle:
     root = root or project_root()
     project = read_project(root)
     known = set(project.get("optional-dependencies", {}))

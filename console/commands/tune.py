@@ -7,8 +7,14 @@ import argparse
 import json
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from console.safe_text import visible
+
+if TYPE_CHECKING:
+    from actions.host_tuning.targets import TuningTargets
+    from actions.runner import Progress, Runner, RunResult
+    from console.hosts.transport import Transport
 
 ACTIONS = ("plan", "apply", "verify", "rollback", "resume", "runs")
 
@@ -40,15 +46,15 @@ class BadInput(Exception):
     pass
 
 
-def _transports_and_targets(args):
+def _transports_and_targets(args: argparse.Namespace) -> tuple[str | None, dict[str, Transport], TuningTargets]:
     """(journal site name, {host: Transport}, TuningTargets) for --demo or the site."""
     from actions.host_tuning.targets import TuningTargets
     from actions.wizard_runner import journal_site
     overrides = {"update_grub": True} if args.update_grub else {}
     if args.demo:
         from console.sim import tuning_demo
-        return (journal_site(is_demo=True, name=None), tuning_demo.saved_hosts(),
-                TuningTargets.from_site(None, **overrides))
+        demo_hosts: dict[str, Transport] = dict(tuning_demo.saved_hosts())
+        return journal_site(is_demo=True, name=None), demo_hosts, TuningTargets.from_site(None, **overrides)
     from console.site_config import load_site, site_file_path
     site_path = site_file_path(getattr(args, "site", None))
     if not site_path:
@@ -61,10 +67,11 @@ def _transports_and_targets(args):
     except (ValueError, TypeError) as e:
         raise BadInput(f"{site_path}: {e}") from None
     from console.hosts.ssh import transports_for_hosts
-    return journal_site(is_demo=False, name=site.name), transports_for_hosts(site.hosts), targets
+    site_hosts: dict[str, Transport] = dict(transports_for_hosts(site.hosts))
+    return journal_site(is_demo=False, name=site.name), site_hosts, targets
 
 
-def _select(hosts: dict, wanted: str | None) -> dict:
+def _select(hosts: dict[str, Transport], wanted: str | None) -> dict[str, Transport]:
     if not wanted:
         return hosts
     names = [n.strip() for n in wanted.split(",") if n.strip()]
@@ -75,7 +82,7 @@ def _select(hosts: dict, wanted: str | None) -> dict:
     return {n: hosts[n] for n in names}
 
 
-def _confirm(args, runner, action: str, hosts: list[str]) -> str | None:
+def _confirm(args: argparse.Namespace, runner: Runner, action: str, hosts: list[str]) -> str | None:
     """How the operator confirmed, or None (declined / cannot ask)."""
     from actions import confirm
     if args.yes:
@@ -94,7 +101,7 @@ def _confirm(args, runner, action: str, hosts: list[str]) -> str | None:
 _PRINT_LOCK = threading.Lock()
 
 
-def _print_progress(ev) -> None:
+def _print_progress(ev: Progress) -> None:
     """Live progress of changing actions on stderr: each change made (or
     failed) and each host finished, one whole line at a time (hosts run in threads)."""
     if ev.action not in ("apply", "resume", "rollback"):
@@ -110,7 +117,7 @@ def _print_progress(ev) -> None:
         sys.stderr.flush()
 
 
-def _emit(args, result, title: str) -> None:
+def _emit(args: argparse.Namespace, result: RunResult, title: str) -> None:
     from actions.text_report import render
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -118,7 +125,7 @@ def _emit(args, result, title: str) -> None:
         print(render(result, title=title))
 
 
-def _announce_unfinished(args) -> None:
+def _announce_unfinished(args: argparse.Namespace) -> None:
     from actions import journal
     from actions.text_report import render_run
     runs = journal.unfinished_runs("host-tuning")
@@ -129,7 +136,7 @@ def _announce_unfinished(args) -> None:
                   file=sys.stderr)
 
 
-def _pick_run(args, *, for_action: str) -> str | None:
+def _pick_run(args: argparse.Namespace, *, for_action: str) -> str | None:
     from actions import journal
     if args.run_id:
         return args.run_id
@@ -175,10 +182,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.action in ("rollback", "resume") and not args.demo and not getattr(args, "site", None):
         # a run made on the demo's hosts is undone / finished there without --demo
         run_id = _pick_run(args, for_action=args.action)
-        try:
-            args.demo = bool(run_id) and made_on_demo_hosts(journal.load(run_id).site)
-        except FileNotFoundError:
-            pass
+        if run_id:
+            try:
+                args.demo = made_on_demo_hosts(journal.load(run_id).site)
+            except FileNotFoundError:
+                pass
     site, transports, targets = _transports_and_targets(args)
     read_only = bool(getattr(args, "read_only", False))
     runner = build_runner(site=site, operator=getattr(args, "operator", None), read_only=read_only,
@@ -254,6 +262,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if args.demo:
             from console.sim import tuning_demo
-            tuning_demo.save_hosts(transports)
+            from console.sim.hosts import SimulatedHost
+            # with --demo every transport is a SimulatedHost (_transports_and_targets)
+            tuning_demo.save_hosts({n: h for n, h in transports.items() if isinstance(h, SimulatedHost)})
         from console.hosts.ssh import close_transports
         close_transports(transports.values())  # inner hosts first; never raises
