@@ -7,6 +7,16 @@ import argparse
 import json
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+from console.commands.bad_input import BadInput, run_reporting_bad_input
+
+if TYPE_CHECKING:
+    from actions.runner import Runner
+    from console.audit import AuditLog
+    from console.backup.context import BackupContext
+    from console.backup.progress import BackupProgress
+    from console.backup.retention import RetentionPlan
 
 # the options of console/cli.py SITE_OPTIONS this command uses
 SITE_OPTIONS = ("site", "read_only", "operator")
@@ -30,23 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the four copies, and the embedded demo cluster's objects")
 
 
-class BadInput(Exception):
-    pass
-
-
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except BadInput as e:
-        from console.safe_text import visible_text
-        print(f"dsconsole backup: {visible_text(str(e))}", file=sys.stderr)
-        return 2
+    return run_reporting_bad_input("backup", _run, args)
 
 
-def _context(args, demo_kubeconfig: str | None = None):
+def _context(args: argparse.Namespace, demo_kubeconfig: str | None = None) -> BackupContext:
     from console.backup.context import BackupContext
     from console.backup.password import PasswordError, read_password
     from console.site_config import ConfigError, load_site, site_file_path
+    path: str | None
     if args.demo:
         from console.backup.demo import demo_site_file
         path = str(demo_site_file(demo_kubeconfig))
@@ -68,7 +70,7 @@ def _context(args, demo_kubeconfig: str | None = None):
     return BackupContext(site, password)
 
 
-def _copies(args, ctx) -> list[str]:
+def _copies(args: argparse.Namespace, ctx: BackupContext) -> list[str]:
     known = [c.name for c in ctx.cfg.copies]
     if not args.copy:
         return known
@@ -79,7 +81,7 @@ def _copies(args, ctx) -> list[str]:
     return names
 
 
-def _out(args, data: dict, text: str) -> None:
+def _out(args: argparse.Namespace, data: dict, text: str) -> None:
     from console.safe_text import visible_text
     if args.json:
         print(json.dumps(data, indent=2))
@@ -90,13 +92,13 @@ def _out(args, data: dict, text: str) -> None:
 _PRINT_LOCK = threading.Lock()
 
 
-def _progress_printer(copy: str, source: str, prog) -> None:
+def _progress_printer(copy: str, source: str, prog: BackupProgress) -> None:
     with _PRINT_LOCK:
         sys.stderr.write(f"  {copy}: {source}: {prog.line()}\n")
         sys.stderr.flush()
 
 
-def _confirm(args, what: str, names: list[str]) -> str | None:
+def _confirm(args: argparse.Namespace, what: str, names: list[str]) -> str | None:
     from actions import confirm
     if args.yes:
         return "--yes"
@@ -125,16 +127,17 @@ def _run(args: argparse.Namespace) -> int:
         site.stop()
 
 
-def _run_on(args: argparse.Namespace, ctx) -> int:
+def _run_on(args: argparse.Namespace, ctx: BackupContext) -> int:
     from actions.wizard_runner import build_runner, journal_site
     read_only = bool(getattr(args, "read_only", False))
     runner = build_runner(site=journal_site(is_demo=args.demo, name=ctx.name),
                           operator=getattr(args, "operator", None), read_only=read_only, max_parallel=4)
     audit = runner.audit
+    assert audit is not None   # build_runner always gives its Runner an audit log
     try:
         names = _copies(args, ctx)
         if args.action in ("plan", "run"):
-            return _backup(args, ctx, runner, names)
+            return _backup(args, ctx, runner, audit, names)
         if args.action == "status":
             from console.backup.matrix import build_matrix, render
             m = build_matrix(ctx, names)
@@ -149,9 +152,11 @@ def _run_on(args: argparse.Namespace, ctx) -> int:
         ctx.close()
 
 
-def _backup(args, ctx, runner, names) -> int:
+def _backup(args: argparse.Namespace, ctx: BackupContext, runner: Runner, audit: AuditLog,
+            names: list[str]) -> int:
     from actions.backup.plan import plan_for
     from actions.backup.report import audit_snapshots, copy_results
+    from actions.backup.steps import BackupSourceStep
     from actions.confirm import ReadOnlyRefused
     from actions.text_report import render
     from console.backup import offline
@@ -166,7 +171,8 @@ def _backup(args, ctx, runner, names) -> int:
     plan = plan_for(ctx, new_set_id(), names)
     for hp in plan.hosts:
         for step in hp.steps:
-            step.on_progress = None if args.json else _progress_printer
+            if isinstance(step, BackupSourceStep):
+                step.on_progress = None if args.json else _progress_printer
     title = f"Backup {ctx.name}"
     checked = runner.check(plan)
     if args.action == "plan" or not checked.ok:
@@ -187,13 +193,13 @@ def _backup(args, ctx, runner, names) -> int:
     for n in names:
         offline.attach(ctx, n)
     result = runner.apply(plan, confirmation=how)
-    audit_snapshots(runner.audit, plan, result.run_id)
+    audit_snapshots(audit, plan, result.run_id)
     data = {**result.to_dict(), "set": plan.params["set"], "copies": copy_results(plan)}
     _out(args, data, render(result, title=title))
     return 0 if result.ok else 1
 
 
-def _verify(args, ctx, audit, names) -> int:
+def _verify(args: argparse.Namespace, ctx: BackupContext, audit: AuditLog, names: list[str]) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from console.backup.verify import audit_outcome, check_copy, drill
@@ -220,7 +226,8 @@ def _verify(args, ctx, audit, names) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
-def _detach(args, ctx, audit, names, read_only) -> int:
+def _detach(args: argparse.Namespace, ctx: BackupContext, audit: AuditLog, names: list[str],
+            read_only: bool) -> int:
     from console.backup.offline import DetachError, detach
     if not args.copy:
         names = [c.name for c in ctx.cfg.copies if c.kind == "offline"]
@@ -242,10 +249,11 @@ def _detach(args, ctx, audit, names, read_only) -> int:
     return 0
 
 
-def _prune(args, ctx, audit, names, read_only) -> int:
+def _prune(args: argparse.Namespace, ctx: BackupContext, audit: AuditLog, names: list[str],
+           read_only: bool) -> int:
     from console.backup import retention
     from console.backup.restic import ResticError
-    plans = {}
+    plans: dict[str, RetentionPlan | ResticError] = {}
     for n in names:
         try:
             plans[n] = retention.plan(ctx.restic(ctx.copy(n)), ctx.cfg.policy)
@@ -260,7 +268,8 @@ def _prune(args, ctx, audit, names, read_only) -> int:
                      + (f"; unfinished runs {', '.join(rp.leftovers)}" if rp.leftovers else ""))
     preview = {n: (rp.to_dict() if not isinstance(rp, Exception) else {"error": str(rp)})
                for n, rp in plans.items()}
-    todo = [n for n, rp in plans.items() if not isinstance(rp, Exception) and rp.snapshots]
+    readable = {n: rp for n, rp in plans.items() if not isinstance(rp, ResticError)}
+    todo = [n for n, rp in readable.items() if rp.snapshots]
     if not todo:
         _out(args, {"action": "prune", "preview": preview, "applied": {}}, "\n".join(lines))
         return 0
@@ -276,9 +285,9 @@ def _prune(args, ctx, audit, names, read_only) -> int:
     applied = {}
     for n in todo:
         try:
-            applied[n] = retention.apply(ctx.restic(ctx.copy(n)), plans[n])
-            audit.append("backup.prune", host=n, args={"removed_sets": plans[n].remove,
-                                                        "unfinished": plans[n].leftovers},
+            applied[n] = retention.apply(ctx.restic(ctx.copy(n)), readable[n])
+            audit.append("backup.prune", host=n, args={"removed_sets": readable[n].remove,
+                                                        "unfinished": readable[n].leftovers},
                          result="ok: " + applied[n])
         except ResticError as e:
             applied[n] = f"failed: {e}"

@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from console.commands.bad_input import BadInput, run_reporting_bad_input
 from console.safe_text import visible
 
 ACTIONS = ("list", "run", "report", "rollback")
@@ -30,21 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-class BadInput(Exception):
-    pass
-
-
 def run(args: argparse.Namespace) -> int:
     from console.kube.client import ApiUnreachable, KubeApiError
     from console.kube.kubeconfig import KubeConfigError
-    try:
-        return _run(args)
-    except BadInput as e:
-        print(f"dsconsole drill: {visible(str(e))}", file=sys.stderr)
-        return 2
-    except (KubeConfigError, ApiUnreachable, KubeApiError) as e:
-        print(f"dsconsole drill: {visible(str(e))}", file=sys.stderr)
-        return 2
+    return run_reporting_bad_input("drill", _run, args, also=(KubeConfigError, ApiUnreachable, KubeApiError))
 
 
 def _cluster(args: Any) -> tuple:
