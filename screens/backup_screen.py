@@ -21,6 +21,7 @@ from textual.widgets import Static
 from actions.runner import Runner
 from console.backup.context import BackupContext
 from console.backup.matrix import Matrix, render_age
+from console.backup.progress import BackupProgress
 from console.safe_text import visible
 from screens import keymap
 from screens.widgets.key_bar import KeyBar
@@ -93,14 +94,17 @@ class BackupScreen(Screen, inherit_bindings=False):
         from console.backup import verify
         self.busy = True
         try:
+            ctx = self._ensure_context()
             for n in names:
                 self.app.call_from_thread(self._status, f"{'restore drill' if drill else 'restic check'}: {n}...")
-                r = verify.drill(self.ctx, n) if drill else verify.check_copy(self.ctx, n)
+                r = verify.drill(ctx, n) if drill else verify.check_copy(ctx, n)
+                # open_backup_screen's Runner (runner_for_session) always has an audit log
+                assert self.runner.audit is not None
                 verify.audit_outcome(self.runner.audit, r)
                 self.app.call_from_thread(self._status, f"{n}: {'ok' if r['ok'] else 'FAILED'}: {r['message']}",
                                           not r["ok"])
             from console.backup.matrix import build_matrix
-            m = build_matrix(self.ctx)
+            m = build_matrix(ctx)
         finally:
             self.busy = False
         self.app.call_from_thread(self._show, m, keep_status=True)
@@ -176,7 +180,7 @@ class BackupScreen(Screen, inherit_bindings=False):
 
     def action_verify(self) -> None:
         if self._idle():
-            self._verify([c.name for c in self.ctx.cfg.copies], False)
+            self._verify([c.name for c in self._ensure_context().cfg.copies], False)
 
     def action_drill(self) -> None:
         name = self.selected_copy()
@@ -187,14 +191,15 @@ class BackupScreen(Screen, inherit_bindings=False):
         if not self._idle():
             return
         from actions.backup.plan import plan_for
+        from actions.backup.steps import BackupSourceStep
         from console.backup import offline
         from console.backup.sets import new_set_id
-        ctx = self.ctx
+        ctx = self._ensure_context()   # made before _idle() said yes
         names = [c.name for c in ctx.cfg.copies if not offline.is_detached(ctx, c.name)]
         plan = plan_for(ctx, new_set_id(), names)
         wizard = WizardScreen(plan, self.runner)
 
-        def progress(copy: str, source: str, prog) -> None:
+        def progress(copy: str, source: str, prog: BackupProgress) -> None:
             # restic's progress on the wizard's status line
             try:
                 self.app.call_from_thread(
@@ -204,7 +209,8 @@ class BackupScreen(Screen, inherit_bindings=False):
                 pass
         for hp in plan.hosts:
             for step in hp.steps:
-                step.on_progress = progress
+                if isinstance(step, BackupSourceStep):
+                    step.on_progress = progress
         self.app.push_screen(wizard)
 
     def action_close(self) -> None:

@@ -126,6 +126,16 @@ def _site_file(tmp_path: Path, model: Path, kubeconfig: Path, hosts, ssh_config:
     return site
 
 
+def _one_source_site(tmp_path: Path, name: str, source: str, path: Path, copies: str) -> Path:
+    """A site file backing up one directory to `copies` (their YAML lines,
+    and a policy after them if wanted), the password in a file."""
+    (tmp_path / "pw").write_text(PASSWORD)
+    site_path = tmp_path / "site.yaml"
+    site_path.write_text(f"name: {name}\nbackup:\n  password_file: {tmp_path / 'pw'}\n  sources:\n"
+                         f"    - name: {source}\n      path: {path}\n  copies:\n" + copies)
+    return site_path
+
+
 def _no_password_in(path: Path) -> None:
     for p in path.rglob("*"):
         if p.is_file():
@@ -264,11 +274,8 @@ def test_host_dropping_mid_backup_is_partial_and_a_rerun_completes(test_hosts, t
     src.mkdir(parents=True)
     for i in range(4):
         (src / f"shard-{i}.bin").write_bytes(os.urandom(1024 * 1024))
-    (tmp_path / "pw").write_text(PASSWORD)
-    site_path = tmp_path / "site.yaml"
-    site_path.write_text(
-        f"name: drop\nbackup:\n  password_file: {tmp_path / 'pw'}\n  sources:\n"
-        f"    - name: model\n      path: {src}\n  copies:\n"
+    site_path = _one_source_site(
+        tmp_path, "drop", "model", src,
         f"    - name: far\n      kind: off-site\n      medium: hdd\n"
         f"      repository: sftp:{host.name}:/root/restic/far\n      ssh_config: {test_hosts.ssh_config_file}\n"
         # a thin link: the upload takes seconds, so the host can go away half way
@@ -314,3 +321,41 @@ def test_host_dropping_mid_backup_is_partial_and_a_rerun_completes(test_hosts, t
     retention.apply(restic, preview)
     assert [s.set_id for s in all_sets(restic)] == [newest]
     ctx.close()
+
+
+def test_the_set_check_alone_lists_a_path_repository_it_has_not_seen(tmp_path):
+    """The `complete` step's verify in a process that has not run the source
+    steps (the plan rebuilt for an existing set, e.g. from a journal): it
+    lists the repository rather than reading the parts it has not got
+    (it raised AttributeError on None), and tells a complete set from a
+    missing one."""
+    from actions.backup.plan import plan_for
+    from actions.backup.steps import CompleteStep
+    from actions.runner import Runner
+    from console.audit import AuditLog
+    from console.backup.context import BackupContext
+    from console.backup.sets import new_set_id
+    from console.site_config import load_site
+
+    src = tmp_path / "data"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(4096))
+    site_path = _one_source_site(
+        tmp_path, "alone", "data", src,
+        f"    - name: here\n      kind: production\n      medium: ssd\n"
+        f"      repository: {tmp_path / 'repo'}\n")
+    ctx = BackupContext(load_site(site_path), PASSWORD)
+    try:
+        set_id = new_set_id()
+        result = Runner(audit=AuditLog(operator="test")).apply(plan_for(ctx, set_id), confirmation="test")
+        assert result.ok, result.message
+
+        def set_check(set_id: str) -> CompleteStep:
+            step = plan_for(ctx, set_id, new_set=False).hosts[0].steps[-1]
+            assert isinstance(step, CompleteStep)
+            return step
+
+        assert set_check(set_id).verify().ok
+        assert not set_check(new_set_id()).verify().ok   # a set the repository does not hold
+    finally:
+        ctx.close()

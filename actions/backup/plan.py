@@ -10,11 +10,14 @@ from console.hosts.transport import Transport
 from console.site_config import load_site
 
 from ..plan import HostPlan, Plan
+from ..step import Step
 from .steps import BackupSourceStep, CompleteStep, CopyMemo
 
 
 def build_plan(transports: dict[str, Transport], params: dict) -> Plan:
     site = load_site(params["site"])
+    if site.backup is None:   # the site file lost its backup: section since the run began
+        raise ValueError(f"{site.path}: no backup: section")
     ctx = BackupContext(site, read_password(site.backup), transports)
     # rebuilt from a journal: the set may be partly in the repositories
     return plan_for(ctx, params["set"], params.get("copies"), new_set=False)
@@ -30,7 +33,7 @@ def plan_for(ctx: BackupContext, set_id: str, copies: list[str] | None = None, *
     for copy in chosen:
         memo = CopyMemo(new_set=new_set)
         memo.of = len(ctx.cfg.sources)
-        steps = [BackupSourceStep(ctx, copy, src, set_id, memo) for src in ctx.cfg.sources]
+        steps: list[Step] = [BackupSourceStep(ctx, copy, src, set_id, memo) for src in ctx.cfg.sources]
         steps.append(CompleteStep(ctx, copy, set_id, memo))
         plan.hosts.append(HostPlan(copy.name, ctx.transport(copy.host), steps))
     return plan

@@ -2,6 +2,8 @@
 the audit log, one record per copy, beside the runner's own."""
 from __future__ import annotations
 
+from console.audit import AuditLog
+
 from ..plan import Plan
 
 
@@ -23,7 +25,7 @@ def copy_results(plan: Plan) -> dict[str, dict]:
     return out
 
 
-def audit_snapshots(audit, plan: Plan, run_id: str | None) -> None:
+def audit_snapshots(audit: AuditLog, plan: Plan, run_id: str | None) -> None:
     for copy, entry in copy_results(plan).items():
         if entry["sources"] or "set" in entry:
             audit.append("backup.snapshots", host=copy,

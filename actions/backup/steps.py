@@ -29,7 +29,7 @@ from console.backup.sets import MANIFEST_FILE, assemble, run_parts, tags
 from console.hosts.transport import CommandResult, TransportError
 from console.site_config import BackupCopy, BackupSource
 
-from ..step import NEEDED, CheckResult, Step, StepError, VerifyResult
+from ..step import NEEDED, BeforeState, CheckResult, Step, StepError, VerifyResult
 
 # how often a running backup is looked at: soon at first (short backups end
 # soon), then every half second
@@ -85,13 +85,17 @@ class _CopyStep(Step):
     def _parts(self, *, fresh: bool = False) -> dict[str, dict[str, dict]]:
         """source -> part -> snapshot of this set (the set snapshot under "")."""
         with self.memo.lock:
-            if self.memo.parts is None or fresh:
-                self._list_locked()
-            return self.memo.parts
+            return self._parts_locked(fresh=fresh)
 
-    def _saved(self, source: str, part: str, snapshot_id: str, tag_list: list[str], **extra) -> None:
+    def _parts_locked(self, *, fresh: bool = False) -> dict[str, dict[str, dict]]:
+        if self.memo.parts is None or fresh:
+            self._list_locked()
+        assert self.memo.parts is not None   # _list_locked sets it or raises
+        return self.memo.parts
+
+    def _saved(self, source: str, part: str, snapshot_id: str, tag_list: list[str], **extra: object) -> None:
         with self.memo.lock:
-            self.memo.parts.setdefault(source, {})[part] = {
+            self._parts_locked().setdefault(source, {})[part] = {
                 "id": snapshot_id, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "tags": tag_list, **extra}
 
@@ -130,13 +134,14 @@ class BackupSourceStep(_CopyStep):
                                        f"SHA-256 manifest (set {self.set_id}), {where}",),
                            notes=notes, status=NEEDED)
 
-    def apply(self, before) -> tuple[str, ...]:
+    def apply(self, before: BeforeState) -> tuple[str, ...]:
         self._ensure_repository()
         if self._done():
             return ("already in the repository (an earlier attempt)",)
         if self.source.kind == "directory":
-            summary, files_hashed = self._backup_directory()
-            paths = [self.source.path]
+            path = _directory_of(self.source)
+            summary, files_hashed = self._backup_directory(path)
+            paths = [path]
         else:
             data, name, _ = read_content(self.source, self.ctx.site)
             try:
@@ -165,20 +170,20 @@ class BackupSourceStep(_CopyStep):
             raise StepError(f"storing the manifest failed: {e}") from None
         self._saved(self.source.name, "manifest", saved["snapshot_id"], tag_list)
 
-    def _backup_directory(self) -> tuple[dict, int]:
+    def _backup_directory(self, path: str) -> tuple[dict, int]:
         """restic detached on the source's host, progress polled until it
         ends; alongside, the manifest is taken (both read the same files: two
         cores beat one) and stored as its own snapshot (restic lets several
         processes write one repository: its locks are shared for backups)."""
         job = self.restic.start("backup", "--json", *[f"--tag={t}" for t in
                                                       tags(self.set_id, self.source.name, "data")],
-                                self.source.path)
+                                path)
         box: dict = {}
 
-        def manifest_alongside():
+        def manifest_alongside() -> None:
             try:
-                m = mf.take(self.restic.host, self.source.path)
-                self._save_manifest(m, *mf.size(self.restic.host, self.source.path))
+                m = mf.take(self.restic.host, path)
+                self._save_manifest(m, *mf.size(self.restic.host, path))
                 box["files"] = len(m)
             except Exception as e:   # reported after restic ends
                 box["error"] = e
@@ -241,11 +246,11 @@ class CompleteStep(_CopyStep):
         return CheckResult(True, f"{self.title}: the set counts once every part is listed",
                            status=NEEDED)
 
-    def apply(self, before) -> tuple[str, ...]:
+    def apply(self, before: BeforeState) -> tuple[str, ...]:
         v = self.verify()
         if not v.ok:
             raise StepError(v.message)
-        bset = assemble(self.set_id, self.memo.parts)
+        bset = assemble(self.set_id, self._parts())
         self.result = {"copy": self.copy.name, **bset.summary()}
         return (f"set {self.set_id}: {len(bset.sources)} source(s), {human_bytes(bset.bytes)}",)
 
@@ -253,17 +258,26 @@ class CompleteStep(_CopyStep):
         """Every part is in the repository: its snapshot files, for a path
         repository (no restic start), or else restic's listing."""
         if self._on_copy_host:
+            # the parts this process saved or listed (listed now if it has not:
+            # a verify of its own, without the source steps before it)
+            parts = self._parts()
             with self.memo.lock:
-                ids = [snap["id"] for parts in self.memo.parts.values() for snap in parts.values()]
-            r = self.restic.host.run(" && ".join(
+                ids = [snap["id"] for by_part in parts.values() for snap in by_part.values()]
+            whole = bool(ids) and self.restic.host.run(" && ".join(
                 f"test -f {shlex.quote(f'{self.copy.repository}/snapshots/')}{_full_id_glob(i)}" for i in ids),
-                timeout=60) if ids else None
-            whole = bool(ids) and r.ok and assemble(self.set_id, self.memo.parts).complete
+                timeout=60).ok and assemble(self.set_id, parts).complete
         else:
             whole = assemble(self.set_id, self._parts(fresh=True)).complete
         return VerifyResult(whole, f"set {self.set_id} in {self.copy.name}: "
                             + ("every source's snapshot and manifest are in the repository" if whole
                                else "incomplete: it does not count"))
+
+
+def _directory_of(source: BackupSource) -> str:
+    """A directory source's path (the site file's parser requires one)."""
+    if source.path is None:
+        raise StepError(f"source {source.name}: a directory source without `path:`")
+    return source.path
 
 
 def _full_id_glob(snapshot_id: str) -> str:

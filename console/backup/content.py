@@ -13,6 +13,8 @@ def read_content(source: BackupSource, site: Site) -> tuple[bytes, str, str]:
     """(bytes, file name, a one-line description)."""
     name = FILE_NAMES[source.kind]
     if source.kind == "site-file":
+        if site.path is None:   # a Site built in memory, not read from a file
+            raise ValueError(f"source {source.name}: the site was not read from a file; expected a site file")
         with open(site.path, "rb") as f:
             data = f.read()
         return data, name, f"site file {site.path}"

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 from console import paths
 
 
-def demo_dir():
+def demo_dir() -> Path:
     return paths.state_dir() / "demo-backup"
 
 
-def _sample_model(d) -> None:
+def _sample_model(d: Path) -> None:
     if (d / "config.json").exists():
         return
     d.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,7 @@ def _sample_model(d) -> None:
     (d / "config.json").write_text('{"model_type": "deepseek_v3", "demo": true}\n')
 
 
-def demo_site_file(kubeconfig: str | None = None):
+def demo_site_file(kubeconfig: str | None = None) -> Path:
     """Write (or refresh) the demo's backup site file; returns its path."""
     base = demo_dir()
     base.mkdir(parents=True, exist_ok=True)

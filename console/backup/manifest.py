@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Iterator
 
 from console.hosts.transport import Transport
 
@@ -49,7 +50,7 @@ def size(host: Transport, path: str, *, timeout: float = 600) -> tuple[int, int]
     return int(parts[0]), int(parts[1])
 
 
-def _openssl_lines(lines: list[str]):
+def _openssl_lines(lines: list[str]) -> Iterator[tuple[str, str]]:
     """`openssl dgst -sha256 -r` lines: `HEX *./name`."""
     for line in lines:
         digest, sep, name = line.partition(" *")

@@ -91,7 +91,7 @@ class Matrix:
                 "copies": [c.to_dict() for c in self.copies]}
 
 
-def _r(v):
+def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
@@ -153,7 +153,7 @@ def _judge_verifications(st: CopyState, ctx: BackupContext, *, reachable: bool) 
         st.status = FAILED
         st.notes.append(f"last {last.get('kind', 'verification')} failed: {last.get('message', '')}"[:300])
         return st
-    if not passed:
+    if not passed or last is None:   # last is None only when nothing was done, so nothing passed
         st.status = UNVERIFIED
         st.notes.append("not yet proven: run `dsconsole backup verify` / `restore`")
         return st

@@ -3,6 +3,11 @@
 repository, so Secrets are never written to a plain file anywhere."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.kube.client import KubeHttp
+
 # (API prefix, resource) of what makes up a deployment; read-only status
 # and cluster bookkeeping are kept (a restore can drop them) except managedFields.
 KINDS = (("/apis/apps/v1", "deployments"), ("/apis/apps/v1", "daemonsets"),
@@ -10,7 +15,7 @@ KINDS = (("/apis/apps/v1", "deployments"), ("/apis/apps/v1", "daemonsets"),
          ("/apis/policy/v1", "poddisruptionbudgets"))
 
 
-def export_yaml(http, namespaces: tuple[str, ...]) -> tuple[bytes, int]:
+def export_yaml(http: KubeHttp, namespaces: tuple[str, ...]) -> tuple[bytes, int]:
     """(YAML of every object of KINDS in `namespaces`, number of objects);
     `http` is a console.kube.client.KubeHttp."""
     import yaml

@@ -3,6 +3,7 @@ the site file (never the site file itself, never a command-line flag)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from console.site_config import BackupConfig
 
@@ -11,8 +12,9 @@ class PasswordError(Exception):
     pass
 
 
-def read_password(cfg: BackupConfig, env: dict | None = None) -> str:
-    env = os.environ if env is None else env
+def read_password(cfg: BackupConfig, env: Mapping[str, str] | None = None) -> str:
+    if env is None:
+        env = os.environ
     if cfg.password_env:
         value = env.get(cfg.password_env)
         if not value:

@@ -24,7 +24,7 @@ def load(site: str, copy: str) -> dict:
         return {}
 
 
-def update(site: str, copy: str, **changes) -> dict:
+def update(site: str, copy: str, **changes: object) -> dict:
     """Merge `changes` into the copy's record (a value None removes the key)."""
     rec = load(site, copy)
     for k, v in changes.items():

@@ -19,6 +19,7 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from console.hosts.transport import CommandResult, Transport
 
@@ -72,7 +73,7 @@ class Restic:
         return self.host.run(_script(self.argv(*args)), timeout=timeout,
                              stdin=self._password.encode() + b"\n" + stdin)
 
-    def json(self, *args: str, timeout: float = 3600):
+    def json(self, *args: str, timeout: float = 3600) -> Any:
         r = self.run(*args, "--json", timeout=timeout)
         if not r.ok:
             raise ResticError(last_words(r))

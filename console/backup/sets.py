@@ -27,7 +27,7 @@ def new_set_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def tags(set_id: str, source: str, part: str, **extra) -> list[str]:
+def tags(set_id: str, source: str, part: str, **extra: object) -> list[str]:
     return [TAG, f"set={set_id}", f"part={part}", f"source={source}"] + [f"{k}={v}" for k, v in extra.items()]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from typing import TYPE_CHECKING
 
 from console.hosts.transport import TransportError
 
@@ -16,8 +17,11 @@ from . import manifest as mf
 from . import records
 from .content import FILE_NAMES
 from .context import BackupContext
-from .restic import ResticError, last_words
+from .restic import Restic, ResticError, last_words
 from .sets import MANIFEST_FILE, BackupSet, latest_set, load_set
+
+if TYPE_CHECKING:
+    from console.audit import AuditLog
 
 
 def check_copy(ctx: BackupContext, name: str, *, subset_pct: float | None = None) -> dict:
@@ -81,7 +85,8 @@ def drill(ctx: BackupContext, name: str, *, set_id: str | None = None) -> dict:
     return out
 
 
-def _restore_and_compare(ctx, restic, bset: BackupSet, scratch: str) -> tuple[list[str], float, int]:
+def _restore_and_compare(ctx: BackupContext, restic: Restic, bset: BackupSet,
+                         scratch: str) -> tuple[list[str], float, int]:
     mismatches: list[str] = []
     restore_s = 0.0
     files = 0
@@ -119,7 +124,7 @@ def rto(restore_s: float, restored_bytes: int, full_bytes: int) -> dict:
             "rate_bytes_per_s": round(restored_bytes / restore_s) if restore_s > 0 else None}
 
 
-def audit_outcome(audit, r: dict) -> None:
+def audit_outcome(audit: AuditLog, r: dict) -> None:
     """One audit record for a check or drill outcome (no password: there is none in it)."""
     audit.append(f"backup.{r['kind']}", host=r["copy"],
                  args={k: r[k] for k in ("set", "read_data_subset_pct", "restore_s", "rto", "files",
