@@ -374,21 +374,34 @@ def _path(v: Any) -> str:
 
 
 # ---------------------------------------------------------------- sections
+# The tables of keys below and further down (backup), each a Spec:
+_CLUSTER: Spec
+_HOST: Spec
+_THRESHOLDS: Spec
+_CONSISTENCY: Spec
+_TUNING: Spec
+_MODEL: Spec
+_TELEMETRY: Spec
+_BACKUP: Spec
+_BACKUP_SOURCE: Spec
+_BACKUP_COPY: Spec
+_BACKUP_POLICY: Spec
+_SECTIONS: dict[str, tuple[Spec, Callable[..., msgspec.Struct]]]
 # key -> (check, required)
-_CLUSTER: Spec = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
-_HOST: Spec = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
+_CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
+_HOST = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
          "port": (_int_range(1, 65535), False), "jump": (_host_name, False),
          "identity_file": (_path, False), "role": (_choice(ROLES), False)}
-_THRESHOLDS: Spec = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
+_THRESHOLDS = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
                "p99_latency_ms": (_number(positive=True), False),
                "p99_scrape_interval_s": (_number(positive=True), False),
                "consistency_failure_pct": (_number(0, 100), False),
                "consistency_interval_s": (_number(positive=True), False),
                "consistency_window_s": (_number(positive=True), False),
                "restart_window_s": (_number(positive=True), False)}
-_CONSISTENCY: Spec = {"prompt": (_string, False), "seed": (_int_range(0), False),
+_CONSISTENCY = {"prompt": (_string, False), "seed": (_int_range(0), False),
                 "max_tokens": (_int_range(1, 8192), False), "reference": (_string, False)}
-_TUNING: Spec = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
+_TUNING = {"swappiness": (_int_range(0, 200), False), "thp": (_choice(THP_VALUES), False),
            "cuda_major": (_int_range(1, 99), False), "driver_min": (_version, False),
            "nccl_min": (_version, False), "memlock": (_memlock, False),
            "shm_min_gib": (_number(0), False), "numa_balancing": (_int_range(0, 1), False),
@@ -406,7 +419,7 @@ class _ListOf:
         return tuple(self.item(x) for x in v)
 
 
-_MODEL: Spec = {"name": (_host_name, True), "image": (_string, False), "model_path": (_string, False),
+_MODEL = {"name": (_host_name, True), "image": (_string, False), "model_path": (_string, False),
           "flavour": (_choice(("vllm", "sglang")), False), "extra_args": (_ListOf(_string), False),
           "params_b": (_number(positive=True), False), "dtype": (_choice(("fp8", "bf16", "fp16")), False),
           "replicas": (_int_range(0, 10000), False), "gpus_per_replica": (_int_range(1, 64), False),
@@ -419,11 +432,10 @@ _MODEL: Spec = {"name": (_host_name, True), "image": (_string, False), "model_pa
           "warmup_prompt_lens": (_ListOf(_int_range(1, 1048576)), False),
           "settle_k": (_int_range(1, 100), False), "settle_pct": (_number(positive=True), False),
           "registry": (_string, False)}
-_TELEMETRY: Spec = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
-_SECTIONS: dict[str, tuple[Spec, Callable[..., msgspec.Struct]]] = {
-    "cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
-    "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
-    "telemetry": (_TELEMETRY, TelemetryConfig)}
+_TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_range(2, 100000), False)}
+_SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
+             "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
+             "telemetry": (_TELEMETRY, TelemetryConfig)}
 _TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup")
 
 
@@ -438,14 +450,14 @@ def _sftp_or_path(v: Any) -> str:
     return v
 
 
-_BACKUP: Spec = {"password_file": (_path, False), "password_env": (_string, False)}
-_BACKUP_SOURCE: Spec = {"name": (_host_name, True), "kind": (_choice(SOURCE_KINDS), False),
+_BACKUP = {"password_file": (_path, False), "password_env": (_string, False)}
+_BACKUP_SOURCE = {"name": (_host_name, True), "kind": (_choice(SOURCE_KINDS), False),
                   "host": (_host_name, False), "path": (_string, False)}
-_BACKUP_COPY: Spec = {"name": (_host_name, True), "kind": (_choice(COPY_KINDS), True),
+_BACKUP_COPY = {"name": (_host_name, True), "kind": (_choice(COPY_KINDS), True),
                 "medium": (_choice(MEDIA), True), "repository": (_sftp_or_path, True),
                 "host": (_host_name, False), "ssh_config": (_path, False),
                 "limit_upload_kib": (_int_range(1), False)}
-_BACKUP_POLICY: Spec = {"verify_every_h": (_number(positive=True), False),
+_BACKUP_POLICY = {"verify_every_h": (_number(positive=True), False),
                   "read_data_subset_pct": (_number(positive=True, hi=100), False),
                   "offline_max_age_d": (_number(positive=True), False),
                   "keep_last": (_int_range(1), False), "keep_daily": (_int_range(1), False),
