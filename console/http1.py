@@ -22,8 +22,10 @@ None at a clean end of the connection; ProtocolError for a malformed request.
 """
 from __future__ import annotations
 
+import select
 import socket
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import h11
 
@@ -48,11 +50,11 @@ class RemoteDisconnected(ConnectionResetError):
 class Headers(dict):
     """Header fields by lower-case name; repeated fields joined with ', '."""
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return dict.get(self, name.lower(), default)
 
 
-def _headers_of(pairs) -> Headers:
+def _headers_of(pairs: Sequence[tuple[bytes, bytes]]) -> Headers:
     if len(pairs) > MAX_HEADERS:
         raise ProtocolError(f"more than {MAX_HEADERS} header fields")
     headers = Headers()
@@ -69,7 +71,13 @@ def check_header(name: str, value: str) -> None:
         raise HeaderValueError(f"header {name.strip()[:40]!r}: its value contains CR, LF or NUL; not sent")
 
 
-def read_request_head(fp) -> tuple[str, str, str, Headers] | None:
+class LineReader(Protocol):
+    """What read_request_head reads from: a buffered socket file (rfile)."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_request_head(fp: LineReader) -> tuple[str, str, str, Headers] | None:
     """The request line and headers; None when the client closed the connection
     between requests. Reads the head line by line, so the body stays in fp."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
@@ -227,17 +235,33 @@ class Connection:
         self._h11: h11.Connection | None = None
         self._eof = False
 
-    def connect(self) -> None:
+    def connect(self) -> socket.socket:
+        """Connect; the socket HTTP is spoken on (TLS over TCP where there is TLS)."""
         via = self._tunnel_via
         sock = socket.create_connection((via[0], via[1]) if via else (self.host, self.port), self.timeout)
         self._raw = sock
         try:
             if via:
                 open_tunnel(sock, self.host, self.port, via[2])
-            self.start(sock)
+            return self.start(sock)
         except BaseException:
             sock.close()
             raise
+
+    def idle_closed(self) -> bool:
+        """Between requests: whether the server has closed this kept-alive
+        connection (its socket reads as ready with nothing asked: the close, or
+        bytes no request asked for). Such a connection must not carry a request
+        whose resending is not safe. poll, not select: any descriptor number."""
+        raw = self._raw
+        if raw is None or self.sock is None:
+            return True
+        poller = select.poll()
+        try:
+            poller.register(raw, select.POLLIN | select.POLLERR | select.POLLHUP)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
     def abort(self) -> None:
         """From any thread: shut the socket down, so that a read blocked on it in
@@ -249,7 +273,7 @@ class Connection:
             except OSError:
                 pass
 
-    def start(self, sock: socket.socket) -> None:
+    def start(self, sock: socket.socket) -> socket.socket:
         """Speak HTTP on a socket already connected (directly, or through a
         proxy's CONNECT tunnel): TLS first when there is a context."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -259,13 +283,15 @@ class Connection:
         self.sock = sock
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self._eof = False
+        return sock
 
     def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None = None) -> None:
         for name, value in headers.items():
             check_header(name, value)
-        if self.sock is None:
-            self.connect()
+        sock = self.sock if self.sock is not None else self.connect()
         h = self._h11
+        if h is None:                  # close() from another thread, just now
+            raise RemoteDisconnected("connection closed")
         if h.our_state is h11.DONE and h.their_state is h11.DONE:
             h.start_next_cycle()
         host = self.host if ":" not in self.host else f"[{self.host}]"
@@ -283,15 +309,15 @@ class Connection:
             # not the connection's fault, but its h11 state is spent: start afresh next time
             self.close()
             raise ProtocolError(f"request not sent: {type(e).__name__}") from None
-        self.sock.sendall(out)
+        sock.sendall(out)
 
     def getresponse(self) -> Response:
         return Response(self)
 
-    def _next_event(self):
+    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         """h11's next event, reading from the socket as it needs."""
-        h = self._h11
-        if h is None:
+        h, sock = self._h11, self.sock
+        if h is None or sock is None:
             raise RemoteDisconnected("connection closed")
         while True:
             try:
@@ -301,7 +327,7 @@ class Connection:
                     raise RemoteDisconnected(f"connection closed in the answer ({e})") from None
                 raise ProtocolError(f"malformed response: {e}") from None
             if event is h11.NEED_DATA:
-                data = self.sock.recv(RECV_SIZE)
+                data = sock.recv(RECV_SIZE)
                 self._eof = not data
                 h.receive_data(data)
                 continue

@@ -9,12 +9,17 @@ one does not forget a form.
 from __future__ import annotations
 
 import re
+from typing import overload
 
 # scheme://userinfo@ where userinfo is anything up to the last '@' before the
 # host (no /, ?, # or whitespace in between; a password may hold an @): RFC 3986 3.2.1
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
+@overload
+def redact(text: str) -> str: ...
+@overload
+def redact(text: None) -> None: ...
 def redact(text: str | None) -> str | None:
     """text with the user information of each URL replaced by ***."""
     if not text or "@" not in text:

@@ -15,12 +15,16 @@ import threading
 
 class ScriptedServer:
     """Accepts connections on loopback; for each request it reads (up to the
-    blank line) it sends the next scripted answer; None closes the connection."""
+    blank line) it sends the next scripted answer; None closes the connection.
+    close_after_answer: each connection is closed right after its first answer
+    (as an API server's idle timeout closes a kept-alive one); .closed counts them."""
 
-    def __init__(self, answers: list[bytes | None]) -> None:
+    def __init__(self, answers: list[bytes | None], *, close_after_answer: bool = False) -> None:
         self.answers = list(answers)
+        self.close_after_answer = close_after_answer
         self.requests: list[bytes] = []
         self.connections = 0
+        self.closed = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -49,6 +53,9 @@ class ScriptedServer:
                     if answer is None:
                         break
                     conn.sendall(answer)
+                    if self.close_after_answer:
+                        break
+            self.closed += 1
 
     def close(self) -> None:
         self.sock.close()

@@ -267,6 +267,25 @@ def test_429_retries_are_bounded():
         srv.close()
 
 
+def test_a_write_is_not_sent_on_a_kept_alive_connection_the_server_closed():
+    """The wizards' and drills' one write path (KubeHttp.send): a POST is not
+    resent after its connection broke (it may have happened), so a kept-alive
+    connection the API server closed while idle must be seen before sending;
+    the POST then goes out once, on a new connection."""
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\": 1}\n\n"
+    created = b"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"made\": 1}\n\n"
+    srv = ScriptedServer([ok, created], close_after_answer=True)
+    try:
+        http = KubeHttp(KubeTarget(context="c", cluster="c", user=None, server=f"http://127.0.0.1:{srv.port}"))
+        assert http.get_json("/api/v1/pods") == {"ok": 1}
+        wait_for(lambda: srv.closed == 1, 10, what="the server to close the idle connection")
+        assert http.send("POST", "/api/v1/namespaces/x/configmaps", {"kind": "ConfigMap"}) == {"made": 1}
+        assert [r.split(b" ", 1)[0] for r in srv.requests] == [b"GET", b"POST"]
+        assert srv.connections == 2
+    finally:
+        srv.close()
+
+
 # ------------------------------------------------------------------ item 9: keys on disk
 @pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "temp-file"])
 def test_a_bad_client_certificate_leaves_no_key_on_disk(tmp_path, monkeypatch, memfd):

@@ -4,7 +4,6 @@ delete and the Eviction API (each 429 returned to the drill, never retried
 silently: the report shows them)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from console.kube.client import KubeApiError, KubeHttp, object_path
@@ -90,10 +89,7 @@ class ClusterOps:
     # ---- writes ----------------------------------------------------------
     def _send(self, method: str, path: str, body: dict | None, content_type: str = "application/json",
               retry_throttled: bool = True) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        r = self.http.request(path, method=method, body=data, content_type=content_type if data else None,
-                              retry_throttled=retry_throttled)
-        return json.loads(r.data) if r.data else {}
+        return self.http.send(method, path, body, content_type=content_type, retry_throttled=retry_throttled)
 
     def cordon(self, node: str, unschedulable: bool = True) -> None:
         self._send("PATCH", object_path("nodes", None, node),

@@ -51,8 +51,13 @@ import select
 import shlex
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from console.hosts.transport import CommandResult, CommandTimeout, HostUnreachable, TransportError, program_name
+
+if TYPE_CHECKING:
+    import paramiko  # imported where a connection is made (console.hosts.ssh), not on the import path
 
 START_COMMAND = "exec /bin/sh"
 
@@ -66,6 +71,12 @@ class SessionLost(TransportError):
     fine; the command may be run another way."""
 
 
+class RunPlain(Protocol):
+    """How a command is run the ordinary way (SshTransport.run)."""
+
+    def __call__(self, cmd: str, *, timeout: float) -> object: ...
+
+
 class ShellSession:
     """One shell on the other end of one channel of an SSH connection.
 
@@ -76,14 +87,15 @@ class ShellSession:
     session's processes). Commands are serialised: use try_acquire()/release()
     around run() to skip a session that is busy instead of waiting."""
 
-    def __init__(self, name: str, open_channel, end_channel, run_plain, *,
+    def __init__(self, name: str, open_channel: Callable[[float], paramiko.Channel],
+                 end_channel: Callable[[paramiko.Channel], None], run_plain: RunPlain, *,
                  start_timeout: float = 5.0):
         self.name = name
         self._open_channel = open_channel
         self._end_channel = end_channel
         self._run_plain = run_plain
         self.start_timeout = start_timeout
-        self._chan = None
+        self._chan: paramiko.Channel | None = None
         self._group: int | None = None  # the session's process group on the host
         self._prefix = ""                # random per session: the markers' tokens
         self._count = 0
@@ -100,8 +112,7 @@ class ShellSession:
 
     def alive(self) -> bool:
         chan = self._chan
-        return (chan is not None and not chan.closed and not chan.eof_received
-                and chan.get_transport() is not None and chan.get_transport().is_active())
+        return chan is not None and not chan.closed and not chan.eof_received and _connected(chan)
 
     def close(self) -> None:
         """Never raises: closing a channel whose connection is already gone
@@ -120,11 +131,11 @@ class ShellSession:
         Raises CommandTimeout, HostUnreachable, SessionLost, SessionUnsupported."""
         deadline = time.monotonic() + timeout
         ready = None
-        if not self.alive():
-            self.close()
-            self._chan = self._start(deadline)
-            ready = self._token()
         chan = self._chan
+        if chan is None or not self.alive():
+            self.close()
+            chan = self._chan = self._start(deadline)
+            ready = self._token()
         _drain(chan)  # late output of an earlier command's background process: not ours
         tok = self._token()
         frame = (_ready_frame(ready) if ready else "") + _command_frame(cmd, tok)
@@ -145,7 +156,7 @@ class ShellSession:
                                             f"{timeout:g} s") from None
         except (_Ended, OSError, EOFError):  # OSError, EOFError: from sendall
             self._abandon()
-            if not chan.get_transport().is_active():
+            if not _connected(chan):
                 raise HostUnreachable(self.name, f"connection lost while running "
                                                  f"`{program_name(cmd)}`") from None
             if not answered:
@@ -164,7 +175,7 @@ class ShellSession:
         self._count += 1
         return f"{self._prefix}{self._count:x}"
 
-    def _start(self, deadline: float):
+    def _start(self, deadline: float) -> paramiko.Channel:
         self._prefix = "dsc" + secrets.token_hex(10)
         chan = self._open_channel(max(0.1, deadline - time.monotonic()))
         try:
@@ -182,7 +193,7 @@ class ShellSession:
         try:
             _, self._group, _ = reader.until(("ready-" + ready + " ").encode(), None, limit)
         except (_Late, _Ended) as e:
-            if not self._chan.get_transport().is_active() or \
+            if not _connected(reader.chan) or \
                     (isinstance(e, _Late) and limit == deadline):
                 raise  # the connection died, or the command's own time ran out
             self._abandon()
@@ -217,7 +228,13 @@ def _unsupported(name: str) -> SessionUnsupported:
     return SessionUnsupported(name, "no POSIX shell answered on a session channel (forced command?)")
 
 
-def _drain(chan) -> None:
+def _connected(chan: paramiko.Channel) -> bool:
+    """Whether the SSH connection the channel runs in is still up."""
+    transport = chan.get_transport()
+    return transport is not None and transport.is_active()
+
+
+def _drain(chan: paramiko.Channel) -> None:
     while chan.recv_ready():
         chan.recv(65536)
     while chan.recv_stderr_ready():
@@ -236,12 +253,12 @@ class _Reader:
     """Reads a channel's stdout and stderr as they come (a full stderr never
     blocks stdout) until each ends with its marker."""
 
-    def __init__(self, chan):
+    def __init__(self, chan: paramiko.Channel):
         self.chan = chan
         self.out = bytearray()
         self.err = bytearray()
 
-    def until(self, out_end: bytes, err_end: bytes | None, deadline: float):
+    def until(self, out_end: bytes, err_end: bytes | None, deadline: float) -> tuple[bytes, int, bytes]:
         """(stdout before its marker, the number that follows the marker (up
         to a newline), stderr before its marker); what follows a marker stays
         buffered for the next call."""
@@ -258,7 +275,7 @@ class _Reader:
                 seen_out = max(0, len(self.out) - len(out_end))
             if o >= 0 and n < 0:
                 n = self.out.find(b"\n", o + len(out_end))
-            if e < 0:
+            if e < 0 and err_end is not None:
                 e = self.err.find(err_end, seen_err)
                 seen_err = max(0, len(self.err) - len(err_end))
             if n >= 0 and e >= 0:

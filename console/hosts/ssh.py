@@ -33,7 +33,9 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from console.hosts import known_hosts as kh
 from console.hosts import ssh_config
@@ -50,7 +52,14 @@ from console.hosts.transport import (
     program_name,
 )
 
+if TYPE_CHECKING:
+    import paramiko  # imported where a connection is made: not on the first frame's import path
+
 log = logging.getLogger("console.ssh")
+
+# identity_file: one path, or several (a site file gives one, tests several)
+IdentityFiles = str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None
+SshConfigPath = str | os.PathLike[str] | Literal[False] | None
 
 SUDO_WANTS_PASSWORD = re.compile(r"^sudo: (a password is required|a terminal is required"
                                  r"|.*no tty present)", re.M)
@@ -93,9 +102,9 @@ class SshTransport(Transport):
     command (or connect())."""
 
     def __init__(self, name: str, address: str | None = None, *, user: str | None = None,
-                 port: int | None = None, identity_file=None,
-                 jump: SshTransport | None = None, ssh_config=None,
-                 known_hosts: list | None = None, connect_timeout: float = 5.0,
+                 port: int | None = None, identity_file: IdentityFiles = None,
+                 jump: SshTransport | None = None, ssh_config: SshConfigPath = None,
+                 known_hosts: Iterable[str | os.PathLike[str]] | None = None, connect_timeout: float = 5.0,
                  keepalive: int = 15):
         self._refused: HostRefused | None = None
         try:
@@ -131,7 +140,7 @@ class SshTransport(Transport):
             except TransportError as e:   # a hop's own ssh config (its ProxyJump) is unusable
                 self._refused = HostRefused(name, f"jump host {e.host}: {e.message}")
         self.jump = jump
-        self._ssh = None          # paramiko.Transport while connected
+        self._ssh: paramiko.Transport | None = None   # while connected
         self._lock = threading.Lock()
         # run_in_session's shell (None: this host has none that answers)
         self._shell: ShellSession | None = ShellSession(
@@ -168,7 +177,7 @@ class SshTransport(Transport):
             self._owns_jump = False  # release a shared jump host once only
             self.jump.close()
 
-    def _connection(self):
+    def _connection(self) -> paramiko.Transport:
         with self._lock:
             if self._ssh is not None and self._ssh.is_active():
                 return self._ssh
@@ -176,16 +185,16 @@ class SshTransport(Transport):
                 log.info("%s: connection lost, reconnecting", self.name)
                 self._ssh.close()
                 self._ssh = None
-            self._ssh = self._open()
-            return self._ssh
+            ssh = self._ssh = self._open()
+            return ssh
 
-    def _drop(self, ssh) -> None:
+    def _drop(self, ssh: paramiko.Transport) -> None:
         with self._lock:
             if self._ssh is ssh:
                 self._ssh = None
         ssh.close()
 
-    def _socket(self):
+    def _socket(self) -> socket.socket | paramiko.Channel:
         """A connected byte stream to the host: TCP, or a channel of the jump host."""
         import paramiko
         if self._refused is not None:
@@ -234,7 +243,7 @@ class SshTransport(Transport):
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), max(1, int(val)))
         return sock
 
-    def _handshake(self):
+    def _handshake(self) -> tuple[paramiko.Transport, paramiko.PKey, kh.KnownHosts]:
         """Connect and negotiate; returns the paramiko Transport (not yet
         authenticated) and the host key it offered."""
         import paramiko
@@ -243,8 +252,10 @@ class SshTransport(Transport):
         # paramiko's reader thread wakes every 0.1 s while idle (to notice
         # close(), which closes the socket anyway, and keepalive times): 1 s is
         # enough; 20 idle hosts then cost ~0.2 % of a core instead of ~1.8 %,
-        # and the polls' threads meet fewer idle wake-ups on the GIL.
-        ssh._active_check_timeout = 1.0
+        # and the polls' threads meet fewer idle wake-ups on the GIL. (The
+        # socket's timeout is what the reader waits on: paramiko's own
+        # _active_check_timeout is read only in Transport.__init__, where it
+        # sets that timeout, so setting the attribute afterwards did nothing.)
         ssh.sock.settimeout(1.0)
         ssh.banner_timeout = ssh.handshake_timeout = self.connect_timeout
         ssh.auth_timeout = max(10.0, 2 * self.connect_timeout)
@@ -281,7 +292,7 @@ class SshTransport(Transport):
                                              + (f": {err}" if err else ""))
         return ssh, ssh.get_remote_server_key(), known
 
-    def fetch_host_key(self):
+    def fetch_host_key(self) -> paramiko.PKey:
         """The host key the host offers (for `dsconsole hosts trust`); trusts nothing."""
         ssh, key, _ = self._handshake()
         ssh.close()
@@ -303,7 +314,7 @@ class SshTransport(Transport):
         return kh.trust(self.name, self.address, self.port, key, files=self.known_hosts_files,
                         host_name=self.host_key_name)
 
-    def _open(self):
+    def _open(self) -> paramiko.Transport:
         ssh, key, known = self._handshake()
         verdict = known.check(self.host_key_name, key)
         if verdict.status != "trusted":
@@ -321,7 +332,7 @@ class SshTransport(Transport):
                  f" via {self.jump.name}" if self.jump else "")
         return ssh
 
-    def _keys(self):
+    def _keys(self) -> Iterator[tuple[str, paramiko.PKey]]:
         """(description, PKey) candidates: the agent's keys, then the identity
         files (or ~/.ssh/id_* when none is configured)."""
         import paramiko
@@ -342,9 +353,9 @@ class SshTransport(Transport):
             except (paramiko.SSHException, OSError, ValueError) as e:
                 log.warning("%s: cannot load key %s: %s", self.name, f, type(e).__name__)
 
-    def _authenticate(self, ssh) -> None:
+    def _authenticate(self, ssh: paramiko.Transport) -> None:
         import paramiko
-        tried = []
+        tried: list[str] = []
         for desc, key in self._keys():
             tried.append(desc)
             try:
@@ -365,10 +376,11 @@ class SshTransport(Transport):
                                         f"{self.target} failed (tried: {what})")
 
     # ------------------------------------------------------------ commands
-    def _open_session(self, deadline: float):
+    def _open_session(self, deadline: float) -> paramiko.Channel:
         """A new session channel, reconnecting once if the connection died."""
         import paramiko
-        failures, released_until = 0, None
+        failures = 0
+        released_until: float | None = None
         while True:
             ssh = self._connection()
             try:
@@ -436,7 +448,8 @@ class SshTransport(Transport):
         if timeout is None:
             timeout = NO_TIMEOUT
         deadline = time.monotonic() + timeout
-        chan = self._open_session(deadline)
+        chan: paramiko.Channel | None = self._open_session(deadline)
+        assert chan is not None   # (None below only once it is handed over or closed)
         try:
             chan.exec_command(cmd)
             if stdin:
@@ -465,12 +478,13 @@ class SshTransport(Transport):
             if chan is not None:
                 chan.close()
 
-    def _collect(self, chan, deadline, cmd, timeout):
+    def _collect(self, chan: paramiko.Channel, deadline: float, cmd: str,
+                 timeout: float) -> tuple[int, bytes, bytes]:
         """stdout, stderr and exit status of a running command, both streams
         read as they come (a full stderr never blocks stdout)."""
         out, err = bytearray(), bytearray()
 
-        def late():
+        def late() -> CommandTimeout:
             return CommandTimeout(self.name, f"`{program_name(cmd)}` did not finish within "
                                              f"{timeout:g} s")
         chan.setblocking(False)
@@ -495,7 +509,8 @@ class SshTransport(Transport):
         status = chan.recv_exit_status()
         # No exit status: the command was ended by a signal (paramiko does not
         # report exit-signal; rc -1 then), or the connection died.
-        if status == -1 and not chan.get_transport().is_active():
+        transport = chan.get_transport()
+        if status == -1 and (transport is None or not transport.is_active()):
             raise HostUnreachable(self.name, f"connection to {self.target} closed while "
                                              f"running `{program_name(cmd)}`")
         return status, bytes(out), bytes(err)
@@ -535,7 +550,7 @@ class SshTransport(Transport):
         return CommandResult(rc, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _script(self, script: str, args: list[str], sudo: bool, stdin: bytes | None,
-                timeout: float):
+                timeout: float) -> tuple[int, bytes, str]:
         cmd = "sh -c " + shlex.quote(script) + " sh " + " ".join(shlex.quote(a) for a in args)
         rc, out, err = self._exec(self._as_root(cmd, sudo, timeout), stdin, timeout)
         self._check_sudo(sudo, rc, err)
@@ -572,12 +587,12 @@ class SshTransport(Transport):
         raise TransportError(self.name, f"cannot write {path}: {err[-300:]}")
 
 
-def _end_command(chan) -> None:
+def _end_command(chan: paramiko.Channel) -> None:
     """A timed-out command must not live on and pile up on a sick host (a hung
     nvidia-smi every poll): SIGTERM now (sudo passes it on to the command it
     runs as root), SIGKILL 2 s later if it still runs, then the channel is
     closed; in the background, the caller does not wait for it."""
-    def finish():
+    def finish() -> None:
         try:
             if not chan.status_event.wait(2):
                 _signal(chan, "KILL")
@@ -588,7 +603,7 @@ def _end_command(chan) -> None:
     threading.Thread(target=finish, name="ssh-end-command", daemon=True).start()
 
 
-def _send_on_open_channel(chan, build) -> None:
+def _send_on_open_channel(chan: paramiko.Channel, build: Callable[[], paramiko.Message | None]) -> None:
     """Send the message `build()` makes for `chan`, unless the channel is
     closed. sshd drops the whole connection, every other command on it
     included, for a message naming a channel it has freed ("... referred to
@@ -604,24 +619,28 @@ def _send_on_open_channel(chan, build) -> None:
             if chan.closed:
                 return
             m = build()
-            if m is not None:
-                chan.transport._send_user_message(m)
+            transport = chan.transport
+            if m is not None and transport is not None:
+                # private (no public way to send under the channel's lock): pinned by
+                # tests/test_library_hooks.py; the stubs leave it out, hence the ignore
+                transport._send_user_message(m)  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - a dead connection is reported by the caller's read
         pass
 
 
-def _send_eof(chan) -> None:
+def _send_eof(chan: paramiko.Channel) -> None:
     """End the command's stdin (chan.shutdown_write(), race-free; see above)."""
-    _send_on_open_channel(chan, chan._send_eof)
+    # private, pinned by tests/test_library_hooks.py (left out of paramiko's stubs)
+    _send_on_open_channel(chan, chan._send_eof)  # type: ignore[attr-defined]
 
 
-def _signal(chan, name: str) -> None:
+def _signal(chan: paramiko.Channel, name: str) -> None:
     """Ask sshd to signal the command's process group (RFC 4254 6.9 "signal",
     which OpenSSH's sshd honours, as the login user). paramiko has no API for
     this request; best effort, never on a closed channel (see above)."""
     import paramiko
 
-    def build():
+    def build() -> paramiko.Message:
         m = paramiko.Message()
         m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
         m.add_int(chan.remote_chanid)
@@ -632,7 +651,7 @@ def _signal(chan, name: str) -> None:
     _send_on_open_channel(chan, build)
 
 
-def _quietly(close, name: str, what: str) -> None:
+def _quietly(close: Callable[[], object], name: str, what: str) -> None:
     """Run a close; a failure (EOFError, OSError, SSHException on a connection
     that is already gone) is logged, never raised: closing must not lose what
     the caller has (a telemetry round's results) nor stop it closing the rest."""
@@ -642,15 +661,17 @@ def _quietly(close, name: str, what: str) -> None:
         log.info("%s: closing the %s: %s", name, what, type(e).__name__)
 
 
-def _jump_depth(t) -> int:
+def _jump_depth(t: Transport) -> int:
+    """How many jump hosts stand before `t` (0 for a transport without .jump)."""
     depth, seen = 0, set()
-    while getattr(t, "jump", None) is not None and id(t) not in seen:
-        seen.add(id(t))
-        depth, t = depth + 1, t.jump
+    hop: object = t
+    while (nxt := getattr(hop, "jump", None)) is not None and id(hop) not in seen:
+        seen.add(id(hop))
+        depth, hop = depth + 1, nxt
     return depth
 
 
-def close_transports(transports) -> None:
+def close_transports(transports: Iterable[Transport]) -> None:
     """Close transports (any Transport), hosts behind a jump host before the
     jump host (a channel closed after the connection it runs in fails:
     EOFError). Never raises."""
@@ -658,25 +679,31 @@ def close_transports(transports) -> None:
         _quietly(t.close, getattr(t, "name", "?"), "transport")
 
 
-def ssh_config_resolve(name, address, user, port, identity_file, path, proxy_jump=None):
+def ssh_config_resolve(name: str, address: str | None, user: str | None, port: int | None,
+                       identity_file: IdentityFiles, path: SshConfigPath,
+                       proxy_jump: str | None = None) -> ssh_config.HostSettings:
+    files = None
     if identity_file:
-        identity_file = ([os.path.expanduser(str(identity_file))]
-                         if isinstance(identity_file, (str, os.PathLike))
-                         else [os.path.expanduser(str(f)) for f in identity_file])
+        files = ([os.path.expanduser(str(identity_file))]
+                 if isinstance(identity_file, (str, os.PathLike))
+                 else [os.path.expanduser(str(f)) for f in identity_file])
     try:
         return ssh_config.resolve(name, address=address, user=user, port=port,
-                                  identity_file=identity_file, proxy_jump=proxy_jump, path=path)
+                                  identity_file=files, proxy_jump=proxy_jump, path=path)
     except ssh_config.SshConfigError as e:
         raise TransportError(name, str(e)) from None
 
 
 # Jump hosts named in ssh config are shared by every host behind them (one
 # connection to the bastion), released with their last user.
-_jumps: dict[tuple, list] = {}
+_JumpKey = tuple[str, str, tuple[str, ...], int, int | None]
+_jumps: dict[_JumpKey, list] = {}   # key -> [the _SharedJump, how many hosts use it]
 _jumps_lock = threading.Lock()
 
 
 class _SharedJump(SshTransport):
+    _key: _JumpKey    # set by _jump_chain, which made it
+
     def close(self) -> None:
         with _jumps_lock:
             entry = _jumps.get(self._key)
@@ -688,10 +715,12 @@ class _SharedJump(SshTransport):
         super().close()
 
 
-def _jump_chain(hops, config_path, known_files, connect_timeout, keepalive, explicit_known):
+def _jump_chain(hops: Iterable[ssh_config.JumpHop], config_path: SshConfigPath,
+                known_files: list[Path], connect_timeout: float, keepalive: int,
+                explicit_known: bool) -> SshTransport | None:
     """The transport of the last hop of a ProxyJump list, each hop reached
     through the previous one (the first hop through its own config)."""
-    jump = None
+    jump: SshTransport | None = None
     for i, hop in enumerate(hops):
         key = (str(hop), str(config_path), tuple(map(str, known_files)), i,
                id(jump) if jump else None)
@@ -718,7 +747,24 @@ def _jump_chain(hops, config_path, known_files, connect_timeout, keepalive, expl
     return jump
 
 
-def transports_for_hosts(hosts, *, ssh_config=None, known_hosts=None,
+class HostEntry(Protocol):
+    """A host as transports_for_hosts needs it (console.site_config.HostConfig)."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def jump(self) -> str | None: ...
+    @property
+    def identity_file(self) -> str | None: ...
+
+
+def transports_for_hosts(hosts: Iterable[HostEntry], *, ssh_config: SshConfigPath = None,
+                         known_hosts: Iterable[str | os.PathLike[str]] | None = None,
                          connect_timeout: float = 5.0) -> dict[str, SshTransport]:
     """SshTransports for a site file's hosts (console.site_config.HostConfig:
     name, address, user, port, jump, identity_file). A `jump` naming another
@@ -727,12 +773,12 @@ def transports_for_hosts(hosts, *, ssh_config=None, known_hosts=None,
     by_name = {h.name: h for h in hosts}
     made: dict[str, SshTransport] = {}
 
-    def build(h, depth=0):
+    def build(h: HostEntry, depth: int = 0) -> SshTransport:
         if h.name in made:
             return made[h.name]
         if depth > len(by_name):
             raise TransportError(h.name, "jump hosts form a loop")
-        jump = None
+        jump: SshTransport | None = None
         if h.jump:
             if h.jump in by_name:
                 jump = build(by_name[h.jump], depth + 1)

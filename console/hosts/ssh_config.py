@@ -28,9 +28,10 @@ import glob
 import os
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 
 class SshConfigError(Exception):
@@ -112,7 +113,10 @@ class _Item(NamedTuple):
 def _words(text: str, where: str) -> list[str]:
     """A line split as OpenSSH's argv_split does: whitespace separated, "double"
     and 'single' quotes, backslash escapes, a word starting with # ends the line."""
-    words, cur, quote, i, started = [], [], None, 0, False
+    words: list[str] = []
+    cur: list[str] = []
+    quote: str | None = None
+    i, started = 0, False
     while i < len(text):
         c = text[i]
         if quote:
@@ -304,8 +308,9 @@ def _lookup(items: list[_Item] | None, name: str) -> _Lookup:
 
 
 def resolve(name: str, *, address: str | None = None, user: str | None = None,
-            port: int | None = None, identity_file=None, proxy_jump: str | None = None,
-            path: str | os.PathLike | None | bool = None) -> HostSettings:
+            port: int | None = None, identity_file: str | os.PathLike[str] | Iterable[str] | None = None,
+            proxy_jump: str | None = None,
+            path: str | os.PathLike[str] | Literal[False] | None = None) -> HostSettings:
     """Settings for host `name`: explicit arguments (the site file) first, then
     the ssh config (`path`; None: ~/.ssh/config; False: none), then defaults.
     SshConfigError (file:line) for a config dsconsole cannot follow, e.g. a
@@ -330,6 +335,7 @@ def resolve(name: str, *, address: str | None = None, user: str | None = None,
         identity = [str(x) for x in identity_file]
     else:
         identity = [os.path.expanduser(x) for x in identity_found]
+    jump: str | None
     if proxy_jump is not None:
         jump = proxy_jump
     elif "proxycommand" in found and found["proxycommand"][0][0].lower() != "none":

@@ -1,8 +1,10 @@
 """KubeHttp: the thin HTTP client the ClusterCache and SiteSession use.
 
-Reads: chunked lists as raw bytes, watches and logs as streams of lines,
-single objects. Writes (the wizards'): server-side apply with field manager
-`dsconsole`, merge patches and deletes (`send`, `apply`, `delete`).
+Reads (`request` and the get_* helpers): chunked lists as raw bytes, watches
+and logs as streams of lines, single objects. Writes, the wizards' and the
+drills' alike, all through `send` (one retry policy for writes): server-side
+apply with field manager `dsconsole` (`apply`), merge patches (`merge_patch`),
+deletes (`delete`), evictions, POST/PUT.
 HTTP/1.1 from console/http1.py and the standard library's ssl,
 with the TLS settings and credentials of a console.kube.kubeconfig.KubeTarget
 (kube_connect's docstring says why the official client is not on this path;
@@ -36,13 +38,19 @@ import base64
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote, urlencode, urlsplit
 
 from console import http1
 from console.kube.kubeconfig import KubeConfigError, KubeTarget
 from console.kube.proxy import proxy_for
+
+if TYPE_CHECKING:
+    import ssl
+
+    from console.kube.exec_plugin import ExecPlugin
 
 
 class ApiUnreachable(Exception):
@@ -89,6 +97,9 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 CLUSTER_SCOPED = {"nodes", "namespaces"}
 _BY_KIND = {v[2].lower(): k for k, v in RESOURCES.items()}
+# Methods a server cannot have acted on twice (RFC 9110 9.2.2): the only writes
+# sent again after a kept-alive connection broke under them.
+_IDEMPOTENT = frozenset({"GET", "PUT", "DELETE"})
 
 
 def resource_for(kind: str) -> str:
@@ -143,7 +154,7 @@ class KubeHttp:
             self._proxy = proxy_for(target, self._https, self._host)
         except KubeConfigError as e:
             raise ApiUnreachable(str(e)) from None
-        self._exec = None
+        self._exec: ExecPlugin | None = None
         if target.exec_config is not None:
             from console.kube.exec_plugin import ExecPlugin, cluster_info
             cluster = next((c.get("cluster") or {} for c in target.raw.get("clusters") or []
@@ -152,16 +163,17 @@ class KubeHttp:
                              if isinstance(x, dict) and x.get("name") == "client.authentication.k8s.io/exec"), None)
             self._exec = ExecPlugin(target.exec_config, user=target.user, cluster=cluster_info(
                 target.server, target.ca_data, target.insecure, target.tls_server_name, target.proxy_url, exec_ext))
-        self._exec_cert: tuple[bytes, bytes] | None = None   # the plugin's client cert the TLS context holds
+        self._exec_cert: tuple[bytes, bytes | None] | None = None   # the plugin's client cert the TLS context holds
         self._ssl = self._ssl_context(target) if self._https else None
         self._local = threading.local()
-        self._open: set = set()
+        self._open: set[LineStream] = set()
         self._conns: set[http1.Connection] = set()           # every connection, for close()
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
     # ------------------------------------------------------------------ setup
-    def _ssl_context(self, t: KubeTarget, plugin_cert: tuple[bytes, bytes] | None = None):
+    def _ssl_context(self, t: KubeTarget,
+                     plugin_cert: tuple[bytes, bytes | None] | None = None) -> ssl.SSLContext:
         import ssl  # only for https servers (the demo's simulator is plain http on loopback)
         try:
             ctx = ssl.create_default_context(cafile=None if t.ca_data else t.ca_file,
@@ -215,7 +227,7 @@ class KubeHttp:
             h["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         return h
 
-    def _use_plugin_cert(self, cert: bytes, key: bytes) -> None:
+    def _use_plugin_cert(self, cert: bytes, key: bytes | None) -> None:
         """The plugin gave a (new) client certificate: a new TLS context. Each
         thread's kept-alive connection made with the old one is closed by that
         thread before its next request (request()); open streams run on."""
@@ -242,12 +254,13 @@ class KubeHttp:
 
     # --------------------------------------------------------------- requests
     def _send(self, conn: http1.Connection, url: str, headers: dict[str, str], read_timeout: float | None, *,
-              method: str = "GET", body: bytes | None = None):
-        if conn.sock is None:
+              method: str = "GET", body: bytes | None = None) -> http1.Response:
+        sock = conn.sock
+        if sock is None:
             if self._https:
                 conn.ssl_context = self._ssl    # the newest: a plugin may just have given a client certificate
-            conn.connect()
-        conn.sock.settimeout(read_timeout)
+            sock = conn.connect()
+        sock.settimeout(read_timeout)
         if self._proxy is not None and not self._https:
             headers = {**headers, **self._proxy.headers, "Host": self._authority}
             url = f"http://{self._authority}{url}"
@@ -259,39 +272,35 @@ class KubeHttp:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{host}:{self._port}"
 
-    def send(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
-             content_type: str = "application/json", timeout: float = 30.0) -> dict:
-        """A write (PATCH, POST, PUT, DELETE): the answer's JSON. Not sent
-        again (the write may have happened); raises ApiUnreachable / KubeApiError."""
+    def _url(self, path: str, params: Mapping[str, object] | None) -> str:
         url = self._prefix + path
         if params:
             query = urlencode({k: v for k, v in params.items() if v is not None})
             if query:
                 url += "?" + query
-        if self._closed.is_set():
-            raise ApiUnreachable(f"{self.server_shown}: the client is closed")
+        return url
+
+    def send(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+             params: Mapping[str, object] | None = None, *, content_type: str = "application/json",
+             timeout: float = 30.0, retry_throttled: bool = True) -> dict[str, Any]:
+        """The one write path (PATCH, POST, PUT, DELETE), for every wizard and
+        drill: `body` sent as JSON, the answer's JSON returned. Raises
+        ApiUnreachable (CredentialError among them) / KubeApiError. Sent again
+        only where the server cannot have acted on it: after a 401 with a
+        plugin's fresh credential, after a 429 (unless retry_throttled=False: a
+        drill that must see each 429), and, for PUT and DELETE (idempotent),
+        once on a kept-alive connection the server had dropped; a POST or PATCH
+        whose connection broke is not sent again (it may have happened). A
+        kept-alive connection the server closed while idle is seen before
+        sending (http1.Connection.idle_closed) and replaced."""
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        headers = self._headers()
-        if data is not None:
-            headers["Content-Type"] = content_type
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.sock is not None and conn.ssl_context is not self._ssl:
-            conn.close()
-        if conn is None:
-            conn = self._local.conn = self._new_conn()
-        try:
-            resp = self._send(conn, url, headers, timeout, method=method, body=data)
-            out = resp.read()
-            if resp.will_close:
-                conn.close()
-        except (OSError, http1.ProtocolError, http1.HeaderValueError) as e:
-            conn.close()
-            raise ApiUnreachable(f"{self.server_shown}: {_short(e)}") from None
-        if resp.status >= 400:
-            raise _status_error(resp.status, out)
+        _, _, out = self._exchange(self._url(path, params), method=method, body=data,
+                                   content_type=content_type if data is not None else None, read_timeout=timeout,
+                                   stream=False, retry_throttled=retry_throttled,
+                                   resend_on_drop=method in _IDEMPOTENT)
         return json.loads(out) if out else {}
 
-    def apply(self, obj: dict, *, force: bool = False, dry_run: bool = False) -> dict:
+    def apply(self, obj: Mapping[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply of `obj` (field manager dsconsole): idempotent, and
         another manager's fields are left alone (409 on a clash unless force)."""
         md = obj["metadata"]
@@ -299,13 +308,13 @@ class KubeHttp:
         return self.send("PATCH", path, obj, {"fieldManager": FIELD_MANAGER, "force": "true" if force else None,
                                               "dryRun": "All" if dry_run else None}, content_type=APPLY_PATCH)
 
-    def merge_patch(self, kind: str, namespace: str | None, name: str, patch: dict) -> dict:
+    def merge_patch(self, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         return self.send("PATCH", object_path(kind, namespace, name), patch, {"fieldManager": FIELD_MANAGER},
                          content_type=MERGE_PATCH)
 
     def delete(self, kind: str, namespace: str | None, name: str, *, resource_version: str | None = None) -> None:
         """Delete (dependents cascade in the background); absent already is fine."""
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if resource_version:
             body["preconditions"] = {"resourceVersion": resource_version}
         try:
@@ -314,21 +323,33 @@ class KubeHttp:
             if e.status != 404:
                 raise
 
-    def request(self, path: str, params: dict | None = None, *, read_timeout: float | None = 30.0,
-                stream: bool = False, method: str = "GET", body: bytes | None = None,
-                content_type: str | None = None, retry_throttled: bool = True):
-        """GET (or `method` with a `body`, for the wizards' writes; a drill
-        that must see each 429 passes retry_throttled=False). Plain: a read
-        _Response (.status, .data); `stream`: a LineStream.
+    @overload
+    def request(self, path: str, params: Mapping[str, object] | None = ..., *,
+                read_timeout: float | None = ..., stream: Literal[False] = ...) -> _Response: ...
+
+    @overload
+    def request(self, path: str, params: Mapping[str, object] | None = ..., *,
+                read_timeout: float | None = ..., stream: Literal[True]) -> LineStream: ...
+
+    def request(self, path: str, params: Mapping[str, object] | None = None, *,
+                read_timeout: float | None = 30.0, stream: bool = False) -> _Response | LineStream:
+        """A GET (writes go through send()). Plain: a read _Response (.status,
+        .data); `stream`: a LineStream.
         Raises ApiUnreachable (CredentialError among them) / KubeApiError / Gone.
         Sent again: once on a kept-alive connection the server had dropped, once
         after a 401 with a plugin's credential, and after a 429 (at most 3 times,
         waiting as its Retry-After says, up to max_throttle_wait_s)."""
-        url = self._prefix + path
-        if params:
-            query = urlencode({k: v for k, v in params.items() if v is not None})
-            if query:
-                url += "?" + query
+        url = self._url(path, params)
+        conn, resp, data = self._exchange(url, method="GET", body=None, content_type=None,
+                                          read_timeout=read_timeout, stream=stream, retry_throttled=True,
+                                          resend_on_drop=True)
+        return LineStream(self, conn, resp) if stream else _Response(resp.status, data)
+
+    def _exchange(self, url: str, *, method: str, body: bytes | None, content_type: str | None,
+                  read_timeout: float | None, stream: bool, retry_throttled: bool,
+                  resend_on_drop: bool) -> tuple[http1.Connection, http1.Response, bytes]:
+        """Send one request, again where request()/send() say; the connection,
+        the response and its body (b"" for a stream that answered 2xx/3xx)."""
         resent = refreshed = False
         throttled = 0
         while True:
@@ -337,16 +358,20 @@ class KubeHttp:
             cred = self._exec.cached if self._exec is not None else None
             headers = self._headers()             # CredentialError: nothing is sent
             if content_type:
-                headers = {**headers, "Content-Type": content_type}
+                headers["Content-Type"] = content_type
             if stream:
                 conn, reused = self._new_conn(), False
             else:
-                conn = getattr(self._local, "conn", None)
-                if conn is not None and conn.sock is not None and conn.ssl_context is not self._ssl:
-                    conn.close()                  # made with a client certificate since replaced
-                reused = conn is not None and conn.sock is not None
-                if conn is None:
-                    conn = self._local.conn = self._new_conn()
+                kept: http1.Connection | None = getattr(self._local, "conn", None)
+                if kept is not None and kept.sock is not None and (
+                        kept.ssl_context is not self._ssl      # made with a client certificate since replaced
+                        or kept.idle_closed()):                # the server timed it out: no good for a POST
+                    kept.close()
+                reused = kept is not None and kept.sock is not None
+                if kept is None:
+                    kept = self._local.conn = self._new_conn()
+                conn = kept
+            data = b""
             try:
                 resp = self._send(conn, url, headers, read_timeout, method=method, body=body)
                 if not stream or resp.status >= 400:
@@ -359,7 +384,7 @@ class KubeHttp:
                     self._forget(conn)
                 if isinstance(e, http1.HeaderValueError):
                     raise CredentialError(f"{self.server_shown}: {e}") from None
-                if reused and not resent and not self._closed.is_set():
+                if reused and resend_on_drop and not resent and not self._closed.is_set():
                     resent = True
                     continue          # a kept-alive connection the server had closed: once more
                 raise ApiUnreachable(f"{self.server_shown}: {_short(e)}") from None
@@ -383,7 +408,7 @@ class KubeHttp:
                 self._forget(conn)
             if resp.status >= 400:
                 raise _status_error(resp.status, data)
-            return LineStream(self, conn, resp) if stream else _Response(resp.status, data)
+            return conn, resp, data
 
     def _forget(self, conn: http1.Connection) -> None:
         with self._lock:
@@ -443,7 +468,7 @@ class KubeHttp:
             conn.abort()
 
 
-def _load_cert(ctx, cert: bytes, key: bytes | None, what: str) -> None:
+def _load_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes | None, what: str) -> None:
     from console.kube.client_cert import ClientCertError, load_client_cert
     try:
         load_client_cert(ctx, cert, key, what)

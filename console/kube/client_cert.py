@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class ClientCertError(Exception):
     """The certificate or key cannot be loaded; str() names what, never the data."""
 
 
-def load_client_cert(ctx, cert: bytes, key: bytes | None, what: str) -> None:
+def load_client_cert(ctx: ssl.SSLContext, cert: bytes, key: bytes | None, what: str) -> None:
     """Load a client certificate and key given as data into an SSL context.
 
     ssl's load_cert_chain reads only files: the PEM goes to an anonymous
@@ -23,24 +27,23 @@ def load_client_cert(ctx, cert: bytes, key: bytes | None, what: str) -> None:
     fds: list[int] = []
     tmpdir = None
     try:
-        paths = []
+        paths: dict[str, str] = {}
         for name, data in (("client.crt", cert), ("client.key", key)):
             if data is None:
-                paths.append(None)
                 continue
             if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
                 fd = os.memfd_create(name, os.MFD_CLOEXEC)
                 fds.append(fd)
                 os.write(fd, data)
-                paths.append(f"/proc/self/fd/{fd}")
+                paths[name] = f"/proc/self/fd/{fd}"
             else:
                 tmpdir = tmpdir or tempfile.mkdtemp(prefix="dsconsole-kube-")
                 path = os.path.join(tmpdir, name)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                paths.append(path)
-        ctx.load_cert_chain(paths[0], paths[1])
+                paths[name] = path
+        ctx.load_cert_chain(paths["client.crt"], paths.get("client.key"))
     except (ssl.SSLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or type(e).__name__
         raise ClientCertError(f"{what} cannot be loaded: {reason}") from None

@@ -34,11 +34,15 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from console.redact import redact
+
+if TYPE_CHECKING:
+    import kubernetes.client
+    import yaml
 
 
 class KubeConfigError(Exception):
@@ -187,7 +191,7 @@ def load_merged(files: list[Path]) -> dict:
     return merged
 
 
-def _read(path: Path):
+def _read(path: Path) -> tuple[Any, yaml.Node | None]:
     """(document, its YAML node tree for line numbers); KubeConfigError with
     file:line for anything unreadable (binary, bad YAML, tags, bad values, depth)."""
     import yaml
@@ -218,10 +222,12 @@ def _read(path: Path):
         loader.dispose()
 
 
-def _line(node, *keys) -> int:
+def _line(node: yaml.Node | None, *keys: str | int) -> int:
     """The line of the value at `keys` (mapping keys, list indexes) in a YAML
     node tree; the deepest one found when the path ends early."""
-    line = node.start_mark.line + 1 if node is not None else 1
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
     for key in keys:
         found = None
         if isinstance(key, int) and getattr(node, "id", "") == "sequence" and key < len(node.value):
@@ -234,7 +240,7 @@ def _line(node, *keys) -> int:
     return line
 
 
-def _check_entry(path: Path, root, section: str, i: int, entry: dict) -> None:
+def _check_entry(path: Path, root: yaml.Node | None, section: str, i: int, entry: dict) -> None:
     """An entry's inner mapping and its base64 credentials (never echoed: secrets)."""
     inner_key = _INNER[section]
     inner = entry.get(inner_key)
@@ -298,7 +304,7 @@ def resolve(kubeconfig: str | None = None, context: str | None = None) -> KubeTa
     clusters = {c["name"]: c.get("cluster") or {} for c in merged["clusters"]}
     users = {u["name"]: u.get("user") or {} for u in merged["users"]}
     cluster_name = ctx.get("cluster")
-    if cluster_name not in clusters:
+    if not isinstance(cluster_name, str) or cluster_name not in clusters:
         raise KubeConfigError(f"{where}: context {name!r} names cluster {cluster_name!r}, which is not defined")
     cl = clusters[cluster_name]
     if not cl.get("server") or not isinstance(cl["server"], str):
@@ -343,7 +349,7 @@ def check_proxy_url(url: str, where: str) -> None:
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None,
-               target: KubeTarget | None = None):
+               target: KubeTarget | None = None) -> kubernetes.client.ApiClient:
     """The official kubernetes ApiClient for the same context (imported lazily)."""
     from kubernetes import client, config
     target = target or resolve(kubeconfig, context)
