@@ -1,7 +1,7 @@
 """The site file: one YAML document describing a site (cluster, hosts, thresholds).
 
     name: prod-east                      # required
-    cluster: {kubeconfig, context, namespace}
+    cluster: {kubeconfig, context, namespace, production}
     hosts: [{name, address, user, port, jump, identity_file, role}]
     thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
     backup: {password_file | password_env, sources: [...], copies: [...], policy: {...}}
@@ -72,6 +72,7 @@ class ClusterConfig(msgspec.Struct, frozen=True):
     kubeconfig: str | None = None     # default: KUBECONFIG, then ~/.kube/config (as kubectl)
     context: str | None = None        # default: the kubeconfig's current-context
     namespace: str = "deepseek"       # namespace of the model servers
+    production: bool = False          # drills here need an extra typed confirmation / --allow-production
 
 
 class HostConfig(msgspec.Struct, frozen=True):
@@ -388,7 +389,8 @@ _BACKUP_COPY: Spec
 _BACKUP_POLICY: Spec
 _SECTIONS: dict[str, tuple[Spec, Callable[..., msgspec.Struct]]]
 # key -> (check, required)
-_CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False)}
+_CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespace": (_string, False),
+            "production": (_boolean, False)}
 _HOST = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
          "port": (_int_range(1, 65535), False), "jump": (_host_name, False),
          "identity_file": (_path, False), "role": (_choice(ROLES), False)}
@@ -963,7 +965,9 @@ def effective_cluster(site: Site | None, *, kubeconfig: str | None = None, conte
     return ClusterConfig(
         kubeconfig=kubeconfig or env.get(ENV_KUBECONFIG) or base.kubeconfig,
         context=context or env.get(ENV_CONTEXT) or base.context,
-        namespace=namespace or env.get(ENV_NAMESPACE) or base.namespace)
+        namespace=namespace or env.get(ENV_NAMESPACE) or base.namespace,
+        # the site stays production whichever context a flag picks: the marker is the site's
+        production=base.production)
 
 
 def summary(site: Site) -> str:

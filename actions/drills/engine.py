@@ -24,6 +24,7 @@ from console.audit import AuditLog
 
 from . import store
 from .catalog import DRILLS, BlastRadius, DrillRefused
+from .confirm import ProductionRefused, production_refusal
 from .outcomes import ABORTED, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
 from .rollbacks import run_undos
@@ -157,9 +158,13 @@ class DrillRun:
         self.before_pods = self.ops.model_pods()
         return self.drill.blast_radius(self, target)
 
-    def run(self, radius: BlastRadius, confirmation: str) -> dict:
+    def run(self, radius: BlastRadius, confirmation: str, *, production_confirmed: bool = False) -> dict:
         """Run the drill on a confirmed blast radius; returns the report dict
-        (also saved under the state dir)."""
+        (also saved under the state dir). On a production site the caller must
+        also have had the production confirmation (confirm.py): checked here,
+        before anything is written or touched, so no front end can skip it."""
+        if self.production and not production_confirmed:
+            raise ProductionRefused(production_refusal(self.site, self.context))
         self._undos = []
         self.journal = store.new_journal({"drill": self.drill.name, "title": self.drill.title,
                                           "site": self.site, "context": self.context,

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
                         help="demo site: simulated seconds per real second (default 1)")
     parser.add_argument("--yes", action="store_true", help="confirm the blast radius without asking")
+    parser.add_argument("--allow-production", action="store_true",
+                        help="allow a drill on a context the site file marks production (cluster.production)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: Any) -> tuple:
-    """(ops, faults, site name, context, time scale, demo site or None)."""
+    """(ops, faults, site name, context, time scale, demo site or None, production)."""
     from actions.drills.cluster_ops import ClusterOps
     from console.kube.client import KubeHttp
     from console.kube.kubeconfig import resolve
@@ -48,17 +50,19 @@ def _cluster(args: Any) -> tuple:
         site = start_demo_site(nodes=4, gpus_per_node=4, time_scale=args.time_scale, traffic=False)
         ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace=site.namespace,
                          deployment="deepseek-v3")
-        return ops, DemoFaults(site), "demo", site.context, args.time_scale, site
+        return ops, DemoFaults(site), "demo", site.context, args.time_scale, site, False
     namespace, kubeconfig, context, name = "deepseek", getattr(args, "kubeconfig", None), args.context, None
+    production = False
     if getattr(args, "site", None):
         from console.site_config import load_site
         site_cfg = load_site(args.site)
         namespace, name = site_cfg.cluster.namespace, site_cfg.name
         kubeconfig = kubeconfig or site_cfg.cluster.kubeconfig
         context = context or site_cfg.cluster.context
+        production = site_cfg.cluster.production
     target = resolve(kubeconfig, context)
     return (ClusterOps(KubeHttp(target), namespace=namespace, deployment="deepseek-v3"), None, name,
-            getattr(target, "context", context), 1.0, None)
+            getattr(target, "context", context), 1.0, None, production)
 
 
 def _confirm(args: Any, names: list[str], what: str) -> str | None:
@@ -111,7 +115,7 @@ def _run(args: Any) -> int:
         raise BadInput(f"read-only session: drill {args.action} refused (started with --read-only)")
     if args.action == "run" and args.name not in DRILLS:
         raise BadInput(f"unknown drill {args.name!r}; expected one of {', '.join(DRILLS)}")
-    ops, faults, site_name, context, scale, demo = _cluster(args)
+    ops, faults, site_name, context, scale, demo, production = _cluster(args)
     try:
         if args.action == "rollback":
             try:
@@ -122,7 +126,7 @@ def _run(args: Any) -> int:
                 print(f"{b['op']} {b.get('node') or ''}: {'done' if b['ok'] else 'FAILED ' + visible(b['error'])}")
             print("nothing to roll back" if not done else "", end="")
             return 0 if all(b["ok"] for b in done) else 1
-        return _drill(args, ops, faults, site_name, context, scale)
+        return _drill(args, ops, faults, site_name, context, scale, production)
     except DrillRefused as e:
         raise BadInput(str(e)) from None
     finally:
@@ -130,8 +134,20 @@ def _run(args: Any) -> int:
             demo.stop()
 
 
+def _production_ok(args: Any, site_name: str | None, context: str | None) -> bool:
+    """The extra confirmation of a production site: --allow-production, or
+    the context's name typed at a terminal; refused (exit 2) otherwise."""
+    from actions.drills.confirm import accepts_production, production_prompt, production_refusal
+    if args.allow_production:
+        return True
+    if args.yes or not sys.stdin.isatty():
+        raise BadInput(production_refusal(site_name, context))
+    print(production_prompt(site_name, context), end="", file=sys.stderr, flush=True)
+    return accepts_production(site_name, context, sys.stdin.readline())
+
+
 def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str | None,
-           scale: float) -> int:
+           scale: float, production: bool = False) -> int:
     from actions.drills.engine import DrillRun
     from actions.drills.outcomes import COMPLETED
     from actions.drills.report import render_markdown
@@ -143,15 +159,22 @@ def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str
             print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
     operator = getattr(args, "operator", None)
     drill = DrillRun(args.name, ops, faults=faults, site=site_name, context=context, time_scale=scale,
-                     operator=operator, on_event=show, audit=AuditLog(operator=operator, site=site_name))
+                     production=production, operator=operator, on_event=show,
+                     audit=AuditLog(operator=operator, site=site_name))
+    # production first: refused before the cluster is even looked at
+    if production and not _production_ok(args, site_name, context):
+        print("production not confirmed: nothing changed", file=sys.stderr)
+        return 1
     radius = drill.plan(args.target)
     how = _confirm(args, radius.names, f"Drill {args.name} will disrupt {radius.describe()}.")
     if how is None:
         print("not confirmed: nothing changed", file=sys.stderr)
         return 1
+    if production:
+        how += ", production allowed" + (" (--allow-production)" if args.allow_production else " (typed)")
     # Ctrl-C (and SIGTERM) abort the drill; its rollbacks still run
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: drill.abort())
-    report = drill.run(radius, how)
+    report = drill.run(radius, how, production_confirmed=production)
     print(json.dumps(report, indent=2) if args.json else render_markdown(report))
     return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
