@@ -2,7 +2,7 @@
 
     name: prod-east                      # required
     cluster: {kubeconfig, context, namespace, production}
-    hosts: [{name, address, user, port, jump, identity_file, role}]
+    hosts: [{name, address, user, port, jump, identity_file, role, node, stop_command, start_command}]
     thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
     backup: {password_file | password_env, sources: [...], copies: [...], policy: {...}}
 
@@ -83,6 +83,9 @@ class HostConfig(msgspec.Struct, frozen=True):
     jump: str | None = None           # name of another host of this file (ProxyJump)
     identity_file: str | None = None
     role: str = "gpu"                 # gpu | lb | backup | bastion
+    node: str | None = None           # the Kubernetes node this host is (default: the host's name)
+    stop_command: str | None = None   # drills: stops this host's service (gpu: default systemctl stop kubelet)
+    start_command: str | None = None  # drills: starts it again (the rollback; gpu: systemctl start kubelet)
 
 
 class Thresholds(msgspec.Struct, frozen=True):
@@ -393,7 +396,8 @@ _CLUSTER = {"kubeconfig": (_path, False), "context": (_string, False), "namespac
             "production": (_boolean, False)}
 _HOST = {"name": (_host_name, True), "address": (_address, True), "user": (_string, False),
          "port": (_int_range(1, 65535), False), "jump": (_host_name, False),
-         "identity_file": (_path, False), "role": (_choice(ROLES), False)}
+         "identity_file": (_path, False), "role": (_choice(ROLES), False),
+         "node": (_string, False), "stop_command": (_string, False), "start_command": (_string, False)}
 _THRESHOLDS = {"gpu_util_pct": (_number(0, 100), False), "gpu_util_window_s": (_number(positive=True), False),
                "p99_latency_ms": (_number(positive=True), False),
                "p99_scrape_interval_s": (_number(positive=True), False),

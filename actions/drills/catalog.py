@@ -50,6 +50,7 @@ class Drill:
     name = ""
     title = ""
     needs_faults = False
+    fault_kind = ""          # what the injector must be able to do ("node", "gpu")
     bypasses_pdb = False
 
     def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
@@ -140,6 +141,7 @@ class NodeLoss(Drill):
     name = "node-loss"
     title = "Node loss: the node stops"
     needs_faults = True
+    fault_kind = "node"
 
     def blast_radius(self, run: Any, target: str | None) -> BlastRadius:
         return _node_radius(run, target)
@@ -154,13 +156,17 @@ class NodeLoss(Drill):
         run.undo({"op": "recover_node", "node": node})
         run.faults.fail_node(node)
         run.mark_disrupted()
-        run.event("action", f"node {node} stopped (injected)")
+        if getattr(run.faults, "real", False):
+            run.event("action", f"node {node} stopped {run.faults.describe(node)}")
+        else:
+            run.event("action", f"node {node} stopped (injected)")
 
 
 class GpuFault(Drill):
     name = "gpu-fault"
     title = "GPU fault: XID 79 / uncorrected ECC on a node"
     needs_faults = True
+    fault_kind = "gpu"
     kind = "xid79"
 
     def blast_radius(self, run: Any, target: str | None) -> BlastRadius:

@@ -24,7 +24,7 @@ from console.audit import AuditLog
 
 from . import store
 from .catalog import DRILLS, BlastRadius, DrillRefused
-from .confirm import ProductionRefused, production_refusal
+from .confirm import ProductionRefused, node_refusal, production_refusal
 from .outcomes import ABORTED, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
 from .rollbacks import run_undos
@@ -56,9 +56,11 @@ class DrillRun:
         if drill not in DRILLS:
             raise DrillRefused(f"unknown drill {drill!r} (known: {', '.join(DRILLS)})")
         self.drill = DRILLS[drill]
-        if self.drill.needs_faults and faults is None:
-            raise DrillRefused(f"{drill} needs fault injection, which only the demo site has here "
-                               f"(--demo); on a real site it is not built yet")
+        if self.drill.needs_faults and (faults is None or self.drill.fault_kind not in faults.kinds):
+            raise DrillRefused(f"{drill} needs fault injection: the demo site (--demo) has it; a real site "
+                               f"has node loss through the node's host (--site FILE naming the host)"
+                               if self.drill.fault_kind == "node" else
+                               f"{drill} needs fault injection, which only the demo site has (--demo)")
         self.ops = ops
         self.faults = faults
         self.site, self.context, self.production, self.operator = site, context, production, operator
@@ -158,13 +160,20 @@ class DrillRun:
         self.before_pods = self.ops.model_pods()
         return self.drill.blast_radius(self, target)
 
-    def run(self, radius: BlastRadius, confirmation: str, *, production_confirmed: bool = False) -> dict:
+    @property
+    def stops_real_node(self) -> bool:
+        return self.drill.fault_kind == "node" and bool(getattr(self.faults, "real", False))
+
+    def run(self, radius: BlastRadius, confirmation: str, *, production_confirmed: bool = False,
+            confirmed_node: str | None = None) -> dict:
         """Run the drill on a confirmed blast radius; returns the report dict
         (also saved under the state dir). On a production site the caller must
         also have had the production confirmation (confirm.py): checked here,
         before anything is written or touched, so no front end can skip it."""
         if self.production and not production_confirmed:
             raise ProductionRefused(production_refusal(self.site, self.context))
+        if self.stops_real_node and confirmed_node != radius.nodes[0]:
+            raise DrillRefused(node_refusal(radius.nodes[0], confirmed_node))
         self._undos = []
         self.journal = store.new_journal({"drill": self.drill.name, "title": self.drill.title,
                                           "site": self.site, "context": self.context,

@@ -1,13 +1,15 @@
 """Fault injection a drill cannot do through the Kubernetes API: a node that
 stops, a GPU that reports an XID / uncorrected ECC error. The demo site's
 simulator does them (console/sim: cluster.fail_node, gpu_fleet.inject_fault);
-a real site has no injector here (the drills that need one refuse there)."""
+a real site's node loss goes through the node's host (host_faults.py)."""
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 
 class FaultInjector(Protocol):
+    real: bool                # True: a real machine is stopped (node loss needs the node named)
+    kinds: frozenset[str]     # "node", "gpu": the faults it can inject
     def fail_node(self, node: str) -> None: ...
     def recover_node(self, node: str) -> None: ...
     def gpu_fault(self, node: str, gpu_index: int, kind: str) -> None: ...
@@ -17,6 +19,8 @@ class FaultInjector(Protocol):
 
 class DemoFaults:
     """The demo site's fault API, in this process."""
+    real = False
+    kinds = frozenset({"node", "gpu"})
 
     def __init__(self, site: Any):
         self.site = site

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
                         help="demo site: simulated seconds per real second (default 1)")
     parser.add_argument("--yes", action="store_true", help="confirm the blast radius without asking")
+    parser.add_argument("--confirm-node", metavar="NAME",
+                        help="node-loss on a real site: the node whose kubelet is stopped, named to confirm it")
     parser.add_argument("--allow-production", action="store_true",
                         help="allow a drill on a context the site file marks production (cluster.production)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -52,7 +54,7 @@ def _cluster(args: Any) -> tuple:
                          deployment="deepseek-v3")
         return ops, DemoFaults(site), "demo", site.context, args.time_scale, site, False
     namespace, kubeconfig, context, name = "deepseek", getattr(args, "kubeconfig", None), args.context, None
-    production = False
+    production, faults = False, None
     if getattr(args, "site", None):
         from console.site_config import load_site
         site_cfg = load_site(args.site)
@@ -60,9 +62,36 @@ def _cluster(args: Any) -> tuple:
         kubeconfig = kubeconfig or site_cfg.cluster.kubeconfig
         context = context or site_cfg.cluster.context
         production = site_cfg.cluster.production
+        if site_cfg.hosts:
+            faults = _host_faults(site_cfg.hosts)
     target = resolve(kubeconfig, context)
-    return (ClusterOps(KubeHttp(target), namespace=namespace, deployment="deepseek-v3"), None, name,
+    return (ClusterOps(KubeHttp(target), namespace=namespace, deployment="deepseek-v3"), faults, name,
             getattr(target, "context", context), 1.0, None, production)
+
+
+def _host_faults(hosts: tuple) -> Any:
+    """Node loss through the node's host: its Transport made on first use."""
+    from actions.drills.host_faults import HostFaults
+    made: dict = {}
+
+    def transport_for(h: Any) -> Any:
+        if not made:
+            from console.hosts.ssh import transports_for_hosts
+            made.update(transports_for_hosts(hosts))
+        return made[h.name]
+    return HostFaults(hosts, transport_for)
+
+
+def _node_confirmed(args: Any, node: str, how: str) -> str:
+    """A real node stops: --confirm-node NAME, or its name typed at the prompt."""
+    from actions.drills.confirm import node_refusal
+    if args.confirm_node is not None:
+        if args.confirm_node != node:
+            raise BadInput(node_refusal(node, args.confirm_node))
+        return node
+    if how.startswith("typed"):     # the blast radius prompt took the node's name
+        return node
+    raise BadInput(node_refusal(node, None))
 
 
 def _confirm(args: Any, names: list[str], what: str) -> str | None:
@@ -170,11 +199,15 @@ def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str
     if how is None:
         print("not confirmed: nothing changed", file=sys.stderr)
         return 1
+    confirmed_node = None
+    if drill.stops_real_node:
+        confirmed_node = _node_confirmed(args, radius.nodes[0], how)
+        how += f", node {confirmed_node} named"
     if production:
         how += ", production allowed" + (" (--allow-production)" if args.allow_production else " (typed)")
     # Ctrl-C (and SIGTERM) abort the drill; its rollbacks still run
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: drill.abort())
-    report = drill.run(radius, how, production_confirmed=production)
+    report = drill.run(radius, how, production_confirmed=production, confirmed_node=confirmed_node)
     print(json.dumps(report, indent=2) if args.json else render_markdown(report))
     return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
