@@ -200,6 +200,7 @@ class BackupPolicy(msgspec.Struct, frozen=True):
     keep_weekly: int | None = None
     keep_monthly: int | None = None
     scratch_dir: str = "/var/tmp"         # where restore drills restore to (on the copy's host)
+    rto_target_s: float | None = None     # the restore drill's RTO target (drill run restore); None: no verdict
 
 
 class BackupConfig(msgspec.Struct, frozen=True):
@@ -468,7 +469,7 @@ _BACKUP_POLICY = {"verify_every_h": (_number(positive=True), False),
                   "offline_max_age_d": (_number(positive=True), False),
                   "keep_last": (_int_range(1), False), "keep_daily": (_int_range(1), False),
                   "keep_weekly": (_int_range(1), False), "keep_monthly": (_int_range(1), False),
-                  "scratch_dir": (_string, False)}
+                  "scratch_dir": (_string, False), "rto_target_s": (_number(positive=True), False)}
 
 
 # ----------------------------------------------------------------- parsing

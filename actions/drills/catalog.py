@@ -189,5 +189,6 @@ class GpuFault(Drill):
 
 
 DRILLS: dict[str, Drill] = {d.name: d for d in (PodKill(), NodeDrain(), NodeLoss(), GpuFault())}
-NOT_BUILT = {"lb-upstream-loss": "needs the blue-green wizard's nginx handling (not built yet)",
-             "restore": "needs the backup wizard's restore drill (not built yet)"}
+# drills outside the cluster engine (engine.py): their own runner, same journal and report
+OTHER_DRILLS = {"restore": "Restore: restore a backup set and prove it, timed against the RTO (--site, --copy)"}
+NOT_BUILT = {"lb-upstream-loss": "needs the blue-green wizard's nginx handling (not built yet)"}

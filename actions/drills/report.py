@@ -88,6 +88,9 @@ def render_markdown(r: dict) -> str:
     lines += ["", "## Steady state", ""]
     for phase, s in r["steady_state"].items():
         if s:
+            if "sent" not in s:     # a drill without probe requests (restore): its own fields
+                lines.append(f"- {phase}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in s.items() if k != "phase"))
+                continue
             lines.append(f"- {phase}: sent {s.get('sent')}, succeeded {s.get('succeeded')}, "
                          f"P99 {_fmt(s.get('p99_s'))} s"
                          + (f", serving {s['serving']}/{s['desired']}, {'holds' if s['ok'] else 'FAILS'}"

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X",
                         help="demo site: simulated seconds per real second (default 1)")
     parser.add_argument("--yes", action="store_true", help="confirm the blast radius without asking")
+    parser.add_argument("--copy", metavar="NAME", help="restore drill: the backup copy to restore from "
+                        "(default: the site file's first copy)")
     parser.add_argument("--confirm-node", metavar="NAME",
                         help="node-loss on a real site: the node whose kubelet is stopped, named to confirm it")
     parser.add_argument("--allow-production", action="store_true",
@@ -113,16 +115,18 @@ def _announce_unfinished(args: Any) -> None:
 
 def _run(args: Any) -> int:
     from actions.drills import store
-    from actions.drills.catalog import DRILLS, NOT_BUILT, DrillRefused
+    from actions.drills.catalog import DRILLS, NOT_BUILT, OTHER_DRILLS, DrillRefused
     if args.action == "list":
         reports = store.reports()
         if args.json:
-            print(json.dumps({"drills": list(DRILLS), "not_built": NOT_BUILT,
+            print(json.dumps({"drills": list(DRILLS) + list(OTHER_DRILLS), "not_built": NOT_BUILT,
                               "reports": [{k: r.get(k) for k in ("run_id", "drill", "status", "deviated")}
                                           for r in reports]}, indent=2))
             return 0
         for d in DRILLS.values():
             print(f"{d.name:<12} {d.title}")
+        for n, title in OTHER_DRILLS.items():
+            print(f"{n:<12} {title}")
         for n, why in NOT_BUILT.items():
             print(f"{n:<12} not available: {why}")
         print("\nreports:" if reports else "\nno reports yet")
@@ -142,8 +146,10 @@ def _run(args: Any) -> int:
         return 0
     if getattr(args, "read_only", False):
         raise BadInput(f"read-only session: drill {args.action} refused (started with --read-only)")
+    if args.action == "run" and args.name in OTHER_DRILLS:
+        return _restore(args)
     if args.action == "run" and args.name not in DRILLS:
-        raise BadInput(f"unknown drill {args.name!r}; expected one of {', '.join(DRILLS)}")
+        raise BadInput(f"unknown drill {args.name!r}; expected one of {', '.join([*DRILLS, *OTHER_DRILLS])}")
     ops, faults, site_name, context, scale, demo, production = _cluster(args)
     try:
         if args.action == "rollback":
@@ -209,5 +215,47 @@ def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: drill.abort())
     report = drill.run(radius, how, production_confirmed=production, confirmed_node=confirmed_node)
+    print(json.dumps(report, indent=2) if args.json else render_markdown(report))
+    return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
+
+
+def _restore(args: Any) -> int:
+    """The restore drill (actions/drills/restore.py) on a site file's backup copy."""
+    from actions.drills.outcomes import COMPLETED
+    from actions.drills.report import render_markdown
+    from actions.drills.restore import RestoreDrill
+    from console.backup.context import BackupContext
+    from console.backup.password import PasswordError, read_password
+    from console.site_config import load_site
+    if not getattr(args, "site", None):
+        raise BadInput("the restore drill needs a site file with a backup section: --site FILE")
+    site = load_site(args.site)
+    if site.backup is None or not site.backup.copies:
+        raise BadInput(f"{args.site}: no backup copies in the site file; expected backup.copies (see README)")
+    copy = args.copy or site.backup.copies[0].name
+    if copy not in [c.name for c in site.backup.copies]:
+        raise BadInput(f"no backup copy {copy!r} in {args.site}; expected one of "
+                       f"{', '.join(c.name for c in site.backup.copies)}")
+    if site.cluster.production and not _production_ok(args, site.name, site.cluster.context):
+        print("production not confirmed: nothing changed", file=sys.stderr)
+        return 1
+    how = _confirm(args, [copy], f"Drill restore will restore copy {copy} into "
+                                 f"{site.backup.policy.scratch_dir} on its host.")
+    if how is None:
+        print("not confirmed: nothing changed", file=sys.stderr)
+        return 1
+
+    def show(ev: dict) -> None:
+        if not args.json:
+            print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
+    try:
+        ctx = BackupContext(site, read_password(site.backup))
+    except PasswordError as e:
+        raise BadInput(str(e)) from None
+    try:
+        report = RestoreDrill(ctx, copy, context=site.cluster.context, production=site.cluster.production,
+                              operator=getattr(args, "operator", None), on_event=show).run(how)
+    finally:
+        ctx.close()
     print(json.dumps(report, indent=2) if args.json else render_markdown(report))
     return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
