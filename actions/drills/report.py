@@ -93,8 +93,8 @@ def render_markdown(r: dict) -> str:
                 continue
             lines.append(f"- {phase}: sent {s.get('sent')}, succeeded {s.get('succeeded')}, "
                          f"P99 {_fmt(s.get('p99_s'))} s"
-                         + (f", serving {s['serving']}/{s['desired']}, {'holds' if s['ok'] else 'FAILS'}"
-                            if "ok" in s else ""))
+                         + (f", serving {s['serving']}/{s['desired']}" if "serving" in s else "")
+                         + (f", {'holds' if s['ok'] else 'FAILS'}" if "ok" in s else ""))
     lines += ["", "## Measurements", ""] + [f"- {k}: {_fmt(v)}" for k, v in r["measurements"].items()]
     if r.get("toleration"):
         lines += ["", "## Toleration", ""] + [f"- {k}: {_fmt(v)}" for k, v in r["toleration"].items()]
