@@ -341,7 +341,8 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
         names = [c.name for c in keymap.COMMANDS]
         self.push_screen(
             PromptScreen(":", on_submit=self._check_command, suggestions=names,
-                         placeholder="nodes | pods | gpus | events | alerts | tune | model | backup | help | quit"),
+                         placeholder="nodes | pods | gpus | events | alerts | tune | model | backup | drills | help"
+                                     " | quit"),
             callback=self._run_entered_command)
 
     def _run_entered_command(self, text: str | None) -> None:
@@ -399,6 +400,10 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
     def action_backup(self) -> None:
         from screens.backup_screen import open_backup_screen
         open_backup_screen(self, self.session)
+
+    def action_drills(self) -> None:
+        from screens.drills_screen import open_drills_screen
+        open_drills_screen(self, self.session)
 
     def on_virtual_table_row_opened(self, event: VirtualTable.RowOpened) -> None:
         from screens.detail_screen import DetailScreen, target_for

@@ -21,6 +21,7 @@ SCOPE_TITLES = {
     "steps": "In a wizard's table of steps",
     "confirm": "In a wizard's confirmation",
     "backup": "In the backup matrix (:backup)",
+    "drills": "In the drills screen (:drills)",
     "prompt": "In the : command / / filter line",
 }
 

@@ -20,7 +20,8 @@ class KeySpec(msgspec.Struct, frozen=True):
     key: str          # Textual key name(s), comma separated
     description: str  # what the key does, as the footer and help show it
     action: str       # Textual action string, run in the namespace of `scope`
-    scope: str        # "app" | "table" | "scroll" | "detail" | "steps" | "wizard" | "confirm" | "backup" | "prompt"
+    scope: str        # "app" | "table" | "scroll" | "detail" | "steps" | "wizard" | "confirm" | "backup"
+    #                   | "drills" | "prompt"
     show: bool = True  # shown in the footer (help lists every key regardless)
     key_display: str | None = None
     priority: bool = False
@@ -89,6 +90,11 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("backup.verify", "v", "Verify every copy (restic check)", "verify", "backup"),
     KeySpec("backup.drill", "d", "Restore drill of the selected copy", "drill", "backup"),
     KeySpec("backup.close", "escape", "Close", "close", "backup", key_display="esc"),
+    # -- in the drills screen (screens/drills_screen.py)
+    KeySpec("drills.run", "r", "Run the selected drill (blast radius confirmed by name)", "run", "drills"),
+    KeySpec("drills.abort", "x", "Abort the running drill (its rollbacks run)", "abort", "drills"),
+    KeySpec("drills.rollback", "u", "Run an unfinished drill's rollbacks", "rollback", "drills"),
+    KeySpec("drills.close", "escape", "Close", "close", "drills", key_display="esc"),
     # -- in the `:` / `/` prompt
     KeySpec("prompt.submit", "enter", "Run / keep filter", "submit", "prompt"),
     KeySpec("prompt.cancel", "escape", "Cancel", "cancel", "prompt", key_display="esc"),
@@ -113,6 +119,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("tune", "Host tuning wizard", "app.tune", ()),
     CommandSpec("model", "Model load wizard", "app.model", ()),
     CommandSpec("backup", "3-2-1 backup: the matrix, backup, verify, restore drill", "app.backup", ()),
+    CommandSpec("drills", "Disaster-recovery drills: run, abort, reports, unfinished rollbacks", "app.drills",
+                ("drill",)),
     CommandSpec("help", "Every key and command", "app.help", ("h",)),
     CommandSpec("theme", "Switch theme: :theme dark | light | high-contrast",
                 "app.next_theme", ()),
