@@ -10,16 +10,12 @@ from textual.widgets import Input
 from actions.drills import store
 from console.site_session import SiteSession
 from screens.app import DashboardApp
+from tests.dashboard_pilot import wait_for
 from tests.sim_kube import kubectl
 
 
 async def until(pilot, cond, what, limit=3000):
-    """Let the app run until cond() holds (bounded; not a timing assertion)."""
-    for _ in range(limit):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"never reached: {what}")
+    await wait_for(pilot, cond, what, timeout=limit * 0.05)
 
 
 def _nodes(kubeconfig) -> str:

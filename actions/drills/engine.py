@@ -28,6 +28,7 @@ from .confirm import ProductionRefused, node_refusal, production_refusal
 from .outcomes import ABORTED, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
 from .rollbacks import run_undos
+from .timeline import Timeline
 
 
 class Aborted(Exception):
@@ -47,12 +48,13 @@ class Hypothesis:
                 "max_p99_s": self.max_p99_s, "window_s": self.window_s}
 
 
-class DrillRun:
+class DrillRun(Timeline):
     def __init__(self, drill: str, ops: Any, *, faults: Any = None, site: str | None, context: str | None = None,
                  production: bool = False, operator: str | None = None, time_scale: float = 1.0,
                  max_wait_s: float = 900.0, hypothesis: Hypothesis | None = None,
                  prober: Prober | None = None, on_event: Callable[[dict], None] | None = None,
                  audit: AuditLog | None = None):
+        super().__init__(on_event)
         if drill not in DRILLS:
             raise DrillRefused(f"unknown drill {drill!r} (known: {', '.join(DRILLS)})")
         self.drill = DRILLS[drill]
@@ -68,42 +70,21 @@ class DrillRun:
         self.max_wait_real_s = max_wait_s / time_scale
         self.hyp = hypothesis or Hypothesis()
         self.prober = prober or Prober(ops.model_pods)
-        self.on_event = on_event
         self.audit = audit
         self.abort_event = threading.Event()
-        self.timeline: list[dict] = []
         self.notes: list[str] = []
-        self.actions: list[dict] = []
         self.rollbacks: list[dict] = []
         self.measurements: dict = {}
         self.evictions_429 = 0
-        self.t_start = time.monotonic()
         self.started_wall = time.time()
         self.t_disrupted: float | None = None
         self._undos: list[dict] = []
         self.deadline = float("inf")
         self.before_pods: list = []
-        self.journal: Any = None
         self.run_id: str | None = None
         self._undo_seq = 0
 
     # ---- used by the drills ------------------------------------------------
-    def rel(self, t: float | None = None) -> float:
-        return round(((time.monotonic() if t is None else t) - self.t_start) * self.time_scale, 3)
-
-    def event(self, kind: str, text: str) -> None:
-        ev = {"t_s": self.rel(), "kind": kind, "text": text}
-        self.timeline.append(ev)
-        if kind in ("action", "429"):
-            self.actions.append(ev)
-        if self.journal is not None:
-            self.journal.write({"t": "event", **ev})
-        if self.on_event:
-            try:
-                self.on_event(ev)
-            except Exception:  # noqa: BLE001 - a broken view must not break a drill
-                pass
-
     def note(self, text: str) -> None:
         self.notes.append(text)
 

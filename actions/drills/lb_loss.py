@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from . import store
 from .confirm import ProductionRefused, production_refusal
 from .outcomes import AVAILABILITY_TARGET, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
 from .rollbacks import run_undos
+from .timeline import Timeline
 
 NAME = "lb-upstream-loss"
 TITLE = "Load-balancer upstream loss: one nginx upstream stops"
@@ -48,32 +49,18 @@ class Balancer:
         return self.name
 
 
-class LbUpstreamLoss:
+class LbUpstreamLoss(Timeline):
     def __init__(self, balancer: Balancer, upstream: str, control: UpstreamControl, *, max_fails: int = 1,
                  fail_timeout_s: float = 10.0, observe_s: float = 3.0, poll_s: float = 0.05,
                  site: str | None = None, context: str | None = None, production: bool = False,
                  operator: str | None = None, prober: Prober | None = None, window_s: float = 2.0,
                  on_event: Callable[[dict], None] | None = None):
+        super().__init__(on_event)
         self.balancer, self.upstream, self.control = balancer, upstream, control
         self.max_fails, self.fail_timeout_s = max_fails, fail_timeout_s
         self.observe_s, self.poll_s, self.window_s = observe_s, poll_s, window_s
         self.site, self.context, self.production, self.operator = site, context, production, operator
         self.prober = prober or Prober(lambda: [balancer], rate=40.0, workers=4)
-        self.on_event = on_event
-        self.timeline: list[dict] = []
-        self.journal: Any = None
-        self.t_start = time.monotonic()
-
-    def event(self, kind: str, text: str) -> None:
-        ev = {"t_s": round(time.monotonic() - self.t_start, 3), "kind": kind, "text": text}
-        self.timeline.append(ev)
-        if self.journal is not None:
-            self.journal.write({"t": "event", **ev})
-        if self.on_event:
-            try:
-                self.on_event(ev)
-            except Exception:  # noqa: BLE001 - a broken view must not break a drill
-                pass
 
     def _steady(self, phase: str) -> dict:
         since = time.monotonic()
@@ -175,7 +162,7 @@ class LbUpstreamLoss:
             "pdb_bypassed": False, "blast_radius": {"nodes": [], "pods": [], "upstream": self.upstream},
             "hypothesis": {"min_success_rate": 0.99, "through": "the balancer", "window_s": self.window_s},
             "steady_state": {k: steady.get(k) for k in ("before", "during", "after")},
-            "actions": [e for e in self.timeline if e["kind"] == "action"], "rollbacks": rollbacks,
+            "actions": self.actions, "rollbacks": rollbacks,
             "timeline": self.timeline, "measurements": m, "toleration": None, "verdicts": verdicts,
             "notes": [f"out of rotation is read from nginx's error log every {self.poll_s:g} s "
                       f"(the measurement's error); max_fails {self.max_fails}, fail_timeout "

@@ -17,33 +17,20 @@ from typing import Any
 
 from . import store
 from .outcomes import COMPLETED, FAILED, NOT_STARTED
+from .timeline import Timeline
 
 NAME = "restore"
 TITLE = "Restore: restore a backup set and prove it, timed against the RTO"
 
 
-class RestoreDrill:
+class RestoreDrill(Timeline):
     def __init__(self, ctx: Any, copy: str, *, set_id: str | None = None, context: str | None = None,
                  production: bool = False, operator: str | None = None,
                  on_event: Callable[[dict], None] | None = None):
+        super().__init__(on_event)
         self.ctx, self.copy, self.set_id = ctx, copy, set_id
         self.ctx.copy(copy)     # KeyError for an unknown copy, before anything starts
         self.context, self.production, self.operator = context, production, operator
-        self.on_event = on_event
-        self.timeline: list[dict] = []
-        self.journal: Any = None
-        self.t_start = time.monotonic()
-
-    def event(self, kind: str, text: str) -> None:
-        ev = {"t_s": round(time.monotonic() - self.t_start, 3), "kind": kind, "text": text}
-        self.timeline.append(ev)
-        if self.journal is not None:
-            self.journal.write({"t": "event", **ev})
-        if self.on_event:
-            try:
-                self.on_event(ev)
-            except Exception:  # noqa: BLE001 - a broken view must not break a drill
-                pass
 
     def _steady(self, phase: str) -> dict:
         from console.backup.verify import check_copy
@@ -109,7 +96,7 @@ class RestoreDrill:
             "hypothesis": {"copy_checked": "restic check of the copy passes and it holds a complete set"},
             "steady_state": {k: steady.get(k) for k in ("before", "during", "after")} | {"during": {
                 "restore_s": out.get("restore_s"), "files": out.get("files")} if out else None},
-            "actions": [e for e in self.timeline if e["kind"] == "action"], "rollbacks": [],
+            "actions": self.actions, "rollbacks": [],
             "timeline": self.timeline,
             "measurements": {"restore_s": out.get("restore_s"), "rto": rto or None, "files": out.get("files"),
                              "bytes": out.get("bytes"), "duration_s": out.get("duration_s")},
