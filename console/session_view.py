@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from console.hosts.transport import Transport
     from console.kube.client import KubeHttp
     from console.kube.pod_log import LogFollower
+    from console.sim.demo_site import DemoSite
     from console.site_config import Site
     from console.snapshot import EventRow, Snapshot
 
@@ -63,6 +64,17 @@ class SessionView(Protocol):
     @property
     def context(self) -> str | None:
         """The kubeconfig context in use."""
+        ...
+
+    @property
+    def namespace(self) -> str:
+        """The namespace the site's model servers run in (site file, flag, or default)."""
+        ...
+
+    @property
+    def demo_site(self) -> DemoSite | None:
+        """The embedded demo site's simulator once started (None on a real site):
+        the drills inject their faults into it, the backup wizard finds its cluster."""
         ...
 
     @property

@@ -9,7 +9,7 @@ the restore drill of the selected copy. Blocking work runs in thread workers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -26,6 +26,11 @@ from console.safe_text import visible
 from screens import keymap
 from screens.widgets.key_bar import KeyBar
 from screens.wizard_screen import StepTable, WizardScreen
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from console.session_view import SessionView
 
 _STATUS_STYLE = {"ok": "green", "warn": "yellow", "unverified": "yellow", "failed": "bold red",
                  "missing": "bold red", "unreachable": "bold red"}
@@ -220,21 +225,21 @@ class BackupScreen(Screen, inherit_bindings=False):
             self.app.exit()
 
 
-def backup_context(session: Any) -> BackupContext:
+def backup_context(session: SessionView) -> BackupContext:
     """The session's site with its backup section; on the demo site, the
     demo's local 3-2-1 setup (console.backup.demo) with the demo cluster."""
     from console.backup.password import read_password
     from console.site_config import load_site
-    site = getattr(session, "site", None)
-    if getattr(session, "is_demo", False):
+    site = session.site
+    if session.is_demo:
         from console.backup.demo import demo_site_file
-        demo = getattr(session, "demo_site", None)
+        demo = session.demo_site
         site = load_site(demo_site_file(str(demo.kubeconfig_path) if demo is not None else None))
     if site is None or site.backup is None:
         raise ValueError("the site file has no backup: section (README.md, Backup)")
     return BackupContext(site, read_password(site.backup))
 
 
-def open_backup_screen(app: Any, session: Any) -> None:
+def open_backup_screen(app: App[object], session: SessionView) -> None:
     from actions.wizard_runner import runner_for_session
     app.push_screen(BackupScreen(lambda: backup_context(session), runner_for_session(session)))

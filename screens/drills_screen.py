@@ -12,7 +12,7 @@ load-balancer drills are headless for now."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,6 +27,14 @@ from console.safe_text import visible
 from screens import keymap
 from screens.widgets.key_bar import KeyBar
 from screens.wizard_screen import StepTable
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from actions.drills.catalog import BlastRadius
+    from actions.drills.engine import DrillRun
+    from actions.drills.faults import FaultInjector
+    from console.session_view import SessionView
 
 
 class NameConfirmScreen(ModalScreen[str | None], inherit_bindings=False):
@@ -75,10 +83,10 @@ class DrillsScreen(Screen, inherit_bindings=False):
     DrillsScreen #drills-status { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: SessionView) -> None:
         super().__init__()
         self.session = session
-        self.running: Any = None        # the DrillRun in progress
+        self.running: DrillRun | None = None
         self.last_report: dict | None = None
         self.unfinished: list[dict] = []
         self.timeline: list[dict] = []
@@ -175,7 +183,7 @@ class DrillsScreen(Screen, inherit_bindings=False):
             parts = drill_parts(self.session)
             run = DrillRun(name, parts["ops"], faults=parts["faults"], site=parts["site"],
                            context=parts["context"], production=parts["production"],
-                           time_scale=parts["time_scale"], operator=getattr(self.session, "operator", None),
+                           time_scale=parts["time_scale"], operator=self.session.operator,
                            on_event=lambda ev: self.app.call_from_thread(self._event, ev))
             radius = run.plan()
         except Exception as e:   # noqa: BLE001 - DrillRefused and the rest: said, the screen stays
@@ -183,7 +191,7 @@ class DrillsScreen(Screen, inherit_bindings=False):
             return
         self.app.call_from_thread(self._confirm, run, radius)
 
-    def _confirm(self, run: Any, radius: Any) -> None:
+    def _confirm(self, run: DrillRun, radius: BlastRadius) -> None:
         from actions.drills.confirm import production_name
 
         def radius_typed(typed: str | None) -> None:
@@ -208,14 +216,14 @@ class DrillsScreen(Screen, inherit_bindings=False):
             f"Drill {run.drill.name} will disrupt {radius.describe()}.\n"
             f"Type the target's name ({', '.join(radius.names)}) to confirm.", radius.names), radius_typed)
 
-    def _start(self, run: Any, radius: Any, how: str, production_ok: bool) -> None:
+    def _start(self, run: DrillRun, radius: BlastRadius, how: str, production_ok: bool) -> None:
         self.running = run
         self.timeline = []
         self._status(f"{run.drill.name} running: x aborts it (rollbacks run)")
         self._run(run, radius, how, production_ok)
 
     @work(thread=True, exclusive=True, group="drills")
-    def _run(self, run: Any, radius: Any, how: str, production_ok: bool) -> None:
+    def _run(self, run: DrillRun, radius: BlastRadius, how: str, production_ok: bool) -> None:
         try:
             # a node typed in the blast radius prompt is the node named (stops_real_node)
             report = run.run(radius, how, production_confirmed=production_ok,
@@ -250,25 +258,25 @@ class DrillsScreen(Screen, inherit_bindings=False):
             self._status, f"{run_id}: {len(done)} rollback(s) " + ("done" if ok else "FAILED in part"), not ok)
 
 
-def drill_parts(session: Any) -> dict:
+def drill_parts(session: SessionView) -> dict:
     """What a drill needs from the session: the cluster, the fault injector
     (the demo's simulator, or the site file's hosts for node loss), names."""
     from actions.drills.cluster_ops import ClusterOps
     ops = ClusterOps(session.kube_client(), namespace=session.namespace, deployment="deepseek-v3")
-    site = getattr(session, "site", None)
-    faults: Any = None
+    site = session.site
+    faults: FaultInjector | None = None
     scale = 1.0
-    demo = getattr(session, "demo_site", None)
-    if getattr(session, "is_demo", False) and demo is not None:
+    demo = session.demo_site
+    if session.is_demo and demo is not None:
         from actions.drills.faults import DemoFaults
         faults, scale = DemoFaults(demo), demo.clock.time_scale
     elif site is not None and site.hosts:
         from actions.drills.host_faults import HostFaults
         faults = HostFaults(site.hosts, lambda h: session.transports()[h.name])
     return {"ops": ops, "faults": faults, "time_scale": scale,
-            "site": "demo" if getattr(session, "is_demo", False) else (site.name if site else None),
+            "site": "demo" if session.is_demo else (site.name if site else None),
             "context": session.context, "production": bool(site and site.cluster.production)}
 
 
-def open_drills_screen(app: Any, session: Any) -> None:
+def open_drills_screen(app: App[object], session: SessionView) -> None:
     app.push_screen(DrillsScreen(session))

@@ -411,8 +411,7 @@ def open_model_wizard(app: App[object], session: SessionView) -> None:
     from actions.plan import CLUSTER, build_plan
 
     runner = runner_for_session(session)
-    site_obj = getattr(session, "site", None)
-    models = getattr(site_obj, "models", ()) or ()
+    models = session.site.models if session.site is not None else ()
     entry = models[0] if models else None
 
     def plan() -> Plan:
