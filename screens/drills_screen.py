@@ -4,14 +4,18 @@ reports listed, `r` runs the selected drill after its blast radius is typed
 by name (and, on a context the site file marks production, the context's
 name as well: actions/drills/confirm.py), the timeline drawn as it happens,
 `x` aborts it (its rollbacks run), and unfinished drills (a console killed
-mid-drill) are shown at start with `u` to run their rollbacks.
+mid-drill) are shown at start with `u` to run their rollbacks. The restore
+drill (actions/drills/restore.py) runs here too, on the site's first backup
+copy (the demo's local 3-2-1 setup on the demo site); it writes only to a
+scratch directory, so it has nothing to abort or roll back.
 
 The engine never imports textual: this screen feeds it a callback that hands
-each event to the UI thread. Cluster drills only; the restore and
-load-balancer drills are headless for now."""
+each event to the UI thread. The load-balancer drill is not offered yet: it
+needs the site file's balancer section."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -22,7 +26,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
 from actions.drills import store
-from actions.drills.catalog import DRILLS
+from actions.drills.catalog import DRILLS, OTHER_DRILLS
+from actions.drills.restore import RestoreDrill
 from console.safe_text import visible
 from screens import keymap
 from screens.widgets.key_bar import KeyBar
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from actions.drills.catalog import BlastRadius
     from actions.drills.engine import DrillRun
     from actions.drills.faults import FaultInjector
+    from console.backup.context import BackupContext
     from console.session_view import SessionView
 
 
@@ -86,7 +92,7 @@ class DrillsScreen(Screen, inherit_bindings=False):
     def __init__(self, session: SessionView) -> None:
         super().__init__()
         self.session = session
-        self.running: DrillRun | None = None
+        self.running: DrillRun | RestoreDrill | None = None
         self.last_report: dict | None = None
         self.unfinished: list[dict] = []
         self.timeline: list[dict] = []
@@ -107,6 +113,8 @@ class DrillsScreen(Screen, inherit_bindings=False):
         table.add_column("What it does", key="title")
         for d in DRILLS.values():
             table.add_row(Text(d.name), Text(d.title), key=d.name)
+        for name, title in OTHER_DRILLS.items():
+            table.add_row(Text(name), Text(title.split(" (")[0]), key=name)
         self._show_reports()
         self.unfinished = store.unfinished()
         if self.unfinished:
@@ -154,11 +162,16 @@ class DrillsScreen(Screen, inherit_bindings=False):
             self._status("read-only session: drills refused (started with --read-only)", True)
             return
         name = self._selected()
-        if name:
+        if name in OTHER_DRILLS:
+            self._plan_restore()
+        elif name:
             self._plan(name)
 
     def action_abort(self) -> None:
-        if self.running is not None:
+        if isinstance(self.running, RestoreDrill):
+            self.notify("the restore drill writes only to a scratch directory: it runs to its end",
+                        severity="warning")
+        elif self.running is not None:
             self.running.abort()
             self._status("aborting: the rollbacks run...", True)
 
@@ -189,9 +202,14 @@ class DrillsScreen(Screen, inherit_bindings=False):
         except Exception as e:   # noqa: BLE001 - DrillRefused and the rest: said, the screen stays
             self.app.call_from_thread(self._status, f"{name}: {e}", True)
             return
-        self.app.call_from_thread(self._confirm, run, radius)
+        self.app.call_from_thread(self._confirm, f"Drill {run.drill.name} will disrupt {radius.describe()}.",
+                                  radius.names, run.production, run.site, run.context,
+                                  lambda how, production_ok: self._start(run, radius, how, production_ok))
 
-    def _confirm(self, run: DrillRun, radius: BlastRadius) -> None:
+    def _confirm(self, text: str, names: list[str], production: bool, site: str | None,
+                 context: str | None, start: Callable[[str, bool], None]) -> None:
+        """The blast radius typed by name (and a production context's name
+        after it); then start(how it was confirmed, production confirmed)."""
         from actions.drills.confirm import production_name
 
         def radius_typed(typed: str | None) -> None:
@@ -199,22 +217,21 @@ class DrillsScreen(Screen, inherit_bindings=False):
                 self._status("not confirmed: nothing changed")
                 return
             how = f"typed {typed!r} in the console"
-            if not run.production:
-                self._start(run, radius, how, False)
+            if not production:
+                start(how, False)
                 return
-            name = production_name(run.site, run.context)
+            name = production_name(site, context)
 
             def production_typed(p: str | None) -> None:
                 if p is None:
                     self._status("production not confirmed: nothing changed")
                 else:
-                    self._start(run, radius, how + ", production name typed", True)
+                    start(how + ", production name typed", True)
             self.app.push_screen(NameConfirmScreen(
                 f"Context {name} is marked PRODUCTION in the site file. Type {name} to drill it anyway.",
                 [name]), production_typed)
-        self.app.push_screen(NameConfirmScreen(
-            f"Drill {run.drill.name} will disrupt {radius.describe()}.\n"
-            f"Type the target's name ({', '.join(radius.names)}) to confirm.", radius.names), radius_typed)
+        self.app.push_screen(NameConfirmScreen(f"{text}\nType the target's name ({', '.join(names)}) to confirm.",
+                                               names), radius_typed)
 
     def _start(self, run: DrillRun, radius: BlastRadius, how: str, production_ok: bool) -> None:
         self.running = run
@@ -231,6 +248,41 @@ class DrillsScreen(Screen, inherit_bindings=False):
         except Exception as e:  # noqa: BLE001 - refused before it started: said, the screen stays
             self.app.call_from_thread(self._done, None, str(e))
             return
+        self.app.call_from_thread(self._done, report, None)
+
+    @work(thread=True, exclusive=True, group="drills")
+    def _plan_restore(self) -> None:
+        from screens.backup_screen import backup_context
+        try:
+            ctx = backup_context(self.session)
+            copy = ctx.cfg.copies[0].name
+            site = self.session.site
+            production = bool(site and site.cluster.production)
+            drill = RestoreDrill(ctx, copy, context=self.session.context, production=production,
+                                 operator=self.session.operator,
+                                 on_event=lambda ev: self.app.call_from_thread(self._event, ev))
+        except Exception as e:   # noqa: BLE001 - no backup section, no password: said, the screen stays
+            self.app.call_from_thread(self._status, f"restore: {e}", True)
+            return
+
+        def start(how: str, _production_ok: bool) -> None:
+            self.running = drill
+            self.timeline = []
+            self._status(f"restore drill running from copy {copy}")
+            self._run_restore(drill, ctx, how)
+        self.app.call_from_thread(
+            self._confirm, f"Drill restore will restore copy {copy} into {ctx.cfg.policy.scratch_dir} on its host.",
+            [copy], production, ctx.name, self.session.context, start)
+
+    @work(thread=True, exclusive=True, group="drills")
+    def _run_restore(self, drill: RestoreDrill, ctx: BackupContext, how: str) -> None:
+        try:
+            report = drill.run(how)
+        except Exception as e:  # noqa: BLE001 - a host that went away: said, the screen stays
+            self.app.call_from_thread(self._done, None, str(e))
+            return
+        finally:
+            ctx.close()
         self.app.call_from_thread(self._done, report, None)
 
     def _done(self, report: dict | None, error: str | None) -> None:

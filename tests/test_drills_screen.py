@@ -2,8 +2,13 @@
 confirmed by typing the pod's name (a wrong name refused), its timeline drawn
 while it runs, a node drain aborted with `x` whose rollbacks leave the nodes
 as before (kubectl read-back), and an unfinished drill (a killed console's
-journal) shown at start and rolled back with `u`."""
+journal) shown at start and rolled back with `u`; the restore drill run from
+the screen with real restic on the demo's local copies: stopped by its
+steady state before any backup exists, completed with its RTO after one."""
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from textual.widgets import Input
 
@@ -49,7 +54,7 @@ async def _drive(session):
         screen = app.screen
         table = screen.query_one("#drills-table")
         assert [table.get_row_at(i)[0].plain for i in range(table.row_count)] == \
-            ["pod-kill", "node-drain", "node-loss", "gpu-fault"]
+            ["pod-kill", "node-drain", "node-loss", "gpu-fault", "restore"]
         # pod kill: the pod's name typed; a wrong name is refused and keeps the prompt
         table.move_cursor(row=0)
         await pilot.press("r")
@@ -105,3 +110,53 @@ async def _drive(session):
         # ? shows the drills keys in the help
         await pilot.press("question_mark")
         await until(pilot, lambda: "HelpScreen" in type(app.screen).__name__, "the help")
+
+
+async def test_restore_drill_from_the_screen_with_restic():
+    session = SiteSession.demo(nodes=2, gpus_per_node=2, replicas=2, seed=5)
+    session.start()
+    assert session.wait_synced(30), session.start_error
+    try:
+        await _drive_restore(session)
+    finally:
+        session.stop()
+
+
+async def _restore_once(pilot, app, screen) -> dict:
+    from screens.drills_screen import NameConfirmScreen
+    screen.query_one("#drills-table").move_cursor(row=4)
+    await pilot.press("r")
+    await until(pilot, lambda: isinstance(app.screen, NameConfirmScreen), "the restore's confirmation")
+    assert app.screen.names == ["primary"]      # the demo's first copy, named to confirm
+    await _type(pilot, app, "primary")
+    await until(pilot, lambda: app.screen is screen and screen.running is None and screen.last_report is not None,
+                "the restore drill's end", limit=6000)
+    rep, screen.last_report = screen.last_report, None
+    return rep
+
+
+async def _drive_restore(session):
+    from screens.drills_screen import DrillsScreen
+    app = DashboardApp(session)
+    async with app.run_test(size=(140, 44)) as pilot:
+        app.run_command("drills")
+        await until(pilot, lambda: isinstance(app.screen, DrillsScreen), "the drills screen")
+        screen = app.screen
+        # no backup yet: restic check finds no complete set, nothing is restored
+        rep = await _restore_once(pilot, app, screen)
+        assert rep["drill"] == "restore" and rep["status"] == "not-started", rep
+        assert not rep["steady_state"]["before"]["ok"]
+        # a backup of the demo's copy (its cluster objects too), then the drill restores and proves it
+        from console.backup.demo import demo_site_file
+        site_file = demo_site_file(str(session.demo_site.kubeconfig_path))
+        b = subprocess.run([sys.executable, "-m", "console", "backup", "run", "--site", str(site_file),
+                            "--copy", "primary", "--yes", "--json"], capture_output=True, text=True, timeout=600,
+                           stdin=subprocess.DEVNULL)
+        assert b.returncode == 0, b.stderr
+        rep = await _restore_once(pilot, app, screen)
+        assert rep["status"] == "completed" and rep["verdicts"]["integrity"]["met"], rep
+        assert rep["measurements"]["files"] >= 3 and rep["measurements"]["restore_s"] > 0
+        assert any(e["kind"] == "restored" for e in screen.timeline)
+        assert "restored" in str(screen.query_one("#drills-timeline").render())
+        assert rep["run_id"] in str(screen.query_one("#drills-reports").render())
+        assert store.unfinished() == []

@@ -98,22 +98,25 @@ def _restore_and_compare(ctx: BackupContext, restic: Restic, bset: BackupSet,
         if not r.ok:
             raise ResticError(f"restore of {src_name} failed: {last_words(r)}")
         expected = mf.parse(restic.dump(entry.manifest, "/" + MANIFEST_FILE).decode("utf-8", "surrogateescape"))
-        src = _source_kind(ctx, src_name)
+        is_directory = _was_directory(ctx, restic, src_name, target + (entry.paths[0] if entry.paths else ""))
         # a directory comes back under its absolute path, a --stdin file at the top
-        root = target + (entry.paths[0] if src == "directory" and entry.paths else "")
+        root = target + (entry.paths[0] if is_directory and entry.paths else "")
         actual = mf.take(restic.host, root)
-        if src != "directory":
+        if not is_directory:
             actual = {k: v for k, v in actual.items() if k in expected or k in FILE_NAMES.values()}
         mismatches += [f"{src_name}: {m}" for m in mf.compare(expected, actual)]
         files += len(actual)
     return mismatches, restore_s, files
 
 
-def _source_kind(ctx: BackupContext, name: str) -> str:
+def _was_directory(ctx: BackupContext, restic: Restic, name: str, restored_path: str) -> bool:
+    """Whether source `name` was a directory (else a --stdin file): the site
+    file says; for a source it no longer names (a set made with another site
+    file, e.g. the demo's with its cluster objects), what came back says."""
     try:
-        return ctx.source(name).kind
-    except KeyError:   # a source since removed from the site file: guess from the set
-        return "directory"
+        return ctx.source(name).kind == "directory"
+    except KeyError:
+        return restic.host.run(f"test -d {shlex.quote(restored_path)}").ok
 
 
 def rto(restore_s: float, restored_bytes: int, full_bytes: int) -> dict:

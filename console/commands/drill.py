@@ -227,14 +227,19 @@ def _restore(args: Any) -> int:
     from console.backup.context import BackupContext
     from console.backup.password import PasswordError, read_password
     from console.site_config import load_site
-    if not getattr(args, "site", None):
-        raise BadInput("the restore drill needs a site file with a backup section: --site FILE")
-    site = load_site(args.site)
+    if args.demo:      # the demo's local 3-2-1 setup (`dsconsole backup run --demo` fills it)
+        from console.backup.demo import demo_site_file
+        path = str(demo_site_file())
+    elif getattr(args, "site", None):
+        path = args.site
+    else:
+        raise BadInput("the restore drill needs a site file with a backup section: --site FILE (or --demo)")
+    site = load_site(path)
     if site.backup is None or not site.backup.copies:
-        raise BadInput(f"{args.site}: no backup copies in the site file; expected backup.copies (see README)")
+        raise BadInput(f"{path}: no backup copies in the site file; expected backup.copies (see README)")
     copy = args.copy or site.backup.copies[0].name
     if copy not in [c.name for c in site.backup.copies]:
-        raise BadInput(f"no backup copy {copy!r} in {args.site}; expected one of "
+        raise BadInput(f"no backup copy {copy!r} in {path}; expected one of "
                        f"{', '.join(c.name for c in site.backup.copies)}")
     if site.cluster.production and not _production_ok(args, site.name, site.cluster.context):
         print("production not confirmed: nothing changed", file=sys.stderr)
