@@ -211,6 +211,26 @@ class BackupConfig(msgspec.Struct, frozen=True):
     policy: BackupPolicy = msgspec.field(default_factory=BackupPolicy)
 
 
+class BalancerUpstream(msgspec.Struct, frozen=True):
+    """One `server` of the balancer's upstream block, and how a drill stops it:
+    commands run on `host` (a hosts: entry, or local) through its Transport."""
+    address: str                          # host:port as nginx's upstream block names it
+    host: str | None = None
+    stop_command: str | None = None       # e.g. systemctl stop vllm@8000
+    start_command: str | None = None
+
+
+class BalancerConfig(msgspec.Struct, frozen=True):
+    """The site's nginx load balancer (README.md, "Disaster-recovery drills")."""
+    host: str                             # where nginx runs (a hosts: entry, or local): its error log is there
+    url: str                              # the balancer as this console reaches it
+    upstream: str = "deepseek"            # the upstream block's name
+    error_log: str = "/var/log/nginx/error.log"
+    max_fails: int = 1                    # as the upstream block sets them: what the drill expects
+    fail_timeout_s: float = 10.0
+    upstreams: tuple[BalancerUpstream, ...] = ()
+
+
 class Site(msgspec.Struct, frozen=True):
     name: str
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
@@ -221,6 +241,7 @@ class Site(msgspec.Struct, frozen=True):
     telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
     models: tuple[ModelConfig, ...] = ()
     backup: BackupConfig | None = None
+    balancer: BalancerConfig | None = None
     path: str | None = None
 
     def host(self, name: str) -> HostConfig:
@@ -443,7 +464,8 @@ _TELEMETRY = {"interval_s": (_number(positive=True), False), "history": (_int_ra
 _SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, Thresholds),
              "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
              "telemetry": (_TELEMETRY, TelemetryConfig)}
-_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup")
+_TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup",
+        "balancer")
 
 
 def _sftp_or_path(v: Any) -> str:
@@ -710,6 +732,9 @@ def parse_site(text: str, path: str = "<site>") -> Site:
         if "backup" in top:
             kwargs["backup"] = _parse_backup(p, *top["backup"],
                                              {h.name for h in kwargs.get("hosts", ())})
+        if "balancer" in top:
+            kwargs["balancer"] = _parse_balancer(p, top["balancer"][1],
+                                                 {h.name for h in kwargs.get("hosts", ())})
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
         errs = [ConfigError(path, line, msg) for line, msg in p.errors]
@@ -790,6 +815,79 @@ def _parse_hosts(p: _Parser, node: Node) -> tuple[HostConfig, ...]:
     return tuple(hosts)
 
 
+def _host_known(p: _Parser, item: Node, what: str, name: str, known_hosts: set[str]) -> bool:
+    """Whether `name` (the `host:` of `item`) is local or a host of the file; else reported."""
+    if name in known_hosts:
+        return True
+    close = _close_matches(name, sorted(known_hosts), n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    line_node = next((v for k, v in item.value if p.scalar(k) == "host"), item)
+    p.error(line_node, f"{what}.host: unknown host {name!r}{hint}; expected `{LOCAL_HOST}` "
+                       "or the name of a host in this file")
+    return False
+
+
+def _url(v: Any) -> str:
+    v = _string(v)
+    if not re.fullmatch(r"https?://[^\s/]+(:\d+)?/?", v):
+        raise _Bad(f"expected http://HOST[:PORT], got {v!r}")
+    return v.rstrip("/")
+
+
+def _server_address(v: Any) -> str:
+    v = _string(v)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+:\d{1,5}", v):
+        raise _Bad(f"expected HOST:PORT as nginx's `server` line names it, got {v!r}")
+    return v
+
+
+_BALANCER: Spec = {"host": (_host_name, True), "url": (_url, True), "upstream": (_string, False),
+                   "error_log": (_path, False), "max_fails": (_int_range(0, 1000), False),
+                   "fail_timeout_s": (_number(positive=True), False)}
+_BALANCER_UPSTREAM: Spec = {"address": (_server_address, True), "host": (_host_name, False),
+                      "stop_command": (_string, False), "start_command": (_string, False)}
+
+
+def _parse_balancer(p: _Parser, node: Node, host_names: set[str]) -> BalancerConfig | None:
+    """The balancer: section: its scalars, then each upstream (unique
+    addresses, hosts that exist, stop and start given together)."""
+    keys = {**_BALANCER, "upstreams": None}
+    m = p.mapping(node, "balancer", keys, "keys " + ", ".join(keys))
+    if m is None:
+        return None
+    scalars = {k: kv for k, kv in m.items() if k != "upstreams"}
+    values = p.fields(p.yaml.MappingNode("tag:yaml.org,2002:map", list(scalars.values()),
+                                         start_mark=node.start_mark), "balancer", _BALANCER) or {}
+    known = host_names | {LOCAL_HOST}
+    if "host" in values:
+        _host_known(p, node, "balancer", values["host"], known)
+    upstreams: list[BalancerUpstream] = []
+    if "upstreams" in m:
+        seq = m["upstreams"][1]
+        if not isinstance(seq, p.yaml.SequenceNode):
+            p.error(seq, f"balancer.upstreams: expected a list of mappings (address, host, stop_command, "
+                         f"start_command), got {_describe(p.scalar(seq))}")
+            return None
+        lines: dict[str, int] = {}
+        for i, item in enumerate(seq.value):
+            what = f"balancer.upstreams[{i}]"
+            u = p.fields(item, what, _BALANCER_UPSTREAM)
+            if u is None or "address" not in u:
+                continue
+            if not _first_of_name(p, item, what, "upstream", u["address"], lines):
+                continue
+            if "host" in u and not _host_known(p, item, what, u["host"], known):
+                continue
+            if ("stop_command" in u) != ("start_command" in u):
+                p.error(item, f"{what}: stop_command and start_command go together; expected both "
+                              "(the drill's rollback runs start_command)")
+                continue
+            upstreams.append(BalancerUpstream(**u))
+    if p.errors or "host" not in values or "url" not in values:
+        return None
+    return BalancerConfig(**values, upstreams=tuple(upstreams))
+
+
 def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) -> BackupConfig | None:
     """The backup: section (README.md, "Backup"). Besides each value's type,
     checks what only the whole section shows: unique names, hosts that exist,
@@ -822,14 +920,7 @@ def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) 
         return list(enumerate(seq.value))
 
     def host_ok(item: Node, what: str, name: str) -> bool:
-        if name in known_hosts:
-            return True
-        close = _close_matches(name, sorted(known_hosts), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        line_node = next((v for k, v in item.value if p.scalar(k) == "host"), item)
-        p.error(line_node, f"{what}.host: unknown host {name!r}{hint}; expected `{LOCAL_HOST}` "
-                           "or the name of a host in this file")
-        return False
+        return _host_known(p, item, what, name, known_hosts)
 
     sources: list[BackupSource] = []
     seen: dict[str, int] = {}

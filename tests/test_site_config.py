@@ -50,6 +50,9 @@ BAD = {
                                    "did you mean 'role'"]),
     "too_deep.yaml": (2, ["a mapping nested deeper than"]),
     "too_deep_flow.yaml": (2, ["a list nested deeper than"]),
+    "balancer_unknown_host.yaml": (3, ["balancer.host: unknown host 'lb-9'", "did you mean 'lb-0'"]),
+    "balancer_bad_upstream.yaml": (8, ["balancer.upstreams[0].address", "expected HOST:PORT"]),
+    "balancer_stop_without_start.yaml": (8, ["balancer.upstreams[0]", "stop_command and start_command go together"]),
 }
 
 
@@ -188,9 +191,13 @@ def test_readme_site_example_is_valid_and_complete():
     assert site.models and site.models[0].name == "deepseek-v3"
     b = site.backup
     assert b is not None and len(b.sources) == 4 and len(b.copies) == 3
-    for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0}):
+    for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0},
+                 sc._BALANCER, sc._BALANCER_UPSTREAM):
         for key in spec:
             assert f" {key}:" in example, key
+    lb = site.balancer
+    assert lb is not None and lb.host == "lb-01" and [u.address for u in lb.upstreams] == \
+        ["10.20.0.11:8000", "10.20.0.12:8000"] and lb.upstreams[0].start_command == "systemctl start vllm"
 
 
 def test_merge_keys_share_host_defaults():

@@ -92,6 +92,7 @@ class _Pod(msgspec.Struct, eq=False):
     extra_latency_s: float = 0.0
     bad_reply: bool = False
     unhealthy: bool = False
+    stopped: bool = False     # the server process is down: connections are reset
 
 
 class ModelServerPool:
@@ -314,6 +315,28 @@ class ModelServerPool:
     def set_unhealthy(self, pod_ip: str, unhealthy: bool = True) -> None:
         """Make /health answer 503 (and completions fail) while set."""
         self._pod(pod_ip).unhealthy = unhealthy
+
+    def stop_server(self, pod_ip: str) -> None:
+        """The pod's server process dies: open connections and new ones are
+        reset (RST), as a port nobody listens on answers; start_server undoes it."""
+        self._pod(pod_ip).stopped = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._reset_connections, pod_ip)
+
+    def start_server(self, pod_ip: str) -> None:
+        self._pod(pod_ip).stopped = False
+
+    def refuses(self, address: str) -> bool:
+        """Whether a connection to `address` (ip:port) would be refused: no
+        server there, or it is stopped (the demo balancer asks: lb_proxy.py)."""
+        ip, _, port = address.rpartition(":")
+        pod = self._pods.get(ip)
+        return pod is None or pod.stopped or port != str(self._port)
+
+    def _reset_connections(self, pod_ip: str) -> None:
+        for conn in list(self._conns):
+            if conn.dest == pod_ip:
+                conn.reset()
 
     def clear_faults(self, pod_ip: str) -> None:
         pod = self._pod(pod_ip)
@@ -559,7 +582,8 @@ class _Connection(asyncio.Protocol):
         self.pool._conns.add(self)
         sockname = transport.get_extra_info("sockname")
         self.dest = sockname[0] if sockname else ""
-        if not self.dest.startswith("127.") or self.dest not in self.pool._pods:
+        pod = self.pool._pods.get(self.dest)
+        if not self.dest.startswith("127.") or pod is None or pod.stopped:
             self.reset()
 
     def data_received(self, data: bytes) -> None:
@@ -615,7 +639,7 @@ class _Connection(asyncio.Protocol):
             conn = headers.get("connection", "").lower()
             close = conn == "close" or (version == "HTTP/1.0" and conn != "keep-alive")
             pod = self.pool._pods.get(self.dest)
-            if pod is None:  # removed while the connection was open
+            if pod is None or pod.stopped:  # removed or stopped while the connection was open
                 self.reset()
                 return
             result = self.pool._route(pod, method, path.split("?", 1)[0], body)
