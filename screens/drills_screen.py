@@ -7,11 +7,12 @@ name as well: actions/drills/confirm.py), the timeline drawn as it happens,
 mid-drill) are shown at start with `u` to run their rollbacks. The restore
 drill (actions/drills/restore.py) runs here too, on the site's first backup
 copy (the demo's local 3-2-1 setup on the demo site); it writes only to a
-scratch directory, so it has nothing to abort or roll back.
+scratch directory, so it has nothing to abort or roll back. So does the
+load-balancer drill (actions/drills/lb_control.py): the demo's balancer, or
+the site file's balancer: section; its first stoppable upstream.
 
 The engine never imports textual: this screen feeds it a callback that hands
-each event to the UI thread. The load-balancer drill is not offered yet: it
-needs the site file's balancer section."""
+each event to the UI thread."""
 from __future__ import annotations
 
 import time
@@ -27,6 +28,7 @@ from textual.widgets import Input, Static
 
 from actions.drills import store
 from actions.drills.catalog import DRILLS, OTHER_DRILLS
+from actions.drills.lb_loss import LbUpstreamLoss
 from actions.drills.restore import RestoreDrill
 from console.safe_text import visible
 from screens import keymap
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from actions.drills.catalog import BlastRadius
     from actions.drills.engine import DrillRun
     from actions.drills.faults import FaultInjector
-    from console.backup.context import BackupContext
     from console.session_view import SessionView
 
 
@@ -92,7 +93,7 @@ class DrillsScreen(Screen, inherit_bindings=False):
     def __init__(self, session: SessionView) -> None:
         super().__init__()
         self.session = session
-        self.running: DrillRun | RestoreDrill | None = None
+        self.running: DrillRun | RestoreDrill | LbUpstreamLoss | None = None
         self.last_report: dict | None = None
         self.unfinished: list[dict] = []
         self.timeline: list[dict] = []
@@ -162,8 +163,10 @@ class DrillsScreen(Screen, inherit_bindings=False):
             self._status("read-only session: drills refused (started with --read-only)", True)
             return
         name = self._selected()
-        if name in OTHER_DRILLS:
+        if name == "restore":
             self._plan_restore()
+        elif name == "lb-upstream-loss":
+            self._plan_lb()
         elif name:
             self._plan(name)
 
@@ -237,17 +240,21 @@ class DrillsScreen(Screen, inherit_bindings=False):
         self.running = run
         self.timeline = []
         self._status(f"{run.drill.name} running: x aborts it (rollbacks run)")
-        self._run(run, radius, how, production_ok)
+        # a node typed in the blast radius prompt is the node named (stops_real_node)
+        self._run_to_report(lambda: run.run(radius, how, production_confirmed=production_ok,
+                                            confirmed_node=radius.nodes[0] if radius.nodes else None))
 
     @work(thread=True, exclusive=True, group="drills")
-    def _run(self, run: DrillRun, radius: BlastRadius, how: str, production_ok: bool) -> None:
+    def _run_to_report(self, run: Callable[[], dict], after: Callable[[], None] | None = None) -> None:
+        """A drill run to its report on a worker; `after` cleans up either way."""
         try:
-            # a node typed in the blast radius prompt is the node named (stops_real_node)
-            report = run.run(radius, how, production_confirmed=production_ok,
-                             confirmed_node=radius.nodes[0] if radius.nodes else None)
+            report = run()
         except Exception as e:  # noqa: BLE001 - refused before it started: said, the screen stays
             self.app.call_from_thread(self._done, None, str(e))
             return
+        finally:
+            if after is not None:
+                after()
         self.app.call_from_thread(self._done, report, None)
 
     @work(thread=True, exclusive=True, group="drills")
@@ -269,21 +276,41 @@ class DrillsScreen(Screen, inherit_bindings=False):
             self.running = drill
             self.timeline = []
             self._status(f"restore drill running from copy {copy}")
-            self._run_restore(drill, ctx, how)
+            self._run_to_report(lambda: drill.run(how), ctx.close)
         self.app.call_from_thread(
             self._confirm, f"Drill restore will restore copy {copy} into {ctx.cfg.policy.scratch_dir} on its host.",
             [copy], production, ctx.name, self.session.context, start)
 
     @work(thread=True, exclusive=True, group="drills")
-    def _run_restore(self, drill: RestoreDrill, ctx: BackupContext, how: str) -> None:
+    def _plan_lb(self) -> None:
+        from actions.drills.lb_control import DemoBalancer, SiteBalancer, lb_drill
+        session = self.session
+        site, demo = session.site, session.demo_site
         try:
-            report = drill.run(how)
-        except Exception as e:  # noqa: BLE001 - a host that went away: said, the screen stays
-            self.app.call_from_thread(self._done, None, str(e))
+            control: DemoBalancer | SiteBalancer
+            if session.is_demo and demo is not None:
+                control, site_name, production = DemoBalancer(demo), "demo", False
+            elif site is not None and site.balancer is not None:
+                control = SiteBalancer(site.balancer, lambda h: session.transports()[h])
+                site_name, production = site.name, site.cluster.production
+            else:
+                raise ValueError("the site file has no balancer: section (README.md, Site file)")
+            drill = lb_drill(control, None, site=site_name, context=session.context, production=production,
+                             operator=session.operator,
+                             on_event=lambda ev: self.app.call_from_thread(self._event, ev))
+            url = control.target().url
+        except Exception as e:   # noqa: BLE001 - no balancer, nothing to stop: said, the screen stays
+            self.app.call_from_thread(self._status, f"lb-upstream-loss: {e}", True)
             return
-        finally:
-            ctx.close()
-        self.app.call_from_thread(self._done, report, None)
+
+        def start(how: str, production_ok: bool) -> None:
+            self.running = drill
+            self.timeline = []
+            self._status(f"lb-upstream-loss running: upstream {drill.upstream} stopped; x aborts it (it restarts)")
+            self._run_to_report(lambda: drill.run(how, production_confirmed=production_ok))
+        self.app.call_from_thread(
+            self._confirm, f"Drill lb-upstream-loss will stop upstream {drill.upstream} behind the balancer {url}.",
+            [drill.upstream], production, site_name, session.context, start)
 
     def _done(self, report: dict | None, error: str | None) -> None:
         self.running = None

@@ -115,6 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _UpstreamServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5. When a starved accept thread lets
+    # it fill, Linux drops the handshake's last ACK while nginx believes it is
+    # connected and sends the request: it then waits for proxy_read_timeout
+    # (a 504 after 30 s, seen under two busy loops). A real server's backlog.
+    request_queue_size = 1024
 
     def __init__(self, address, upstream: Upstream):
         self.upstream = upstream
@@ -441,3 +446,21 @@ def green_share(results: list[Result]) -> float:
     if not answered:
         return 0.0
     return 100.0 * sum(r.colour == "green" for r in answered) / len(answered)
+
+
+def serve_upstream(colour: str, port: int) -> None:
+    """Run one Upstream in this process until SIGTERM: an upstream a site
+    file's stop_command can kill and start_command can start again
+    (`python3 tests/nginx_lb.py COLOUR PORT`)."""
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    up = Upstream(colour, port=port).start()
+    try:
+        stopped.wait()
+    finally:
+        up.stop()
+
+
+if __name__ == "__main__":
+    import sys
+    serve_upstream(sys.argv[1], int(sys.argv[2]))

@@ -4,7 +4,9 @@ while it runs, a node drain aborted with `x` whose rollbacks leave the nodes
 as before (kubectl read-back), and an unfinished drill (a killed console's
 journal) shown at start and rolled back with `u`; the restore drill run from
 the screen with real restic on the demo's local copies: stopped by its
-steady state before any backup exists, completed with its RTO after one."""
+steady state before any backup exists, completed with its RTO after one; the
+load-balancer drill through the demo's balancer, once to its end and once
+aborted with `x` (its upstream started again either way)."""
 from __future__ import annotations
 
 import subprocess
@@ -54,7 +56,7 @@ async def _drive(session):
         screen = app.screen
         table = screen.query_one("#drills-table")
         assert [table.get_row_at(i)[0].plain for i in range(table.row_count)] == \
-            ["pod-kill", "node-drain", "node-loss", "gpu-fault", "restore"]
+            ["pod-kill", "node-drain", "node-loss", "gpu-fault", "restore", "lb-upstream-loss"]
         # pod kill: the pod's name typed; a wrong name is refused and keeps the prompt
         table.move_cursor(row=0)
         await pilot.press("r")
@@ -112,7 +114,26 @@ async def _drive(session):
         await until(pilot, lambda: "HelpScreen" in type(app.screen).__name__, "the help")
 
 
-async def test_restore_drill_from_the_screen_with_restic():
+async def _lb_once(pilot, app, screen, *, abort: bool) -> dict:
+    from screens.drills_screen import NameConfirmScreen
+    screen.query_one("#drills-table").move_cursor(row=5)
+    await pilot.press("r")
+    await until(pilot, lambda: isinstance(app.screen, NameConfirmScreen), "the LB drill's confirmation")
+    upstream = app.screen.names[0]
+    await _type(pilot, app, upstream)
+    if abort:
+        await until(pilot, lambda: screen.running is None or any(e["kind"] == "action" for e in screen.timeline),
+                    "the upstream stopped")
+        await pilot.press("x")
+    await until(pilot, lambda: screen.running is None and screen.last_report is not None, "the LB drill's end",
+                limit=6000)
+    rep, screen.last_report = screen.last_report, None
+    assert rep["blast_radius"]["upstream"] == upstream
+    assert [(b["op"], b["ok"]) for b in rep["rollbacks"]] == [("start_upstream", True)]
+    return rep
+
+
+async def test_restore_and_lb_drills_from_the_screen():
     session = SiteSession.demo(nodes=2, gpus_per_node=2, replicas=2, seed=5)
     session.start()
     assert session.wait_synced(30), session.start_error
@@ -159,4 +180,11 @@ async def _drive_restore(session):
         assert any(e["kind"] == "restored" for e in screen.timeline)
         assert "restored" in str(screen.query_one("#drills-timeline").render())
         assert rep["run_id"] in str(screen.query_one("#drills-reports").render())
+        assert store.unfinished() == []
+        # the load-balancer drill through the demo's balancer: to its end, then aborted
+        rep = await _lb_once(pilot, app, screen, abort=False)
+        assert rep["status"] == "completed" and rep["measurements"]["out_of_rotation_s"] is not None, rep
+        assert any(e["kind"] == "out-of-rotation" for e in screen.timeline)
+        rep = await _lb_once(pilot, app, screen, abort=True)
+        assert rep["status"] == "aborted" and rep["deviated"], rep
         assert store.unfinished() == []

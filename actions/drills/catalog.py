@@ -190,7 +190,8 @@ class GpuFault(Drill):
 
 DRILLS: dict[str, Drill] = {d.name: d for d in (PodKill(), NodeDrain(), NodeLoss(), GpuFault())}
 # drills outside the cluster engine (engine.py): their own runner, same journal and report
-OTHER_DRILLS = {"restore": "Restore: restore a backup set and prove it, timed against the RTO "
-                           "(--site or --demo, --copy)"}
-NOT_BUILT = {"lb-upstream-loss": "the drill is built (actions/drills/lb_loss.py) but not yet reachable here: it "
-                                 "needs the site file's balancer section (the blue-green wizard's, not merged)"}
+OTHER_DRILLS: dict[str, str] = {
+    "restore": "Restore: restore a backup set and prove it, timed against the RTO (--site or --demo, --copy)",
+    "lb-upstream-loss": "Load-balancer upstream loss: one nginx upstream stops; errors and the time out of "
+                        "rotation measured (--site with balancer:, or --demo; --target ADDR)",
+}

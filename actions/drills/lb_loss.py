@@ -13,6 +13,7 @@ journaled with its rollback (start_upstream) before it is made, so a killed
 console's `drill rollback RUN` starts the upstream again."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Protocol
 
 from . import store
 from .confirm import ProductionRefused, production_refusal
-from .outcomes import AVAILABILITY_TARGET, COMPLETED, FAILED, NOT_STARTED
+from .outcomes import ABORTED, AVAILABILITY_TARGET, COMPLETED, FAILED, NOT_STARTED
 from .prober import Prober
 from .rollbacks import run_undos
 from .timeline import Timeline
@@ -61,6 +62,11 @@ class LbUpstreamLoss(Timeline):
         self.observe_s, self.poll_s, self.window_s = observe_s, poll_s, window_s
         self.site, self.context, self.production, self.operator = site, context, production, operator
         self.prober = prober or Prober(lambda: [balancer], rate=40.0, workers=4)
+        self.aborted = threading.Event()
+
+    def abort(self) -> None:
+        """From any thread (the screen's x): the observation ends, the rollback runs."""
+        self.aborted.set()
 
     def _steady(self, phase: str) -> dict:
         since = time.monotonic()
@@ -103,6 +109,8 @@ class LbUpstreamLoss(Timeline):
                     status, error = FAILED, "interrupted (Ctrl-C)"
                 except Exception as e:  # noqa: BLE001 - any failure still rolls back
                     status, error = FAILED, f"{type(e).__name__}: {e}"
+                if self.aborted.is_set() and status == COMPLETED:
+                    status, error = ABORTED, "aborted by the operator"
         finally:
             rollbacks = run_undos(None, self.control, undos, self.journal, self.event)
         if status != NOT_STARTED:
@@ -125,7 +133,7 @@ class LbUpstreamLoss(Timeline):
         out_at = None
         end = t_stop + max(self.observe_s, 0.0)
         limit = t_stop + self.fail_timeout_s + self.observe_s    # nginx must have decided by then
-        while time.monotonic() < (end if out_at else limit):
+        while time.monotonic() < (end if out_at else limit) and not self.aborted.is_set():
             attempts, disabled = self._dead_lines(offset)
             if disabled and out_at is None:
                 out_at = time.monotonic()
@@ -137,7 +145,7 @@ class LbUpstreamLoss(Timeline):
         m["errors_seen"] = w.sent - w.succeeded
         m["attempts_at_dead_upstream"] = self._dead_lines(offset)[0]
         m["out_of_rotation_s"] = None if out_at is None else round(out_at - t_stop, 3)
-        if out_at is None:
+        if out_at is None and not self.aborted.is_set():
             self.event("error", f"nginx never took {self.upstream} out of rotation")
 
     def _report(self, status: str, error: str | None, steady: dict, m: dict, rollbacks: list[dict],

@@ -9,6 +9,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from console.commands.bad_input import BadInput, run_reporting_bad_input
@@ -115,11 +116,11 @@ def _announce_unfinished(args: Any) -> None:
 
 def _run(args: Any) -> int:
     from actions.drills import store
-    from actions.drills.catalog import DRILLS, NOT_BUILT, OTHER_DRILLS, DrillRefused
+    from actions.drills.catalog import DRILLS, OTHER_DRILLS, DrillRefused
     if args.action == "list":
         reports = store.reports()
         if args.json:
-            print(json.dumps({"drills": list(DRILLS) + list(OTHER_DRILLS), "not_built": NOT_BUILT,
+            print(json.dumps({"drills": list(DRILLS) + list(OTHER_DRILLS),
                               "reports": [{k: r.get(k) for k in ("run_id", "drill", "status", "deviated")}
                                           for r in reports]}, indent=2))
             return 0
@@ -127,8 +128,6 @@ def _run(args: Any) -> int:
             print(f"{d.name:<12} {d.title}")
         for n, title in OTHER_DRILLS.items():
             print(f"{n:<12} {title}")
-        for n, why in NOT_BUILT.items():
-            print(f"{n:<12} not available: {why}")
         print("\nreports:" if reports else "\nno reports yet")
         for r in reports:
             print(f"  {r['run_id']}  {r['drill']:<12} {r['status']}{' (deviated)' if r['deviated'] else ''}")
@@ -146,10 +145,14 @@ def _run(args: Any) -> int:
         return 0
     if getattr(args, "read_only", False):
         raise BadInput(f"read-only session: drill {args.action} refused (started with --read-only)")
-    if args.action == "run" and args.name in OTHER_DRILLS:
+    if args.action == "run" and args.name == "restore":
         return _restore(args)
+    if args.action == "run" and args.name == "lb-upstream-loss":
+        return _lb_loss(args)
     if args.action == "run" and args.name not in DRILLS:
         raise BadInput(f"unknown drill {args.name!r}; expected one of {', '.join([*DRILLS, *OTHER_DRILLS])}")
+    if args.action == "rollback" and _drill_of(args.name) == "lb-upstream-loss":
+        return _lb_rollback(args)
     ops, faults, site_name, context, scale, demo, production = _cluster(args)
     try:
         if args.action == "rollback":
@@ -157,10 +160,7 @@ def _run(args: Any) -> int:
                 done = store.rollback_run(args.name, ops, faults)
             except FileNotFoundError:
                 raise BadInput(f"no drill run {args.name} in {store.drills_dir()}") from None
-            for b in done:
-                print(f"{b['op']} {b.get('node') or ''}: {'done' if b['ok'] else 'FAILED ' + visible(b['error'])}")
-            print("nothing to roll back" if not done else "", end="")
-            return 0 if all(b["ok"] for b in done) else 1
+            return _print_rollbacks(done)
         return _drill(args, ops, faults, site_name, context, scale, production)
     except DrillRefused as e:
         raise BadInput(str(e)) from None
@@ -184,14 +184,10 @@ def _production_ok(args: Any, site_name: str | None, context: str | None) -> boo
 def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str | None,
            scale: float, production: bool = False) -> int:
     from actions.drills.engine import DrillRun
-    from actions.drills.outcomes import COMPLETED
-    from actions.drills.report import render_markdown
     from console.audit import AuditLog
     _announce_unfinished(args)
 
-    def show(ev: dict) -> None:
-        if not args.json:
-            print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
+    show = _event_printer(args)
     operator = getattr(args, "operator", None)
     drill = DrillRun(args.name, ops, faults=faults, site=site_name, context=context, time_scale=scale,
                      production=production, operator=operator, on_event=show,
@@ -215,14 +211,11 @@ def _drill(args: Any, ops: Any, faults: Any, site_name: str | None, context: str
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: drill.abort())
     report = drill.run(radius, how, production_confirmed=production, confirmed_node=confirmed_node)
-    print(json.dumps(report, indent=2) if args.json else render_markdown(report))
-    return 0 if report["status"] == COMPLETED and not report["deviated"] else 1
+    return _print_report(args, report)
 
 
 def _restore(args: Any) -> int:
     """The restore drill (actions/drills/restore.py) on a site file's backup copy."""
-    from actions.drills.outcomes import COMPLETED
-    from actions.drills.report import render_markdown
     from actions.drills.restore import RestoreDrill
     from console.backup.context import BackupContext
     from console.backup.password import PasswordError, read_password
@@ -250,9 +243,7 @@ def _restore(args: Any) -> int:
         print("not confirmed: nothing changed", file=sys.stderr)
         return 1
 
-    def show(ev: dict) -> None:
-        if not args.json:
-            print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
+    show = _event_printer(args)
     try:
         ctx = BackupContext(site, read_password(site.backup))
     except PasswordError as e:
@@ -262,5 +253,103 @@ def _restore(args: Any) -> int:
                               operator=getattr(args, "operator", None), on_event=show).run(how)
     finally:
         ctx.close()
+    return _print_report(args, report)
+
+
+def _balancer_control(args: Any) -> tuple[Any, Any, str | None, str | None, bool]:
+    """(control, demo site or None, site name, context, production) of the
+    balancer the LB drill disrupts: the demo's, or the site file's balancer:."""
+    from actions.drills.lb_control import DemoBalancer, SiteBalancer
+    if args.demo:
+        from console.sim.demo_site import start_demo_site
+        site = start_demo_site(nodes=2, gpus_per_node=2, replicas=3, traffic=False)
+        return DemoBalancer(site), site, "demo", site.context, False
+    if not getattr(args, "site", None):
+        raise BadInput("the load-balancer drill needs a site file with a balancer: section: --site FILE "
+                       "(or --demo)")
+    from console.site_config import load_site
+    cfg = load_site(args.site)
+    if cfg.balancer is None:
+        raise BadInput(f"{args.site}:1: no balancer: section; expected the site's nginx balancer with its "
+                       "upstreams (README.md, Site file)")
+    made: dict = {}
+
+    def transport_for(name: str) -> Any:
+        if not made:
+            from console.hosts.ssh import transports_for_hosts
+            made.update(transports_for_hosts(cfg.hosts))
+        return made[name]
+    return SiteBalancer(cfg.balancer, transport_for), None, cfg.name, cfg.cluster.context, cfg.cluster.production
+
+
+def _drill_of(run_id: str) -> str | None:
+    from actions.drills import store
+    try:
+        return (store.records(run_id) or [{}])[0].get("drill")
+    except FileNotFoundError:
+        return None
+
+
+def _lb_rollback(args: Any) -> int:
+    """A killed LB drill's rollback: its upstream started through the site
+    file's balancer: section (the demo's simulator is gone with its console)."""
+    from actions.drills import store
+    control, demo, *_ = _balancer_control(args)
+    try:
+        done = store.rollback_run(args.name, None, control)
+    finally:
+        if demo is not None:
+            demo.stop()
+    return _print_rollbacks(done)
+
+
+def _print_rollbacks(done: list[dict]) -> int:
+    for b in done:
+        print(f"{b['op']} {b.get('node') or ''}: {'done' if b['ok'] else 'FAILED ' + visible(b['error'])}")
+    print("nothing to roll back" if not done else "", end="")
+    return 0 if all(b["ok"] for b in done) else 1
+
+
+def _lb_loss(args: Any) -> int:
+    """The load-balancer upstream loss drill (actions/drills/lb_control.py, lb_loss.py)."""
+    from actions.drills.lb_control import BalancerRefused, lb_drill
+    control, demo, site_name, context, production = _balancer_control(args)
+    try:
+        if production and not _production_ok(args, site_name, context):
+            print("production not confirmed: nothing changed", file=sys.stderr)
+            return 1
+
+        show = _event_printer(args)
+        try:
+            drill = lb_drill(control, args.target, site=site_name, context=context, production=production,
+                             operator=getattr(args, "operator", None), on_event=show)
+        except BalancerRefused as e:
+            raise BadInput(str(e)) from None
+        how = _confirm(args, [drill.upstream], f"Drill lb-upstream-loss will stop upstream {drill.upstream} "
+                                               f"behind the balancer {control.target().url}.")
+        if how is None:
+            print("not confirmed: nothing changed", file=sys.stderr)
+            return 1
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.default_int_handler)   # Ctrl-C: the drill's rollback still runs
+        report = drill.run(how, production_confirmed=production)
+    finally:
+        if demo is not None:
+            demo.stop()
+    return _print_report(args, report)
+
+
+def _event_printer(args: Any) -> Callable[[dict], None]:
+    """A drill's timeline on stderr as it happens (not with --json)."""
+    def show(ev: dict) -> None:
+        if not args.json:
+            print(f"{ev['t_s']:8.1f}  {ev['kind']:<12} {visible(ev['text'])}", file=sys.stderr, flush=True)
+    return show
+
+
+def _print_report(args: Any, report: dict) -> int:
+    """The report as JSON or Markdown; exit 0 only if it completed without deviating."""
+    from actions.drills.outcomes import COMPLETED
+    from actions.drills.report import render_markdown
     print(json.dumps(report, indent=2) if args.json else render_markdown(report))
     return 0 if report["status"] == COMPLETED and not report["deviated"] else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from .store import Store
 if TYPE_CHECKING:
     from .churn import PodChurn
     from .demo_traffic import DemoTraffic
+    from .lb_proxy import LbProxy
 
 SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
 PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
@@ -96,6 +98,8 @@ class DemoSite:
         self._want_traffic = traffic and not frozen
         self._seed = seed
         self.traffic: DemoTraffic | None = None  # the DemoTraffic while it runs
+        self._balancer: LbProxy | None = None     # started on first use (balancer())
+        self._balancer_lock = threading.Lock()
         self._stopped = False
 
     # ---- bootstrap: the steady state, built directly ---------------------------
@@ -243,10 +247,25 @@ class DemoSite:
             except TypeError:
                 self.hosts[name] = SimulatedHost(name, self.gpus)
 
+    def balancer(self) -> LbProxy:
+        """The demo's load balancer (lb_proxy.py), started on first use in
+        front of the model servers running then, as an nginx upstream block
+        written at that moment would list them (nginx's defaults: weight 1,
+        max_fails 1, fail_timeout 10 s)."""
+        with self._balancer_lock:
+            if self._balancer is None:
+                from .lb_proxy import LbProxy, UpstreamServer
+                pool = self.model_servers
+                servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses())]
+                self._balancer = LbProxy(servers, refuses=pool.refuses).start()
+            return self._balancer
+
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self._balancer is not None:
+            self._balancer.stop()
         if self.churn is not None:
             self.churn.stop()
         if self.traffic is not None:

@@ -185,6 +185,7 @@ class LbProxy:
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024     # socketserver's 5 overflows under load (tests/nginx_lb.py says how)
 
     def __init__(self, addr: tuple[str, int], handler: type, proxy: LbProxy) -> None:
         self.proxy = proxy
