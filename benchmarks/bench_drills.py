@@ -3,8 +3,9 @@ configured truth (model load time, container start, toleration), so the
 measurement's own error is known; and the prober's overhead (requests/s it
 sustains, this process's CPU). The restore drill's RTO next to the same
 restore done by hand with restic (the demo's local repositories), and the
-load-balancer drill on a real nginx (tests/nginx_lb.py): errors seen and time
-out of rotation next to the configured max_fails / fail_timeout. Prints
+load-balancer drill on a real nginx (tests/nginx_lb.py) and on the demo's
+balancer: errors seen and time out of rotation next to the configured
+max_fails / fail_timeout. Prints
 figures; run side by side in one run.
 
     PYTHONPATH=. python3 benchmarks/bench_drills.py [--scale 20] [--load 20] [--parts cluster,restore,lb]"""
@@ -141,10 +142,26 @@ def bench_lb() -> None:
         finally:
             for u in ups:
                 u.stop()
-        m, dur = rep["measurements"], rep["steady_state"]["during"]
-        print(f"lb-loss     max_fails {max_fails} fail_timeout {fail_timeout} s: out of rotation after "
-              f"{m['out_of_rotation_s']} s (log poll {m['log_poll_s']} s) and {m['attempts_at_dead_upstream']} "
-              f"failed attempt(s); errors seen {m['errors_seen']} of {dur['sent']} requests")
+        _print_lb("real nginx", rep)
+    # the same drill on the demo site's balancer (console/sim/lb_proxy.py, nginx's defaults)
+    from actions.drills.lb_control import DemoBalancer, lb_drill
+    site = start_demo_site(nodes=2, gpus_per_node=2, replicas=3, traffic=False)
+    try:
+        t0 = time.process_time()
+        rep = lb_drill(DemoBalancer(site), None, observe_s=2.0).run("bench")
+        cpu = time.process_time() - t0
+    finally:
+        site.stop()
+    _print_lb("demo", rep)
+    print(f"lb-loss     demo: the whole drill {rep['ended'] - rep['started']:.1f} s, {cpu:.2f} s CPU in this process "
+          f"(prober, proxy, simulated servers)")
+
+
+def _print_lb(where: str, rep: dict) -> None:
+    m, dur = rep["measurements"], rep["steady_state"]["during"]
+    print(f"lb-loss     {where}, max_fails {m['max_fails']} fail_timeout {m['fail_timeout_s']:g} s: out of rotation "
+          f"after {m['out_of_rotation_s']} s (log poll {m['log_poll_s']} s) and {m['attempts_at_dead_upstream']} "
+          f"failed attempt(s); errors seen {m['errors_seen']} of {dur['sent']} requests")
 
 
 if __name__ == "__main__":
