@@ -71,7 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header(COLOUR_HEADER, self.server.upstream.colour)
+        if self.server.upstream.colour_header:
+            self.send_header(COLOUR_HEADER, self.server.upstream.colour)
         self.end_headers()
         self.wfile.write(data)
 
@@ -135,6 +136,7 @@ class Upstream:
         self.model = model
         self.mode = "ok"
         self.delay_s = 0.0
+        self.colour_header = True       # False: as a server that does not name its colour
         self.port = port or free_port()
         self._counts: dict[str, int] = {"served": 0, "failed": 0}
         self._lock = threading.Lock()

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import pytest
 
+from actions.bluegreen.balancer_probe import BalancerProber
 from actions.bluegreen.nginx_upstream import NginxTestFailed, NginxUpstream, Pool, Weights, parse_weights
 from console.hosts.local import LocalTransport
-from tests.nginx_lb import LoadGenerator, Nginx, Upstream, green_share, upstream_block, wait_until
+from tests.nginx_lb import ANSWER, PROMPT, LoadGenerator, Nginx, Upstream, green_share, upstream_block, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -105,3 +106,41 @@ def test_weights_parse_from_a_dump_and_refuse_nonsense():
     assert parse_weights(dump, "other") is None
     with pytest.raises(ValueError, match="adding up to 100"):
         Weights(60, 60)
+
+
+def _probe(nginx: Nginx, pool: Pool, n: int, **kw) -> BalancerProber:
+    prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT, "max_tokens": 8,
+                                                     "temperature": 0}, rate=200.0, workers=4, **kw).start()
+    try:
+        wait_until(lambda: len(prober.answers) >= n, 60, f"{n} probe answers")
+    finally:
+        prober.stop()
+    return prober
+
+
+def test_the_gate_probe_through_the_balancer_tells_colours_and_wrong_answers(tmp_path, pair):
+    """Green answers /health and 200 with the wrong text: the probe through the
+    balancer puts each answer down to its colour and counts green's as failed;
+    a 5xx green and a slow green show the same way (failures, latency)."""
+    blue, green = pair
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 50, green.address: 50})) as nginx:
+        green.set_mode("wrong")
+        p = _probe(nginx, pool, 80)
+        assert p.source == "the upstreams' X-Dsconsole-Colour header" and p.expected == ANSWER
+        by = {c: [r for r in p.results if r.pod == c] for c in ("blue", "green")}
+        assert by["blue"] and all(r.ok for r in by["blue"])
+        assert by["green"] and all(not r.ok and r.error == "wrong completion" for r in by["green"])
+        green.set_mode("error")
+        p = _probe(nginx, pool, 40, expected=ANSWER)
+        assert {r.error for r in p.results if r.pod == "green"} == {"HTTP 503"}
+        green.set_mode("slow", delay_s=0.6)
+        p = _probe(nginx, pool, 20, expected=ANSWER)
+        slow = [r.latency_s for r in p.results if r.pod == "green"]
+        assert slow and min(slow) >= 0.6 and all(r.ok for r in p.results)
+        # without the colour header, nginx's X-Upstream-Addr maps each answer through the pool
+        green.set_mode("ok")
+        blue.colour_header = green.colour_header = False
+        p = _probe(nginx, pool, 40)
+        assert p.source == "nginx's X-Upstream-Addr header mapped through the pool"
+        assert {r.pod for r in p.results} == {"blue", "green"} and all(r.ok for r in p.results)
