@@ -66,10 +66,13 @@ class Pool:
 
 
 def render(upstream: str, pool: Pool, weights: Weights) -> str:
-    """The include file for `weights` over `pool`."""
+    """The include file for `weights` over `pool`. nginx weighs servers, not
+    colours: each server's weight is its colour's times the other colour's
+    server count, so a colour's servers together get its share however many
+    each colour has (one server each: the weights as given)."""
     lines = [HEADER.rstrip("\n"), f"upstream {upstream} {{"]
-    for colour in ("blue", "green"):
-        w = weights.of(colour)
+    for colour, other in (("blue", "green"), ("green", "blue")):
+        w = weights.of(colour) * max(1, len(getattr(pool, other)))
         for addr in getattr(pool, colour):
             lines.append(f"    server {addr} {'down' if w == 0 else f'weight={w}'};  # {colour}")
     lines.append("}")
@@ -77,9 +80,10 @@ def render(upstream: str, pool: Pool, weights: Weights) -> str:
 
 
 def parse_weights(text: str, upstream: str, pool: Pool | None = None) -> Weights | None:
-    """The weights of blue and green in the upstream block `upstream` of
-    `text` (a file, or `nginx -T`'s dump); None without such a block or
-    without servers of both colours' known."""
+    """The shares of blue and green (percent) in the upstream block
+    `upstream` of `text` (a file, or `nginx -T`'s dump): the sum of each
+    colour's server weights over all; None without such a block, or without
+    servers of both colours."""
     m = re.search(r"upstream\s+" + re.escape(upstream) + r"\s*\{(.*?)\}", text, re.S)
     if m is None:
         return None
@@ -93,16 +97,14 @@ def parse_weights(text: str, upstream: str, pool: Pool | None = None) -> Weights
         if "down" in opts.split():
             continue
         w = re.search(r"weight=(\d+)", opts)
-        got[colour] = max(got[colour], int(w.group(1)) if w else 1)
+        got[colour] += int(w.group(1)) if w else 1
     if seen != {"blue", "green"}:
         return None
     total = got["blue"] + got["green"]
     if total == 0:
         return None
-    if total != 100:      # a hand-written block (weights 3 and 1): as shares
-        blue = round(100 * got["blue"] / total)
-        return Weights(blue, 100 - blue)
-    return Weights(got["blue"], got["green"])
+    blue = round(100 * got["blue"] / total)      # each colour's share of the traffic
+    return Weights(blue, 100 - blue)
 
 
 class NginxUpstream:

@@ -36,11 +36,13 @@ from .store import Store
 if TYPE_CHECKING:
     from .churn import PodChurn
     from .demo_traffic import DemoTraffic
+    from .hosts import SimulatedHost
     from .lb_proxy import LbProxy
 
 SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
 PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
 FREEZE_GC_PODS = 2000       # from this size on, bootstrap objects leave the cyclic GC
+LB_HOST = "lb-0"            # the demo's load-balancer host (lb_host())
 
 
 def default_replicas(nodes: int, gpus_per_node: int) -> int:
@@ -100,6 +102,7 @@ class DemoSite:
         self.traffic: DemoTraffic | None = None  # the DemoTraffic while it runs
         self._balancer: LbProxy | None = None     # started on first use (balancer())
         self._balancer_lock = threading.Lock()
+        self._lb_host: SimulatedHost | None = None
         self._stopped = False
 
     # ---- bootstrap: the steady state, built directly ---------------------------
@@ -253,12 +256,25 @@ class DemoSite:
         written at that moment would list them (nginx's defaults: weight 1,
         max_fails 1, fail_timeout 10 s)."""
         with self._balancer_lock:
-            if self._balancer is None:
-                from .lb_proxy import LbProxy, UpstreamServer
-                pool = self.model_servers
-                servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses())]
-                self._balancer = LbProxy(servers, refuses=pool.refuses).start()
-            return self._balancer
+            return self._started_balancer()
+
+    def _started_balancer(self) -> LbProxy:
+        if self._balancer is None:
+            from .lb_proxy import LbProxy, UpstreamServer
+            pool = self.model_servers
+            servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses())]
+            self._balancer = LbProxy(servers, refuses=pool.refuses).start()
+        return self._balancer
+
+    def lb_host(self) -> SimulatedHost:
+        """The demo's load-balancer host lb-0 (nginx_host.py), made on first
+        use. Kept out of `hosts`, the GPU nodes that telemetry and host
+        tuning walk: it has no GPU and is no node."""
+        with self._balancer_lock:
+            if self._lb_host is None:
+                from .nginx_host import make_lb_host
+                self._lb_host = make_lb_host(LB_HOST, self._started_balancer, clock=self.clock)
+            return self._lb_host
 
     def stop(self) -> None:
         if self._stopped:
