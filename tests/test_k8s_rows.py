@@ -87,6 +87,9 @@ def test_watch_lines_and_malformed_input():
     assert (ev.type, ev.resource_version) == ("MODIFIED", "7")
     assert (ev.row.key, ev.row.node, ev.row.gpus, ev.row.restarts, ev.row.status, ev.row.version,
             ev.row.ready_containers) == ("ns/p", "n1", 2, 3, "CrashLoopBackOff", "green", "0/1")
+    # the blue-green wizard's colour label wins over `version` (the pods table colours by it)
+    coloured = pod.replace(b'"version":"green"', b'"version":"v2","dsconsole.io/colour":"blue"')
+    assert k8s_rows.decode_event("pods", b'{"type":"ADDED","object":' + coloured + b'}').row.version == "blue"
     gone = k8s_rows.decode_event("pods", b'{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1",'
                                          b'"metadata":{},"status":"Failure","message":"too old resource version",'
                                          b'"reason":"Expired","code":410}}')

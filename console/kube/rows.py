@@ -62,6 +62,12 @@ class _S(Struct, gc=False):
 class _Labels(_S):
     app: str | None = None
     version: str | None = None
+    # the blue-green wizard's colour (actions/bluegreen): shown as the version
+    colour: str | None = field(name="dsconsole.io/colour", default=None)
+
+    @property
+    def shown_version(self) -> str | None:
+        return self.colour or self.version
     gpu_product: str | None = field(name="nvidia.com/gpu.product", default=None)
 
 
@@ -320,7 +326,7 @@ def pod_row(obj: _Pod) -> PodRow:
         port = _int(annotated) or port
     return PodRow(namespace=md.namespace or "", name=md.name or "", phase=phase, ready=ready,
                   restarts=restarts, node=spec.nodeName, created=parse_time(md.creationTimestamp),
-                  version=labels.version, status=display, ip=status.podIP, gpus=gpus,
+                  version=labels.shown_version, status=display, ip=status.podIP, gpus=gpus,
                   ready_containers=f"{ready_n}/{len(containers)}", last_restart=last_restart,
                   app=labels.app, model_port=port)
 
@@ -330,9 +336,9 @@ def deployment_row(obj: _Deployment) -> DeploymentRow:
     spec = obj.spec or _DeploymentSpec()
     status = obj.status or _DeploymentStatus()
     tmpl = spec.template.metadata if spec.template is not None else None
-    version = tmpl.labels.version if tmpl is not None and tmpl.labels is not None else None
+    version = tmpl.labels.shown_version if tmpl is not None and tmpl.labels is not None else None
     if not version and md.labels is not None:
-        version = md.labels.version
+        version = md.labels.shown_version
     return DeploymentRow(namespace=md.namespace or "", name=md.name or "",
                          replicas=spec.replicas or 0, ready=status.readyReplicas or 0,
                          updated=status.updatedReplicas or 0, available=status.availableReplicas or 0,
