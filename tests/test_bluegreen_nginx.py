@@ -40,7 +40,7 @@ def _apply(nginx: Nginx, owner: NginxUpstream, pool: Pool, blue: int, green: int
     old = nginx.worker_pids()
     assert owner.apply(pool, Weights(blue, green)) == Weights(blue, green)
     # the new weights serve every request once the old workers are gone
-    wait_until(lambda: nginx.worker_pids() and not (nginx.worker_pids() & old), 30, "nginx's new workers")
+    wait_until(lambda: nginx.worker_pids() and not (nginx.worker_pids() & old), 60, "nginx's new workers")
 
 
 def test_a_whole_switch_under_load_loses_nothing_and_follows_the_weights(tmp_path, pair):

@@ -26,7 +26,7 @@ def _set(nginx: Nginx, blue: Upstream, green: Upstream, wb: int, wg: int) -> Non
     old = nginx.worker_pids()
     nginx.reload()
     # the reload has taken effect when the old workers are gone
-    wait_until(lambda: nginx.worker_pids() and not (nginx.worker_pids() & old), 15, "nginx's new workers")
+    wait_until(lambda: nginx.worker_pids() and not (nginx.worker_pids() & old), 60, "nginx's new workers")
 
 
 def test_weights_split_and_reload_under_load_loses_nothing(tmp_path, pair):
