@@ -51,6 +51,7 @@ WIZARDS: dict[str, str] = {
     "host-tuning": "actions.host_tuning.plan:build_plan",
     "model-load": "actions.model_load.plan:build_plan",
     "backup": "actions.backup.plan:build_plan",
+    "bluegreen": "actions.bluegreen.plan:build_plan",
 }
 
 

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune": ("console.commands.tune", "host tuning wizard: plan|apply|verify|rollback|resume"),
     "drill": ("console.commands.drill", "disaster-recovery drills: list|run NAME|report RUN|rollback RUN"),
     "model": ("console.commands.model", "model-load wizard: plan|apply|warmup|status|rollback|resume"),
+    "bluegreen": ("console.commands.bluegreen", "blue-green switchover: plan|apply|pause|resume|abort|rollback|"
+                                                "status"),
     "backup": ("console.commands.backup", "3-2-1 backup wizard: plan|run|verify|restore|status"),
     "audit": ("console.commands.audit", "audit log: verify|show"),
     "sim": ("console.commands.sim", "the demo site's simulated cluster (sim serve)"),

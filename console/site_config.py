@@ -5,6 +5,7 @@
     hosts: [{name, address, user, port, jump, identity_file, role, node, stop_command, start_command}]
     thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
     backup: {password_file | password_env, sources: [...], copies: [...], policy: {...}}
+    bluegreen: {model, mode, lb: {...}, steps, gate: {...}, drain_s}
 
 (README.md, "Site file", has the complete example and every default.)
 
@@ -231,6 +232,37 @@ class BalancerConfig(msgspec.Struct, frozen=True):
     upstreams: tuple[BalancerUpstream, ...] = ()
 
 
+BLUEGREEN_MODES = ("nginx", "service")
+
+
+class BlueGreenLbConfig(msgspec.Struct, frozen=True):
+    """The bluegreen: section's `lb:` (actions/bluegreen/spec.py LoadBalancer
+    is its public form, for the wizard and the LB-loss drill)."""
+    host: str                               # a hosts: entry with role lb
+    include: str = "/etc/nginx/conf.d/dsconsole-upstream.conf"
+    upstream: str = "deepseek"
+    nginx: str = "nginx"                    # the command (tests: "nginx -p PREFIX -c CONF")
+    url: str | None = None                  # the balancer as the console's probes reach it
+    blue: tuple[str, ...] = ()              # upstream servers host:port of each colour
+    green: tuple[str, ...] = ()
+
+
+class BlueGreenGateConfig(msgspec.Struct, frozen=True):
+    window_s: float = 20
+    min_requests: int = 50
+    success_rate: float = 0.99
+    p99_ms: float = 500
+
+
+class BlueGreenConfig(msgspec.Struct, frozen=True):
+    model: str                              # a models: entry both colours run
+    mode: str = "nginx"                     # nginx | service
+    lb: BlueGreenLbConfig | None = None     # required for mode nginx
+    steps: tuple[tuple[int, int], ...] = ((100, 0), (90, 10), (50, 50), (0, 100))
+    gate: BlueGreenGateConfig = msgspec.field(default_factory=BlueGreenGateConfig)
+    drain_s: float = 60
+
+
 class Site(msgspec.Struct, frozen=True):
     name: str
     cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
@@ -242,6 +274,7 @@ class Site(msgspec.Struct, frozen=True):
     models: tuple[ModelConfig, ...] = ()
     backup: BackupConfig | None = None
     balancer: BalancerConfig | None = None
+    bluegreen: BlueGreenConfig | None = None
     path: str | None = None
 
     def host(self, name: str) -> HostConfig:
@@ -465,7 +498,7 @@ _SECTIONS = {"cluster": (_CLUSTER, ClusterConfig), "thresholds": (_THRESHOLDS, T
              "consistency": (_CONSISTENCY, ConsistencyConfig), "tuning": (_TUNING, TuningTargets),
              "telemetry": (_TELEMETRY, TelemetryConfig)}
 _TOP = ("name", "cluster", "hosts", "thresholds", "consistency", "tuning", "telemetry", "models", "backup",
-        "balancer")
+        "balancer", "bluegreen")
 
 
 def _sftp_or_path(v: Any) -> str:
@@ -735,6 +768,9 @@ def parse_site(text: str, path: str = "<site>") -> Site:
         if "balancer" in top:
             kwargs["balancer"] = _parse_balancer(p, top["balancer"][1],
                                                  {h.name for h in kwargs.get("hosts", ())})
+        if "bluegreen" in top:
+            kwargs["bluegreen"] = _parse_bluegreen(p, *top["bluegreen"], kwargs.get("hosts", ()),
+                                                   kwargs.get("models", ()), has_balancer="balancer" in top)
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
         errs = [ConfigError(path, line, msg) for line, msg in p.errors]
@@ -992,6 +1028,98 @@ def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) 
     if "copies" in m and not copies and not p.errors:
         p.error(m["copies"][1], "backup.copies: empty; expected at least one copy")
     return BackupConfig(sources=tuple(sources), copies=tuple(copies), policy=policy, **values)
+
+
+_BLUEGREEN = {"model": (_host_name, True), "mode": (_choice(BLUEGREEN_MODES), False),
+              "drain_s": (_number(0, 86400), False)}
+_BLUEGREEN_LB = {"host": (_host_name, True), "include": (_string, False), "upstream": (_string, False),
+                 "nginx": (_string, False), "url": (_url, False),
+                 "blue": (_ListOf(_server_address), False), "green": (_ListOf(_server_address), False)}
+_BLUEGREEN_GATE = {"window_s": (_number(positive=True), False), "min_requests": (_int_range(1, 10 ** 6), False),
+                   "success_rate": (_number(0, 1), False), "p99_ms": (_number(positive=True), False)}
+
+
+def _parse_bluegreen(p: _Parser, key_node: Node, node: Node, hosts: tuple[HostConfig, ...],
+                     models: tuple[ModelConfig, ...], *, has_balancer: bool) -> BlueGreenConfig | None:
+    """The bluegreen: section (README.md, "Blue-green switchover"). Besides each
+    value's type: the model is a models: entry, the lb host a hosts: entry
+    with role lb (mode nginx needs lb:, or the site's balancer: whose host,
+    url and upstream it then uses), every step is [blue, green] in 0..100
+    summing to 100, and the last step gives green everything."""
+    yaml = p.yaml
+    spec = {**_BLUEGREEN, "lb": None, "steps": None, "gate": None}
+    m = p.mapping(node, "bluegreen", spec, "keys " + ", ".join(spec))
+    if m is None:
+        return None
+    scalars = [v for k, v in m.items() if k in _BLUEGREEN]
+    values = p.fields(yaml.MappingNode("tag:yaml.org,2002:map", scalars, start_mark=node.start_mark),
+                      "bluegreen", _BLUEGREEN) or {}
+    if "model" not in m:
+        return None
+    model = values.get("model")
+    if model is not None and model not in {mc.name for mc in models}:
+        close = _close_matches(model, [mc.name for mc in models])
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        p.error(m["model"][1], f"bluegreen.model: unknown model {model!r}{hint}; expected the name of an "
+                               "entry of models:")
+    lb = None
+    if "lb" in m:
+        lb_nodes: dict[str, Node] = {}
+        lbv = p.fields(m["lb"][1], "bluegreen.lb", _BLUEGREEN_LB, lb_nodes)
+        if lbv is not None and "host" in lbv:
+            by_name = {h.name: h for h in hosts}
+            h = by_name.get(lbv["host"])
+            if h is None:
+                close = _close_matches(lbv["host"], list(by_name))
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                p.error(lb_nodes["host"], f"bluegreen.lb.host: unknown host {lbv['host']!r}{hint}; expected "
+                                          "a host of this file with role lb")
+            elif h.role != "lb":
+                p.error(lb_nodes["host"], f"bluegreen.lb.host: host {h.name!r} has role {h.role}; expected "
+                                          "a host with role lb")
+            lb = BlueGreenLbConfig(**lbv)
+    elif values.get("mode", "nginx") == "nginx" and not has_balancer:
+        p.error(key_node, "bluegreen: mode nginx needs `lb:` (host, include, upstream, ...) or the site's "
+                          "`balancer:`; expected one of them, or `mode: service`")
+    steps = _bluegreen_steps(p, m["steps"][1]) if "steps" in m else None
+    gate = BlueGreenGateConfig()
+    if "gate" in m:
+        gv = p.fields(m["gate"][1], "bluegreen.gate", _BLUEGREEN_GATE)
+        if gv is not None:
+            gate = BlueGreenGateConfig(**gv)
+    extra: dict[str, Any] = {"steps": steps} if steps else {}
+    return BlueGreenConfig(lb=lb, gate=gate, **extra, **values)
+
+
+def _bluegreen_steps(p: _Parser, node: Node) -> tuple[tuple[int, int], ...] | None:
+    yaml = p.yaml
+    want = "a list of [blue, green] weights, e.g. [[100, 0], [90, 10], [50, 50], [0, 100]]"
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        p.error(node, f"bluegreen.steps: expected {want}, got {p.describe(node)}")
+        return None
+    out: list[tuple[int, int]] = []
+    for i, item in enumerate(node.value):
+        pair = None
+        if isinstance(item, yaml.SequenceNode) and len(item.value) == 2 and all(
+                isinstance(n, yaml.ScalarNode) for n in item.value):
+            try:
+                pair = [p.scalar(n) for n in item.value]
+            except _Bad:
+                pair = None
+        if pair is None or any(isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 100 for w in pair):
+            p.error(item, f"bluegreen.steps[{i}]: expected [blue, green], two integers 0..100, got "
+                          f"{p.describe(item) if pair is None else pair}")
+            return None
+        if pair[0] + pair[1] != 100:
+            p.error(item, f"bluegreen.steps[{i}]: weights {pair[0]} + {pair[1]} = {pair[0] + pair[1]}; "
+                          "expected a sum of 100")
+            return None
+        out.append((pair[0], pair[1]))
+    if out[-1] != (0, 100):
+        p.error(node.value[-1], f"bluegreen.steps: the last step is {list(out[-1])}; expected [0, 100] "
+                                "(green takes all traffic before blue is drained)")
+        return None
+    return tuple(out)
 
 
 def load_site(path: str | os.PathLike) -> Site:

@@ -56,8 +56,14 @@ class Prober:
     `rate` requests per second in total, `workers` at once."""
 
     def __init__(self, targets: Callable[[], list], *, rate: float = 20.0, workers: int = 4,
-                 refresh_s: float = 0.5, timeout_s: float = 5.0):
+                 refresh_s: float = 0.5, timeout_s: float = 5.0, prompt: dict | None = None,
+                 accept: Callable[[bytes], str | None] | None = None):
+        """`prompt`: the completion request (default PROMPT); `accept(body)`:
+        what is wrong with a 2xx answer (None: right), so a wrong completion
+        counts as a failure, not only an error status."""
         self._targets_fn = targets
+        self.prompt = prompt or PROMPT
+        self.accept = accept
         self.rate = rate
         self.workers = workers
         self.refresh_s = refresh_s
@@ -119,8 +125,10 @@ class Prober:
                 self._record(ProbeResult(t0, False, 0.0, "", "no serving pod"))
                 continue
             try:
-                model_probe.request(pod, "POST", "/v1/completions", timeout=self.timeout_s, json_body=PROMPT)
-                self._record(ProbeResult(t0, True, time.monotonic() - t0, pod.name))
+                body = model_probe.request(pod, "POST", "/v1/completions", timeout=self.timeout_s,
+                                           json_body=self.prompt)
+                wrong = self.accept(body) if self.accept is not None else None
+                self._record(ProbeResult(t0, wrong is None, time.monotonic() - t0, pod.name, wrong or ""))
             except Exception as e:  # noqa: BLE001 - refused, reset, timeout, HTTP error: all failures
                 self._record(ProbeResult(t0, False, time.monotonic() - t0, pod.name, type(e).__name__))
 

@@ -19,7 +19,7 @@ def server_command(spec: ModelSpec) -> ServerCommand:
     env = [("PYTORCH_CUDA_ALLOC_CONF", spec.alloc_conf)]
     if spec.flavour == "vllm":
         args = ["--model", model_dir(spec),
-                "--port", str(spec.port), "--served-model-name", spec.name,
+                "--port", str(spec.port), "--served-model-name", spec.served_model_name,
                 "--tensor-parallel-size", str(spec.tensor_parallel),
                 "--gpu-memory-utilization", f"{spec.memory_fraction:g}",
                 "--max-num-seqs", str(spec.max_batch)]
@@ -31,7 +31,7 @@ def server_command(spec: ModelSpec) -> ServerCommand:
                  "(its scheduler batches continuously)"]
     else:
         args = ["python3", "-m", "sglang.launch_server", "--model-path", model_dir(spec),
-                "--port", str(spec.port), "--host", "0.0.0.0", "--served-model-name", spec.name,
+                "--port", str(spec.port), "--host", "0.0.0.0", "--served-model-name", spec.served_model_name,
                 "--tp-size", str(spec.tensor_parallel),
                 "--mem-fraction-static", f"{spec.memory_fraction:g}",
                 "--max-running-requests", str(spec.max_batch)]

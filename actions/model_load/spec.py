@@ -44,6 +44,8 @@ class ModelSpec:
     registry: str = ""                             # an in-site registry (the image may be pulled)
     rollout_timeout_s: float = 1800.0
     labels: dict = field(default_factory=dict)
+    served_name: str = ""                          # the model name clients ask for (default: name);
+                                                   # the blue-green colours serve their model's name
 
     def __post_init__(self):
         problems = []
@@ -68,6 +70,10 @@ class ModelSpec:
     @property
     def weight_bytes(self) -> float:
         return self.params_b * 1e9 * DTYPES[self.dtype]
+
+    @property
+    def served_model_name(self) -> str:
+        return self.served_name or self.name
 
     @property
     def selector(self) -> dict:

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 
+from console.commands.wizard_cli import BadInput, confirm, default_run, print_progress
 from console.safe_text import visible_text as visible
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
@@ -33,10 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", metavar="DIR", help="plan: also write the manifests to DIR (kubectl apply -f DIR)")
     parser.add_argument("--yes", action="store_true", help="confirm without asking (headless)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-class BadInput(Exception):
-    pass
 
 
 def _out(text: str) -> None:
@@ -80,33 +77,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _progress(ev) -> None:
-    if ev.kind == "step-progress":
-        sys.stderr.write(visible(f"  {ev.step}: {ev.message}") + "\n")
-    elif ev.kind == "step-done" and ev.status in ("applied", "failed", "rolled-back"):
-        sys.stderr.write(visible(f"  {ev.step} {ev.status}") + "\n")
-    sys.stderr.flush()
-
-
 def _emit(args, result) -> None:
     from actions.text_report import render
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _out(render(result, title="Model load"))
-
-
-def _confirm(args, runner, action: str, what: str) -> str | None:
-    if args.yes:
-        return "--yes"
-    if not sys.stdin.isatty():
-        raise BadInput(f"{action} needs a confirmation: run it in a terminal or pass --yes")
-    print(f"{action} {what} on the cluster? Type yes to confirm: ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    if answer in ("yes", "y"):
-        return f"typed {answer!r}"
-    runner.declined(action, ["cluster"])
-    return None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -142,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             raise BadInput(f"cluster: {e}") from None
         runner = build_runner(site=site_name, operator=getattr(args, "operator", None),
                               read_only=bool(getattr(args, "read_only", False)),
-                              on_progress=None if args.json else _progress)
+                              on_progress=None if args.json else print_progress)
         try:
             return _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
                            hosts=dict(demo.hosts) if demo is not None else None)
@@ -210,7 +186,7 @@ def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, host
             runner.no_change("apply", plan)
             _emit(args, checked)
             return 0
-        how = _confirm(args, runner, args.action, f"model {spec.name} ({spec.replicas} replica(s))")
+        how = confirm(args, runner, args.action, f"model {spec.name} ({spec.replicas} replica(s))")
         if how is None:
             print("not confirmed: nothing changed", file=sys.stderr)
             return 1
@@ -220,10 +196,7 @@ def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, host
     # rollback / resume
     run_id = args.run_id
     if run_id is None:
-        runs = journal.list_runs()
-        cands = [r for r in runs if r.wizard == WIZARD and (
-            r.unfinished if args.action == "resume" else any(r.changed_steps(h) for h in r.hosts))]
-        run_id = cands[-1].run_id if cands else None
+        run_id = default_run(journal, WIZARD, args.action)
     if run_id is None:
         msg = "no unfinished run to resume" if args.action == "resume" else "no run to roll back"
         print(json.dumps({"action": args.action, "status": "no-change", "message": msg}) if args.json else msg)
@@ -232,7 +205,7 @@ def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, host
         state, plan = Runner.plan_for_run(run_id, {CLUSTER: kube})
     except FileNotFoundError as e:
         raise BadInput(str(e)) from None
-    how = _confirm(args, runner, args.action, f"run {run_id}")
+    how = confirm(args, runner, args.action, f"run {run_id}")
     if how is None:
         print("not confirmed: nothing changed", file=sys.stderr)
         return 1

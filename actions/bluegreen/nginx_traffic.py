@@ -1,0 +1,85 @@
+"""Mode nginx: each traffic step writes the weights into the include file
+dsconsole owns on the balancer host, through bg-traffic's NginxUpstream
+(`nginx -t` before the reload, the running weights read back), then the
+gate of actions/bluegreen/gate.py over probe requests through the balancer.
+A breach sets 100/0 again (the new colour kept for inspection). The first
+step shows the adoption diff of an existing upstream block.
+
+Written against the interfaces agreed for issue 13 (nginx_upstream.py,
+gate.py, balancer_probe.py belong to bg-traffic); imported lazily so the
+service mode works without them."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..step import BeforeState, CheckResult, StepError
+from .live import Live
+from .spec import BlueGreenSpec
+from .steps import BlueGreenStep
+
+
+def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
+    from .nginx_upstream import NginxUpstream
+    lb = spec.lb
+    assert lb is not None   # (BlueGreenSpec refuses mode nginx without lb:)
+    return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
+
+
+def pool_for(spec: BlueGreenSpec) -> Any:
+    from .nginx_upstream import Pool
+    lb = spec.lb
+    assert lb is not None
+    if not lb.blue or not lb.green:
+        raise StepError("bluegreen.lb: blue and green upstream servers (host:port) are needed in mode nginx")
+    return Pool(blue=list(lb.blue), green=list(lb.green))
+
+
+class WeightStep(BlueGreenStep):
+    """One traffic step: the weights written, tested, reloaded and read back.
+    Before: the weights nginx ran; rollback writes them again."""
+
+    def __init__(self, kube, spec: BlueGreenSpec, live: Live, lb_transport: Any, weights: tuple[int, int],
+                 first: bool = False):
+        super().__init__(kube, spec, live)
+        self.lb_transport, self.weights, self.first = lb_transport, weights, first
+        self.id = f"traffic.{weights[0]}-{weights[1]}"
+        self.title = f"weights blue {weights[0]} / green {weights[1]}"
+
+    def _weights(self, blue: int, green: int) -> Any:
+        from .nginx_upstream import Weights
+        return Weights(blue=blue, green=green)
+
+    def check(self) -> CheckResult:
+        up = upstream_for(self.lb_transport, self.spec)
+        running = up.running()
+        now = (running.blue, running.green) if running is not None else None
+        diff = up.adopt_diff(pool_for(self.spec), self._weights(*self.weights)) if self.first else ""
+        notes = ("first run: dsconsole will own this upstream block (the diff above)",) if diff else ()
+        needed = now != self.weights
+        return CheckResult(needed, f"{self.title}: nginx runs "
+                                   + ("unknown weights" if now is None else f"{now[0]}/{now[1]}"),
+                           persistent=tuple(diff.splitlines()), notes=notes,
+                           status="needed" if needed else "ok")
+
+    def capture(self) -> BeforeState:
+        r = upstream_for(self.lb_transport, self.spec).running()
+        return BeforeState(runtime={"weights": "" if r is None else f"{r.blue}/{r.green}"})
+
+    def apply(self, before: BeforeState) -> tuple[str, ...]:
+        self.set(*self.weights)
+        return ()
+
+    def set(self, blue: int, green: int) -> str:
+        up = upstream_for(self.lb_transport, self.spec)
+        up.apply(pool_for(self.spec), self._weights(blue, green))
+        r = up.running()
+        self.live.update(weights=(r.blue, r.green))
+        return f"nginx runs blue {r.blue} / green {r.green}"
+
+    def rollback(self, before: BeforeState) -> None:
+        w = before.runtime.get("weights") or "100/0"
+        b, g = (int(x) for x in w.split("/"))
+        self.set(b, g)
+
+    def restored(self, now: BeforeState, before: BeforeState) -> bool:
+        return now.runtime == before.runtime or not before.runtime.get("weights")

@@ -1,0 +1,145 @@
+"""What the blue-green wizard switches: the site file's `bluegreen:` section
+(parsed with file:line errors by console/site_config.py) in the wizard's own
+JSON-able form (`to_params`, so the journal rebuilds the plan), and the
+load balancer's `lb:` block as a small public dataclass, `LoadBalancer`,
+which the LB-loss drill can read from the same section.
+
+Each colour is the model-load wizard's model under its own name,
+`<model>-blue` / `<model>-green`, with the colour label on the Deployment,
+its pods and its Service (`colour_spec`), so the model-load manifests,
+rollout and warmup steps serve both colours unchanged."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ..model_load.spec import ModelSpec
+
+COLOUR_LABEL = "dsconsole.io/colour"
+BLUEGREEN_LABEL = "dsconsole.io/bluegreen"   # the model both colours serve
+COLOURS = ("blue", "green")
+MODES = ("nginx", "service")
+DEFAULT_STEPS = ((100, 0), (90, 10), (50, 50), (0, 100))
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    """The balancer of the `lb:` block: the site host (role lb) that runs
+    nginx, the include file dsconsole owns there, the upstream's name, the
+    nginx command, the balancer's URL as the console reaches it, and the
+    upstream servers of each colour (empty: read from the colour's pods)."""
+    host: str
+    include: str = "/etc/nginx/conf.d/dsconsole-upstream.conf"
+    upstream: str = "deepseek"
+    nginx: str = "nginx"
+    url: str | None = None
+    blue: tuple[str, ...] = ()
+    green: tuple[str, ...] = ()
+
+    @classmethod
+    def from_site(cls, site: Any) -> LoadBalancer | None:
+        """The balancer of a console.site_config.Site: its bluegreen: section's
+        lb:, else the site's balancer: section (the drills'), else None."""
+        bg = getattr(site, "bluegreen", None)
+        lb = getattr(bg, "lb", None)
+        if lb is None:
+            bal = getattr(site, "balancer", None)
+            return None if bal is None else cls(host=bal.host, upstream=bal.upstream, url=bal.url)
+        return cls(host=lb.host, include=lb.include, upstream=lb.upstream, nginx=lb.nginx, url=lb.url,
+                   blue=tuple(lb.blue), green=tuple(lb.green))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The gate's thresholds (GateRule of actions/bluegreen/gate.py takes the same)."""
+    window_s: float = 20.0
+    min_requests: int = 50
+    success_rate: float = 0.99
+    p99_ms: float = 500.0
+
+
+@dataclass(frozen=True)
+class BlueGreenSpec:
+    model: ModelSpec
+    mode: str = "nginx"
+    lb: LoadBalancer | None = None
+    steps: tuple[tuple[int, int], ...] = DEFAULT_STEPS
+    gate: Gate = field(default_factory=Gate)
+    drain_s: float = 60.0
+    probe_rate: float = 20.0        # gate probe requests a second (real completions)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.mode not in MODES:
+            problems.append(f"mode: expected nginx or service, got {self.mode!r}")
+        if self.mode == "nginx" and self.lb is None:
+            problems.append("mode nginx needs the lb: block of the bluegreen: section")
+        if not self.steps or any(b + g != 100 or min(b, g) < 0 for b, g in self.steps):
+            problems.append(f"steps: expected [blue, green] pairs summing to 100, got {self.steps!r}")
+        elif tuple(self.steps[-1]) != (0, 100):
+            problems.append("steps: the last step must be [0, 100]")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def namespace(self) -> str:
+        return self.model.namespace
+
+    def colour(self, colour: str) -> ModelSpec:
+        return colour_spec(self.model, colour)
+
+    @property
+    def service_name(self) -> str:
+        """The Service clients use; its selector names the live colour (mode service)."""
+        return self.model.name
+
+    @property
+    def preview_name(self) -> str:
+        return f"{self.model.name}-preview"
+
+    def to_params(self) -> dict:
+        d: dict[str, Any] = {"model": self.model.to_params(), "mode": self.mode,
+                             "lb": None if self.lb is None else {k: list(v) if isinstance(v, tuple) else v
+                                                                 for k, v in asdict(self.lb).items()},
+                             "steps": [list(s) for s in self.steps], "gate": asdict(self.gate),
+                             "drain_s": self.drain_s, "probe_rate": self.probe_rate}
+        return d
+
+    @classmethod
+    def from_params(cls, params: dict) -> BlueGreenSpec:
+        lb = params.get("lb")
+        return cls(model=ModelSpec.from_params(params.get("model")), mode=params.get("mode", "nginx"),
+                   lb=None if lb is None else LoadBalancer(**{k: tuple(v) if isinstance(v, list) else v
+                                                              for k, v in lb.items()}),
+                   steps=tuple(tuple(s) for s in params.get("steps") or DEFAULT_STEPS),  # type: ignore[misc]
+                   gate=Gate(**(params.get("gate") or {})), drain_s=float(params.get("drain_s", 60.0)),
+                   probe_rate=float(params.get("probe_rate", 20.0)))
+
+    @classmethod
+    def from_site(cls, site: Any, model: ModelSpec, *, mode: str | None = None) -> BlueGreenSpec:
+        """The spec of a site's bluegreen: section (None: the defaults, mode
+        service unless the section has an lb:), `mode` from the command line."""
+        bg = getattr(site, "bluegreen", None)
+        if bg is None:
+            return cls(model=model, mode=mode or "service")
+        g = bg.gate
+        return cls(model=model, mode=mode or bg.mode, lb=LoadBalancer.from_site(site), steps=tuple(bg.steps),
+                   gate=Gate(float(g.window_s), int(g.min_requests), float(g.success_rate), float(g.p99_ms)),
+                   drain_s=float(bg.drain_s))
+
+
+def colour_spec(model: ModelSpec, colour: str) -> ModelSpec:
+    """The model-load spec of one colour: `<model>-<colour>`, its selector
+    its own, the colour and the model on every object and pod."""
+    if colour not in COLOURS:
+        raise ValueError(f"colour: expected blue or green, got {colour!r}")
+    return replace(model, name=f"{model.name}-{colour}", served_name=model.served_model_name,
+                   labels={**model.labels, BLUEGREEN_LABEL: model.name, COLOUR_LABEL: colour})
+
+
+def other(colour: str) -> str:
+    return "green" if colour == "blue" else "blue"
