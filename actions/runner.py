@@ -171,6 +171,10 @@ class Runner:
         if self._control is not None:
             self._control.pause()
 
+    @property
+    def paused(self) -> bool:
+        return self._control is not None and self._control.paused
+
     def unpause(self) -> None:
         if self._control is not None:
             self._control.unpause()

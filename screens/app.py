@@ -341,8 +341,8 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
         names = [c.name for c in keymap.COMMANDS]
         self.push_screen(
             PromptScreen(":", on_submit=self._check_command, suggestions=names,
-                         placeholder="nodes | pods | gpus | events | alerts | tune | model | backup | drills | help"
-                                     " | quit"),
+                         placeholder="nodes | pods | gpus | events | alerts | tune | model | bluegreen | backup"
+                                     " | drills | help | quit"),
             callback=self._run_entered_command)
 
     def _run_entered_command(self, text: str | None) -> None:
@@ -396,6 +396,10 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
     def action_model(self) -> None:
         from screens.wizard_screen import open_model_wizard
         open_model_wizard(self, self.session)
+
+    def action_bluegreen(self) -> None:
+        from screens.bluegreen_screen import open_bluegreen_wizard
+        open_bluegreen_wizard(self, self.session)
 
     def action_backup(self) -> None:
         from screens.backup_screen import open_backup_screen

@@ -82,6 +82,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("wizard.verify", "v", "Verify", "verify", "wizard"),
     KeySpec("wizard.rollback", "r", "Rollback", "rollback", "wizard"),
     KeySpec("wizard.resume", "u", "Resume unfinished run", "resume", "wizard"),
+    KeySpec("wizard.pause", "s", "Pause / continue the running step", "pause", "wizard"),
+    KeySpec("wizard.abort", "x", "Abort the running step", "abort", "wizard"),
     KeySpec("wizard.close", "escape", "Close", "close", "wizard", key_display="esc"),
     KeySpec("confirm.cancel", "escape", "Cancel", "cancel", "confirm", key_display="esc"),
     # -- in the backup matrix (screens/backup_screen.py)
@@ -118,6 +120,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("alerts", "Active alerts", "app.view('alerts')", ("alert",)),
     CommandSpec("tune", "Host tuning wizard", "app.tune", ()),
     CommandSpec("model", "Model load wizard", "app.model", ()),
+    CommandSpec("bluegreen", "Blue-green switchover: green warmed, traffic moved through gates, live split",
+                "app.bluegreen", ("bg",)),
     CommandSpec("backup", "3-2-1 backup: the matrix, backup, verify, restore drill", "app.backup", ()),
     CommandSpec("drills", "Disaster-recovery drills: run, abort, reports, unfinished rollbacks", "app.drills",
                 ("drill",)),

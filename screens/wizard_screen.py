@@ -101,6 +101,7 @@ class WizardScreen(Screen, inherit_bindings=False):
         self.run_id: str | None = run_id
         self.unfinished: list[journal.RunState] = []
         self.row_host: dict[str, str] = {}
+        self.aborting = False                         # the operator aborted the running action
         runner.on_progress = self._progress_from_thread
 
     # -- layout -------------------------------------------------------------
@@ -374,6 +375,25 @@ class WizardScreen(Screen, inherit_bindings=False):
 
     def action_resume(self) -> None:
         self._start("resume")
+
+    def action_pause(self) -> None:
+        """Pause a running long step at its next checkpoint, or let it go on."""
+        if not self.busy:
+            self._status("pause: nothing is running")
+        elif self.runner.paused:
+            self.runner.unpause()
+            self._status("continuing")
+        else:
+            self.runner.pause()
+            self._status("paused: s continues, x aborts")
+
+    def action_abort(self) -> None:
+        if not self.busy:
+            self._status("abort: nothing is running")
+            return
+        self.aborting = True
+        self.runner.abort()
+        self._status("aborting at the next checkpoint...", True)
 
     def action_close(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -1,0 +1,88 @@
+"""`:bluegreen`: the generic wizard screen on the blue-green plan, with a
+live panel under the steps: the weights in force (read back), the split
+the gate's probe requests measured, success rate and P99 per colour, as
+they change (the plan's steps publish them, actions/bluegreen/live.py).
+An abort (`x`) stops the running step, which puts traffic back on the old
+colour, and then rolls the run back."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from actions.bluegreen.live import Live
+from actions.bluegreen.plan import live_of
+from actions.plan import Plan
+from actions.wizard_runner import runner_for_session
+from console.safe_text import visible_text
+from screens.wizard_screen import WizardScreen
+
+if TYPE_CHECKING:
+    from console.hosts.transport import Transport
+    from console.session_view import SessionView
+
+_COLOUR = {"blue": "bold blue", "green": "bold green"}
+
+
+class BlueGreenScreen(WizardScreen):
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if widget.id == "wizard-status":
+                yield Static("", id="bluegreen-live")
+            yield widget
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._shown_version = -1
+        self.set_interval(0.25, self._refresh_live)
+
+    @property
+    def live(self) -> Live | None:
+        return live_of(self.plan) if self.plan is not None else None
+
+    def live_text(self) -> Text:
+        live = self.live
+        out = Text()
+        if live is None:
+            return out
+        for line in live.view().lines():
+            colour = line.split(":", 1)[0]
+            out.append(visible_text(line) + "\n", style=_COLOUR.get(colour, ""))
+        return out
+
+    def _refresh_live(self) -> None:
+        live = self.live
+        if live is None or live.version == self._shown_version:
+            return
+        self._shown_version = live.version
+        self.query_one("#bluegreen-live", Static).update(self.live_text())
+
+    def _do(self, action: str, how: str | None = None) -> None:
+        super()._do(action, how)
+        if action in ("apply", "resume") and self.aborting and self.run_id:
+            self.aborting = False   # an abort ends in a rollback of the run
+            super()._do("rollback", "abort in the wizard screen")
+
+
+def open_bluegreen_wizard(app: App[object], session: SessionView) -> None:
+    """What `:bluegreen` does: the switch of the site's bluegreen: section
+    (on the demo: the 14B distill, mode service) on the session's cluster."""
+    from actions.bluegreen.spec import BlueGreenSpec
+    from actions.model_load.spec import spec_for
+    from actions.plan import CLUSTER, build_plan
+
+    runner = runner_for_session(session)
+    site = session.site
+    bg = getattr(site, "bluegreen", None)
+    name = bg.model if bg is not None else "deepseek-r1-distill-qwen-14b"
+    entry = next((m for m in getattr(site, "models", ()) if m.name == name), None)
+
+    def plan() -> Plan:
+        spec = BlueGreenSpec.from_site(site, spec_for(name, entry))
+        targets: dict[str, Transport] = {CLUSTER: cast("Transport", session.kube_client())}
+        if spec.mode == "nginx" and spec.lb is not None:
+            targets[spec.lb.host] = session.transports()[spec.lb.host]
+        return build_plan("bluegreen", targets, {**spec.to_params(), "to": "green"})
+    app.push_screen(BlueGreenScreen(plan, runner))
