@@ -1030,12 +1030,12 @@ def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) 
     return BackupConfig(sources=tuple(sources), copies=tuple(copies), policy=policy, **values)
 
 
-_BLUEGREEN = {"model": (_host_name, True), "mode": (_choice(BLUEGREEN_MODES), False),
+_BLUEGREEN: Spec = {"model": (_host_name, True), "mode": (_choice(BLUEGREEN_MODES), False),
               "drain_s": (_number(0, 86400), False)}
-_BLUEGREEN_LB = {"host": (_host_name, True), "include": (_string, False), "upstream": (_string, False),
+_BLUEGREEN_LB: Spec = {"host": (_host_name, True), "include": (_string, False), "upstream": (_string, False),
                  "nginx": (_string, False), "url": (_url, False),
                  "blue": (_ListOf(_server_address), False), "green": (_ListOf(_server_address), False)}
-_BLUEGREEN_GATE = {"window_s": (_number(positive=True), False), "min_requests": (_int_range(1, 10 ** 6), False),
+_BLUEGREEN_GATE: Spec = {"window_s": (_number(positive=True), False), "min_requests": (_int_range(1, 10 ** 6), False),
                    "success_rate": (_number(0, 1), False), "p99_ms": (_number(positive=True), False)}
 
 

@@ -34,7 +34,7 @@ class BlueGreenScreen(WizardScreen):
             yield widget
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # (Textual runs WizardScreen.on_mount too: handlers run along the MRO)
         self._shown_version = -1
         self.set_interval(0.25, self._refresh_live)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from .. import journal as jr
 
@@ -40,7 +41,7 @@ class ControlWatcher:
     with the runner's run-start progress event) and pauses, unpauses or
     aborts the runner accordingly."""
 
-    def __init__(self, runner, poll_s: float = 0.2):
+    def __init__(self, runner: Any, poll_s: float = 0.2):
         self.runner = runner
         self.poll_s = poll_s
         self.run_id: str | None = None

@@ -19,14 +19,14 @@ from .steps import BlueGreenStep
 
 
 def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import NginxUpstream
+    from .nginx_upstream import NginxUpstream  # type: ignore[import-not-found,unused-ignore]
     lb = spec.lb
     assert lb is not None   # (BlueGreenSpec refuses mode nginx without lb:)
     return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
 
 
 def pool_for(spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import Pool
+    from .nginx_upstream import Pool  # type: ignore[import-not-found,unused-ignore]
     lb = spec.lb
     assert lb is not None
     if not lb.blue or not lb.green:
@@ -38,7 +38,7 @@ class WeightStep(BlueGreenStep):
     """One traffic step: the weights written, tested, reloaded and read back.
     Before: the weights nginx ran; rollback writes them again."""
 
-    def __init__(self, kube, spec: BlueGreenSpec, live: Live, lb_transport: Any, weights: tuple[int, int],
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, lb_transport: Any, weights: tuple[int, int],
                  first: bool = False):
         super().__init__(kube, spec, live)
         self.lb_transport, self.weights, self.first = lb_transport, weights, first
@@ -46,7 +46,7 @@ class WeightStep(BlueGreenStep):
         self.title = f"weights blue {weights[0]} / green {weights[1]}"
 
     def _weights(self, blue: int, green: int) -> Any:
-        from .nginx_upstream import Weights
+        from .nginx_upstream import Weights  # type: ignore[import-not-found,unused-ignore]
         return Weights(blue=blue, green=green)
 
     def check(self) -> CheckResult:

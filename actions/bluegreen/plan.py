@@ -15,6 +15,7 @@ to: green, or blue for "back to blue").
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..model_load.manifests import deployment as model_deployment
@@ -71,9 +72,13 @@ def _nginx_steps(kube: Any, spec: BlueGreenSpec, live: Live, new: str, lb: Any) 
         in_traffic = tuple(c for c, share in zip(("blue", "green"), w, strict=True) if share > 0)
         start = (100, 0) if new == "green" else (0, 100)
         steps += [ws, GateStep(kube, spec, live, f"gate.{w[0]}-{w[1]}", f"gate at {w[0]}/{w[1]}", in_traffic,
-                               on_breach=lambda ws=ws, start=start: ws.set(*start) + "; the new colour kept for "
-                                                                                     "inspection")]
+                               on_breach=_back_to(ws, start))]
     return steps
+
+
+def _back_to(ws: Any, weights: tuple[int, int]) -> Callable[[], str]:
+    """The automatic rollback of a breach in mode nginx: the starting weights again."""
+    return lambda: ws.set(*weights) + "; the new colour kept for inspection"
 
 
 def build_plan(transports: dict, params: dict | None = None) -> Plan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..drills.prober import Prober, p99
 from ..model_load import cluster_reads as cr
@@ -45,7 +46,7 @@ class Verdict:
     per_colour: dict[str, ColourStats]
 
 
-def warm_targets(kube, spec: BlueGreenSpec, colours: tuple[str, ...]) -> list[Target]:
+def warm_targets(kube: Any, spec: BlueGreenSpec, colours: tuple[str, ...]) -> list[Target]:
     out = []
     for colour in colours:
         cs = spec.colour(colour)
@@ -98,7 +99,7 @@ def evaluate(results: list, colour_of: dict[str, str], spec: BlueGreenSpec,
                                             if s.p99_ms is not None), per)
 
 
-def observe(kube, spec: BlueGreenSpec, colours: tuple[str, ...], control: StepControl, live: Live,
+def observe(kube: Any, spec: BlueGreenSpec, colours: tuple[str, ...], control: StepControl, live: Live,
             targets: Callable[[], list[Target]] | None = None) -> Verdict:
     """Probe the colours' warm pods for one gate window; pause and abort
     are honoured between samples (a paused window starts over)."""

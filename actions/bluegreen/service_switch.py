@@ -6,6 +6,8 @@ Service. A breach switches the selector back (the new colour is kept for
 inspection); rollback puts the Service back as it was before the run."""
 from __future__ import annotations
 
+from typing import Any
+
 from ..model_load import cluster_reads as cr
 from ..model_load import manifests
 from ..model_load.spec import WARM_LABEL
@@ -31,7 +33,7 @@ def preview_service(spec: BlueGreenSpec, colour: str) -> dict:
     return svc
 
 
-def live_colour(kube, spec: BlueGreenSpec) -> str | None:
+def live_colour(kube: Any, spec: BlueGreenSpec) -> str | None:
     """The colour the Service selects now (None: no Service, or no colour in its selector)."""
     svc = cr.get_or_none(kube, "services", spec.namespace, spec.service_name)
     if svc is None:
@@ -44,7 +46,7 @@ def weights_of(colour: str | None) -> tuple[int, int] | None:
 
 
 class PreviewService(ApplyObjects):
-    def __init__(self, kube, spec: BlueGreenSpec, colour: str):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, colour: str):
         super().__init__(kube, spec.model, "service.preview", f"preview Service -> {colour}",
                          [preview_service(spec, colour)])
 
@@ -53,7 +55,7 @@ class SelectorSwitch(ApplyObjects):
     """The Service's selector to `colour`: one forced server-side apply (the
     selector map is replaced whole, so no moment selects both or neither)."""
 
-    def __init__(self, kube, spec: BlueGreenSpec, live: Live, colour: str):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, colour: str):
         super().__init__(kube, spec.model, "service.switch", f"Service selector -> {colour}",
                          [colour_service(spec, colour)])
         self.bg, self.live, self.colour = spec, live, colour

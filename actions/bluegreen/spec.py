@@ -113,9 +113,8 @@ class BlueGreenSpec:
     def from_params(cls, params: dict) -> BlueGreenSpec:
         lb = params.get("lb")
         return cls(model=ModelSpec.from_params(params.get("model")), mode=params.get("mode", "nginx"),
-                   lb=None if lb is None else LoadBalancer(**{k: tuple(v) if isinstance(v, list) else v
-                                                              for k, v in lb.items()}),
-                   steps=tuple(tuple(s) for s in params.get("steps") or DEFAULT_STEPS),  # type: ignore[misc]
+                   lb=None if lb is None else _load_balancer(lb),
+                   steps=tuple((int(s[0]), int(s[1])) for s in params.get("steps") or DEFAULT_STEPS),
                    gate=Gate(**(params.get("gate") or {})), drain_s=float(params.get("drain_s", 60.0)),
                    probe_rate=float(params.get("probe_rate", 20.0)))
 
@@ -130,6 +129,12 @@ class BlueGreenSpec:
         return cls(model=model, mode=mode or bg.mode, lb=LoadBalancer.from_site(site), steps=tuple(bg.steps),
                    gate=Gate(float(g.window_s), int(g.min_requests), float(g.success_rate), float(g.p99_ms)),
                    drain_s=float(bg.drain_s))
+
+
+def _load_balancer(d: dict) -> LoadBalancer:
+    return LoadBalancer(host=str(d["host"]), include=d.get("include", LoadBalancer.include),
+                        upstream=d.get("upstream", LoadBalancer.upstream), nginx=d.get("nginx", LoadBalancer.nginx),
+                        url=d.get("url"), blue=tuple(d.get("blue") or ()), green=tuple(d.get("green") or ()))
 
 
 def colour_spec(model: ModelSpec, colour: str) -> ModelSpec:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..model_load import cluster_reads as cr
 from ..model_load.rollout import pod_progress
@@ -19,19 +20,19 @@ from .spec import BlueGreenSpec
 
 
 class BlueGreenStep(Step):
-    def __init__(self, kube, spec: BlueGreenSpec, live: Live):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live):
         super().__init__(kube)
         self.kube = kube
         self.spec = spec
         self.live = live
 
 
-def deployment_replicas(kube, spec: BlueGreenSpec, colour: str) -> int | None:
+def deployment_replicas(kube: Any, spec: BlueGreenSpec, colour: str) -> int | None:
     d = cr.get_or_none(kube, "deployments", spec.namespace, spec.colour(colour).name)
     return None if d is None else int((d.get("spec") or {}).get("replicas") or 0)
 
 
-def warm_ready(kube, spec: BlueGreenSpec, colour: str) -> int:
+def warm_ready(kube: Any, spec: BlueGreenSpec, colour: str) -> int:
     return sum(1 for p in cr.pods(kube, spec.namespace, spec.colour(colour).selector)
                if (p["metadata"].get("labels") or {}).get(WARM_LABEL) == "true"
                and pod_progress(p, [], "").phase == "ready")
@@ -40,7 +41,7 @@ def warm_ready(kube, spec: BlueGreenSpec, colour: str) -> int:
 class OldColourCheck(BlueGreenStep):
     """The colour in service now runs, warm (a preflight: refuses the plan before anything changes)."""
 
-    def __init__(self, kube, spec, live, old: str):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, old: str):
         super().__init__(kube, spec, live)
         self.old = old
         self.id, self.title = f"preflight.{old}", f"{old} serves ({spec.colour(old).name})"
@@ -64,7 +65,7 @@ class OldColourCheck(BlueGreenStep):
 class ScaleStep(BlueGreenStep):
     """Scales one colour's Deployment (before: its replicas; rollback scales back)."""
 
-    def __init__(self, kube, spec, live, colour: str, replicas: int, step_id: str, title: str,
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, colour: str, replicas: int, step_id: str, title: str,
                  wait_ready: bool = False):
         super().__init__(kube, spec, live)
         self.colour, self.replicas, self.wait_ready = colour, replicas, wait_ready
@@ -112,7 +113,7 @@ class GateStep(BlueGreenStep):
     (on resume too: a gate is observed again, never taken from the journal)."""
     long = True
 
-    def __init__(self, kube, spec, live, step_id: str, title: str, colours: tuple[str, ...],
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, step_id: str, title: str, colours: tuple[str, ...],
                  on_breach: Callable[[], str] | None = None,
                  observe: Callable[[Step], probe_gate.Verdict] | None = None):
         super().__init__(kube, spec, live)
@@ -158,7 +159,7 @@ class DrainStep(BlueGreenStep):
     the plan in mode nginx)."""
     id, title, long = "drain", "drain delay", True
 
-    def __init__(self, kube, spec, live, seconds: float, why: str = ""):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, seconds: float, why: str = ""):
         super().__init__(kube, spec, live)
         self.seconds, self.why = seconds, why
 

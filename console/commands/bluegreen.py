@@ -81,6 +81,9 @@ def spec_from(args: argparse.Namespace, site: Any) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from actions.wizard_runner import build_runner, journal_site
     demo = None
+    site: Any
+    kubeconfig: str | None
+    context: str | None
     if args.demo:
         from console.sim.demo_site import start_demo_site
         demo = start_demo_site(nodes=4, gpus_per_node=8, time_scale=30.0, model_load_s=60.0)
@@ -290,7 +293,7 @@ def _status(args: argparse.Namespace, spec: Any, transports: dict) -> int:
     except Exception as e:  # noqa: BLE001 - an unreachable balancer is reported, not a crash
         weights, weights_error = None, str(e)
     runs = [r for r in journal.list_runs() if r.wizard == WIZARD and (r.unfinished or r.status == journal.RUNNING)]
-    unfinished = []
+    unfinished: list[dict[str, Any]] = []
     for r in runs:
         done = [s for s, rec in r.steps.get(CLUSTER, {}).items() if rec.status == "applied" and not rec.rolled_back]
         failed = {s: rec.error for s, rec in r.steps.get(CLUSTER, {}).items() if rec.status == "failed"}
@@ -306,7 +309,8 @@ def _status(args: argparse.Namespace, spec: Any, transports: dict) -> int:
     for c, d in colours.items():
         _out(f"  {c}: {d['deployment']} replicas {d['replicas']}, {d['warm_ready']} warm and Ready")
     for u in unfinished:
+        done, failed = list(u["done"]), dict(u["failed"])
         _out(f"unfinished run {u['run_id']} ({u['status']}, last {u['last_action']}): done "
-             + (", ".join(u["done"]) or "nothing") + "".join(f"; {s} failed: {e}" for s, e in u["failed"].items()))
+             + (", ".join(done) or "nothing") + "".join(f"; {s} failed: {e}" for s, e in failed.items()))
         _out("  resume: dsconsole bluegreen resume; roll back: dsconsole bluegreen rollback")
     return 0
