@@ -254,7 +254,7 @@ def test_bad_bluegreen_section_file_line_errors(tmp_path):
         for line, text in ((8, "bluegreen.model: unknown model 'deepseek-r1-4b' (did you mean 'deepseek-r1-14b'?)"),
                            (9, "bluegreen.mode: expected one of nginx, service"),
                            (11, "bluegreen.lb.host: host 'lb-0' has role gpu; expected a host with role lb"),
-                           (12, "bluegreen.lb.green: expected an upstream server host:port"),
+                           (12, "bluegreen.lb.green: expected HOST:PORT as nginx"),
                            (13, "bluegreen.steps[1]: weights 90 + 20 = 110; expected a sum of 100"),
                            (14, "bluegreen.gate: unknown key 'p99' (did you mean 'p99_ms'?)"),
                            (14, "bluegreen.gate.window_s: 0 is out of range")):

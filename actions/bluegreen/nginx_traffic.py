@@ -19,14 +19,14 @@ from .steps import BlueGreenStep
 
 
 def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import NginxUpstream  # type: ignore[import-not-found,unused-ignore]
+    from .nginx_upstream import NginxUpstream  # type: ignore[import-not-found,import-untyped,unused-ignore]
     lb = spec.lb
     assert lb is not None   # (BlueGreenSpec refuses mode nginx without lb:)
     return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
 
 
 def pool_for(spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import Pool  # type: ignore[import-not-found,unused-ignore]
+    from .nginx_upstream import Pool  # type: ignore[import-not-found,import-untyped,unused-ignore]
     lb = spec.lb
     assert lb is not None
     if not lb.blue or not lb.green:
@@ -46,7 +46,7 @@ class WeightStep(BlueGreenStep):
         self.title = f"weights blue {weights[0]} / green {weights[1]}"
 
     def _weights(self, blue: int, green: int) -> Any:
-        from .nginx_upstream import Weights  # type: ignore[import-not-found,unused-ignore]
+        from .nginx_upstream import Weights  # type: ignore[import-not-found,import-untyped,unused-ignore]
         return Weights(blue=blue, green=green)
 
     def check(self) -> CheckResult:
