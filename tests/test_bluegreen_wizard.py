@@ -276,3 +276,50 @@ def test_site_section_parsed_with_its_load_balancer(tmp_path):
     spec = BlueGreenSpec.from_site(site, spec_for("deepseek-r1-14b"))
     assert spec.mode == "nginx" and spec.steps == ((100, 0), (90, 10), (0, 100)) and spec.gate.window_s == 5
     assert BlueGreenSpec.from_params(spec.to_params()) == spec
+
+
+def test_drain_adds_nginx_worker_shutdown_timeout(tmp_path):
+    """Mode nginx: the drain reads worker_shutdown_timeout from a real
+    nginx's `nginx -T` (the command as the site's lb.nginx names it)."""
+    import shutil
+
+    from actions.bluegreen.nginx_traffic import drain_extra, worker_shutdown_timeout_s
+    from actions.bluegreen.spec import BlueGreenSpec, LoadBalancer
+    from actions.model_load.spec import spec_for
+    from console.hosts.local import LocalTransport
+    from tests.nginx_lb import Nginx, upstream_block
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (tests/install-deps.sh installs it)")
+    ngx = Nginx(str(tmp_path), upstream_block({"127.0.0.1:1": 1}), shutdown_s=37)
+    spec = BlueGreenSpec(model=spec_for(MODEL), mode="nginx",
+                         lb=LoadBalancer(host="lb", nginx=ngx.cmd, include=ngx.include_path))
+    assert worker_shutdown_timeout_s(LocalTransport(), ngx.cmd) == 37.0
+    assert drain_extra(LocalTransport(), spec) == (37.0, "plus nginx's worker_shutdown_timeout 37 s")
+    conf = open(ngx.conf_path).read().replace("worker_shutdown_timeout 37s;", "")
+    open(ngx.conf_path, "w").write(conf)
+    assert worker_shutdown_timeout_s(LocalTransport(), ngx.cmd) is None
+
+
+def test_back_to_blue_after_a_switch(site, tmp_path):
+    """After a complete switch, `apply --to blue` scales blue up, warms it and
+    switches back through the same gates; green is drained and scaled to zero."""
+    from actions.plan import CLUSTER, build_plan
+    from actions.runner import Runner
+    spec = bluegreen_spec()
+    plan = build_plan("bluegreen", {CLUSTER: site.kube}, {**spec.to_params(), "to": "green"})
+    assert Runner().apply(plan, confirmation="test").status == "complete"
+    assert selector_colour(site) == "green" and replicas(site, "blue") == 0
+
+    p = run(bg(site, tmp_path, "plan", "--to", "blue", "--json"))
+    steps = [s["id"] for s in json.loads(p.stdout)["hosts"]["cluster"]["steps"]]
+    assert steps[:4] == ["preflight.green", "blue.up", "blue.rollout", "blue.warmup"]
+    assert steps[-1] == "green.scale-zero"
+    p = run(bg(site, tmp_path, "apply", "--to", "blue", "--yes", "--json"))
+    assert p.returncode == 0, p.stderr
+    done = json.loads(p.stdout)
+    assert done["status"] == "complete" and done["weights"] == "blue 100 / green 0", done["message"]
+    assert selector_colour(site) == "blue"
+    assert replicas(site, "blue") == 1 and replicas(site, "green") == 0
+    pods = json.loads(kubectl(site.kubeconfig_path, "get", "pods", "-n", NS, "-l",
+                              "dsconsole.io/colour=blue,dsconsole.io/warm=true", "-o", "json").stdout)["items"]
+    assert len(pods) == 1      # the new blue pod was warmed before it got traffic

@@ -34,6 +34,33 @@ def pool_for(spec: BlueGreenSpec) -> Any:
     return Pool(blue=list(lb.blue), green=list(lb.green))
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def worker_shutdown_timeout_s(transport: Any, nginx_cmd: str) -> float | None:
+    """nginx's worker_shutdown_timeout from its running configuration
+    (`nginx -T`), in seconds; None when it is not set (old workers then
+    keep a streamed response until it ends, however long)."""
+    import re
+    r = transport.run(f"{nginx_cmd} -T", sudo=True)
+    if not r.ok:
+        raise StepError(f"{nginx_cmd} -T failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    found = None
+    for m in re.finditer(r"^\s*worker_shutdown_timeout\s+(\d+)(ms|s|m|h|d)?\s*;", r.stdout, re.M):
+        found = int(m.group(1)) * _UNITS[m.group(2) or "s"]   # the last one wins, as in nginx
+    return found
+
+
+def drain_extra(transport: Any, spec: BlueGreenSpec) -> tuple[float, str]:
+    """What the drain adds in mode nginx: worker_shutdown_timeout (a reload's
+    old workers may serve that long after the last weight change)."""
+    assert spec.lb is not None
+    t = worker_shutdown_timeout_s(transport, spec.lb.nginx)
+    if t is None:
+        return 0.0, "nginx sets no worker_shutdown_timeout: old workers finish their streams whenever they end"
+    return t, f"plus nginx's worker_shutdown_timeout {t:g} s"
+
+
 class WeightStep(BlueGreenStep):
     """One traffic step: the weights written, tested, reloaded and read back.
     Before: the weights nginx ran; rollback writes them again."""

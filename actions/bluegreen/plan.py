@@ -90,7 +90,7 @@ def build_plan(transports: dict, params: dict | None = None) -> Plan:
     old = other(to)
     steps: list = [OldColourCheck(kube, spec, live, old), *_up_steps(kube, spec, live, to)]
     hosts = []
-    drain_why = ""
+    drain_why, drain_extra = "", None
     if spec.mode == "service":
         steps += _service_steps(kube, spec, live, to)
     else:
@@ -98,7 +98,9 @@ def build_plan(transports: dict, params: dict | None = None) -> Plan:
         lb = transports[spec.lb.host]
         steps += _nginx_steps(kube, spec, live, to, lb)
         drain_why = "plus nginx's worker_shutdown_timeout, read with nginx -T when the drain starts"
-    steps += [DrainStep(kube, spec, live, spec.drain_s, drain_why),
+        from .nginx_traffic import drain_extra as extra_of
+        drain_extra = lambda: extra_of(lb, spec)   # noqa: E731 - read when the drain starts
+    steps += [DrainStep(kube, spec, live, spec.drain_s, drain_why, drain_extra),
               ScaleStep(kube, spec, live, old, 0, f"{old}.scale-zero", f"{old} scaled to zero")]
     hosts.append(HostPlan(CLUSTER, kube, steps))
     title = f"Blue-green: {spec.name} -> {to} ({spec.mode})"

@@ -159,9 +159,10 @@ class DrainStep(BlueGreenStep):
     the plan in mode nginx)."""
     id, title, long = "drain", "drain delay", True
 
-    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, seconds: float, why: str = ""):
+    def __init__(self, kube: Any, spec: BlueGreenSpec, live: Live, seconds: float, why: str = "",
+                 extra: Callable[[], tuple[float, str]] | None = None):
         super().__init__(kube, spec, live)
-        self.seconds, self.why = seconds, why
+        self.seconds, self.why, self.extra = seconds, why, extra
 
     def check(self) -> CheckResult:
         return CheckResult(True, f"{self.title}: {self.seconds:g} s" + (f" ({self.why})" if self.why else ""),
@@ -171,9 +172,13 @@ class DrainStep(BlueGreenStep):
         return VerifyResult(True, f"drained {self.seconds:g} s")
 
     def apply(self, before: BeforeState) -> tuple[str, ...]:
-        self.live.update(phase=f"draining {self.seconds:g} s")
-        end = time.monotonic() + self.seconds
+        seconds, notes = self.seconds, ""
+        if self.extra is not None:
+            more, why = self.extra()
+            seconds, notes = seconds + more, why
+        self.live.update(phase=f"draining {seconds:g} s")
+        end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            self.control.report(1 - left / max(self.seconds, 1e-9), f"{left:.0f} s left")
+            self.control.report(1 - left / max(seconds, 1e-9), f"{left:.0f} s left")
             self.control.sleep(min(left, 0.5))
-        return ()
+        return (notes,) if notes else ()
