@@ -233,6 +233,11 @@ class Runner:
         self._audit("confirm", host=",".join(hosts), args={**(args or {}), "confirms": action},
                     result="declined")
 
+    def requested(self, action: str, hosts: list[str], args: dict | None = None) -> None:
+        """An action asked of a run another process is running (pause, resume,
+        abort through its control file): audited here, done there."""
+        self._audit(action, host=",".join(hosts), args=args or {}, result="requested from another process")
+
     def no_change(self, action: str, plan: Plan) -> None:
         """An apply that found every host compliant and so ran nothing (audited)."""
         for h in plan.host_names:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from console.commands.wizard_cli import BadInput, confirm, default_run, print_progress
+from console.commands.wizard_cli import BadInput, confirm, default_run, open_cluster, print_progress, run_action
 from console.safe_text import visible_text as visible
 
 ACTIONS = ("plan", "apply", "pause", "resume", "abort", "rollback", "status")
@@ -94,31 +94,12 @@ def _run(args: argparse.Namespace) -> int:
         site_name = journal_site(is_demo=False, name=getattr(site, "name", None))
     try:
         spec = spec_from(args, site)
-        from console.kube.client import ApiUnreachable, KubeApiError, KubeHttp
-        from console.kube.kubeconfig import KubeConfigError, resolve
-        try:
-            kube = KubeHttp(resolve(kubeconfig, context))
-        except (KubeConfigError, ApiUnreachable, OSError, ValueError) as e:
-            raise BadInput(f"cluster: {e}") from None
+        kube = open_cluster(kubeconfig, context)
         transports = _transports(spec, site, demo, kube)
         runner = build_runner(site=site_name, operator=getattr(args, "operator", None),
                               read_only=bool(getattr(args, "read_only", False)),
                               on_progress=None if args.json else print_progress)
-        from actions import journal
-        from actions.confirm import ReadOnlyRefused
-        try:
-            return _action(args, spec, transports, runner)
-        except ReadOnlyRefused as e:
-            print(f"dsconsole bluegreen: {e}", file=sys.stderr)
-            return 2
-        except journal.JournalBusy as e:
-            print(f"dsconsole bluegreen: {e}", file=sys.stderr)
-            return 1
-        except (ApiUnreachable, KubeApiError) as e:
-            print(visible(f"dsconsole bluegreen: cluster: {e}"), file=sys.stderr)
-            return 1
-        finally:
-            kube.close()
+        return run_action("bluegreen", kube, lambda: _action(args, spec, transports, runner))
     finally:
         if demo is not None:
             demo.stop()
@@ -171,9 +152,7 @@ def _action(args: argparse.Namespace, spec: Any, transports: dict, runner: Any) 
         if live_run is not None and not args.run_id or (live_run and args.run_id == live_run.run_id):
             runner.refuse_if_read_only(args.action, live_run.hosts, {"wizard": WIZARD, "run_id": live_run.run_id})
             control_file.request(live_run.run_id, {"pause": "pause", "resume": "run", "abort": "abort"}[args.action])
-            runner._audit(args.action, host=",".join(live_run.hosts), args={"wizard": WIZARD,
-                                                                           "run_id": live_run.run_id},
-                          result="requested from another process")
+            runner.requested(args.action, live_run.hosts, {"wizard": WIZARD, "run_id": live_run.run_id})
             msg = f"{args.action} requested for the running switch {live_run.run_id}" + (
                 " (it rolls back once stopped)" if args.action == "abort" else "")
             print(json.dumps({"action": args.action, "run_id": live_run.run_id, "status": "requested",

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from console.commands.wizard_cli import BadInput, confirm, default_run, print_progress
+from console.commands.wizard_cli import BadInput, confirm, default_run, open_cluster, print_progress, run_action
 from console.safe_text import visible_text as visible
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
@@ -87,7 +87,6 @@ def _emit(args, result) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from actions import journal
-    from actions.confirm import ReadOnlyRefused
     from actions.plan import CLUSTER, build_plan
     from actions.runner import Runner
     from actions.text_report import render_run
@@ -110,29 +109,13 @@ def _run(args: argparse.Namespace) -> int:
         site_name, entry, kubeconfig, context = _site_model(args)
     try:
         spec = _spec(args, entry)
-        from console.kube.client import ApiUnreachable, KubeApiError, KubeHttp
-        from console.kube.kubeconfig import KubeConfigError, resolve
-        try:
-            kube = KubeHttp(resolve(kubeconfig, context))
-        except (KubeConfigError, ApiUnreachable, OSError, ValueError) as e:
-            raise BadInput(f"cluster: {e}") from None
+        kube = open_cluster(kubeconfig, context)
         runner = build_runner(site=site_name, operator=getattr(args, "operator", None),
                               read_only=bool(getattr(args, "read_only", False)),
                               on_progress=None if args.json else print_progress)
-        try:
-            return _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
-                           hosts=dict(demo.hosts) if demo is not None else None)
-        except ReadOnlyRefused as e:
-            print(f"dsconsole model: {e}", file=sys.stderr)
-            return 2
-        except journal.JournalBusy as e:
-            print(f"dsconsole model: {e}", file=sys.stderr)
-            return 1
-        except (ApiUnreachable, KubeApiError) as e:
-            print(visible(f"dsconsole model: cluster: {e}"), file=sys.stderr)
-            return 1
-        finally:
-            kube.close()
+        return run_action("model", kube, lambda: _action(
+            args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
+            hosts=dict(demo.hosts) if demo is not None else None))
     finally:
         if demo is not None:
             demo.stop()

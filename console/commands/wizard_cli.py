@@ -4,6 +4,7 @@ progress lines on stderr, the run that rollback/resume act on by default."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from console.safe_text import visible_text as visible
@@ -43,3 +44,36 @@ def default_run(journal: Any, wizard: str, action: str) -> str | None:
     cands = [r for r in journal.list_runs() if r.wizard == wizard and (
         r.unfinished if action == "resume" else any(r.changed_steps(h) for h in r.hosts))]
     return cands[-1].run_id if cands else None
+
+
+def open_cluster(kubeconfig: str | None, context: str | None) -> Any:
+    """The console's Kubernetes client for a wizard (BadInput when the
+    kubeconfig cannot be resolved)."""
+    from console.kube.client import ApiUnreachable, KubeHttp
+    from console.kube.kubeconfig import KubeConfigError, resolve
+    try:
+        return KubeHttp(resolve(kubeconfig, context))
+    except (KubeConfigError, ApiUnreachable, OSError, ValueError) as e:
+        raise BadInput(f"cluster: {e}") from None
+
+
+def run_action(command: str, kube: Any, action: Callable[[], int]) -> int:
+    """Runs a wizard action on the cluster client `kube` (closed after): a
+    --read-only refusal exits 2, a run busy in another process or a cluster
+    error 1, said on stderr with control characters made visible."""
+    from actions import journal
+    from actions.confirm import ReadOnlyRefused
+    from console.kube.client import ApiUnreachable, KubeApiError
+    try:
+        return action()
+    except ReadOnlyRefused as e:
+        print(f"dsconsole {command}: {e}", file=sys.stderr)
+        return 2
+    except journal.JournalBusy as e:
+        print(f"dsconsole {command}: {e}", file=sys.stderr)
+        return 1
+    except (ApiUnreachable, KubeApiError) as e:
+        print(visible(f"dsconsole {command}: cluster: {e}"), file=sys.stderr)
+        return 1
+    finally:
+        kube.close()
