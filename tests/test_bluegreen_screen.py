@@ -20,6 +20,19 @@ async def until(pilot, cond, what, limit=3000):
     raise AssertionError(f"bluegreen screen never reached: {what}")
 
 
+def shorten(wizard, window_s: float) -> None:
+    """The demo has no bluegreen: section: the defaults (20 s gates, 60 s
+    drain) are shortened on the built plan."""
+    from dataclasses import replace
+
+    from actions.bluegreen.spec import BlueGreenSpec, Gate
+    for s in wizard.loaded_plan.hosts[0].steps:
+        if isinstance(getattr(s, "spec", None), BlueGreenSpec):
+            s.spec = replace(s.spec, gate=Gate(window_s=window_s, min_requests=10), drain_s=1.0)
+        if s.id == "drain":
+            s.seconds = 1.0
+
+
 async def test_bluegreen_command_plan_to_done(tmp_path):
     from console.site_session import SiteSession
     from screens.app import DashboardApp
@@ -39,15 +52,7 @@ async def test_bluegreen_command_plan_to_done(tmp_path):
             assert str(table.get_cell("cluster/preflight.blue", "state")) == "ok"
             assert str(table.get_cell("cluster/green.up", "state")) == "needed"
             assert f"+++ Deployment/deepseek/{MODEL}-green" in wizard.detail_text("cluster").plain
-            # the demo has no bluegreen: section: the defaults (20 s gates, 60 s drain) are shortened here
-            from dataclasses import replace
-
-            from actions.bluegreen.spec import BlueGreenSpec, Gate
-            for s in wizard.loaded_plan.hosts[0].steps:
-                if isinstance(getattr(s, "spec", None), BlueGreenSpec):
-                    s.spec = replace(s.spec, gate=Gate(window_s=2.0, min_requests=10), drain_s=1.0)
-                if s.id == "drain":
-                    s.seconds = 1.0
+            shorten(wizard, 2.0)
             seen: list = []
             live = wizard.live
             await pilot.press("a")
@@ -73,5 +78,49 @@ async def test_bluegreen_command_plan_to_done(tmp_path):
             assert live.view().weights == (0, 100)
             from actions.bluegreen.service_switch import live_colour
             assert live_colour(kube, bluegreen_spec()) == "green"
+    finally:
+        session.stop()
+
+
+async def test_bluegreen_pause_then_abort_rolls_back(tmp_path):
+    """`s` pauses the running gate, `x` aborts it: traffic stays on blue and
+    the run is rolled back (green deleted)."""
+    from actions.bluegreen.service_switch import live_colour
+    from actions.model_load import cluster_reads as cr
+    from console.site_session import SiteSession
+    from screens.app import DashboardApp
+    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
+    session.start()
+    try:
+        assert session.wait_ready(30), session.start_error
+        kube = session.kube_client()
+        spec = bluegreen_spec()
+        deploy_blue(kube, spec)
+        app = DashboardApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("colon", *"bluegreen", "enter")
+            await until(pilot, lambda: isinstance(app.screen, BlueGreenScreen), ":bluegreen opens the wizard")
+            wizard = app.screen
+            await until(pilot, lambda: "plan" in wizard.results and not wizard.busy, "the plan")
+            shorten(wizard, 60.0)
+            started: list = []
+            wizard.runner.on_progress = (lambda orig: lambda ev: (started.append(ev.step) if ev.kind ==
+                                                                  "step-start" else None, orig(ev)))(
+                wizard.runner.on_progress)
+            await pilot.press("a")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+            await pilot.press("y", "e", "s", "enter")
+            await until(pilot, lambda: "gate.preview" in started, "the preview gate")
+            await pilot.press("s")
+            await until(pilot, lambda: wizard.runner.paused, "paused")
+            assert "paused" in str(wizard.query_one("#wizard-status").render())
+            await pilot.press("x")
+            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy, "the rollback")
+            assert wizard.results["apply"].status == "failed"
+            step = next(s for s in wizard.results["apply"].hosts["cluster"].steps if s.id == "gate.preview")
+            assert "aborted by the operator" in (step.error or "")
+            assert wizard.results["rollback"].status == "complete", wizard.results["rollback"].message
+            assert live_colour(kube, spec) == "blue"
+            assert cr.get_or_none(kube, "deployments", spec.namespace, spec.colour("green").name) is None
     finally:
         session.stop()
