@@ -309,7 +309,11 @@ class DashboardApp(DashboardAppBase, inherit_bindings=False):
         if not runs:
             self.notify("no unfinished wizard run")
         elif not isinstance(self.screen, WizardScreen):
-            open_run_wizard(self, self.session, runs[-1].run_id)
+            if runs[-1].wizard == "bluegreen":   # the blue-green screen, with its live panel
+                from screens.bluegreen_screen import open_bluegreen_run
+                open_bluegreen_run(self, self.session, runs[-1].run_id)
+            else:
+                open_run_wizard(self, self.session, runs[-1].run_id)
 
     # ------------------------------------------------------------ commands
     def run_command(self, text: str) -> str | None:

@@ -60,10 +60,22 @@ class BlueGreenScreen(WizardScreen):
         self.query_one("#bluegreen-live", Static).update(self.live_text())
 
     def _do(self, action: str, how: str | None = None) -> None:
+        self._read_back()
         super()._do(action, how)
+        self._read_back()
         if action in ("apply", "resume") and self.aborting and self.run_id:
             self.aborting = False   # an abort ends in a rollback of the run
             super()._do("rollback", "abort in the wizard screen")
+
+
+    def _read_back(self) -> None:
+        """The weights in force, read from the cluster or nginx (worker thread)."""
+        live = self.live
+        if live is not None:
+            try:
+                live.refresh()
+            except Exception as e:  # noqa: BLE001 - an unreachable balancer: said in the panel, not fatal
+                live.update(phase=f"weights not read back: {e}")
 
 
 def open_bluegreen_wizard(app: App[object], session: SessionView) -> None:
@@ -86,3 +98,17 @@ def open_bluegreen_wizard(app: App[object], session: SessionView) -> None:
             targets[spec.lb.host] = session.transports()[spec.lb.host]
         return build_plan("bluegreen", targets, {**spec.to_params(), "to": "green"})
     app.push_screen(BlueGreenScreen(plan, runner))
+
+
+def open_bluegreen_run(app: App[object], session: SessionView, run_id: str) -> None:
+    """An unfinished blue-green run (a console killed mid-switch), its plan
+    rebuilt from the journal on the session's cluster: `u` resumes it, `r`
+    rolls it back, the panel shows the weights as they are read back."""
+    from actions import journal
+    from actions.plan import CLUSTER, build_plan
+
+    def plan() -> Plan:
+        state = journal.load(run_id)
+        targets: dict[str, Transport] = {**session.transports(), CLUSTER: cast("Transport", session.kube_client())}
+        return build_plan(state.wizard, targets, state.params)
+    app.push_screen(BlueGreenScreen(plan, runner_for_session(session), run_id=run_id))

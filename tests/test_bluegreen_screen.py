@@ -73,8 +73,9 @@ async def test_bluegreen_command_plan_to_done(tmp_path):
             await until(pilot, lambda: "blue 0 / green 100" in panel(), "the panel's final weights")
             final = panel()
             assert "green:" in final and "success 100.0 %" in final and "P99" in final
-            # the panel moved with the switch: green's figures before the weights changed
-            assert any("green:" in t and "requests" in t and "weights: unknown" in t for t in seen), seen
+            # the panel moved with the switch: the weights read back at the start, green's
+            # figures from the preview gate while the Service still selected blue
+            assert any("weights: blue 100 / green 0" in t and "green:" in t and "requests" in t for t in seen), seen
             assert live.view().weights == (0, 100)
             from actions.bluegreen.service_switch import live_colour
             assert live_colour(kube, bluegreen_spec()) == "green"
@@ -121,6 +122,54 @@ async def test_bluegreen_pause_then_abort_rolls_back(tmp_path):
             assert "aborted by the operator" in (step.error or "")
             assert wizard.results["rollback"].status == "complete", wizard.results["rollback"].message
             assert live_colour(kube, spec) == "blue"
+            assert cr.get_or_none(kube, "deployments", spec.namespace, spec.colour("green").name) is None
+    finally:
+        session.stop()
+
+
+async def test_unfinished_run_opens_with_weights_read_back(tmp_path):
+    """A switch stopped by a breach is unfinished: `w` in the dashboard opens
+    it in the blue-green screen, the panel shows the weights read back, and
+    `r` rolls it back."""
+    from actions.bluegreen.service_switch import live_colour
+    from actions.model_load import cluster_reads as cr
+    from actions.plan import CLUSTER, build_plan
+    from actions.wizard_runner import runner_for_session
+    from console.site_session import SiteSession
+    from screens.app import DashboardApp
+    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
+    session.start()
+    try:
+        assert session.wait_ready(30), session.start_error
+        kube = session.kube_client()
+        spec = bluegreen_spec()
+        deploy_blue(kube, spec)
+        # green slows down once the Service selects it: the gate switches back, the run stays unfinished
+        plan = build_plan("bluegreen", {CLUSTER: kube}, {**spec.to_params(), "to": "green"})
+        runner = runner_for_session(session)
+
+        def slow_green(ev):
+            if ev.kind == "step-start" and ev.step == "gate.switch":
+                for p in cr.pods(kube, spec.namespace, spec.colour("green").selector):
+                    session.demo_site.model_servers.inject_latency(p["status"]["podIP"], 40.0)
+        runner.on_progress = slow_green
+        result = runner.apply(plan, confirmation="test")
+        assert result.status == "failed" and live_colour(kube, spec) == "blue"
+        app = DashboardApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.unfinished_runs, "the unfinished run noticed")
+            await pilot.press("w")
+            await until(pilot, lambda: isinstance(app.screen, BlueGreenScreen), "w opens the blue-green screen")
+            wizard = app.screen
+            assert wizard.run_id == result.run_id
+            await until(pilot, lambda: "plan" in wizard.results and not wizard.busy, "the plan")
+            await until(pilot, lambda: "weights: blue 100 / green 0" in str(wizard.query_one("#bluegreen-live")
+                                                                             .render()), "the weights read back")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+            await pilot.press("y", "e", "s", "enter")
+            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy, "the rollback")
+            assert wizard.results["rollback"].status == "complete", wizard.results["rollback"].message
             assert cr.get_or_none(kube, "deployments", spec.namespace, spec.colour("green").name) is None
     finally:
         session.stop()

@@ -6,6 +6,7 @@ an immutable copy."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -70,10 +71,16 @@ class LiveView:
 class Live:
     """The mutable holder one plan's steps share (thread-safe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_back: Callable[[], tuple[int, int] | None] | None = None) -> None:
         self._lock = threading.Lock()
         self._view = LiveView()
         self.version = 0
+        self._read_back = read_back     # the weights in force, read from the cluster or nginx
+
+    def refresh(self) -> None:
+        """Read the weights in force back (blocking: a worker thread's job)."""
+        if self._read_back is not None:
+            self.update(weights=self._read_back())
 
     def view(self) -> LiveView:
         with self._lock:

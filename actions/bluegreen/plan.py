@@ -81,12 +81,24 @@ def _back_to(ws: Any, weights: tuple[int, int]) -> Callable[[], str]:
     return lambda: ws.set(*weights) + "; the new colour kept for inspection"
 
 
+def read_weights(spec: BlueGreenSpec, transports: dict) -> tuple[int, int] | None:
+    """The weights in force, read back: the colour the Service selects (mode
+    service: 100/0 or 0/100), or what nginx runs (mode nginx)."""
+    if spec.mode == "service":
+        from .service_switch import live_colour, weights_of
+        return weights_of(live_colour(transports[CLUSTER], spec))
+    from .nginx_traffic import upstream_for
+    assert spec.lb is not None
+    r = upstream_for(transports[spec.lb.host], spec).running()
+    return None if r is None else (int(r.blue), int(r.green))
+
+
 def build_plan(transports: dict, params: dict | None = None) -> Plan:
     params = dict(params or {})
     to = params.pop("to", "green")
     spec = BlueGreenSpec.from_params(params)
     kube = transports[CLUSTER]
-    live = Live()
+    live = Live(lambda: read_weights(spec, transports))
     old = other(to)
     steps: list = [OldColourCheck(kube, spec, live, old), *_up_steps(kube, spec, live, to)]
     hosts = []

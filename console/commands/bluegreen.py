@@ -238,19 +238,8 @@ def _load(run_id: str) -> Any:
     return journal.load(run_id)
 
 
-def read_weights(spec: Any, transports: dict) -> tuple[int, int] | None:
-    """The weights in force, read back: the colour the Service selects (mode
-    service), or what nginx runs (mode nginx)."""
-    from actions.plan import CLUSTER
-    if spec.mode == "service":
-        from actions.bluegreen.service_switch import live_colour, weights_of
-        return weights_of(live_colour(transports[CLUSTER], spec))
-    from actions.bluegreen.nginx_traffic import upstream_for
-    r = upstream_for(transports[spec.lb.host], spec).running()
-    return None if r is None else (r.blue, r.green)
-
-
 def _weights_text(spec: Any, transports: dict) -> str:
+    from actions.bluegreen.plan import read_weights
     try:
         w = read_weights(spec, transports)
     except Exception as e:  # noqa: BLE001 - an unreachable balancer is reported, not a crash
@@ -260,6 +249,7 @@ def _weights_text(spec: Any, transports: dict) -> str:
 
 def _status(args: argparse.Namespace, spec: Any, transports: dict) -> int:
     from actions import journal
+    from actions.bluegreen.plan import read_weights
     from actions.bluegreen.steps import deployment_replicas, warm_ready
     from actions.plan import CLUSTER
     kube = transports[CLUSTER]
