@@ -406,7 +406,11 @@ def open_run_wizard(app: App[object], session: SessionView, run_id: str) -> None
     """The wizard screen on a journaled run, with its plan rebuilt for the
     session's hosts: `u` resumes it, `r` rolls it back."""
     def plan() -> Plan:
-        return Runner.plan_for_run(run_id, session.transports())[1]
+        from actions.plan import CLUSTER
+        transports = session.transports()
+        if CLUSTER in journal.load(run_id).hosts:   # a cluster wizard's run (model load)
+            transports[CLUSTER] = cast("Transport", session.kube_client())
+        return Runner.plan_for_run(run_id, transports)[1]
     app.push_screen(WizardScreen(plan, runner_for_session(session), run_id=run_id))
 
 
