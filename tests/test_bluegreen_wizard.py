@@ -323,3 +323,28 @@ def test_back_to_blue_after_a_switch(site, tmp_path):
     pods = json.loads(kubectl(site.kubeconfig_path, "get", "pods", "-n", NS, "-l",
                               "dsconsole.io/colour=blue,dsconsole.io/warm=true", "-o", "json").stdout)["items"]
     assert len(pods) == 1      # the new blue pod was warmed before it got traffic
+
+
+def test_nginx_mode_plan_has_a_gate_after_every_weight_step(tmp_path):
+    """Mode nginx builds a weight step and a gate per configured step, the
+    drain and blue's scale-down (the nginx owner itself is bg-traffic's
+    actions/bluegreen/nginx_upstream.py; these steps call it)."""
+    from actions.bluegreen.spec import BlueGreenSpec, LoadBalancer
+    from actions.model_load.spec import spec_for
+    from actions.plan import CLUSTER, build_plan
+    from console.hosts.local import LocalTransport
+    spec = BlueGreenSpec(model=spec_for(MODEL), mode="nginx", steps=((100, 0), (50, 50), (0, 100)),
+                         lb=LoadBalancer(host="lb-0", blue=("10.0.1.1:8000",), green=("10.0.2.1:8000",)))
+    plan = build_plan("bluegreen", {CLUSTER: object(), "lb-0": LocalTransport()}, spec.to_params())
+    steps = plan.hosts[0].steps
+    assert [s.id for s in steps] == ["preflight.blue", "green.up", "green.rollout", "green.warmup",
+                                     "traffic.100-0", "gate.100-0", "traffic.50-50", "gate.50-50",
+                                     "traffic.0-100", "gate.0-100", "drain", "blue.scale-zero"]
+    gates = {s.id: s.colours for s in steps if s.id.startswith("gate.")}
+    assert gates == {"gate.100-0": ("blue",), "gate.50-50": ("blue", "green"), "gate.0-100": ("green",)}
+    back = build_plan("bluegreen", {CLUSTER: object(), "lb-0": LocalTransport()}, {**spec.to_params(), "to": "blue"})
+    assert [s.id for s in back.hosts[0].steps if s.id.startswith("traffic.")] == \
+        ["traffic.0-100", "traffic.50-50", "traffic.100-0"]
+    p = run([sys.executable, "-m", "console", "bluegreen", "plan", "--mode", "nginx", "--kubeconfig",
+             str(tmp_path / "none")], timeout=60)
+    assert p.returncode == 2 and "mode nginx needs the lb: block" in p.stderr and "Traceback" not in p.stderr
