@@ -1,13 +1,11 @@
 """Mode nginx: each traffic step writes the weights into the include file
-dsconsole owns on the balancer host, through bg-traffic's NginxUpstream
-(`nginx -t` before the reload, the running weights read back), then the
-gate of actions/bluegreen/gate.py over probe requests through the balancer.
-A breach sets 100/0 again (the new colour kept for inspection). The first
-step shows the adoption diff of an existing upstream block.
-
-Written against the interfaces agreed for issue 13 (nginx_upstream.py,
-gate.py, balancer_probe.py belong to bg-traffic); imported lazily so the
-service mode works without them."""
+dsconsole owns on the balancer host (nginx_upstream.NginxUpstream: `nginx
+-t` before the reload, the running weights read back), then the gate over
+real completions sent through the balancer (balancer_probe.BalancerProber:
+each answer's colour from the response headers, its text checked against
+the old colour's). A breach sets the starting weights again (the new colour
+kept for inspection). The first step shows the adoption diff of an
+existing upstream block. The drain adds nginx's worker_shutdown_timeout."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,14 +17,14 @@ from .steps import BlueGreenStep
 
 
 def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import NginxUpstream  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from .nginx_upstream import NginxUpstream
     lb = spec.lb
     assert lb is not None   # (BlueGreenSpec refuses mode nginx without lb:)
     return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
 
 
 def pool_for(spec: BlueGreenSpec) -> Any:
-    from .nginx_upstream import Pool  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from .nginx_upstream import Pool
     lb = spec.lb
     assert lb is not None
     if not lb.blue or not lb.green:
@@ -61,6 +59,35 @@ def drain_extra(transport: Any, spec: BlueGreenSpec) -> tuple[float, str]:
     return t, f"plus nginx's worker_shutdown_timeout {t:g} s"
 
 
+class BalancerGate:
+    """The observe() of the gates in mode nginx: probes through the balancer.
+    The reference answer (the old colour's text) is handed from one gate to
+    the next, for the last step where the old colour gets no traffic."""
+
+    def __init__(self, spec: BlueGreenSpec, old: str):
+        self.spec, self.old = spec, old
+        self.expected: str | None = None
+        self.source: str | None = None
+
+    def __call__(self, step: Any) -> Any:
+        from . import probe_gate
+        from .balancer_probe import BalancerProber
+        lb = self.spec.lb
+        if lb is None or not lb.url:
+            raise StepError("bluegreen.lb.url: the balancer's URL is needed for the gate in mode nginx")
+        prober = BalancerProber(lb.url, pool_for(self.spec), prompt=probe_gate.probe_prompt(self.spec),
+                                rate=self.spec.probe_rate, reference_colour=self.old, expected=self.expected).start()
+        try:
+            v = probe_gate.window(prober, {"blue": "blue", "green": "green"}, self.spec, step.colours,
+                                  step.control, step.live)
+        finally:
+            self.expected = self.expected or prober.expected
+            self.source = prober.source
+        if prober.source:
+            step.live.update(verdict=f"{v.reason} (colours from {prober.source})")
+        return v
+
+
 class WeightStep(BlueGreenStep):
     """One traffic step: the weights written, tested, reloaded and read back.
     Before: the weights nginx ran; rollback writes them again."""
@@ -73,23 +100,25 @@ class WeightStep(BlueGreenStep):
         self.title = f"weights blue {weights[0]} / green {weights[1]}"
 
     def _weights(self, blue: int, green: int) -> Any:
-        from .nginx_upstream import Weights  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        from .nginx_upstream import Weights
         return Weights(blue=blue, green=green)
 
     def check(self) -> CheckResult:
         up = upstream_for(self.lb_transport, self.spec)
-        running = up.running()
+        running = up.running(pool_for(self.spec))
         now = (running.blue, running.green) if running is not None else None
         diff = up.adopt_diff(pool_for(self.spec), self._weights(*self.weights)) if self.first else ""
+        # adopt_diff makes the whole diff visible text, its line breaks included (\x0a)
+        lines = tuple(line for line in diff.replace("\\x0a", "\n").splitlines())
         notes = ("first run: dsconsole will own this upstream block (the diff above)",) if diff else ()
-        needed = now != self.weights
+        needed = now != self.weights or bool(diff)   # the first step adopts the block even at the same weights
         return CheckResult(needed, f"{self.title}: nginx runs "
                                    + ("unknown weights" if now is None else f"{now[0]}/{now[1]}"),
-                           persistent=tuple(diff.splitlines()), notes=notes,
+                           persistent=lines, notes=notes,
                            status="needed" if needed else "ok")
 
     def capture(self) -> BeforeState:
-        r = upstream_for(self.lb_transport, self.spec).running()
+        r = upstream_for(self.lb_transport, self.spec).running(pool_for(self.spec))
         return BeforeState(runtime={"weights": "" if r is None else f"{r.blue}/{r.green}"})
 
     def apply(self, before: BeforeState) -> tuple[str, ...]:
@@ -98,8 +127,7 @@ class WeightStep(BlueGreenStep):
 
     def set(self, blue: int, green: int) -> str:
         up = upstream_for(self.lb_transport, self.spec)
-        up.apply(pool_for(self.spec), self._weights(blue, green))
-        r = up.running()
+        r = up.apply(pool_for(self.spec), self._weights(blue, green))
         self.live.update(weights=(r.blue, r.green))
         return f"nginx runs blue {r.blue} / green {r.green}"
 

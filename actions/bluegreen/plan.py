@@ -64,15 +64,16 @@ def _service_steps(kube: Any, spec: BlueGreenSpec, live: Live, new: str) -> list
 
 
 def _nginx_steps(kube: Any, spec: BlueGreenSpec, live: Live, new: str, lb: Any) -> list:
-    from .nginx_traffic import WeightStep
+    from .nginx_traffic import BalancerGate, WeightStep
     steps: list = []
+    gate = BalancerGate(spec, other(new))
     order = spec.steps if new == "green" else tuple((g, b) for b, g in spec.steps)
     for i, w in enumerate(order):
         ws = WeightStep(kube, spec, live, lb, (int(w[0]), int(w[1])), first=i == 0)
         in_traffic = tuple(c for c, share in zip(("blue", "green"), w, strict=True) if share > 0)
         start = (100, 0) if new == "green" else (0, 100)
         steps += [ws, GateStep(kube, spec, live, f"gate.{w[0]}-{w[1]}", f"gate at {w[0]}/{w[1]}", in_traffic,
-                               on_breach=_back_to(ws, start))]
+                               on_breach=_back_to(ws, start), observe=gate)]
     return steps
 
 
@@ -87,9 +88,9 @@ def read_weights(spec: BlueGreenSpec, transports: dict) -> tuple[int, int] | Non
     if spec.mode == "service":
         from .service_switch import live_colour, weights_of
         return weights_of(live_colour(transports[CLUSTER], spec))
-    from .nginx_traffic import upstream_for
+    from .nginx_traffic import pool_for, upstream_for
     assert spec.lb is not None
-    r = upstream_for(transports[spec.lb.host], spec).running()
+    r = upstream_for(transports[spec.lb.host], spec).running(pool_for(spec))
     return None if r is None else (int(r.blue), int(r.green))
 
 

@@ -99,10 +99,15 @@ def evaluate(results: list, colour_of: dict[str, str], spec: BlueGreenSpec,
                                             if s.p99_ms is not None), per)
 
 
+def probe_prompt(spec: BlueGreenSpec) -> dict:
+    """The gate's probe: a real completion of the model's own name, deterministic."""
+    return {"model": spec.model.served_model_name, "prompt": "blue-green gate probe",
+            "max_tokens": 4, "temperature": 0, "seed": 1}
+
+
 def observe(kube: Any, spec: BlueGreenSpec, colours: tuple[str, ...], control: StepControl, live: Live,
             targets: Callable[[], list[Target]] | None = None) -> Verdict:
-    """Probe the colours' warm pods for one gate window; pause and abort
-    are honoured between samples (a paused window starts over)."""
+    """Probe the colours' warm pods (the Service's endpoints) for one gate window."""
     find = targets or (lambda: warm_targets(kube, spec, colours))
     colour_of: dict[str, str] = {}
 
@@ -112,9 +117,16 @@ def observe(kube: Any, spec: BlueGreenSpec, colours: tuple[str, ...], control: S
         return ts
 
     prober = Prober(current, rate=spec.probe_rate, workers=4, refresh_s=1.0, timeout_s=5.0,
-                    prompt={"model": spec.model.served_model_name, "prompt": "blue-green gate probe",
-                            "max_tokens": 4, "temperature": 0, "seed": 1},
-                    accept=completion_problem).start()
+                    prompt=probe_prompt(spec), accept=completion_problem).start()
+    return window(prober, colour_of, spec, colours, control, live)
+
+
+def window(prober: Any, colour_of: dict[str, str], spec: BlueGreenSpec, colours: tuple[str, ...],
+           control: StepControl, live: Live) -> Verdict:
+    """One gate window over a started prober (pods' Prober, or the balancer's
+    BalancerProber: both give ProbeResults whose `pod` colour_of maps to a
+    colour), stopped at the end; pause and abort are honoured between
+    samples (a paused window starts over)."""
     try:
         start = time.monotonic()
         while True:
