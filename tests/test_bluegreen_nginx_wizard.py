@@ -59,6 +59,7 @@ def test_weight_steps_gated_through_nginx(tmp_path, pair):
         steps = {s.id: s for s in result.hosts["cluster"].steps}
         assert all(steps[g].status == "applied" for g in ("gate.100-0", "gate.50-50", "gate.0-100"))
         assert "passed" in steps["gate.50-50"].notes[0]
+        assert steps["gate.50-50"].notes[1] == "colours from the upstreams' X-Dsconsole-Colour header"
         assert steps["drain"].notes == ("plus nginx's worker_shutdown_timeout 1 s",)
         from actions.bluegreen.nginx_traffic import pool_for, upstream_for
         step = plan.hosts[0].steps[0]

@@ -147,10 +147,11 @@ class GateStep(BlueGreenStep):
         except StepAborted:
             raise StepAborted(self._breach("aborted by the operator")) from None
         self.verdict = v
+        source = getattr(self._observe, "source", None)   # mode nginx: which header told the colours
         if not v.passed:
             what = "gate halted" if v.halted else "gate breached"
             raise StepError(self._breach(f"{what}: {v.reason}"))
-        return (v.reason,)
+        return (v.reason,) + ((f"colours from {source}",) if source else ())
 
 
 class DrainStep(BlueGreenStep):
