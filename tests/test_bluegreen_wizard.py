@@ -348,3 +348,29 @@ def test_nginx_mode_plan_has_a_gate_after_every_weight_step(tmp_path):
     p = run([sys.executable, "-m", "console", "bluegreen", "plan", "--mode", "nginx", "--kubeconfig",
              str(tmp_path / "none")], timeout=60)
     assert p.returncode == 2 and "mode nginx needs the lb: block" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_nginx_mode_on_the_demo_balancer(site, tmp_path):
+    """Mode nginx on the demo site: the whole plan through lb-0 (the demo's
+    simulated nginx, whose reloads route the demo balancer), the upstream
+    servers read from each colour's warm pods, a gate per step through the
+    balancer; nginx runs 0/100 at the end and blue is scaled to zero."""
+    from dataclasses import replace
+
+    from actions.bluegreen.plan import live_of, read_weights
+    from actions.bluegreen.spec import LoadBalancer
+    from actions.plan import CLUSTER, build_plan
+    from actions.runner import Runner
+    from console.sim.demo_site import LB_HOST
+    spec = replace(bluegreen_spec(), mode="nginx", steps=((100, 0), (50, 50), (0, 100)),
+                   lb=LoadBalancer(host=LB_HOST, url=site.balancer().url))
+    transports = {CLUSTER: site.kube, LB_HOST: site.lb_host()}
+    plan = build_plan("bluegreen", transports, {**spec.to_params(), "to": "green"})
+    result = Runner().apply(plan, confirmation="test")
+    assert result.status == "complete", result.message
+    assert read_weights(spec, transports) == (0, 100)
+    assert replicas(site, "blue") == 0
+    view = live_of(plan).view()
+    assert view.weights == (0, 100) and view.stats["green"].sent >= 10
+    gate = next(s for s in result.hosts["cluster"].steps if s.id == "gate.50-50")
+    assert gate.notes[0].startswith("passed") and gate.notes[1].startswith("colours from")

@@ -23,13 +23,24 @@ def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
     return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
 
 
-def pool_for(spec: BlueGreenSpec) -> Any:
+def pool_for(spec: BlueGreenSpec, kube: Any = None) -> Any:
+    """The upstream servers of each colour: lb.blue / lb.green as the site
+    file gives them, else the warm Ready pods of the colour (pod IP and model
+    port), read from the cluster."""
     from .nginx_upstream import Pool
     lb = spec.lb
     assert lb is not None
-    if not lb.blue or not lb.green:
-        raise StepError("bluegreen.lb: blue and green upstream servers (host:port) are needed in mode nginx")
-    return Pool(blue=list(lb.blue), green=list(lb.green))
+    blue, green = list(lb.blue), list(lb.green)
+    if (not blue or not green) and kube is not None:
+        from .probe_gate import warm_targets
+        found = warm_targets(kube, spec, ("blue", "green"))
+        blue = blue or [f"{t.ip}:{t.model_port}" for t in found if t.colour == "blue"]
+        green = green or [f"{t.ip}:{t.model_port}" for t in found if t.colour == "green"]
+    if not blue or not green:
+        raise StepError("bluegreen.lb: no upstream servers for " + " and ".join(
+            c for c, servers in (("blue", blue), ("green", green)) if not servers)
+            + ": give lb.blue / lb.green (host:port), or have warm pods of each colour")
+    return Pool(blue=blue, green=green)
 
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -64,8 +75,8 @@ class BalancerGate:
     The reference answer (the old colour's text) is handed from one gate to
     the next, for the last step where the old colour gets no traffic."""
 
-    def __init__(self, spec: BlueGreenSpec, old: str):
-        self.spec, self.old = spec, old
+    def __init__(self, kube: Any, spec: BlueGreenSpec, old: str):
+        self.kube, self.spec, self.old = kube, spec, old
         self.expected: str | None = None
         self.source: str | None = None
 
@@ -75,7 +86,7 @@ class BalancerGate:
         lb = self.spec.lb
         if lb is None or not lb.url:
             raise StepError("bluegreen.lb.url: the balancer's URL is needed for the gate in mode nginx")
-        prober = BalancerProber(lb.url, pool_for(self.spec), prompt=probe_gate.probe_prompt(self.spec),
+        prober = BalancerProber(lb.url, pool_for(self.spec, self.kube), prompt=probe_gate.probe_prompt(self.spec),
                                 rate=self.spec.probe_rate, reference_colour=self.old, expected=self.expected).start()
         try:
             v = probe_gate.window(prober, {"blue": "blue", "green": "green"}, self.spec, step.colours,
@@ -105,9 +116,16 @@ class WeightStep(BlueGreenStep):
 
     def check(self) -> CheckResult:
         up = upstream_for(self.lb_transport, self.spec)
-        running = up.running(pool_for(self.spec))
+        try:
+            pool = pool_for(self.spec, self.kube)
+        except StepError as e:   # planned before green is up: its servers are read when the step runs
+            running = up.running()
+            return CheckResult(True, f"{self.title}: nginx runs "
+                                     + ("unknown weights" if running is None else f"{running.blue}/{running.green}"),
+                               notes=(f"{e} (read again when the step runs)",), status="needed")
+        running = up.running(pool)
         now = (running.blue, running.green) if running is not None else None
-        diff = up.adopt_diff(pool_for(self.spec), self._weights(*self.weights)) if self.first else ""
+        diff = up.adopt_diff(pool, self._weights(*self.weights)) if self.first else ""
         # adopt_diff makes the whole diff visible text, its line breaks included (\x0a)
         lines = tuple(line for line in diff.replace("\\x0a", "\n").splitlines())
         notes = ("first run: dsconsole will own this upstream block (the diff above)",) if diff else ()
@@ -118,7 +136,7 @@ class WeightStep(BlueGreenStep):
                            status="needed" if needed else "ok")
 
     def capture(self) -> BeforeState:
-        r = upstream_for(self.lb_transport, self.spec).running(pool_for(self.spec))
+        r = upstream_for(self.lb_transport, self.spec).running(pool_for(self.spec, self.kube))
         return BeforeState(runtime={"weights": "" if r is None else f"{r.blue}/{r.green}"})
 
     def apply(self, before: BeforeState) -> tuple[str, ...]:
@@ -127,7 +145,7 @@ class WeightStep(BlueGreenStep):
 
     def set(self, blue: int, green: int) -> str:
         up = upstream_for(self.lb_transport, self.spec)
-        r = up.apply(pool_for(self.spec), self._weights(blue, green))
+        r = up.apply(pool_for(self.spec, self.kube), self._weights(blue, green))
         self.live.update(weights=(r.blue, r.green))
         return f"nginx runs blue {r.blue} / green {r.green}"
 

@@ -66,7 +66,7 @@ def _service_steps(kube: Any, spec: BlueGreenSpec, live: Live, new: str) -> list
 def _nginx_steps(kube: Any, spec: BlueGreenSpec, live: Live, new: str, lb: Any) -> list:
     from .nginx_traffic import BalancerGate, WeightStep
     steps: list = []
-    gate = BalancerGate(spec, other(new))
+    gate = BalancerGate(kube, spec, other(new))
     order = spec.steps if new == "green" else tuple((g, b) for b, g in spec.steps)
     for i, w in enumerate(order):
         ws = WeightStep(kube, spec, live, lb, (int(w[0]), int(w[1])), first=i == 0)
@@ -88,9 +88,14 @@ def read_weights(spec: BlueGreenSpec, transports: dict) -> tuple[int, int] | Non
     if spec.mode == "service":
         from .service_switch import live_colour, weights_of
         return weights_of(live_colour(transports[CLUSTER], spec))
+    from ..step import StepError
     from .nginx_traffic import pool_for, upstream_for
     assert spec.lb is not None
-    r = upstream_for(transports[spec.lb.host], spec).running(pool_for(spec))
+    try:
+        pool = pool_for(spec, transports[CLUSTER])
+    except StepError:   # a colour scaled to zero: dsconsole's file names each server's colour itself
+        pool = None
+    r = upstream_for(transports[spec.lb.host], spec).running(pool)
     return None if r is None else (int(r.blue), int(r.green))
 
 

@@ -112,8 +112,10 @@ def _transports(spec: Any, site: Any, demo: Any, kube: Any) -> dict:
     out: dict[str, Any] = {CLUSTER: kube}
     if spec.mode == "nginx":
         assert spec.lb is not None
-        if demo is not None and spec.lb.host in demo.hosts:
-            out[spec.lb.host] = demo.hosts[spec.lb.host]
+        if demo is not None:
+            from console.sim.demo_site import LB_HOST
+            if spec.lb.host == LB_HOST:   # the demo's balancer host, whose nginx routes its traffic
+                out[LB_HOST] = demo.lb_host()
         elif site is not None:
             from console.hosts.ssh import transports_for_hosts
             out.update(transports_for_hosts([h for h in site.hosts if h.name == spec.lb.host]))
