@@ -29,7 +29,7 @@ NS = "deepseek"
 
 @pytest.fixture(scope="module")
 def site():
-    s = start_demo_site(nodes=3, gpus_per_node=8, replicas=4, time_scale=40.0, model_load_s=40.0)
+    s = start_demo_site(nodes=3, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
     yield s
     s.stop()
 
@@ -166,6 +166,57 @@ def test_wrong_model_path_stops_before_traffic(site):
     model(site, "rollback", "--yes", check_rc=0)
 
 
+STALLS = {
+    # an image on no node, an in-site registry configured that cannot serve it
+    "image": ("    image: registry.local:5000/vllm/vllm-openai:v0.9.1\n    registry: registry.local:5000\n",
+              ("ImagePullBackOff", "ErrImagePull"), "registry.local:5000/vllm/vllm-openai:v0.9.1 is not on"),
+    # 14B in BF16 stages ~22 GiB through host memory: a 16Gi limit is OOM-killed
+    "oomkilled": ("    memory: 16Gi\n", ("OOMKilled",), "memory limit 16Gi is too small"),
+    # the operator believed the GPUs had 200 GiB: preflight passes, the H200's
+    # 140 GiB x 0.18 cannot hold the 27.6 GiB of weights
+    "cuda-oom": ("    gpu_memory_gib: 200\n    memory_fraction: 0.18\n", ("CUDA out of memory",),
+                 "PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128"),
+}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_rollout_stall_is_named_and_traffic_untouched(site, tmp_path, stall):
+    """The simulator fails the pods as a kubelet would (image pull, OOM killer,
+    CUDA OOM in the server's log); the run stops at the rollout, names the
+    cause, and never creates the Service nor labels a pod warm."""
+    extra, reasons, detail = STALLS[stall]
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(f"name: t\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: {site.context}\n"
+                         f"models:\n  - name: {MODEL}\n    replicas: 1\n" + extra)
+    p = model(site, "apply", "--site", str(site_file), "--yes", "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    steps = {s["id"]: s for s in json.loads(p.stdout)["hosts"]["cluster"]["steps"]}
+    assert steps["apply.workload"]["status"] == "applied"
+    err = steps["rollout"]["error"]
+    assert steps["rollout"]["status"] == "failed" and "rollout stalled" in err
+    assert any(r in err for r in reasons) and detail in err, err
+    assert steps["warmup"]["status"] == "skipped" and steps["apply.service"]["status"] == "skipped"
+    r = kubectl(site.kubeconfig_path, "get", "service", MODEL, "-n", NS, check=False)
+    assert r.returncode != 0 and "NotFound" in r.stderr               # traffic untouched
+    pods = pods_of(site, MODEL)
+    assert pods and all(WARM_LABEL not in p["metadata"].get("labels", {}) for p in pods)
+    # what the kubelet wrote, as kubectl shows it
+    cs = pods[0]["status"]["containerStatuses"][0]
+    if stall == "image":
+        assert pods[0]["status"]["phase"] == "Pending"
+        assert cs["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
+        events = kget(site, "events", "--field-selector", f"involvedObject.name={pods[0]['metadata']['name']}")
+        assert {"Pulling", "Failed"} <= {e["reason"] for e in events["items"]}
+    elif stall == "oomkilled":
+        assert cs["lastState"]["terminated"]["reason"] == "OOMKilled" and cs["restartCount"] >= 1
+        assert cs["lastState"]["terminated"]["exitCode"] == 137
+    else:
+        log = kubectl(site.kubeconfig_path, "logs", "-n", NS, pods[0]["metadata"]["name"]).stdout
+        assert "torch.OutOfMemoryError: CUDA out of memory" in log
+    model(site, "rollback", "--yes", check_rc=0)
+    wait_for(lambda: not pods_of(site, MODEL), 60, what="the model's pods to go")
+
+
 def test_preflight_refuses_no_gpus_and_no_fit(site, tmp_path):
     p = model(site, "apply", "--model", MODEL, "--replicas", "500", "--yes", "--json")
     assert p.returncode == 1
@@ -189,7 +240,7 @@ def test_preflight_refuses_no_gpus_and_no_fit(site, tmp_path):
 
 def test_killed_mid_rollout_then_resume_and_rollback(tmp_path):
     # model loads take long here: the console is killed while it watches the rollout
-    with start_demo_site(nodes=2, gpus_per_node=8, replicas=2, time_scale=1.0, model_load_s=25.0) as slow:
+    with start_demo_site(nodes=2, gpus_per_node=8, replicas=1, time_scale=1.0, model_load_s=25.0) as slow:
         before = cluster_listing(slow)
         env = dict(os.environ, PYTHONPATH=os.getcwd())
         proc = subprocess.Popen([sys.executable, "-m", "console", "model", "apply", "--model", MODEL,
