@@ -92,6 +92,9 @@ def test_plan_apply_reapply_and_later_pod(site, tmp_path):
     assert steps["rollout"]["status"] == "applied"
     assert steps["warmup"]["status"] == "applied"
     assert any("first" in n and "settled" in n for n in steps["warmup"]["notes"])
+    # the cache verdict is evidence: the demo's servers have no counters, their log says they compiled
+    assert all("compiled now (server log: INFO torch.compile takes" in n for n in steps["warmup"]["notes"]), \
+        steps["warmup"]["notes"]
 
     # what the preview showed is what kubectl reads back
     spec = spec_for(MODEL, replicas=2)

@@ -45,7 +45,7 @@ class ModelSpec:
     rollout_timeout_s: float = 1800.0
     labels: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = []
         if self.flavour not in FLAVOURS:
             problems.append(f"flavour: expected one of {', '.join(FLAVOURS)}, got {self.flavour!r}")
@@ -108,7 +108,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def spec_for(name: str, site_model=None, **overrides) -> ModelSpec:
+def spec_for(name: str, site_model: object | None = None, **overrides: Any) -> ModelSpec:
     """The spec of model `name`: its preset, then the site file's entry, then
     the command line's overrides (None: not given)."""
     values: dict[str, Any] = {"name": name, **PRESETS.get(name, {})}

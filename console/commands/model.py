@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, cast
 
 from console.safe_text import visible_text as visible
+
+if TYPE_CHECKING:   # the wizard and the client are imported when a command runs, not at parse time
+    from actions.model_load.spec import ModelSpec
+    from actions.runner import Progress, Runner, RunResult
+    from console.hosts.transport import Transport
+    from console.kube.client import KubeHttp
+    from console.site_config import ModelConfig
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
 # the options of console/cli.py SITE_OPTIONS this command uses
@@ -43,7 +51,7 @@ def _out(text: str) -> None:
     print(visible(text))
 
 
-def _site_model(args):
+def _site_model(args: argparse.Namespace) -> tuple[str | None, ModelConfig | None, str | None, str | None]:
     """(site name, site model entry or None, kubeconfig, context)."""
     from console.site_config import ConfigError, load_site, site_file_path
     path = site_file_path(getattr(args, "site", None))
@@ -63,7 +71,7 @@ def _site_model(args):
             getattr(args, "context", None) or site.cluster.context)
 
 
-def _spec(args, entry):
+def _spec(args: argparse.Namespace, entry: ModelConfig | None) -> ModelSpec:
     from actions.model_load.spec import spec_for
     name = args.model or (entry.name if entry is not None else "deepseek-r1-distill-qwen-14b")
     try:
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _progress(ev) -> None:
+def _progress(ev: Progress) -> None:
     if ev.kind == "step-progress":
         sys.stderr.write(visible(f"  {ev.step}: {ev.message}") + "\n")
     elif ev.kind == "step-done" and ev.status in ("applied", "failed", "rolled-back"):
@@ -88,7 +96,7 @@ def _progress(ev) -> None:
     sys.stderr.flush()
 
 
-def _emit(args, result) -> None:
+def _emit(args: argparse.Namespace, result: RunResult) -> None:
     from actions.text_report import render
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -96,7 +104,7 @@ def _emit(args, result) -> None:
         _out(render(result, title="Model load"))
 
 
-def _confirm(args, runner, action: str, what: str) -> str | None:
+def _confirm(args: argparse.Namespace, runner: Runner, action: str, what: str) -> str | None:
     if args.yes:
         return "--yes"
     if not sys.stdin.isatty():
@@ -112,8 +120,6 @@ def _confirm(args, runner, action: str, what: str) -> str | None:
 def _run(args: argparse.Namespace) -> int:
     from actions import journal
     from actions.confirm import ReadOnlyRefused
-    from actions.plan import CLUSTER, build_plan
-    from actions.runner import Runner
     from actions.text_report import render_run
     from actions.wizard_runner import build_runner, journal_site
 
@@ -128,8 +134,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from console.sim.demo_site import start_demo_site
         demo = start_demo_site(nodes=4, gpus_per_node=8, time_scale=30.0, model_load_s=60.0)
-        site_name, entry, kubeconfig, context = journal_site(is_demo=True, name=None), None, \
-            str(demo.kubeconfig_path), demo.context
+        site_name: str | None = journal_site(is_demo=True, name=None)
+        entry: ModelConfig | None = None
+        kubeconfig: str | None = str(demo.kubeconfig_path)
+        context: str | None = demo.context
     else:
         site_name, entry, kubeconfig, context = _site_model(args)
     try:
@@ -144,8 +152,7 @@ def _run(args: argparse.Namespace) -> int:
                               read_only=bool(getattr(args, "read_only", False)),
                               on_progress=None if args.json else _progress)
         try:
-            return _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
-                           hosts=dict(demo.hosts) if demo is not None else None)
+            return _action(args, spec, kube, runner, hosts=dict(demo.hosts) if demo is not None else None)
         except ReadOnlyRefused as e:
             print(f"dsconsole model: {e}", file=sys.stderr)
             return 2
@@ -162,11 +169,16 @@ def _run(args: argparse.Namespace) -> int:
             demo.stop()
 
 
-def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, hosts=None) -> int:
+def _action(args: argparse.Namespace, spec: ModelSpec, kube: KubeHttp, runner: Runner,
+            hosts: dict[str, Transport] | None = None) -> int:
+    from actions import journal
     from actions.model_load import manifests
     from actions.model_load.flavour import server_command
+    from actions.plan import CLUSTER, build_plan
+    from actions.runner import Runner
     # the GPU hosts (demo: the simulated ones) for the tuning check; not journaled as targets
-    plan = build_plan(WIZARD, {**(hosts or {}), CLUSTER: kube}, spec.to_params())
+    # the cluster target is the client (as the wizard screen passes it)
+    plan = build_plan(WIZARD, {**(hosts or {}), CLUSTER: cast("Transport", kube)}, spec.to_params())
     if args.action == "status":
         from actions.model_load.steps import RolloutStep
         pods = RolloutStep(kube, spec).observe()
