@@ -151,6 +151,15 @@ def test_plan_apply_reapply_and_later_pod(site, tmp_path):
     assert "apply" in actions and "rollback" in actions and "confirm" in actions
     applied = next(r for r in recs if r["action"] == "apply" and (r["args"].get("applied")))
     assert applied["args"]["applied"] == ["apply.workload", "rollout", "warmup", "apply.service"]
+    # a record per step, not only per target: every step of the run, then every step rolled back
+    run = applied["args"]["run_id"]
+    per_step = [(r["action"], r["args"]["step"], r["result"]) for r in recs
+                if r["action"].endswith("-step") and r["args"]["run_id"] == run]
+    assert [(a, s) for a, s, _r in per_step if a == "apply-step"] == [("apply-step", s) for s in (
+        "preflight.fit", "preflight.gpus", "preflight.image", "preflight.cache", "preflight.tuning",
+        "apply.workload", "rollout", "warmup", "apply.service")]
+    rolled = {s: r for a, s, r in per_step if a == "rollback-step"}
+    assert {"apply.workload", "apply.service"} <= set(rolled) and set(rolled.values()) == {"rolled-back"}
 
 
 def test_wrong_model_path_stops_before_traffic(site):
@@ -306,3 +315,43 @@ def test_a_long_step_reports_progress_and_can_be_paused_and_aborted():
         res2 = Runner().resume(res.run_id, build_plan("model-load", {CLUSTER: kube}, params), confirmation="test")
         assert res2.status == "complete", res2.message
         kube.close()
+
+
+def test_sglang_flags_mapped_previewed_exported_and_served(site, tmp_path):
+    """flavour sglang: the guide's settings become SGLang's own flags, the
+    preview says what SGLang has no equivalent for, the exported files are
+    what kubectl accepts, and the Deployment read back with kubectl runs
+    SGLang's launcher; it rolls out and warms on the demo site."""
+    from console.sim.site_objects import SGLANG_IMAGE
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(f"name: t\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: {site.context}\n"
+                         f"models:\n  - name: {MODEL}\n    flavour: sglang\n    image: {SGLANG_IMAGE}\n"
+                         "    replicas: 1\n")
+    p = model(site, "plan", "--site", str(site_file), "--export", str(tmp_path / "m"), check_rc=0)
+    for mapped in ("max batch 128 -> --max-running-requests 128", "tensor parallel 1 -> --tp-size 1",
+                   "GPU memory fraction 0.8 -> --mem-fraction-static 0.8",
+                   "allocator -> PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128",
+                   "torch.compile -> --enable-torch-compile"):
+        assert mapped in p.stdout, mapped
+    assert "! SGLang has no batching wait: max wait 50 ms is not applied" in p.stdout
+    assert "! SGLang does not read VLLM_CACHE_ROOT" in p.stdout
+    kubectl(site.kubeconfig_path, "apply", "--dry-run=server", "-f", str(tmp_path / "m"))
+
+    p = model(site, "apply", "--site", str(site_file), "--yes", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        c = kget(site, f"deployment/{MODEL}")["spec"]["template"]["spec"]["containers"][0]
+        assert c["image"] == SGLANG_IMAGE and c["command"] == ["python3"]
+        args = c["args"]
+        assert args[:2] == ["-m", "sglang.launch_server"]
+        flags = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+        assert (flags["--tp-size"], flags["--mem-fraction-static"], flags["--max-running-requests"]) == \
+            ("1", "0.8", "128")
+        assert "--enable-torch-compile" in args and "--tensor-parallel-size" not in args
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128" and env["TORCHINDUCTOR_CACHE_DIR"]
+        warm = [q for q in pods_of(site, MODEL) if q["metadata"]["labels"].get(WARM_LABEL) == "true"]
+        assert len(warm) == 1 and endpoints_ips(site, MODEL) == {warm[0]["status"]["podIP"]}
+    finally:
+        model(site, "rollback", "--yes", check_rc=0)
+        wait_for(lambda: not pods_of(site, MODEL), 60, what="the model's pods to go")
