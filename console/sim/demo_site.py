@@ -296,7 +296,10 @@ class DemoSite:
         if self._balancer is None:
             from .lb_proxy import LbProxy, UpstreamServer
             pool = self.model_servers
-            servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses())]
+            # the servers of deepseek-v3 only: on 8-GPU nodes the 14B model's
+            # servers run beside them and answer to another model name
+            model = os.path.basename(main_model(self.gpus_per_node).model_path)
+            servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses(model))]
             self._balancer = LbProxy(servers, refuses=pool.refuses).start()
         return self._balancer
 
