@@ -209,6 +209,14 @@ class Runner:
                 raise
             self._audit_missing.append(f"{action} {host or ''} {result}: {e}".replace("  ", " "))
 
+    def _audit_step(self, action: str, target: str, wizard: str, run_id: str, sr: StepResult) -> None:
+        """One record per step the run ran (action "apply-step", "resume-step",
+        "rollback-step"), written as it ends, before the target's summary
+        record: a run killed mid-plan leaves in the log what it did so far."""
+        self._audit(f"{action}-step", host=target,
+                    args={"wizard": wizard, "run_id": run_id, "step": sr.id, "title": sr.title},
+                    result=f"failed: {sr.error}" if sr.status == FAILED else sr.status)
+
     def _take_audit_missing(self) -> list[str]:
         missing, self._audit_missing = self._audit_missing, []
         return missing
@@ -398,6 +406,7 @@ class Runner:
                     if note:
                         sr.notes = (note, *sr.notes)
                 steps.append(sr)
+                self._audit_step(action, hp.host, plan.wizard, run_id, sr)
                 self._progress("step-done", action, host=hp.host, step=step.id, status=sr.status,
                                run_id=run_id, message=sr.error or (sr.check.summary if sr.check else ""))
                 if sr.status == FAILED:
@@ -520,6 +529,7 @@ class Runner:
                     failure = f"step {step_id}: {_err(e)}"
                     if self.stop_all_on_failure:
                         stop.set()
+                self._audit_step("rollback", hp.host, state.wizard, run_id, steps[-1])
                 self._progress("step-done", "rollback", host=hp.host, step=step_id,
                                status=steps[-1].status, run_id=run_id, message=steps[-1].error or "")
             rolled = [s.id for s in steps if s.status == ROLLED_BACK]

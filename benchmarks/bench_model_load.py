@@ -32,7 +32,8 @@ def main() -> None:
           f"({60 / a.time_scale:.1f} s real), warmup {a.parallel} pods at once, cpus {os.cpu_count()}")
     print(f"  {'replicas':>8} {'apply->all ready':>17} {'warmup':>9} {'total':>9}")
     for n in (int(x) for x in a.replicas.split(",")):
-        nodes = max(2, (n + 7) // 8 + 1)
+        # one node for the demo's own 671B replica (and its 14B pods beside it)
+        nodes = max(2, (n + 7) // 8 + 2)
         with start_demo_site(nodes=nodes, gpus_per_node=8, replicas=1, time_scale=a.time_scale,
                              model_load_s=60.0, traffic=False) as site:
             kube = KubeHttp(resolve(str(site.kubeconfig_path), site.context))

@@ -54,7 +54,7 @@ def hostile_site(tmp_path_factory):
            "metadata": {"name": "hostile-pod", "namespace": "deepseek",
                         "labels": {"app": "evil", "version": "VER" + HOSTILE},
                         "annotations": {"note": "ANN" + HOSTILE}},
-           "spec": {"containers": [{"name": "c", "image": "x",
+           "spec": {"containers": [{"name": "c", "image": "vllm/vllm-openai:v0.8.5",
                                     "env": [{"name": "MODEL_PATH", "value": "/models/LOG" + HOSTILE}]}]}})
     apply({"apiVersion": "v1", "kind": "Event",
            "metadata": {"name": "hostile-event", "namespace": "deepseek"},

@@ -29,7 +29,7 @@ NS = "deepseek"
 
 @pytest.fixture(scope="module")
 def site():
-    s = start_demo_site(nodes=3, gpus_per_node=8, replicas=4, time_scale=40.0, model_load_s=40.0)
+    s = start_demo_site(nodes=3, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
     yield s
     s.stop()
 
@@ -92,6 +92,9 @@ def test_plan_apply_reapply_and_later_pod(site, tmp_path):
     assert steps["rollout"]["status"] == "applied"
     assert steps["warmup"]["status"] == "applied"
     assert any("first" in n and "settled" in n for n in steps["warmup"]["notes"])
+    # the cache verdict is evidence: the demo's servers have no counters, their log says they compiled
+    assert all("compiled now (server log: INFO torch.compile takes" in n for n in steps["warmup"]["notes"]), \
+        steps["warmup"]["notes"]
 
     # what the preview showed is what kubectl reads back
     spec = spec_for(MODEL, replicas=2)
@@ -148,6 +151,15 @@ def test_plan_apply_reapply_and_later_pod(site, tmp_path):
     assert "apply" in actions and "rollback" in actions and "confirm" in actions
     applied = next(r for r in recs if r["action"] == "apply" and (r["args"].get("applied")))
     assert applied["args"]["applied"] == ["apply.workload", "rollout", "warmup", "apply.service"]
+    # a record per step, not only per target: every step of the run, then every step rolled back
+    run = applied["args"]["run_id"]
+    per_step = [(r["action"], r["args"]["step"], r["result"]) for r in recs
+                if r["action"].endswith("-step") and r["args"]["run_id"] == run]
+    assert [(a, s) for a, s, _r in per_step if a == "apply-step"] == [("apply-step", s) for s in (
+        "preflight.fit", "preflight.gpus", "preflight.image", "preflight.cache", "preflight.tuning",
+        "apply.workload", "rollout", "warmup", "apply.service")]
+    rolled = {s: r for a, s, r in per_step if a == "rollback-step"}
+    assert {"apply.workload", "apply.service"} <= set(rolled) and set(rolled.values()) == {"rolled-back"}
 
 
 def test_wrong_model_path_stops_before_traffic(site):
@@ -164,6 +176,57 @@ def test_wrong_model_path_stops_before_traffic(site):
     assert r.returncode != 0 and "NotFound" in r.stderr               # traffic untouched
     assert all(WARM_LABEL not in p["metadata"].get("labels", {}) for p in pods_of(site, name))
     model(site, "rollback", "--yes", check_rc=0)
+
+
+STALLS = {
+    # an image on no node, an in-site registry configured that cannot serve it
+    "image": ("    image: registry.local:5000/vllm/vllm-openai:v0.9.1\n    registry: registry.local:5000\n",
+              ("ImagePullBackOff", "ErrImagePull"), "registry.local:5000/vllm/vllm-openai:v0.9.1 is not on"),
+    # 14B in BF16 stages ~22 GiB through host memory: a 16Gi limit is OOM-killed
+    "oomkilled": ("    memory: 16Gi\n", ("OOMKilled",), "memory limit 16Gi is too small"),
+    # the operator believed the GPUs had 200 GiB: preflight passes, the H200's
+    # 140 GiB x 0.18 cannot hold the 27.6 GiB of weights
+    "cuda-oom": ("    gpu_memory_gib: 200\n    memory_fraction: 0.18\n", ("CUDA out of memory",),
+                 "PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128"),
+}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_rollout_stall_is_named_and_traffic_untouched(site, tmp_path, stall):
+    """The simulator fails the pods as a kubelet would (image pull, OOM killer,
+    CUDA OOM in the server's log); the run stops at the rollout, names the
+    cause, and never creates the Service nor labels a pod warm."""
+    extra, reasons, detail = STALLS[stall]
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(f"name: t\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: {site.context}\n"
+                         f"models:\n  - name: {MODEL}\n    replicas: 1\n" + extra)
+    p = model(site, "apply", "--site", str(site_file), "--yes", "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    steps = {s["id"]: s for s in json.loads(p.stdout)["hosts"]["cluster"]["steps"]}
+    assert steps["apply.workload"]["status"] == "applied"
+    err = steps["rollout"]["error"]
+    assert steps["rollout"]["status"] == "failed" and "rollout stalled" in err
+    assert any(r in err for r in reasons) and detail in err, err
+    assert steps["warmup"]["status"] == "skipped" and steps["apply.service"]["status"] == "skipped"
+    r = kubectl(site.kubeconfig_path, "get", "service", MODEL, "-n", NS, check=False)
+    assert r.returncode != 0 and "NotFound" in r.stderr               # traffic untouched
+    pods = pods_of(site, MODEL)
+    assert pods and all(WARM_LABEL not in p["metadata"].get("labels", {}) for p in pods)
+    # what the kubelet wrote, as kubectl shows it
+    cs = pods[0]["status"]["containerStatuses"][0]
+    if stall == "image":
+        assert pods[0]["status"]["phase"] == "Pending"
+        assert cs["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
+        events = kget(site, "events", "--field-selector", f"involvedObject.name={pods[0]['metadata']['name']}")
+        assert {"Pulling", "Failed"} <= {e["reason"] for e in events["items"]}
+    elif stall == "oomkilled":
+        assert cs["lastState"]["terminated"]["reason"] == "OOMKilled" and cs["restartCount"] >= 1
+        assert cs["lastState"]["terminated"]["exitCode"] == 137
+    else:
+        log = kubectl(site.kubeconfig_path, "logs", "-n", NS, pods[0]["metadata"]["name"]).stdout
+        assert "torch.OutOfMemoryError: CUDA out of memory" in log
+    model(site, "rollback", "--yes", check_rc=0)
+    wait_for(lambda: not pods_of(site, MODEL), 60, what="the model's pods to go")
 
 
 def test_preflight_refuses_no_gpus_and_no_fit(site, tmp_path):
@@ -189,7 +252,7 @@ def test_preflight_refuses_no_gpus_and_no_fit(site, tmp_path):
 
 def test_killed_mid_rollout_then_resume_and_rollback(tmp_path):
     # model loads take long here: the console is killed while it watches the rollout
-    with start_demo_site(nodes=2, gpus_per_node=8, replicas=2, time_scale=1.0, model_load_s=25.0) as slow:
+    with start_demo_site(nodes=2, gpus_per_node=8, replicas=1, time_scale=1.0, model_load_s=25.0) as slow:
         before = cluster_listing(slow)
         env = dict(os.environ, PYTHONPATH=os.getcwd())
         proc = subprocess.Popen([sys.executable, "-m", "console", "model", "apply", "--model", MODEL,
@@ -252,3 +315,43 @@ def test_a_long_step_reports_progress_and_can_be_paused_and_aborted():
         res2 = Runner().resume(res.run_id, build_plan("model-load", {CLUSTER: kube}, params), confirmation="test")
         assert res2.status == "complete", res2.message
         kube.close()
+
+
+def test_sglang_flags_mapped_previewed_exported_and_served(site, tmp_path):
+    """flavour sglang: the guide's settings become SGLang's own flags, the
+    preview says what SGLang has no equivalent for, the exported files are
+    what kubectl accepts, and the Deployment read back with kubectl runs
+    SGLang's launcher; it rolls out and warms on the demo site."""
+    from console.sim.site_objects import SGLANG_IMAGE
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(f"name: t\ncluster:\n  kubeconfig: {site.kubeconfig_path}\n  context: {site.context}\n"
+                         f"models:\n  - name: {MODEL}\n    flavour: sglang\n    image: {SGLANG_IMAGE}\n"
+                         "    replicas: 1\n")
+    p = model(site, "plan", "--site", str(site_file), "--export", str(tmp_path / "m"), check_rc=0)
+    for mapped in ("max batch 128 -> --max-running-requests 128", "tensor parallel 1 -> --tp-size 1",
+                   "GPU memory fraction 0.8 -> --mem-fraction-static 0.8",
+                   "allocator -> PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128",
+                   "torch.compile -> --enable-torch-compile"):
+        assert mapped in p.stdout, mapped
+    assert "! SGLang has no batching wait: max wait 50 ms is not applied" in p.stdout
+    assert "! SGLang does not read VLLM_CACHE_ROOT" in p.stdout
+    kubectl(site.kubeconfig_path, "apply", "--dry-run=server", "-f", str(tmp_path / "m"))
+
+    p = model(site, "apply", "--site", str(site_file), "--yes", "--json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    try:
+        c = kget(site, f"deployment/{MODEL}")["spec"]["template"]["spec"]["containers"][0]
+        assert c["image"] == SGLANG_IMAGE and c["command"] == ["python3"]
+        args = c["args"]
+        assert args[:2] == ["-m", "sglang.launch_server"]
+        flags = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+        assert (flags["--tp-size"], flags["--mem-fraction-static"], flags["--max-running-requests"]) == \
+            ("1", "0.8", "128")
+        assert "--enable-torch-compile" in args and "--tensor-parallel-size" not in args
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        assert env["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128" and env["TORCHINDUCTOR_CACHE_DIR"]
+        warm = [q for q in pods_of(site, MODEL) if q["metadata"]["labels"].get(WARM_LABEL) == "true"]
+        assert len(warm) == 1 and endpoints_ips(site, MODEL) == {warm[0]["status"]["podIP"]}
+    finally:
+        model(site, "rollback", "--yes", check_rc=0)
+        wait_for(lambda: not pods_of(site, MODEL), 60, what="the model's pods to go")

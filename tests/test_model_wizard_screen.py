@@ -23,7 +23,7 @@ async def test_model_command_plan_to_warm():
     from console.kube.client import object_path
     from console.site_session import SiteSession
     from screens.app import DashboardApp
-    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=2, time_scale=40.0, model_load_s=40.0)
+    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
     session.start()
     try:
         assert session.wait_ready(30), session.start_error

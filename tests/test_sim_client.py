@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(90)
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    s = start_demo_site(nodes=6, gpus_per_node=8, replicas=12, time_scale=50, model_load_s=20,
+    s = start_demo_site(nodes=6, gpus_per_node=4, replicas=12, time_scale=50, model_load_s=20,
                         kubeconfig=tmp_path_factory.mktemp("sim") / "kubeconfig")
     yield s
     s.stop()

@@ -45,10 +45,11 @@ spec:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    # 4 nodes x 8 GPUs, one deepseek-v3 pod per node; 20 simulated s per real s,
+    # 4 nodes x 8 GPUs: two deepseek-v3 replicas (671B, a whole node each), four
+    # of the 14B model on the third node; 20 simulated s per real s,
     # model load 40 simulated s (2 real s)
     kc = tmp_path_factory.mktemp("sim") / "kubeconfig"
-    s = ServedSite(kc, "--nodes", "4", "--replicas", "4", "--time-scale", "20", "--model-load", "40")
+    s = ServedSite(kc, "--nodes", "4", "--replicas", "2", "--time-scale", "20", "--model-load", "40")
     yield s
     assert s.stop() == 0, s.err.text
 
@@ -76,12 +77,14 @@ def test_get_nodes_and_pods_with_selectors(site):
 
     every = json.loads(kubectl(kc, "get", "pods", "-A", "-o", "json").stdout)["items"]
     on_node1 = sorted(p["metadata"]["name"] for p in every if p["spec"].get("nodeName") == "gpu-node-0001")
-    assert len(every) == 4 + 4 * 4  # model pods + 4 DaemonSets x 4 nodes
+    assert len(every) == 2 + 4 + 4 * 4  # model pods (671B, 14B) + 4 DaemonSets x 4 nodes
     got = names(kubectl(kc, "get", "pods", "-A", "--field-selector", "spec.nodeName=gpu-node-0001",
                         "-o", "name").stdout)
     assert got == on_node1
     model = names(kubectl(kc, "get", "pods", "-A", "-l", "app=deepseek-server,version=blue", "-o", "name").stdout)
-    assert len(model) == 4 and all(n.startswith("deepseek-v3-") for n in model)
+    assert len(model) == 2 and all(n.startswith("deepseek-v3-") for n in model)
+    small = names(kubectl(kc, "get", "pods", "-A", "-l", "app=deepseek-r1-14b-server", "-o", "name").stdout)
+    assert len(small) == 4 and all(n.startswith("deepseek-r1-14b-") for n in small)
     both = names(kubectl(kc, "get", "pods", "-A", "-l", "app=deepseek-server",
                          "--field-selector", "spec.nodeName=gpu-node-0001,status.phase=Running", "-o", "name").stdout)
     assert len(both) == 1 and both[0] in on_node1
@@ -257,7 +260,7 @@ def test_top_nodes_and_pods(site):
     nodes = kubectl(kc, "top", "nodes").stdout.splitlines()
     assert nodes[0].split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"] and len(nodes) == 5
     pods = kubectl(kc, "top", "pods", "-n", "deepseek", "-l", "app=deepseek-server").stdout.splitlines()
-    assert len(pods) == 5 and all(ln.split()[1].endswith("m") for ln in pods[1:])
+    assert len(pods) == 3 and all(ln.split()[1].endswith("m") for ln in pods[1:])   # header + 2 replicas
 
 
 def test_logs(site):

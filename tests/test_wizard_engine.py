@@ -121,8 +121,15 @@ def test_connection_lost_mid_apply_then_resume_then_rollback_to_the_byte(hosts):
     assert SWAP_FILE not in victim.files             # created by the run: removed again
     assert journal.load(result.run_id).status == journal.ROLLED_BACK_RUN
     assert audit.verify().ok
-    assert [r["action"] for r in audit.AuditLog().records() if r["host"] == victim.name] == \
-        ["apply", "resume", "rollback"]
+    records = [r for r in audit.AuditLog().records() if r["host"] == victim.name]
+    assert [r["action"] for r in records if not r["action"].endswith("-step")] == ["apply", "resume", "rollback"]
+    # and a record per step, each before its target's summary: the lost link shows on its step
+    steps = [(r["action"], r["args"]["step"], r["result"].split(":")[0]) for r in records
+             if r["action"].endswith("-step")]
+    assert ("apply-step", "swappiness", "applied") in steps and ("apply-step", "thp", "failed") in steps
+    assert ("resume-step", "thp", "applied") in steps
+    assert ("rollback-step", "thp", "rolled-back") in steps and ("rollback-step", "swappiness", "rolled-back") in steps
+    assert records[-1]["action"] == "rollback"
 
 
 def test_a_failure_can_stop_every_host(hosts):

@@ -3,7 +3,7 @@ own client (console/kube/client.py): nodes and their free GPUs, the model's
 pods, their events and log tails."""
 from __future__ import annotations
 
-from console.kube.client import KubeApiError, object_path
+from console.kube.client import KubeApiError, KubeHttp, object_path
 
 GPU = "nvidia.com/gpu"
 
@@ -12,7 +12,7 @@ def selector(labels: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
-def get_or_none(kube, kind: str, namespace: str | None, name: str) -> dict | None:
+def get_or_none(kube: KubeHttp, kind: str, namespace: str | None, name: str) -> dict | None:
     try:
         return kube.get_object(kind, namespace, name)
     except KubeApiError as e:
@@ -21,20 +21,20 @@ def get_or_none(kube, kind: str, namespace: str | None, name: str) -> dict | Non
         raise
 
 
-def items(kube, kind: str, namespace: str | None = None, **params) -> list[dict]:
+def items(kube: KubeHttp, kind: str, namespace: str | None = None, **params: str) -> list[dict]:
     return kube.get_json(object_path(kind, namespace), params or None).get("items") or []
 
 
-def pods(kube, namespace: str, labels: dict) -> list[dict]:
+def pods(kube: KubeHttp, namespace: str, labels: dict) -> list[dict]:
     return [p for p in items(kube, "pods", namespace, labelSelector=selector(labels))
             if not p["metadata"].get("deletionTimestamp")]
 
 
-def pod_events(kube, namespace: str, name: str) -> list[dict]:
+def pod_events(kube: KubeHttp, namespace: str, name: str) -> list[dict]:
     return items(kube, "events", namespace, fieldSelector=f"involvedObject.name={name}")
 
 
-def pod_log_tail(kube, namespace: str, name: str, lines: int = 40) -> str:
+def pod_log_tail(kube: KubeHttp, namespace: str, name: str, lines: int = 40) -> str:
     try:
         return kube.request(object_path("pods", namespace, name) + "/log", {"tailLines": str(lines)}).data.decode(
             "utf-8", "replace")
@@ -42,7 +42,7 @@ def pod_log_tail(kube, namespace: str, name: str, lines: int = 40) -> str:
         return ""
 
 
-def _quantity(v) -> float:
+def _quantity(v: object) -> float:
     s = str(v)
     return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
 
@@ -53,12 +53,12 @@ def node_ready(node: dict) -> bool:
         for c in (node.get("status") or {}).get("conditions") or ())
 
 
-def gpu_nodes(kube) -> list[dict]:
+def gpu_nodes(kube: KubeHttp) -> list[dict]:
     return [n for n in items(kube, "nodes") if _quantity(((n.get("status") or {}).get("allocatable") or {})
                                                          .get(GPU, 0)) > 0]
 
 
-def free_gpus(kube, nodes: list[dict], exclude_labels: dict | None = None) -> dict[str, int]:
+def free_gpus(kube: KubeHttp, nodes: list[dict], exclude_labels: dict | None = None) -> dict[str, int]:
     """Free nvidia.com/gpu per Ready, schedulable node; pods matching
     exclude_labels (the model's own, which a re-apply replaces) count as free."""
     used: dict[str, float] = {}

@@ -34,13 +34,19 @@ def server_command(spec: ModelSpec) -> ServerCommand:
                 "--port", str(spec.port), "--host", "0.0.0.0", "--served-model-name", spec.served_model_name,
                 "--tp-size", str(spec.tensor_parallel),
                 "--mem-fraction-static", f"{spec.memory_fraction:g}",
-                "--max-running-requests", str(spec.max_batch)]
+                "--max-running-requests", str(spec.max_batch),
+                # SGLang compiles only when asked (vLLM does by default), and
+                # serves /metrics only when asked (the warmup reads it)
+                "--enable-torch-compile", "--enable-metrics"]
         mapping = [f"max batch {spec.max_batch} -> --max-running-requests {spec.max_batch}",
                    f"tensor parallel {spec.tensor_parallel} -> --tp-size {spec.tensor_parallel}",
                    f"GPU memory fraction {spec.memory_fraction:g} -> --mem-fraction-static {spec.memory_fraction:g}",
-                   f"allocator -> PYTORCH_CUDA_ALLOC_CONF={spec.alloc_conf}"]
+                   f"allocator -> PYTORCH_CUDA_ALLOC_CONF={spec.alloc_conf}",
+                   "torch.compile -> --enable-torch-compile (off by default in SGLang)"]
         notes = [f"SGLang has no batching wait: max wait {spec.max_wait_ms} ms is not applied "
-                 "(its scheduler batches continuously)"]
+                 "(its scheduler batches continuously)",
+                 "SGLang does not read VLLM_CACHE_ROOT: its compiled graphs persist through "
+                 "TORCHINDUCTOR_CACHE_DIR and TRITON_CACHE_DIR only"]
     return ServerCommand(tuple(args) + tuple(spec.extra_args), tuple(env), tuple(notes), tuple(mapping))
 
 

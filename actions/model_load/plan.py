@@ -2,7 +2,11 @@
 "model-load" in actions.plan.WIZARDS; params are ModelSpec.to_params()."""
 from __future__ import annotations
 
+from console.hosts.transport import Transport
+from console.kube.client import KubeHttp
+
 from ..plan import CLUSTER, HostPlan, Plan
+from ..step import Step
 from . import manifests
 from .spec import ModelSpec
 from .steps import (
@@ -19,7 +23,7 @@ from .steps import (
 WIZARD = "model-load"
 
 
-def steps_for(kube, spec: ModelSpec, hosts: dict | None = None) -> list:
+def steps_for(kube: KubeHttp, spec: ModelSpec, hosts: dict[str, Transport] | None = None) -> list[Step]:
     return [FitCheck(kube, spec), GpuCapacityCheck(kube, spec), ImageCheck(kube, spec),
             CompileCacheCheck(kube, spec), HostTuningCheck(kube, spec, hosts or {}),
             ApplyObjects(kube, spec, "apply.workload", "Deployment and PodDisruptionBudget",

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PHASES = ("pending", "scheduled", "image present", "loading weights", "compiling", "ready")
-ALLOC_ADVICE = ("CUDA out of memory: lower the GPU memory fraction or --max-num-seqs, or set "
-                "PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128 against fragmentation")
+ALLOC_ADVICE = ("CUDA out of memory: the replica's share of the weights does not fit the GPU memory it may use: "
+                "raise tensor parallel (more GPUs a replica) or the GPU memory fraction; if it ran out while "
+                "serving, lower the max batch (--max-num-seqs); against fragmentation keep "
+                "PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:128 (the guide's setting)")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,13 @@ def _ready(pod: dict) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or ())
 
 
+def _memory_limit(pod: dict, container: str | None) -> str | None:
+    for c in (pod.get("spec") or {}).get("containers") or ():
+        if c.get("name") == container:
+            return ((c.get("resources") or {}).get("limits") or {}).get("memory")
+    return None
+
+
 def pod_progress(pod: dict, events: list[dict], log: str) -> PodProgress:
     name = pod["metadata"]["name"]
     st = pod.get("status") or {}
@@ -44,15 +53,20 @@ def pod_progress(pod: dict, events: list[dict], log: str) -> PodProgress:
     reasons = [e.get("reason", "") for e in events]
     messages = {e.get("reason", ""): e.get("message", "") for e in events}
     cause = None
+    node = (pod.get("spec") or {}).get("nodeName") or "its node"
     for c in css:
         waiting = (c.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
-            cause = f"image {c.get('image')} missing on the node and no registry to pull it from"
+            cause = (f"{waiting['reason']}: image {c.get('image')} is not on {node} and there is no registry "
+                     "to pull it from (load it on the node, or configure an in-site registry)")
         last = (c.get("lastState") or {}).get("terminated") or {}
         if last.get("reason") == "OOMKilled":
-            cause = "OOMKilled: the container memory limit is too small for loading the weights"
-    if "CUDA out of memory" in log or "OutOfMemoryError" in log:
-        cause = ALLOC_ADVICE
+            limit = _memory_limit(pod, c.get("name"))
+            cause = (f"OOMKilled (exit {last.get('exitCode', 137)}): the container memory limit"
+                     f"{' ' + limit if limit else ''} is too small for loading the weights; raise memory")
+    oom_line = next((ln for ln in log.splitlines() if "CUDA out of memory" in ln or "OutOfMemoryError" in ln), None)
+    if oom_line is not None:
+        cause = f"{ALLOC_ADVICE} (log: {oom_line.strip()[:240]})"
     elif "No such file or directory" in log and restarts:
         missing = log[log.index("No such file or directory"):].splitlines()[0]
         cause = f"the model path has no weights on the node ({missing.strip()}); check model_path"

@@ -47,7 +47,7 @@ class ModelSpec:
     served_name: str = ""                          # the model name clients ask for (default: name);
                                                    # the blue-green colours serve their model's name
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = []
         if self.flavour not in FLAVOURS:
             problems.append(f"flavour: expected one of {', '.join(FLAVOURS)}, got {self.flavour!r}")
@@ -114,7 +114,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def spec_for(name: str, site_model=None, **overrides) -> ModelSpec:
+def spec_for(name: str, site_model: object | None = None, **overrides: Any) -> ModelSpec:
     """The spec of model `name`: its preset, then the site file's entry, then
     the command line's overrides (None: not given)."""
     values: dict[str, Any] = {"name": name, **PRESETS.get(name, {})}

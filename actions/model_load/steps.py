@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import difflib
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import yaml
 
-from console.kube.client import KubeApiError, object_path
+from console.hosts.transport import Transport
+from console.kube.client import KubeApiError, KubeHttp, object_path
 
 from ..step import OK, WARN, BeforeState, CheckResult, Step, StepError, VerifyResult
 from . import cluster_reads as cr
 from . import manifests
 from .fit import fit
-from .rollout import pod_progress
+from .rollout import PodProgress, pod_progress
 from .spec import WARM_LABEL, ModelSpec
-from .warmup import SettleRule, warm_endpoint
+from .warmup import SettleRule, ShapeReport, compile_cache_from_log, warm_endpoint
 
 MIB = 1024 ** 2
 # fields the server owns: ignored when comparing an object with what it was
@@ -41,8 +43,9 @@ def comparable(obj: dict | None) -> dict | None:
 
 
 class ModelStep(Step):
-    def __init__(self, kube, spec: ModelSpec):
-        super().__init__(kube)
+    def __init__(self, kube: KubeHttp, spec: ModelSpec):
+        # the cluster is this step's target (Step.host is typed for host steps)
+        super().__init__(cast(Transport, kube))
         self.kube = kube
         self.spec = spec
 
@@ -65,7 +68,7 @@ class PreflightStep(ModelStep):
 class FitCheck(PreflightStep):
     id, title = "preflight.fit", "model fits the GPUs"
 
-    def findings(self):
+    def findings(self) -> tuple[str, tuple[str, ...]]:
         gib = self.spec.gpu_memory_gib
         if not gib:
             mems = [int(n["metadata"].get("labels", {}).get("nvidia.com/gpu.memory", 0))
@@ -84,7 +87,7 @@ class FitCheck(PreflightStep):
 class GpuCapacityCheck(PreflightStep):
     id, title = "preflight.gpus", "free GPUs for every replica"
 
-    def findings(self):
+    def findings(self) -> tuple[str, tuple[str, ...]]:
         free = cr.free_gpus(self.kube, cr.gpu_nodes(self.kube), self.spec.selector)
         per = self.spec.gpus_per_replica
         fits = {n: f // per for n, f in free.items() if f >= per}
@@ -100,7 +103,7 @@ class GpuCapacityCheck(PreflightStep):
 class ImageCheck(PreflightStep):
     id, title = "preflight.image", "image present on the nodes"
 
-    def findings(self):
+    def findings(self) -> tuple[str, tuple[str, ...]]:
         nodes = cr.gpu_nodes(self.kube)
         have = [n["metadata"]["name"] for n in nodes if self.spec.image in cr.node_images(n)]
         if self.spec.registry:
@@ -116,7 +119,7 @@ class ImageCheck(PreflightStep):
 class CompileCacheCheck(PreflightStep):
     id, title = "preflight.cache", "compile-cache volume"
 
-    def findings(self):
+    def findings(self) -> tuple[str, tuple[str, ...]]:
         where = self.spec.compile_cache
         env = ", ".join(k for k, _v in manifests.CACHE_ENV)
         if where.startswith("pvc:"):
@@ -137,7 +140,7 @@ class HostTuningCheck(ModelStep):
     reported (a warning), not a refusal."""
     id, title, report_only = "preflight.tuning", "hosts pass the tuning checks", True
 
-    def __init__(self, kube, spec, hosts: dict):
+    def __init__(self, kube: KubeHttp, spec: ModelSpec, hosts: dict[str, Transport]):
         super().__init__(kube, spec)
         self.hosts = hosts
 
@@ -165,11 +168,11 @@ class ApplyObjects(ModelStep):
     the live objects (None: absent). Rollback deletes what the run created
     and puts back what it changed (other managers' later edits included)."""
 
-    def __init__(self, kube, spec, step_id: str, title: str, objects: list[dict]):
+    def __init__(self, kube: KubeHttp, spec: ModelSpec, step_id: str, title: str, objects: list[dict]):
         super().__init__(kube, spec)
         self.id, self.title, self.objects = step_id, title, objects
 
-    def _live(self, obj):
+    def _live(self, obj: dict) -> dict | None:
         md = obj["metadata"]
         return cr.get_or_none(self.kube, obj["kind"], md.get("namespace"), md["name"])
 
@@ -223,9 +226,9 @@ class RolloutStep(ModelStep):
     id, title, long = "rollout", "rollout", True
     poll_s = 0.5
 
-    def __init__(self, kube, spec):
+    def __init__(self, kube: KubeHttp, spec: ModelSpec):
         super().__init__(kube, spec)
-        self.progress: list = []
+        self.progress: list[PodProgress] = []
 
     def check(self) -> CheckResult:
         ready = sum(1 for p in self.observe() if p.phase == "ready")
@@ -233,7 +236,7 @@ class RolloutStep(ModelStep):
         return CheckResult(not done, f"rollout: {ready} of {self.spec.replicas} pod(s) ready",
                            status=OK if done else "needed")
 
-    def observe(self):
+    def observe(self) -> list[PodProgress]:
         out = []
         for pod in cr.pods(self.kube, self.spec.namespace, self.spec.selector):
             name = pod["metadata"]["name"]
@@ -277,9 +280,9 @@ class WarmupStep(ModelStep):
     until then."""
     id, title, long = "warmup", "compiled warmup", True
 
-    def __init__(self, kube, spec):
+    def __init__(self, kube: KubeHttp, spec: ModelSpec):
         super().__init__(kube, spec)
-        self.reports: dict[str, list] = {}
+        self.reports: dict[str, list[ShapeReport]] = {}
 
     def cold_pods(self) -> list[dict]:
         return [p for p in cr.pods(self.kube, self.spec.namespace, self.spec.selector)
@@ -299,10 +302,15 @@ class WarmupStep(ModelStep):
         pods = self.cold_pods()
         done: list[str] = []
 
-        def warm(pod):
+        def warm(pod: dict) -> str:
             name = pod["metadata"]["name"]
             host, port = pod_endpoint(pod, self.spec.port)
             reps = warm_endpoint(host, port, None, self.spec.shapes, rule, self.control.checkpoint)
+            if any(r.cache.verdict == "unknown" for r in reps):
+                # no counters on /metrics (vLLM has none): what the server's log says
+                said = compile_cache_from_log(cr.pod_log_tail(self.kube, self.spec.namespace, name, 400))
+                if said is not None:
+                    reps = [r.with_cache(said) if r.cache.verdict == "unknown" else r for r in reps]
             self.reports[name] = reps
             if not all(r.settled for r in reps):
                 raise StepError(f"{name}: latency did not settle: "
@@ -334,5 +342,5 @@ class WarmupStep(ModelStep):
                     if e.status != 404:
                         raise
 
-    def restored(self, now, before) -> bool:
+    def restored(self, now: BeforeState, before: BeforeState) -> bool:
         return True

@@ -10,9 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, cast
 
 from console.commands.wizard_cli import BadInput, confirm, default_run, open_cluster, print_progress, run_action
 from console.safe_text import visible_text as visible
+
+if TYPE_CHECKING:   # the wizard and the client are imported when a command runs, not at parse time
+    from actions.model_load.spec import ModelSpec
+    from actions.runner import Runner, RunResult
+    from console.hosts.transport import Transport
+    from console.kube.client import KubeHttp
+    from console.site_config import ModelConfig
 
 ACTIONS = ("plan", "apply", "warmup", "status", "rollback", "resume", "runs")
 # the options of console/cli.py SITE_OPTIONS this command uses
@@ -40,7 +48,7 @@ def _out(text: str) -> None:
     print(visible(text))
 
 
-def _site_model(args):
+def _site_model(args: argparse.Namespace) -> tuple[str | None, ModelConfig | None, str | None, str | None]:
     """(site name, site model entry or None, kubeconfig, context)."""
     from console.site_config import ConfigError, load_site, site_file_path
     path = site_file_path(getattr(args, "site", None))
@@ -60,7 +68,7 @@ def _site_model(args):
             getattr(args, "context", None) or site.cluster.context)
 
 
-def _spec(args, entry):
+def _spec(args: argparse.Namespace, entry: ModelConfig | None) -> ModelSpec:
     from actions.model_load.spec import spec_for
     name = args.model or (entry.name if entry is not None else "deepseek-r1-distill-qwen-14b")
     try:
@@ -77,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _emit(args, result) -> None:
+def _emit(args: argparse.Namespace, result: RunResult) -> None:
     from actions.text_report import render
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -87,8 +95,6 @@ def _emit(args, result) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from actions import journal
-    from actions.plan import CLUSTER, build_plan
-    from actions.runner import Runner
     from actions.text_report import render_run
     from actions.wizard_runner import build_runner, journal_site
 
@@ -103,8 +109,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.demo:
         from console.sim.demo_site import start_demo_site
         demo = start_demo_site(nodes=4, gpus_per_node=8, time_scale=30.0, model_load_s=60.0)
-        site_name, entry, kubeconfig, context = journal_site(is_demo=True, name=None), None, \
-            str(demo.kubeconfig_path), demo.context
+        site_name: str | None = journal_site(is_demo=True, name=None)
+        entry: ModelConfig | None = None
+        kubeconfig: str | None = str(demo.kubeconfig_path)
+        context: str | None = demo.context
     else:
         site_name, entry, kubeconfig, context = _site_model(args)
     try:
@@ -114,18 +122,22 @@ def _run(args: argparse.Namespace) -> int:
                               read_only=bool(getattr(args, "read_only", False)),
                               on_progress=None if args.json else print_progress)
         return run_action("model", kube, lambda: _action(
-            args, spec, kube, runner, build_plan, CLUSTER, Runner, journal,
-            hosts=dict(demo.hosts) if demo is not None else None))
+            args, spec, kube, runner, hosts=dict(demo.hosts) if demo is not None else None))
     finally:
         if demo is not None:
             demo.stop()
 
 
-def _action(args, spec, kube, runner, build_plan, CLUSTER, Runner, journal, hosts=None) -> int:
+def _action(args: argparse.Namespace, spec: ModelSpec, kube: KubeHttp, runner: Runner,
+            hosts: dict[str, Transport] | None = None) -> int:
+    from actions import journal
     from actions.model_load import manifests
     from actions.model_load.flavour import server_command
+    from actions.plan import CLUSTER, build_plan
+    from actions.runner import Runner
     # the GPU hosts (demo: the simulated ones) for the tuning check; not journaled as targets
-    plan = build_plan(WIZARD, {**(hosts or {}), CLUSTER: kube}, spec.to_params())
+    # the cluster target is the client (as the wizard screen passes it)
+    plan = build_plan(WIZARD, {**(hosts or {}), CLUSTER: cast("Transport", kube)}, spec.to_params())
     if args.action == "status":
         from actions.model_load.steps import RolloutStep
         pods = RolloutStep(kube, spec).observe()

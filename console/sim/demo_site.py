@@ -47,8 +47,20 @@ LB_HOST = "lb-0"            # the demo's load-balancer host (lb_host())
 
 def default_replicas(nodes: int, gpus_per_node: int) -> int:
     """Three quarters of the GPUs: room left for a rolling update's surge and
-    a green deployment beside blue."""
-    return max(1, nodes * gpus_per_node * 3 // 4)
+    a green deployment beside blue (on 8-GPU nodes, a 671B replica per node)."""
+    per = main_model(gpus_per_node).gpus
+    return max(1, nodes * gpus_per_node * 3 // 4 // per)
+
+
+def main_model(gpus_per_node: int) -> so.DemoModel:
+    """deepseek-v3 as it runs on an 8-GPU H200 node; one GPU a pod on the
+    smaller test sites (which could not hold a 671B replica at all)."""
+    return so.V3_671B if gpus_per_node >= so.H200_NODE_GPUS else so.SMALL_NODE_V3
+
+
+def small_model_replicas(free_gpus: int) -> int:
+    """The 14B model beside the 671B one: half the GPUs left, at most 4."""
+    return min(4, free_gpus // 2)
 
 
 class DemoSite:
@@ -128,34 +140,16 @@ class DemoSite:
             _default_pod_spec(proto["spec"])
             for n in node_objs:
                 self._finish_pod(proto, n, pods_ts, ip=None)
-        # the model-server Deployment, its ReplicaSet and Ready pods
-        # the template names vLLM's usual port (a stable pod-template-hash);
-        # each pod is pointed at the pool's real port when it starts
-        d = so.model_deployment(self.replicas, so.MODEL_PORT, site_ts)
-        default_and_validate(R["deployments"], d)
-        d["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
-        d = store.create(R["deployments"], d)
-        rs_obj = new_replicaset(d, template_hash(d["spec"]["template"]), 1, self.replicas)
-        rs_obj["metadata"]["creationTimestamp"] = pods_ts
-        rs = store.create(R["replicasets"], rs_obj)
-        proto = self._proto(store, rs, rs["spec"]["template"])
-        bind_model_port(proto, self.model_servers.port)
-        per_node = [0] * len(node_objs)
-        for i in range(self.replicas):
-            # round-robin over nodes with free GPUs (what the scheduler would do)
-            j = i % len(node_objs)
-            for _ in range(len(node_objs)):
-                if per_node[j] < self.gpus_per_node:
-                    break
-                j = (j + 1) % len(node_objs)
-            else:
-                break  # no GPU left: the ReplicaSet controller makes the rest (Pending)
-            n = node_objs[j]
-            per_node[j] += 1
-            ip = self.model_servers.allocate_ip()
-            self._finish_pod(proto, n, pods_ts, ip=ip, gpu_index=per_node[j] - 1, model=so.MODEL_PATH)
-        store.create(R["services"], so.model_service(site_ts))
-        store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts))
+        # the model-server Deployments, their ReplicaSets and Ready pods:
+        # deepseek-v3 (on 8-GPU nodes a 671B replica per node, tensor parallel 8)
+        # and, where GPUs are left, the 14B model on one GPU a pod
+        main = main_model(self.gpus_per_node)
+        free = [self.gpus_per_node] * len(node_objs)
+        placed = self._deploy(main, self.replicas, node_objs, free, site_ts, pods_ts, "10.96.100.10")
+        if main is so.V3_671B and placed == self.replicas:
+            n14 = small_model_replicas(sum(free))
+            if n14:
+                self._deploy(so.R1_14B, n14, node_objs, free, site_ts, pods_ts, "10.96.100.11")
         store.create(R["persistentvolumeclaims"], so.compile_cache_pvc(site_ts))
         self.cluster.model_paths = set(so.MODEL_PATHS)
         store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
@@ -168,8 +162,47 @@ class DemoSite:
                                                          "protocol": "TCP"}]},
                                      "status": {"loadBalancer": {}}})
 
-    def _finish_pod(self, proto: dict, node: dict, ts: str, *, ip: str | None, gpu_index: int | None = None,
-                    model: str | None = None) -> None:
+    def _deploy(self, model: so.DemoModel, replicas: int, node_objs: list[dict], free: list[int], site_ts: str,
+                pods_ts: str, cluster_ip: str) -> int:
+        """A model's Deployment, ReplicaSet, Service and PDB, and as many of its
+        pods Running and Ready as whole replicas fit the free GPUs (`free`, per
+        node, is updated); the ReplicaSet controller makes the rest (Pending).
+        Returns the pods placed."""
+        store, R = self.store, BY_PLURAL
+        # the template names vLLM's usual port (a stable pod-template-hash);
+        # each pod is pointed at the pool's real port when it starts
+        d = so.model_deployment(replicas, so.MODEL_PORT, site_ts, model=model)
+        default_and_validate(R["deployments"], d)
+        d["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "1"}
+        d = store.create(R["deployments"], d)
+        rs_obj = new_replicaset(d, template_hash(d["spec"]["template"]), 1, replicas)
+        rs_obj["metadata"]["creationTimestamp"] = pods_ts
+        rs = store.create(R["replicasets"], rs_obj)
+        proto = self._proto(store, rs, rs["spec"]["template"])
+        bind_model_port(proto, self.model_servers.port)
+        placed = 0
+        for i in range(replicas):
+            # round-robin over nodes with a whole replica's GPUs free (what the scheduler would do)
+            j = i % len(node_objs)
+            for _ in range(len(node_objs)):
+                if free[j] >= model.gpus:
+                    break
+                j = (j + 1) % len(node_objs)
+            else:
+                break
+            n = node_objs[j]
+            first = self.gpus_per_node - free[j]
+            free[j] -= model.gpus
+            ip = self.model_servers.allocate_ip()
+            self._finish_pod(proto, n, pods_ts, ip=ip, gpu_indices=list(range(first, first + model.gpus)),
+                             model=model.model_path)
+            placed += 1
+        store.create(R["services"], so.model_service(site_ts, model, cluster_ip))
+        store.create(R["poddisruptionbudgets"], so.model_pdb(site_ts, model))
+        return placed
+
+    def _finish_pod(self, proto: dict, node: dict, ts: str, *, ip: str | None,
+                    gpu_indices: list[int] | None = None, model: str | None = None) -> None:
         """Store a pod made from its owner's defaulted pod `proto` as its
         kubelet would have left it: Running and Ready."""
         # share the (never mutated) spec parts of the owner's pod; new metadata
@@ -184,18 +217,19 @@ class DemoSite:
         pod["spec"]["nodeName"] = node_name
         host_ip = node_ip(node)
         if model:
-            if ip is None or gpu_index is None:
-                raise ValueError(f"model-server pod {md['name']}: needs its IP and GPU index")
-            md["annotations"] = dict(md.get("annotations") or {}, **{GPU_INDEX_ANNOTATION: str(gpu_index)})
+            if ip is None or not gpu_indices:
+                raise ValueError(f"model-server pod {md['name']}: needs its IP and GPU indices")
+            md["annotations"] = dict(md.get("annotations") or {},
+                                     **{GPU_INDEX_ANNOTATION: ",".join(map(str, gpu_indices))})
         elif pod["spec"].get("hostNetwork"):
             ip = host_ip
         else:
             ip = overlay_ip((md["namespace"], md["name"]))
         pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
-        if model and gpu_index is not None:   # (checked above)
+        if model and gpu_indices:   # (checked above)
             self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0, warm=True)
-            self.cluster.kubelet.adopt(stored, ip, [gpu_index])
+            self.cluster.kubelet.adopt(stored, ip, gpu_indices)
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
 
     @staticmethod
@@ -262,7 +296,10 @@ class DemoSite:
         if self._balancer is None:
             from .lb_proxy import LbProxy, UpstreamServer
             pool = self.model_servers
-            servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses())]
+            # the servers of deepseek-v3 only: on 8-GPU nodes the 14B model's
+            # servers run beside them and answer to another model name
+            model = os.path.basename(main_model(self.gpus_per_node).model_path)
+            servers = [UpstreamServer(f"{ip}:{pool.port}") for ip in sorted(pool.addresses(model))]
             self._balancer = LbProxy(servers, refuses=pool.refuses).start()
         return self._balancer
 

@@ -11,7 +11,7 @@ import os
 import time
 import zlib
 
-from . import pod_termination
+from . import load_physics, pod_termination
 from .controllers.base import Controller, key_of, pod_ready, set_condition
 from .quantities import pod_request
 from .resources import BY_PLURAL
@@ -33,6 +33,22 @@ def model_path(pod: dict) -> str | None:
             if e.get("name") == "MODEL_PATH" and e.get("value"):
                 return e["value"]
     return None
+
+
+def gpu_memory_fraction(pod: dict) -> float:
+    """The share of each GPU the server reserves (weights + KV cache), from its
+    arguments as vLLM (--gpu-memory-utilization) or SGLang (--mem-fraction-static)
+    take it; vLLM's default otherwise."""
+    for c in pod["spec"].get("containers") or ():
+        args = [*(c.get("command") or ()), *(c.get("args") or ())]
+        for i, a in enumerate(args):
+            flag, eq, val = a.partition("=")
+            if flag in ("--gpu-memory-utilization", "--mem-fraction-static"):
+                try:
+                    return min(1.0, max(0.0, float(val if eq else args[i + 1])))
+                except (ValueError, IndexError):
+                    break
+    return VLLM_MEM_FRACTION
 
 
 def bind_model_port(pod: dict, port: int) -> None:
@@ -122,9 +138,11 @@ class Kubelet(Controller):
         self.ips: dict[tuple, str] = {}        # pod key -> pool IP
         self.gpu_idx: dict[str, dict[int, tuple]] = {}  # node -> gpu index -> pod key
         self.pod_gpus: dict[tuple, tuple[str, list[int]]] = {}
+        self.mem_fraction: dict[tuple, float] = {}   # model pod -> share of each of its GPUs reserved
         self.node_ok: dict[str, bool] = {}
         self.pending_on: dict[str, set] = {}   # node -> bound pods waiting for it to be Ready
         self.terminating: set = set()          # pods with a deletionTimestamp, removal scheduled
+        self.pulling: dict[tuple, str] = {}    # pods whose image is not on their node: key -> uid
         # what the periodic sweep needs, kept from pod events (no store reads)
         self.node_of: dict[tuple, str] = {}
         self.ready: dict[tuple, bool] = {}
@@ -147,6 +165,7 @@ class Kubelet(Controller):
             self.ips[k] = ip
             self.node_of[k] = node
             self.ready[k] = pod_ready(pod)
+        self.mem_fraction[k] = gpu_memory_fraction(pod)
         if gpus:
             self.pod_gpus[k] = (node, gpus)
             for i in gpus:
@@ -189,7 +208,7 @@ class Kubelet(Controller):
                 pod_termination.finish_later(self.cluster, pod)
             return
         phase = (pod.get("status") or {}).get("phase")
-        if not node or phase != "Pending" or k in self.starting:
+        if not node or phase != "Pending" or k in self.starting or k in self.pulling:
             return
         if not self.node_ok.get(node):
             self.pending_on.setdefault(node, set()).add(k)
@@ -201,10 +220,12 @@ class Kubelet(Controller):
     def _teardown(self, k, pod) -> None:
         self.starting.discard(k)
         self.terminating.discard(k)
+        self.pulling.pop(k, None)
         self.node_of.pop(k, None)
         self.ready.pop(k, None)
         self.util.pop(k, None)
         self.probing.pop(k, None)
+        self.mem_fraction.pop(k, None)
         ip = self.ips.pop(k, None)
         if ip and self.pool is not None:
             self.pool.remove(ip)
@@ -230,8 +251,8 @@ class Kubelet(Controller):
         if self.fleet is None or node not in self.fleet:
             return
         held = self.gpu_idx.get(node, {})
-        self.fleet.set_models(node, {i: H200_MEM_MIB * VLLM_MEM_FRACTION for i in held
-                                     if self.ips.get(held[i])})
+        self.fleet.set_models(node, {i: H200_MEM_MIB * self.mem_fraction.get(held[i], VLLM_MEM_FRACTION)
+                                     for i in held if self.ips.get(held[i])})
 
     def _start(self, k, uid: str) -> None:
         self.starting.discard(k)
@@ -245,6 +266,11 @@ class Kubelet(Controller):
         node = self.store.get("nodes", "", node_name)
         host_ip = node_ip(node)
         model = model_path(pod)
+        image = (pod["spec"].get("containers") or [{}])[0].get("image", "")
+        if model and not load_physics.image_on_node(node, image):
+            self.pulling[k] = uid
+            self._pull_failed(k, uid, image, overlay_ip(k), host_ip, 0)
+            return
         now = self.clock.timestamp()
         gpus = int(pod_request(pod, GPU))
         idx = self._alloc_gpus(node_name, k, gpus) if gpus else []
@@ -254,6 +280,7 @@ class Kubelet(Controller):
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node_name,
                           load_s=self.cluster.model_load_s)
             self.ips[k] = ip
+            self.mem_fraction[k] = gpu_memory_fraction(pod)
         elif pod["spec"].get("hostNetwork"):
             ip = host_ip
         else:
@@ -281,11 +308,89 @@ class Kubelet(Controller):
         self._startup_logs(k, model)
         if model_missing:
             self.cluster.after(self.cluster.container_start_s, lambda: self._missing_model(k, uid, model))
-        elif model:
+        elif model and not self._load_fault(k, uid, pod, model):
             self.probing[k] = uid
             first = max(self.cluster.model_load_s, 0.0)
             self._phase_logs(k, uid, first)
             self.cluster.after(first, lambda: self._probe(k, uid))
+
+    # ---- how a model server fails to start (load_physics.py) --------------------
+    def _pull_failed(self, k, uid: str, image: str, pod_ip: str, host_ip: str, attempt: int) -> None:
+        """The image is not on the node and there is no registry: ErrImagePull,
+        then ImagePullBackOff, retried with the kubelet's back-off (10 s doubling
+        to 300 s), as the real kubelet reports it."""
+        pod = self.store.get("pods", *k)
+        if pod is None or pod["metadata"]["uid"] != uid or self.pulling.get(k) != uid:
+            return
+        node = pod["spec"].get("nodeName")
+        err = load_physics.pull_error(image)
+        self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet", node)
+        self.recorder.record(pod, "Warning", "Failed", f'Failed to pull image "{image}": {err}', "kubelet", node)
+        self.recorder.record(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet", node)
+        self._set_waiting(k, uid, "ErrImagePull", err, pod_ip, host_ip)
+        backoff = min(300.0, 10.0 * 2 ** attempt)
+
+        def back_off():
+            p = self.store.get("pods", *k)
+            if p is None or self.pulling.get(k) != uid:
+                return
+            self.recorder.record(p, "Normal", "BackOff", f'Back-off pulling image "{image}"', "kubelet", node)
+            self.recorder.record(p, "Warning", "Failed", "Error: ImagePullBackOff", "kubelet", node)
+            self._set_waiting(k, uid, "ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {err}',
+                              pod_ip, host_ip)
+            self.cluster.after(backoff, lambda: self._pull_failed(k, uid, image, pod_ip, host_ip, attempt + 1))
+        self.cluster.after(self.cluster.container_start_s, back_off)
+
+    def _set_waiting(self, k, uid: str, reason: str, message: str, pod_ip: str, host_ip: str) -> None:
+        """A pod whose container cannot be created: phase Pending, its sandbox up
+        (pod IP), the container waiting with the reason."""
+        now = self.clock.timestamp()
+
+        def fn(obj):
+            if obj["metadata"]["uid"] != uid:
+                return False
+            st = obj.setdefault("status", {})
+            conds = st.setdefault("conditions", [])
+            unready = f"containers with unready status: [{_names(obj)}]"
+            for t in ("PodReadyToStartContainers", "Initialized", "PodScheduled"):
+                set_condition(conds, t, "True", now, "", "")
+            set_condition(conds, "Ready", "False", now, "ContainersNotReady", unready)
+            set_condition(conds, "ContainersReady", "False", now, "ContainersNotReady", unready)
+            st.update(phase="Pending", hostIP=host_ip, hostIPs=[{"ip": host_ip}] if host_ip else [],
+                      podIP=pod_ip, podIPs=[{"ip": pod_ip}], startTime=st.get("startTime", now))
+            st["containerStatuses"] = [
+                {"name": c["name"], "state": {"waiting": {"reason": reason, "message": message}},
+                 "lastState": {}, "ready": False, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
+                 "started": False} for c in obj["spec"].get("containers") or ()]
+        self.store.modify(PODS, *k, fn)
+
+    def _load_fault(self, k, uid: str, pod: dict, model: str) -> bool:
+        """Schedule the way this container dies while loading, if it must: the
+        OOM killer (host memory over the limit) or CUDA out of memory (its share
+        of the weights over the GPU memory it may use). True when one is due."""
+        load_s = max(self.cluster.model_load_s, 0.0)
+        short = load_physics.host_memory_shortfall(pod, model)
+        if short is not None:
+            def oom():
+                if self._alive(k, uid):
+                    self.cluster.logs.append(*k, "INFO Loading safetensors checkpoint shards: 37% Completed")
+                    self.crash(k, exit_code=137, reason="OOMKilled")
+            self.cluster.after(load_s * 0.3, oom)
+            return True
+        line = load_physics.cuda_oom_line(pod, model, self.mem_fraction.get(k, VLLM_MEM_FRACTION))
+        if line is not None:
+            def cuda_oom():
+                if self._alive(k, uid):
+                    self.cluster.logs.append(*k, line)
+                    self.crash(k, exit_code=1, reason="Error")
+            self.cluster.after(load_s * 0.45, cuda_oom)
+            return True
+        return False
+
+    def _alive(self, k, uid: str) -> bool:
+        pod = self.store.get("pods", *k)
+        return (pod is not None and pod["metadata"]["uid"] == uid and not pod["metadata"].get("deletionTimestamp")
+                and (pod.get("status") or {}).get("phase") == "Running")
 
     def _model_exists(self, model: str) -> bool:
         """Whether the weights are on the node (cluster.model_paths: None = anywhere)."""
@@ -390,8 +495,9 @@ class Kubelet(Controller):
             self.pool.remove(ip)
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node, load_s=self.cluster.model_load_s)
             self._startup_logs(k, model)
-            self.probing[k] = uid
-            self.cluster.after(self.cluster.model_load_s, lambda: self._probe(k, uid))
+            if not self._load_fault(k, uid, pod, model):
+                self.probing[k] = uid
+                self.cluster.after(self.cluster.model_load_s, lambda: self._probe(k, uid))
         else:
             self.cluster.after(self.cluster.container_start_s,
                                lambda: self._set_ready(self.store.get("pods", *k) or pod, True))

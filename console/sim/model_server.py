@@ -251,9 +251,9 @@ class ModelServerPool:
         return {"requests_running": pod.running + pod.background, "requests_waiting": pod.waiting,
                 "requests_per_s": rate}
 
-    def addresses(self) -> dict[str, str]:
-        """pod address -> pod name, of every server."""
-        return {ip: pod.name for ip, pod in list(self._pods.items())}
+    def addresses(self, model: str | None = None) -> dict[str, str]:
+        """pod address -> pod name, of every server (of `model` only, if given)."""
+        return {ip: pod.name for ip, pod in list(self._pods.items()) if model is None or pod.model == model}
 
     def record_background(self, pod_ip: str, running: int, completed: int, *, prompt_tokens: int,
                           max_tokens: int, key: str, span_s: float = 0.0) -> None:

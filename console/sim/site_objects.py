@@ -1,8 +1,12 @@
 """The objects a demo site starts with: nodes shaped like H200 GPU nodes, the
 namespaces, system DaemonSets, the model-server Deployment `deepseek-v3`
-(blue), its Service and PodDisruptionBudget. Pure builders: no store access."""
+(blue), its Service and PodDisruptionBudget, and on 8-GPU nodes a second,
+small model beside it (DEMO_MODELS). Pure builders: no store access."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .load_physics import TOY_SHAPE_ANNOTATION
 from .node_lifecycle import HEALTHY
 
 NAMESPACE = "deepseek"
@@ -17,7 +21,37 @@ MODEL_PORT = 8000  # in templates; pods get the model-server pool's port
 MODEL_PATHS = ("/models/deepseek-v3", "/models/deepseek-r1", "/models/deepseek-r1-distill-qwen-14b",
                "/models/deepseek-13b")
 SGLANG_IMAGE = "lmsysorg/sglang:v0.4.6-cu124"
+NEXT_IMAGE = "vllm/vllm-openai:v0.9.0"   # preloaded for the next rollout (blue-green)
 COMPILE_CACHE_PVC = "compile-cache"
+H200_NODE_GPUS = 8   # an HGX H200 board: what a 671B replica takes (tensor parallel 8)
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """A model the demo site serves, sized as it would be on H200 nodes
+    (141 GB each): a DeepSeek-V3/R1 671B replica in FP8 holds 671 GB of
+    weights, an eighth per GPU with tensor parallel 8, so it takes a whole
+    node; a 14B distill in BF16 (30 GB) fits one GPU. vLLM reserves
+    gpu_memory_fraction of each GPU it uses (weights + KV cache), which is
+    what nvidia-smi shows as used."""
+    deployment: str
+    app: str                      # the pods' `app` label (one Service per model)
+    model_path: str
+    gpus: int                     # per replica, all on one node
+    tensor_parallel: int
+    memory: str                   # container memory (host RAM: weights are staged through it)
+    cpu: str
+    gpu_memory_fraction: float
+
+
+V3_671B = DemoModel(DEPLOYMENT, APP_LABEL, MODEL_PATH, gpus=8, tensor_parallel=8, memory="512Gi", cpu="64",
+                    gpu_memory_fraction=0.9)
+R1_14B = DemoModel("deepseek-r1-14b", "deepseek-r1-14b-server", "/models/deepseek-r1-distill-qwen-14b", gpus=1,
+                   tensor_parallel=1, memory="64Gi", cpu="8", gpu_memory_fraction=0.9)
+# nodes with fewer than 8 GPUs cannot hold a 671B replica: on such (test-sized)
+# sites the deepseek-v3 Deployment keeps one GPU per pod, a toy shape
+SMALL_NODE_V3 = DemoModel(DEPLOYMENT, APP_LABEL, MODEL_PATH, gpus=1, tensor_parallel=1, memory="64Gi", cpu="8",
+                          gpu_memory_fraction=0.9)
 SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
     ("kube-proxy", "registry.k8s.io/kube-proxy:v1.37.0"),
     ("nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
@@ -63,7 +97,7 @@ def node(i: int, gpus: int, created: str, now: str) -> dict:
             "status": {"capacity": cap, "allocatable": alloc, "conditions": conds,
                        # what an air-gapped node has preloaded (there is no registry to pull from)
                        "images": [{"names": [img], "sizeBytes": size} for img, size in (
-                           (IMAGE, 9_861_238_118), (SGLANG_IMAGE, 11_204_017_542),
+                           (IMAGE, 9_861_238_118), (NEXT_IMAGE, 10_122_734_910), (SGLANG_IMAGE, 11_204_017_542),
                            *((im, 60_000_000) for _n, im in SYSTEM_DAEMONSETS))],
                        "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
                        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
@@ -92,24 +126,34 @@ def daemonset(name: str, image: str, created: str) -> dict:
 
 
 def model_deployment(replicas: int, model_port: int, created: str, *, version: str = "blue",
-                     name: str = DEPLOYMENT, model_path: str = MODEL_PATH) -> dict:
-    labels = {"app": APP_LABEL, "version": version}
+                     name: str | None = None, model_path: str | None = None,
+                     model: DemoModel = SMALL_NODE_V3) -> dict:
+    name = name or model.deployment
+    model_path = model_path or model.model_path
+    labels = {"app": model.app, "version": version}
+    args = ["--model", model_path, "--port", str(model_port),
+            "--gpu-memory-utilization", f"{model.gpu_memory_fraction:g}"]
+    if model.tensor_parallel > 1:
+        args += ["--tensor-parallel-size", str(model.tensor_parallel)]
+    gpus = str(model.gpus)
+    annotations = {"dsconsole.io/model-port": str(model_port)}
+    if model is SMALL_NODE_V3:
+        annotations[TOY_SHAPE_ANNOTATION] = "true"
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": NAMESPACE, "creationTimestamp": created,
                          "labels": dict(labels)},
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
                      "template": {
-                         "metadata": {"labels": dict(labels),
-                                      "annotations": {"dsconsole.io/model-port": str(model_port)}},
+                         "metadata": {"labels": dict(labels), "annotations": annotations},
                          "spec": {"nodeSelector": {"nvidia.com/gpu.product": GPU_PRODUCT},
                                   "containers": [{
                                       "name": "vllm", "image": IMAGE,
-                                      "args": ["--model", model_path, "--port", str(model_port),
-                                               "--gpu-memory-utilization", "0.9"],
+                                      "args": args,
                                       "env": [{"name": "MODEL_PATH", "value": model_path}],
                                       "ports": [{"name": "http", "containerPort": model_port, "protocol": "TCP"}],
-                                      "resources": {"limits": {"nvidia.com/gpu": "1", "memory": "64Gi"},
-                                                    "requests": {"nvidia.com/gpu": "1", "memory": "64Gi", "cpu": "8"}},
+                                      "resources": {"limits": {"nvidia.com/gpu": gpus, "memory": model.memory},
+                                                    "requests": {"nvidia.com/gpu": gpus, "memory": model.memory,
+                                                                 "cpu": model.cpu}},
                                       "readinessProbe": {"httpGet": {"path": "/health", "port": model_port},
                                                          "periodSeconds": 10, "failureThreshold": 3},
                                   }]}},
@@ -118,12 +162,12 @@ def model_deployment(replicas: int, model_port: int, created: str, *, version: s
             "status": {}}
 
 
-def model_service(created: str) -> dict:
+def model_service(created: str, model: DemoModel = SMALL_NODE_V3, cluster_ip: str = "10.96.100.10") -> dict:
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "creationTimestamp": created,
-                         "labels": {"app": APP_LABEL}},
-            "spec": {"type": "ClusterIP", "clusterIP": "10.96.100.10", "clusterIPs": ["10.96.100.10"],
-                     "selector": {"app": APP_LABEL, "version": "blue"}, "sessionAffinity": "None",
+            "metadata": {"name": model.deployment, "namespace": NAMESPACE, "creationTimestamp": created,
+                         "labels": {"app": model.app}},
+            "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+                     "selector": {"app": model.app, "version": "blue"}, "sessionAffinity": "None",
                      "ports": [{"name": "http", "port": MODEL_PORT, "targetPort": "http", "protocol": "TCP"}]},
             "status": {"loadBalancer": {}}}
 
@@ -137,8 +181,8 @@ def compile_cache_pvc(created: str) -> dict:
             "status": {"phase": "Bound", "accessModes": ["ReadWriteMany"], "capacity": {"storage": "200Gi"}}}
 
 
-def model_pdb(created: str) -> dict:
+def model_pdb(created: str, model: DemoModel = SMALL_NODE_V3) -> dict:
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": DEPLOYMENT, "namespace": NAMESPACE, "creationTimestamp": created},
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": APP_LABEL}}},
+            "metadata": {"name": model.deployment, "namespace": NAMESPACE, "creationTimestamp": created},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": model.app}}},
             "status": {}}

@@ -1,7 +1,8 @@
 """A tiny reference model server for the warmup tests: a small transformer
 built with torch, wrapped in torch.compile, served over HTTP with the
 OpenAI-compatible endpoints the wizard uses (/health, /v1/models,
-/v1/completions, /metrics). torch.compile specialises on input shapes
+/v1/completions, /metrics with inductor's compile-cache counters).
+torch.compile specialises on input shapes
 (dynamic=False), so the first request of a (batch, prompt-length) shape
 really compiles and is much slower than the next ones, as on vLLM.
 
@@ -69,6 +70,16 @@ class Engine:
         return [bytes(x % 94 + 32 for x in o).decode() for o in out]
 
 
+def compile_cache_counts() -> tuple[int, int]:
+    """(graphs inductor loaded from its FX-graph cache, graphs it compiled) in
+    this process: torch's own counters. The cache lives in
+    TORCHINDUCTOR_CACHE_DIR, so a restarted server with the same directory
+    loads what an earlier one compiled."""
+    from torch._dynamo.utils import counters
+    c = counters["inductor"]
+    return int(c["fxgraph_cache_hit"]), int(c["fxgraph_cache_miss"])
+
+
 class Handler(BaseHTTPRequestHandler):
     engine: Engine
 
@@ -89,8 +100,15 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps({"object": "list", "data": [{"id": MODEL_ID, "object": "model"}]}).encode())
         elif self.path == "/metrics":
             e = self.engine
+            hits, misses = compile_cache_counts()
             self._send(200, (f"vllm:e2e_request_latency_seconds_count {e.requests}\n"
-                             f"vllm:e2e_request_latency_seconds_sum {e.latency_sum}\n").encode(), "text/plain")
+                             f"vllm:e2e_request_latency_seconds_sum {e.latency_sum}\n"
+                             "# HELP inductor_fxgraph_cache_hits_total compiled graphs loaded from the cache\n"
+                             "# TYPE inductor_fxgraph_cache_hits_total counter\n"
+                             f"inductor_fxgraph_cache_hits_total {hits}\n"
+                             "# HELP inductor_fxgraph_cache_misses_total graphs compiled (not in the cache)\n"
+                             "# TYPE inductor_fxgraph_cache_misses_total counter\n"
+                             f"inductor_fxgraph_cache_misses_total {misses}\n").encode(), "text/plain")
         else:
             self._send(404, b'{"error":"not found"}')
 
@@ -116,6 +134,33 @@ def serve(port: int = 0, compiled: bool = True, device: str = "cpu") -> Threadin
     srv = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def spawn(cache_dir: str, compiled: bool = True, timeout: float = 120.0):
+    """The server in a process of its own whose inductor cache is `cache_dir`
+    (a restart with the same directory finds the graphs an earlier one
+    compiled): (Popen, port). Stop it with .terminate()."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache_dir, TRITON_CACHE_DIR=os.path.join(cache_dir, "triton"),
+               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.Popen([sys.executable, "-m", "tests.refserver.server", "--port", "0", "--device", "cpu",
+                             *(() if compiled else ("--eager",))], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=root)
+    import selectors
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    if not sel.select(timeout):
+        proc.kill()
+        raise RuntimeError(f"reference server did not start within {timeout:g} s")
+    line = proc.stdout.readline()
+    if not line.startswith("ready "):
+        proc.kill()
+        raise RuntimeError(f"reference server did not start: {line!r}")
+    return proc, int(line.rsplit(":", 1)[1])
 
 
 def main() -> None:
