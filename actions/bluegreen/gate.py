@@ -1,0 +1,66 @@
+"""The gate after every traffic step: one window of probe results judged
+against the thresholds. No data is a halt, never a pass: fewer than
+`min_requests` results, or a colour with weight > 0 that received nothing
+(the flagger #1689 trap: a metric with no data read as healthy). A wrong
+completion is already a failed result (the probe checks the answer, not
+only the status), so it counts against the success rate like a 5xx. A
+breach the window's data shows is a breach even with fewer than
+`min_requests`: enough data is needed to pass, not to fail.
+
+Each colour in traffic is judged on its own figures as well as the whole:
+at 90/10 a green failing every request is 10 % of the total and could hide
+under a loose overall threshold; its own success rate cannot."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.probes.window import ProbeResult, Window
+
+from .nginx_upstream import Weights
+
+COLOURS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class GateRule:
+    success_rate: float = 0.99
+    p99_ms: float = 500.0          # the deployment guide's latency alert
+    window_s: float = 20.0
+    min_requests: int = 50
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    halted: bool                   # no data: neither a pass nor a breach of a threshold
+    reason: str
+    per_colour: dict[str, Window] = field(default_factory=dict)
+    failed: int = 0                # failed requests in the window
+
+
+def evaluate(samples: list[ProbeResult], weights: Weights, rule: GateRule | None = None) -> GateVerdict:
+    """`samples`: the window's results, `pod` = the colour that answered ("" unknown)."""
+    rule = rule or GateRule()
+    per = {c: Window.of([s for s in samples if s.pod == c]) for c in COLOURS}
+    failed = sum(1 for s in samples if not s.ok)
+    # a breach shown by the data there is counts even in a short window (a
+    # slow green answers fewer probes); only its absence needs enough data
+    low = [f"{name} {100 * w.success_rate:.1f} % ({w.sent - w.succeeded} of {w.sent} failed)"
+           for name, w in [("all", Window.of(samples))] + [(c, per[c]) for c in COLOURS if weights.of(c) > 0]
+           if w.success_rate is not None and w.success_rate < rule.success_rate]
+    if low:
+        return GateVerdict(False, False, f"success rate below {100 * rule.success_rate:g} %: {', '.join(low)}",
+                           per, failed)
+    slow = [f"{c} P99 {1000 * w.p99_s:.0f} ms" for c, w in per.items()
+            if w.p99_s is not None and 1000 * w.p99_s > rule.p99_ms]
+    if slow:
+        return GateVerdict(False, False, f"latency above {rule.p99_ms:g} ms: {', '.join(slow)}", per, failed)
+    if len(samples) < rule.min_requests:
+        return GateVerdict(False, True, f"no data: {len(samples)} request(s) in the window, at least "
+                                        f"{rule.min_requests} needed (no data is a halt, never a pass)", per, failed)
+    silent = [c for c in COLOURS if weights.of(c) > 0 and not per[c].sent]
+    if silent:
+        return GateVerdict(False, True, f"no data: {', '.join(silent)} at weight > 0 received no request "
+                                        "(no data is a halt, never a pass)", per, failed)
+    figures = ", ".join(f"{c} {w.sent} req P99 {1000 * (w.p99_s or 0):.0f} ms" for c, w in per.items() if w.sent)
+    return GateVerdict(True, False, f"passed: {len(samples)} requests, {failed} failed; {figures}", per, failed)
