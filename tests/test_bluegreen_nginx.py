@@ -257,3 +257,31 @@ def test_no_data_is_a_halt_never_a_pass():
     v = evaluate([_r("blue")] * 95 + [_r("green")] * 4 + [_r("green", False)], Weights(90, 10),
                  GateRule(success_rate=0.9, min_requests=10))
     assert not v.passed and not v.halted and "green 80.0 % (1 of 5 failed)" in v.reason
+
+
+def test_the_operator_pauses_then_aborts_and_the_switch_goes_back(tmp_path, pair):
+    """Paused at 90/10 (the window starts over on resume), then aborted at
+    50/50: the starting weights back, marked aborted, not a gate's verdict."""
+    blue, green = pair
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0})) as nginx:
+        switch = NginxSwitch(_owner(nginx), pool)
+        asked = {"pauses": 0}
+
+        def should_pause() -> bool:
+            if switch.read_weights() == Weights(90, 10) and asked["pauses"] < 3:
+                asked["pauses"] += 1
+                return True
+            return False
+
+        prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT,
+                                                         "max_tokens": 8, "temperature": 0}, rate=60.0).start()
+        try:
+            outcome = run_steps(switch, prober, RULE, STEPS, should_pause=should_pause,
+                                should_abort=lambda: switch.read_weights() == Weights(50, 50))
+        finally:
+            prober.stop()
+        assert asked["pauses"] == 3
+        assert outcome.aborted and outcome.rolled_back and "aborted by the operator" in outcome.reason
+        assert [s.weights for s in outcome.steps] == [Weights(100, 0), Weights(90, 10)]
+        assert outcome.weights == Weights(100, 0) == _owner(nginx).running(pool)
