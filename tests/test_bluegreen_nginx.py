@@ -18,6 +18,7 @@ import pytest
 from actions.bluegreen.balancer_probe import BalancerProber
 from actions.bluegreen.gate import GateRule, evaluate
 from actions.bluegreen.nginx_upstream import NginxTestFailed, NginxUpstream, Pool, Weights, parse_weights
+from actions.bluegreen.served_counts import ServedCounts
 from actions.bluegreen.switch import run_steps
 from actions.bluegreen.traffic_mode import NginxSwitch
 from console.hosts.local import LocalTransport
@@ -285,3 +286,30 @@ def test_the_operator_pauses_then_aborts_and_the_switch_goes_back(tmp_path, pair
         assert outcome.aborted and outcome.rolled_back and "aborted by the operator" in outcome.reason
         assert [s.weights for s in outcome.steps] == [Weights(100, 0), Weights(90, 10)]
         assert outcome.weights == Weights(100, 0) == _owner(nginx).running(pool)
+
+
+def test_without_colour_headers_the_split_comes_from_the_servers_metrics(tmp_path, pair):
+    """Neither the upstreams nor nginx name who answered: with the model
+    servers' /metrics counters the gate still sees green serve at 90/10 and
+    passes; without them who served is unknown, and that is a halt."""
+    blue, green = pair
+    blue.colour_header = green.colour_header = False
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0}), addr_header=False) as nginx:
+        switch = NginxSwitch(_owner(nginx), pool)
+        prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT,
+                                                         "max_tokens": 8, "temperature": 0}, rate=60.0).start()
+        try:
+            counted = run_steps(switch, prober, RULE, STEPS[:2], served=ServedCounts(pool))
+            blind = run_steps(switch, prober, RULE, STEPS[:2])
+        finally:
+            prober.stop()
+        assert prober.source is None and {r.pod for r in prober.results} == {""}
+        assert counted.completed, counted.reason
+        served = counted.steps[-1].verdict.served
+        assert served is not None and served["green"] > 0 and served["blue"] > served["green"]
+        assert "served by /metrics" in counted.steps[-1].verdict.reason
+        # blind, not even the first step passes: nothing says blue served the probes either
+        assert blind.rolled_back and "halted at 100/0" in blind.reason
+        assert "blue at weight > 0 received no request" in blind.reason
+        assert blind.weights == Weights(100, 0)

@@ -36,10 +36,14 @@ class GateVerdict:
     reason: str
     per_colour: dict[str, Window] = field(default_factory=dict)
     failed: int = 0                # failed requests in the window
+    served: dict[str, int] | None = None   # per colour from /metrics, where the answers name no colour
 
 
-def evaluate(samples: list[ProbeResult], weights: Weights, rule: GateRule | None = None) -> GateVerdict:
-    """`samples`: the window's results, `pod` = the colour that answered ("" unknown)."""
+def evaluate(samples: list[ProbeResult], weights: Weights, rule: GateRule | None = None,
+             served: dict[str, int] | None = None) -> GateVerdict:
+    """`samples`: the window's results, `pod` = the colour that answered ("" unknown);
+    `served`: requests each colour served in the window by its /metrics counters
+    (served_counts.py), for answers that name no colour."""
     rule = rule or GateRule()
     per = {c: Window.of([s for s in samples if s.pod == c]) for c in COLOURS}
     failed = sum(1 for s in samples if not s.ok)
@@ -50,17 +54,20 @@ def evaluate(samples: list[ProbeResult], weights: Weights, rule: GateRule | None
            if w.success_rate is not None and w.success_rate < rule.success_rate]
     if low:
         return GateVerdict(False, False, f"success rate below {100 * rule.success_rate:g} %: {', '.join(low)}",
-                           per, failed)
+                           per, failed, served)
     slow = [f"{c} P99 {1000 * w.p99_s:.0f} ms" for c, w in per.items()
             if w.p99_s is not None and 1000 * w.p99_s > rule.p99_ms]
     if slow:
-        return GateVerdict(False, False, f"latency above {rule.p99_ms:g} ms: {', '.join(slow)}", per, failed)
+        return GateVerdict(False, False, f"latency above {rule.p99_ms:g} ms: {', '.join(slow)}", per, failed, served)
     if len(samples) < rule.min_requests:
         return GateVerdict(False, True, f"no data: {len(samples)} request(s) in the window, at least "
-                                        f"{rule.min_requests} needed (no data is a halt, never a pass)", per, failed)
-    silent = [c for c in COLOURS if weights.of(c) > 0 and not per[c].sent]
+                                        f"{rule.min_requests} needed (no data is a halt, never a pass)",
+                           per, failed, served)
+    silent = [c for c in COLOURS if weights.of(c) > 0 and not per[c].sent and not (served or {}).get(c)]
     if silent:
         return GateVerdict(False, True, f"no data: {', '.join(silent)} at weight > 0 received no request "
-                                        "(no data is a halt, never a pass)", per, failed)
+                                        "(no data is a halt, never a pass)", per, failed, served)
     figures = ", ".join(f"{c} {w.sent} req P99 {1000 * (w.p99_s or 0):.0f} ms" for c, w in per.items() if w.sent)
-    return GateVerdict(True, False, f"passed: {len(samples)} requests, {failed} failed; {figures}", per, failed)
+    if served is not None:
+        figures += (", " if figures else "") + "served by /metrics " + ", ".join(f"{c} {n}" for c, n in served.items())
+    return GateVerdict(True, False, f"passed: {len(samples)} requests, {failed} failed; {figures}", per, failed, served)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .gate import GateRule, GateVerdict, evaluate
 from .nginx_upstream import Weights
+from .served_counts import ServedCounts
 from .traffic_mode import TrafficSwitch
 
 
@@ -40,9 +41,12 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
               on_step: Callable[[StepOutcome], None] | None = None,
               should_pause: Callable[[], bool] | None = None,
               should_abort: Callable[[], bool] | None = None,
+              served: ServedCounts | None = None,
               poll_s: float = 0.05) -> SwitchOutcome:
     """Steps as (blue, green); the rollback goes back to the first step's
-    weights (100/0 for a switch to green, 0/100 for a way back to blue)."""
+    weights (100/0 for a switch to green, 0/100 for a way back to blue).
+    `served`: the model servers' counters, read around each window, where the
+    probe's answers do not name their colour (prober.source is None)."""
     if not steps:
         raise ValueError("no steps: expected at least one (blue, green) pair")
     back = Weights(*steps[0])
@@ -62,6 +66,7 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
             return rollback("aborted by the operator", aborted=True)
         running = switch.set_weights(blue, green)
         since = time.monotonic()
+        counted = served.read() if served else None
         while time.monotonic() - since < rule.window_s:
             if should_abort and should_abort():
                 return rollback("aborted by the operator", aborted=True)
@@ -69,10 +74,12 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
                 while should_pause() and not (should_abort and should_abort()):
                     time.sleep(poll_s)
                 since = time.monotonic()     # a paused window starts over: its figures are stale
+                counted = served.read() if served else None
                 continue
             time.sleep(poll_s)
         window = [r for r in list(prober.results) if since <= r.t < since + rule.window_s]
-        outcome = StepOutcome(running, evaluate(window, running, rule))
+        split = served.since(counted) if served and counted is not None else None
+        outcome = StepOutcome(running, evaluate(window, running, rule, split))
         done.append(outcome)
         if on_step:
             on_step(outcome)

@@ -78,3 +78,21 @@ def quantile(q: float, hist: dict[float, float]) -> float | None:
             return prev_bound + (le - prev_bound) * (rank - prev_count) / (c - prev_count)
         prev_bound, prev_count = le, c
     return bounds[-1] if bounds[-1] != math.inf else prev_bound
+
+
+def parse_counter(text: str, name: str) -> float | None:
+    """The value of counter (or gauge) `name` summed over its label sets;
+    None when the page has no such series."""
+    found = None
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        rest = line[len(name):]
+        if rest[:1] not in ("{", " "):
+            continue   # another metric whose name merely starts the same
+        try:
+            value = float(rest.rpartition("}")[2].split()[0] if "}" in rest else rest.split()[0])
+        except (ValueError, IndexError):
+            continue
+        found = (found or 0.0) + value
+    return found
