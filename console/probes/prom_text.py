@@ -9,24 +9,30 @@ linear interpolation inside the bucket.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from console.lazy_regex import LazyRegex
 
 _LE = LazyRegex(r'(?:^|[{,])\s*le\s*=\s*"([^"]*)"')
 
 
-def parse_histogram(text: str, name: str) -> dict[float, float] | None:
-    """Cumulative counts by upper bound (le, +Inf as math.inf) of histogram
-    `name`, summed over its label sets; None when the page has no such series."""
-    prefix = name + "_bucket"
-    buckets: dict[float, float] = {}
+def _samples(text: str, name: str) -> Iterator[tuple[str, str]]:
+    """(labels, value text) of each sample line of metric `name` exactly."""
     for line in text.splitlines():
-        if not line.startswith(prefix) or line.startswith("#"):
+        if not line.startswith(name) or line.startswith("#"):
             continue
-        rest = line[len(prefix):]
+        rest = line[len(name):]
         if rest[:1] not in ("{", " "):
             continue   # another metric whose name merely starts the same
         labels, _, value = rest.rpartition("}")
+        yield labels, value
+
+
+def parse_histogram(text: str, name: str) -> dict[float, float] | None:
+    """Cumulative counts by upper bound (le, +Inf as math.inf) of histogram
+    `name`, summed over its label sets; None when the page has no such series."""
+    buckets: dict[float, float] = {}
+    for labels, value in _samples(text, name + "_bucket"):
         m = _LE.search(labels)
         if not m:
             continue
@@ -84,15 +90,9 @@ def parse_counter(text: str, name: str) -> float | None:
     """The value of counter (or gauge) `name` summed over its label sets;
     None when the page has no such series."""
     found = None
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        rest = line[len(name):]
-        if rest[:1] not in ("{", " "):
-            continue   # another metric whose name merely starts the same
+    for _, value in _samples(text, name):
         try:
-            value = float(rest.rpartition("}")[2].split()[0] if "}" in rest else rest.split()[0])
+            found = (found or 0.0) + float(value.split()[0])
         except (ValueError, IndexError):
             continue
-        found = (found or 0.0) + value
     return found
