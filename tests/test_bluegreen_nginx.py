@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from actions.bluegreen.balancer_probe import BalancerProber
-from actions.bluegreen.gate import GateRule, evaluate
+from actions.bluegreen.gate import GateRule, early_breach, evaluate
 from actions.bluegreen.nginx_upstream import NginxTestFailed, NginxUpstream, Pool, Weights, parse_weights
 from actions.bluegreen.served_counts import ServedCounts
 from actions.bluegreen.switch import run_steps
@@ -192,7 +192,7 @@ def _all_blue_now(nginx: Nginx) -> None:
 
 
 @pytest.mark.parametrize("mode,kw,why", [("error", {}, "success rate below"),
-                                         ("slow", {"delay_s": 0.6}, "latency above 300 ms: green P99")])
+                                         ("slow", {"delay_s": 0.6}, "latency above 300 ms")])
 def test_green_failing_at_50_50_is_rolled_back_within_one_gate_window(tmp_path, pair, mode, kw, why):
     blue, green = pair
     pool = Pool(blue=[blue.address], green=[green.address])
@@ -204,7 +204,8 @@ def test_green_failing_at_50_50_is_rolled_back_within_one_gate_window(tmp_path, 
         assert [s.weights for s in outcome.steps] == [Weights(100, 0), Weights(90, 10), Weights(50, 50)]
         assert [s.verdict.passed for s in outcome.steps] == [True, True, False]
         assert outcome.rolled_back and not outcome.completed
-        assert why in outcome.reason and "rolled back to 100/0" in outcome.reason, outcome.reason
+        assert why in outcome.reason and "green" in outcome.reason, outcome.reason
+        assert "rolled back to 100/0" in outcome.reason
         assert outcome.weights == Weights(100, 0) == _owner(nginx).running(pool)
         if mode == "error":
             # the probe's failed requests are counted and reported; clients saw them too
@@ -313,3 +314,14 @@ def test_without_colour_headers_the_split_comes_from_the_servers_metrics(tmp_pat
         assert blind.rolled_back and "halted at 100/0" in blind.reason
         assert "blue at weight > 0 received no request" in blind.reason
         assert blind.weights == Weights(100, 0)
+
+
+def test_a_certain_breach_is_called_before_the_window_ends():
+    rule = GateRule(window_s=10.0, min_requests=20)
+    half_green_failing = [_r("blue")] * 20 + [_r("green", False)] * 20
+    v = early_breach(half_green_failing, 1.0, Weights(50, 50), rule)
+    assert v is not None and not v.passed and not v.halted and "green 20 of 20 failed in the first 1.0 s" in v.reason
+    # not yet enough requests, or nothing that rules a pass out: the window goes on
+    assert early_breach(half_green_failing[:15], 1.0, Weights(50, 50), rule) is None
+    assert early_breach([_r("blue")] * 39 + [_r("green", False)], 1.0, Weights(50, 50), rule) is None
+    assert early_breach([_r("blue")] * 40, 1.0, Weights(100, 0), rule) is None

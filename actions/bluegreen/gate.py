@@ -71,3 +71,36 @@ def evaluate(samples: list[ProbeResult], weights: Weights, rule: GateRule | None
     if served is not None:
         figures += (", " if figures else "") + "served by /metrics " + ", ".join(f"{c} {n}" for c, n in served.items())
     return GateVerdict(True, False, f"passed: {len(samples)} requests, {failed} failed; {figures}", per, failed, served)
+
+
+def early_breach(samples: list[ProbeResult], elapsed_s: float, weights: Weights,
+                 rule: GateRule | None = None) -> GateVerdict | None:
+    """A breach certain before the window ends (None: not yet), so a green
+    failing hard is rolled back in a fraction of the window, not at its end:
+    the failures (or answers slower than p99_ms) so far already exceed what
+    the whole window may hold. The window's count is projected from the rate
+    so far and doubled, a margin against a burst early in the window."""
+    rule = rule or GateRule()
+    if elapsed_s <= 0 or len(samples) < rule.min_requests:
+        return None
+    scale = 2 * max(1.0, rule.window_s / elapsed_s)
+    # the colours first: the reason names the culprit
+    groups = [(c, [s for s in samples if s.pod == c]) for c in COLOURS if weights.of(c) > 0] + [("all", samples)]
+    for name, rs in groups:
+        if len(rs) < rule.min_requests:
+            continue       # a colour's first answers prove nothing yet: one failure of one is not 0 %
+        failed = sum(1 for s in rs if not s.ok)
+        slow = sum(1 for s in rs if s.ok and 1000 * s.latency_s > rule.p99_ms)
+        if failed > (1 - rule.success_rate) * len(rs) * scale:
+            why = (f"success rate below {100 * rule.success_rate:g} %: {name} {failed} of {len(rs)} failed "
+                   f"in the first {elapsed_s:.1f} s, more than the whole window allows")
+        elif slow > 0.01 * len(rs) * scale:
+            why = (f"latency above {rule.p99_ms:g} ms: {name} {slow} of {len(rs)} answers slower in the first "
+                   f"{elapsed_s:.1f} s, more than the 1 % a P99 allows over the whole window")
+        else:
+            continue
+        bad = [s.pod or "unknown" for s in samples if not s.ok or 1000 * s.latency_s > rule.p99_ms]
+        why += " (" + ", ".join(f"{c}: {bad.count(c)}" for c in sorted(set(bad))) + ")"   # who, by colour
+        per = {c: Window.of([s for s in samples if s.pod == c]) for c in COLOURS}
+        return GateVerdict(False, False, why, per, sum(1 for s in samples if not s.ok))
+    return None

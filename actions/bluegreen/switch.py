@@ -6,7 +6,8 @@ benchmark call it as it is.
 
 `prober` is anything with `results` (a list of ProbeResult, pod = colour),
 already started: BalancerProber in mode nginx. Only results sent after a
-step's weights are in force count for that step's window."""
+step's weights are in force count for that step's window. A breach certain
+before the window ends (gate.early_breach) rolls back at once."""
 from __future__ import annotations
 
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gate import GateRule, GateVerdict, evaluate
+from .gate import GateRule, GateVerdict, early_breach, evaluate
 from .nginx_upstream import Weights
 from .served_counts import ServedCounts
 from .traffic_mode import TrafficSwitch
@@ -67,7 +68,8 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
         running = switch.set_weights(blue, green)
         since = time.monotonic()
         counted = served.read() if served else None
-        while time.monotonic() - since < rule.window_s:
+        early: GateVerdict | None = None
+        while early is None and time.monotonic() - since < rule.window_s:
             if should_abort and should_abort():
                 return rollback("aborted by the operator", aborted=True)
             if should_pause and should_pause():
@@ -77,9 +79,14 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
                 counted = served.read() if served else None
                 continue
             time.sleep(poll_s)
-        window = [r for r in list(prober.results) if since <= r.t < since + rule.window_s]
-        split = served.since(counted) if served and counted is not None else None
-        outcome = StepOutcome(running, evaluate(window, running, rule, split))
+            early = early_breach([r for r in list(prober.results) if r.t >= since], time.monotonic() - since,
+                                 running, rule)
+        if early is not None:
+            outcome = StepOutcome(running, early)
+        else:
+            window = [r for r in list(prober.results) if since <= r.t < since + rule.window_s]
+            split = served.since(counted) if served and counted is not None else None
+            outcome = StepOutcome(running, evaluate(window, running, rule, split))
         done.append(outcome)
         if on_step:
             on_step(outcome)
