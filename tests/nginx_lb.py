@@ -41,6 +41,8 @@ ANSWER = "blue and green agree"      # the right completion for PROMPT
 PROMPT = "say the switchover phrase"
 COLOUR_HEADER = "X-Dsconsole-Colour"
 UPSTREAM_NAME = "deepseek"
+# what a site adds to its server block for the probe to tell the colours apart (addr_header=False: not)
+ADDR_HEADER = "add_header X-Upstream-Addr $upstream_addr always;"
 
 
 def free_port() -> int:
@@ -226,7 +228,7 @@ http {{
             proxy_pass http://{upstream};
             proxy_connect_timeout 1s;
             proxy_read_timeout 30s;
-            add_header X-Upstream-Addr $upstream_addr always;
+            {addr_header}
         }}
     }}
 }}
@@ -240,7 +242,8 @@ class Nginx:
     # timeout, so a reload's old worker never cuts off a request a slow (busy)
     # machine is still answering; it would then count as lost though nginx
     # itself would have finished it (seen: twice in 3,000 under two busy loops)
-    def __init__(self, root: str, upstream_conf: str, *, upstream: str = UPSTREAM_NAME, shutdown_s: int = 40):
+    def __init__(self, root: str, upstream_conf: str, *, upstream: str = UPSTREAM_NAME, shutdown_s: int = 40,
+                 addr_header: bool = True):
         if shutil.which("nginx") is None:
             raise RuntimeError("nginx is not installed (tests/install-deps.sh installs it)")
         self.prefix = os.path.join(root, "nginx")
@@ -257,7 +260,8 @@ class Nginx:
             f.write(upstream_conf)
         with open(self.conf_path, "w") as f:
             f.write(NGINX_CONF.format(prefix=self.prefix, include=self.include_path, port=self.port,
-                                      upstream=upstream, shutdown_s=shutdown_s))
+                                      upstream=upstream, shutdown_s=shutdown_s,
+                                      addr_header=ADDR_HEADER if addr_header else "# no X-Upstream-Addr"))
         self.upstream = upstream
         self._proc: subprocess.Popen | None = None
 

@@ -16,8 +16,13 @@ from __future__ import annotations
 import pytest
 
 from actions.bluegreen.balancer_probe import BalancerProber
+from actions.bluegreen.gate import GateRule, early_breach, evaluate
 from actions.bluegreen.nginx_upstream import NginxTestFailed, NginxUpstream, Pool, Weights, parse_weights
+from actions.bluegreen.served_counts import ServedCounts
+from actions.bluegreen.switch import run_steps
+from actions.bluegreen.traffic_mode import NginxSwitch
 from console.hosts.local import LocalTransport
+from console.probes.window import ProbeResult
 from tests.nginx_lb import ANSWER, PROMPT, LoadGenerator, Nginx, Upstream, green_share, upstream_block, wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -144,3 +149,179 @@ def test_the_gate_probe_through_the_balancer_tells_colours_and_wrong_answers(tmp
         p = _probe(nginx, pool, 40)
         assert p.source == "nginx's X-Upstream-Addr header mapped through the pool"
         assert {r.pod for r in p.results} == {"blue", "green"} and all(r.ok for r in p.results)
+
+
+# ------------------------------------------------ the gated switch and its rollback
+
+RULE = GateRule(success_rate=0.99, p99_ms=300.0, window_s=1.5, min_requests=30)
+STEPS = ((100, 0), (90, 10), (50, 50), (0, 100))
+
+
+class _FaultAt:
+    """The nginx switch, with green turned to `mode` as soon as `at` is in force."""
+
+    def __init__(self, inner: NginxSwitch, green: Upstream, at: tuple[int, int], mode: str, **kw):
+        self.inner, self.green, self.at, self.mode, self.kw = inner, green, at, mode, kw
+
+    def set_weights(self, blue: int, green: int) -> Weights:
+        running = self.inner.set_weights(blue, green)
+        if (blue, green) == self.at:
+            self.green.set_mode(self.mode, **self.kw)
+        return running
+
+    def read_weights(self) -> Weights | None:
+        return self.inner.read_weights()
+
+
+def _gated_switch(nginx: Nginx, pool: Pool, switch, steps=STEPS):
+    prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT, "max_tokens": 8,
+                                                     "temperature": 0}, rate=60.0, workers=8).start()
+    try:
+        return run_steps(switch, prober, RULE, steps), prober
+    finally:
+        prober.stop()
+
+
+def _all_blue_now(nginx: Nginx) -> None:
+    """Once the reload's old workers are gone, every request goes to blue."""
+    load = LoadGenerator(nginx.url, workers=2)
+    wait_until(lambda: load.request().colour == "blue" and all(load.request().colour == "blue" for _ in range(50)),
+               60, "every request back on blue")
+    results = [load.request() for _ in range(100)]
+    assert {r.colour for r in results} == {"blue"} and not [r for r in results if r.failed]
+
+
+@pytest.mark.parametrize("mode,kw,why", [("error", {}, "success rate below"),
+                                         ("slow", {"delay_s": 0.6}, "latency above 300 ms")])
+def test_green_failing_at_50_50_is_rolled_back_within_one_gate_window(tmp_path, pair, mode, kw, why):
+    blue, green = pair
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0})) as nginx:
+        switch = _FaultAt(NginxSwitch(_owner(nginx), pool), green, (50, 50), mode, **kw)
+        with LoadGenerator(nginx.url, workers=2, pause_s=0.01) as load:
+            outcome, prober = _gated_switch(nginx, pool, switch)
+        # 100/0 and 90/10 passed; the first window at 50/50 breached and put 100/0 back
+        assert [s.weights for s in outcome.steps] == [Weights(100, 0), Weights(90, 10), Weights(50, 50)]
+        assert [s.verdict.passed for s in outcome.steps] == [True, True, False]
+        assert outcome.rolled_back and not outcome.completed
+        assert why in outcome.reason and "green" in outcome.reason, outcome.reason
+        assert "rolled back to 100/0" in outcome.reason
+        assert outcome.weights == Weights(100, 0) == _owner(nginx).running(pool)
+        if mode == "error":
+            # the probe's failed requests are counted and reported; clients saw them too
+            assert outcome.failed_requests == sum(1 for r in prober.results if not r.ok) > 0
+            assert outcome.steps[-1].verdict.failed > 0
+            assert any(r.status == 503 and r.colour == "green" for r in load.results)
+        else:
+            assert outcome.steps[-1].verdict.per_colour["green"].p99_s >= 0.6
+        _all_blue_now(nginx)
+
+
+def test_green_with_wrong_completions_is_caught_by_the_gate(tmp_path, pair):
+    """Green answers /health (200) and 200 to completions, with the wrong text."""
+    blue, green = pair
+    green.set_mode("wrong")
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0})) as nginx:
+        outcome, prober = _gated_switch(nginx, pool, NginxSwitch(_owner(nginx), pool))
+        assert [s.verdict.passed for s in outcome.steps] == [True, False]
+        assert "green" in outcome.reason and outcome.weights == Weights(100, 0)
+        assert {r.error for r in prober.results if r.pod == "green"} == {"wrong completion"}
+        _all_blue_now(nginx)
+
+
+def test_a_whole_gated_switch_passes_every_gate(tmp_path, pair):
+    blue, green = pair
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0})) as nginx:
+        outcome, _ = _gated_switch(nginx, pool, NginxSwitch(_owner(nginx), pool))
+        assert outcome.completed and not outcome.rolled_back, outcome.reason
+        assert outcome.failed_requests == 0 and outcome.weights == Weights(0, 100)
+        assert [s.verdict.per_colour["green"].sent > 0 for s in outcome.steps] == [False, True, True, True]
+
+
+def _r(pod: str, ok: bool = True, latency_s: float = 0.01) -> ProbeResult:
+    return ProbeResult(0.0, ok, latency_s, pod, "" if ok else "HTTP 503")
+
+
+def test_no_data_is_a_halt_never_a_pass():
+    rule = GateRule(min_requests=10)
+    v = evaluate([_r("blue")] * 5, Weights(100, 0), rule)
+    assert v.halted and not v.passed and "no data" in v.reason
+    # green at 10 % that received nothing: a halt, though blue's figures are perfect
+    v = evaluate([_r("blue")] * 100, Weights(90, 10), rule)
+    assert v.halted and not v.passed and "green at weight > 0 received no request" in v.reason
+    assert evaluate([_r("blue")] * 100, Weights(100, 0), rule).passed
+    # too few to pass, but enough to fail: a breach, not a halt
+    v = evaluate([_r("blue")] * 3 + [_r("green", latency_s=0.7)] * 2, Weights(50, 50), rule)
+    assert not v.passed and not v.halted and "green P99 700 ms" in v.reason
+    # green's own rate fails even where the total would pass 0.9
+    v = evaluate([_r("blue")] * 95 + [_r("green")] * 4 + [_r("green", False)], Weights(90, 10),
+                 GateRule(success_rate=0.9, min_requests=10))
+    assert not v.passed and not v.halted and "green 80.0 % (1 of 5 failed)" in v.reason
+
+
+def test_the_operator_pauses_then_aborts_and_the_switch_goes_back(tmp_path, pair):
+    """Paused at 90/10 (the window starts over on resume), then aborted at
+    50/50: the starting weights back, marked aborted, not a gate's verdict."""
+    blue, green = pair
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0})) as nginx:
+        switch = NginxSwitch(_owner(nginx), pool)
+        asked = {"pauses": 0}
+
+        def should_pause() -> bool:
+            if switch.read_weights() == Weights(90, 10) and asked["pauses"] < 3:
+                asked["pauses"] += 1
+                return True
+            return False
+
+        prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT,
+                                                         "max_tokens": 8, "temperature": 0}, rate=60.0).start()
+        try:
+            outcome = run_steps(switch, prober, RULE, STEPS, should_pause=should_pause,
+                                should_abort=lambda: switch.read_weights() == Weights(50, 50))
+        finally:
+            prober.stop()
+        assert asked["pauses"] == 3
+        assert outcome.aborted and outcome.rolled_back and "aborted by the operator" in outcome.reason
+        assert [s.weights for s in outcome.steps] == [Weights(100, 0), Weights(90, 10)]
+        assert outcome.weights == Weights(100, 0) == _owner(nginx).running(pool)
+
+
+def test_without_colour_headers_the_split_comes_from_the_servers_metrics(tmp_path, pair):
+    """Neither the upstreams nor nginx name who answered: with the model
+    servers' /metrics counters the gate still sees green serve at 90/10 and
+    passes; without them who served is unknown, and that is a halt."""
+    blue, green = pair
+    blue.colour_header = green.colour_header = False
+    pool = Pool(blue=[blue.address], green=[green.address])
+    with Nginx(str(tmp_path), upstream_block({blue.address: 100, green.address: 0}), addr_header=False) as nginx:
+        switch = NginxSwitch(_owner(nginx), pool)
+        prober = BalancerProber(nginx.url, pool, prompt={"model": "deepseek-test", "prompt": PROMPT,
+                                                         "max_tokens": 8, "temperature": 0}, rate=60.0).start()
+        try:
+            counted = run_steps(switch, prober, RULE, STEPS[:2], served=ServedCounts(pool))
+            blind = run_steps(switch, prober, RULE, STEPS[:2])
+        finally:
+            prober.stop()
+        assert prober.source is None and {r.pod for r in prober.results} == {""}
+        assert counted.completed, counted.reason
+        served = counted.steps[-1].verdict.served
+        assert served is not None and served["green"] > 0 and served["blue"] > served["green"]
+        assert "served by /metrics" in counted.steps[-1].verdict.reason
+        # blind, not even the first step passes: nothing says blue served the probes either
+        assert blind.rolled_back and "halted at 100/0" in blind.reason
+        assert "blue at weight > 0 received no request" in blind.reason
+        assert blind.weights == Weights(100, 0)
+
+
+def test_a_certain_breach_is_called_before_the_window_ends():
+    rule = GateRule(window_s=10.0, min_requests=20)
+    half_green_failing = [_r("blue")] * 20 + [_r("green", False)] * 20
+    v = early_breach(half_green_failing, 1.0, Weights(50, 50), rule)
+    assert v is not None and not v.passed and not v.halted and "green 20 of 20 failed in the first 1.0 s" in v.reason
+    # not yet enough requests, or nothing that rules a pass out: the window goes on
+    assert early_breach(half_green_failing[:15], 1.0, Weights(50, 50), rule) is None
+    assert early_breach([_r("blue")] * 39 + [_r("green", False)], 1.0, Weights(50, 50), rule) is None
+    assert early_breach([_r("blue")] * 40, 1.0, Weights(100, 0), rule) is None

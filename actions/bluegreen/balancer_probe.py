@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from console import http1
+from console.probes.window import ProbeResult
 
-from ..drills.prober import ProbeResult
 from .nginx_upstream import Pool
 
 COLOUR_HEADER = "x-dsconsole-colour"

@@ -8,47 +8,18 @@ endpoints follow pods with a lag in a real cluster: a request to a pod killed
 since the last refresh fails, and counts."""
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from console.probes import model_probe
+from console.probes.window import ProbeResult, Window, p99
+
+# re-exported: callers of the drills (and the blue-green probe gate) import them from here
+__all__ = ["PROMPT", "ProbeResult", "Prober", "Window", "p99"]
 
 PROMPT = {"model": "deepseek-v3", "prompt": "drill probe", "max_tokens": 4, "temperature": 0}
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    t: float          # time.monotonic() when sent
-    ok: bool
-    latency_s: float
-    pod: str
-    error: str = ""
-
-
-def p99(latencies: list[float]) -> float | None:
-    if not latencies:
-        return None
-    s = sorted(latencies)
-    return s[max(0, math.ceil(0.99 * len(s)) - 1)]   # nearest rank
-
-
-@dataclass(frozen=True)
-class Window:
-    sent: int
-    succeeded: int
-    p99_s: float | None
-
-    @property
-    def success_rate(self) -> float | None:
-        return None if not self.sent else self.succeeded / self.sent
-
-    def to_dict(self) -> dict:
-        return {"sent": self.sent, "succeeded": self.succeeded, "success_rate": self.success_rate,
-                "p99_s": self.p99_s}
 
 
 class Prober:
@@ -139,8 +110,7 @@ class Prober:
     def window(self, since: float | None = None, until: float | None = None) -> Window:
         with self._lock:
             rs = [r for r in self.results if (since is None or r.t >= since) and (until is None or r.t < until)]
-        ok = [r.latency_s for r in rs if r.ok]
-        return Window(len(rs), len(ok), p99(ok))
+        return Window.of(rs)
 
     def wait_for(self, n: int, timeout: float) -> bool:
         """Wait (bounded) until at least n results came back."""

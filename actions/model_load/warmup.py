@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from console import http1
-from console.probes.prom_text import counter
+from console.probes.prom_text import parse_counter
 
 CACHE_HITS = "inductor_fxgraph_cache_hits_total"
 CACHE_MISSES = "inductor_fxgraph_cache_misses_total"
@@ -153,7 +153,7 @@ def compile_counters(host: str, port: int, timeout: float = 30.0) -> tuple[float
     if status != 200:
         return None
     text = data.decode("utf-8", "replace")
-    hits, misses = counter(text, CACHE_HITS), counter(text, CACHE_MISSES)
+    hits, misses = parse_counter(text, CACHE_HITS), parse_counter(text, CACHE_MISSES)
     return None if hits is None or misses is None else (hits, misses)
 
 

@@ -9,24 +9,30 @@ linear interpolation inside the bucket.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from console.lazy_regex import LazyRegex
 
 _LE = LazyRegex(r'(?:^|[{,])\s*le\s*=\s*"([^"]*)"')
 
 
-def parse_histogram(text: str, name: str) -> dict[float, float] | None:
-    """Cumulative counts by upper bound (le, +Inf as math.inf) of histogram
-    `name`, summed over its label sets; None when the page has no such series."""
-    prefix = name + "_bucket"
-    buckets: dict[float, float] = {}
+def _samples(text: str, name: str) -> Iterator[tuple[str, str]]:
+    """(labels, value text) of each sample line of metric `name` exactly."""
     for line in text.splitlines():
-        if not line.startswith(prefix) or line.startswith("#"):
+        if not line.startswith(name) or line.startswith("#"):
             continue
-        rest = line[len(prefix):]
+        rest = line[len(name):]
         if rest[:1] not in ("{", " "):
             continue   # another metric whose name merely starts the same
         labels, _, value = rest.rpartition("}")
+        yield labels, value
+
+
+def parse_histogram(text: str, name: str) -> dict[float, float] | None:
+    """Cumulative counts by upper bound (le, +Inf as math.inf) of histogram
+    `name`, summed over its label sets; None when the page has no such series."""
+    buckets: dict[float, float] = {}
+    for labels, value in _samples(text, name + "_bucket"):
         m = _LE.search(labels)
         if not m:
             continue
@@ -80,20 +86,13 @@ def quantile(q: float, hist: dict[float, float]) -> float | None:
     return bounds[-1] if bounds[-1] != math.inf else prev_bound
 
 
-def counter(text: str, name: str) -> float | None:
-    """The value of counter (or gauge) `name`, summed over its label sets;
+def parse_counter(text: str, name: str) -> float | None:
+    """The value of counter (or gauge) `name` summed over its label sets;
     None when the page has no such series."""
     found = None
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        rest = line[len(name):]
-        if rest[:1] == "{":
-            rest = rest.partition("}")[2]
-        elif rest[:1] != " ":
-            continue   # another metric whose name merely starts the same
+    for _, value in _samples(text, name):
         try:
-            found = (found or 0.0) + float(rest.split()[0])
+            found = (found or 0.0) + float(value.split()[0])
         except (ValueError, IndexError):
             continue
     return found
