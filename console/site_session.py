@@ -461,7 +461,7 @@ class SiteSession:
 def _demo_options_from(args: argparse.Namespace) -> dict[str, Any]:
     """start_demo_site options present on `args` (dsconsole demo / status --demo)."""
     out: dict[str, Any] = {}
-    for name in ("nodes", "gpus_per_node", "replicas", "time_scale", "seed", "frozen", "port"):
+    for name in ("nodes", "gpus_per_node", "replicas", "time_scale", "seed", "frozen", "port", "green_fault"):
         value = getattr(args, name, None)
         if value is not None:
             out[name] = value

@@ -15,6 +15,7 @@ from console.sim.clock import SimClock
 from console.sim.compile_profile import CompileProfile
 from console.sim.lb_proxy import LbProxy, UpstreamServer
 from console.sim.model_server import ModelServerPool
+from tests.demo_green import start_green as _start_green
 
 PROMPT = {"model": "deepseek-r1-14b", "prompt": "hello", "max_tokens": 4, "temperature": 0}
 
@@ -110,7 +111,7 @@ def test_the_demo_lb_host_runs_dsconsole_s_nginx_owner_unchanged():
     from actions.bluegreen.nginx_upstream import NginxTestFailed, NginxUpstream, Pool, Weights
     from console.sim.demo_site import start_demo_site
     from console.sim.nginx_host import INCLUDE
-    site = start_demo_site(nodes=2, gpus_per_node=2, replicas=3, traffic=False)
+    site = start_demo_site(nodes=2, gpus_per_node=2, replicas=3, traffic=False, model_load_s=1.0, time_scale=20)
     try:
         lb = site.lb_host()
         assert lb.run("nginx -v").stderr.startswith("nginx version: nginx/")
@@ -133,18 +134,169 @@ def test_the_demo_lb_host_runs_dsconsole_s_nginx_owner_unchanged():
         assert [s.weight for s in site.balancer().servers()] == [90, 90, 20]    # 90/10 over 2 blue, 1 green
         with pytest.raises(NginxTestFailed):
             owner.apply(Pool(blue=addrs[:2], green=["127.0.0.1:99999"]), Weights(50, 50))
-        # the gate's probe through the demo balancer tells the colours by X-Upstream-Addr
+        # the gate's probe through the demo balancer: the demo's servers name
+        # their colour (X-Dsconsole-Colour), a real green beside blue
+        pool = Pool(blue=addrs, green=_start_green(site))
         owner.apply(pool, Weights(50, 50))
-        with httpx.Client(timeout=30) as client:
-            served = client.get(f"{site.balancer().url}/v1/models").json()["data"][0]["id"]
-        prompt = dict(PROMPT, model=served)
+        prompt = _served_prompt(site.balancer().url)
         prober = _probe(site.balancer().url, pool, prompt, 60)
-        assert prober.source == "nginx's X-Upstream-Addr header mapped through the pool"
+        assert prober.source == "the upstreams' X-Dsconsole-Colour header"
         assert {r.pod for r in prober.results} == {"blue", "green"} and all(r.ok for r in prober.results)
         # green's server answers wrong: the probe counts green's answers as failed
-        site.model_servers.inject_bad_reply(addrs[2].rsplit(":", 1)[0])
+        site.inject_green_fault("wrong")
         prober = _probe(site.balancer().url, pool, prompt, 60)
         green = [r for r in prober.results if r.pod == "green"]
         assert green and all(r.error == "wrong completion" for r in green)
     finally:
         site.stop()
+
+
+# ---- the demo's blue-green objects (issue 13) ---------------------------------------
+
+def _served_prompt(url: str) -> dict:
+    with httpx.Client(timeout=30) as client:
+        return dict(PROMPT, model=client.get(f"{url}/v1/models").json()["data"][0]["id"])
+
+
+@pytest.fixture
+def demo_bg():
+    """A demo site with blue (its model Deployment) and a green beside it, the
+    upstream on lb-0 at 50/50 through dsconsole's nginx owner."""
+    from actions.bluegreen.nginx_upstream import NginxUpstream, Pool, Weights
+    from console.sim.demo_site import start_demo_site
+    from console.sim.nginx_host import INCLUDE
+    site = start_demo_site(nodes=2, gpus_per_node=2, replicas=2, traffic=False, model_load_s=1.0, time_scale=20)
+    try:
+        blue = [s.address for s in site.balancer().servers()]
+        pool = Pool(blue=blue, green=_start_green(site))
+        owner = NginxUpstream(site.host("lb-0"), include_path=INCLUDE, upstream="deepseek")
+        assert owner.apply(pool, Weights(50, 50)) == Weights(50, 50)
+        yield site, pool, owner
+    finally:
+        site.stop()
+
+
+def test_lb0_nginx_dump_version_options_and_a_failed_reload(demo_bg):
+    """nginx -T dumps each file as nginx does; -c names another main file; a
+    missing one is nginx's open() error; a reload that fails its test keeps
+    the running upstream (and says why), a good one replaces it."""
+    from console.sim.nginx_host import INCLUDE, MAIN_CONF
+    site, pool, _owner = demo_bg
+    lb = site.host("lb-0")
+    dump = lb.run("nginx -T")
+    assert dump.ok and "test is successful" in dump.stderr
+    assert f"# configuration file {MAIN_CONF}:\n" in dump.stdout
+    assert f"# configuration file {INCLUDE}:\n" in dump.stdout and "upstream deepseek {" in dump.stdout
+    assert lb.run("nginx -v").stderr == "nginx version: nginx/1.22.1\n"
+    missing = lb.run("nginx -p /etc/nginx -c /etc/nginx/other.conf -t")
+    assert missing.rc == 1 and '[emerg] open() "/etc/nginx/other.conf" failed (2: No such file' in missing.stderr
+    assert lb.run("nginx -x").rc == 1
+    running = [(s.address, s.weight, s.down) for s in site.balancer().servers()]
+    lb.write(INCLUDE, b"upstream deepseek {\n    server 127.1.0.1:notaport;\n}\n")
+    bad = lb.run("nginx -s reload")
+    assert bad.rc == 1 and f'invalid port in "127.1.0.1:notaport" of the "server" directive in {INCLUDE}:2' \
+        in bad.stderr
+    assert [(s.address, s.weight, s.down) for s in site.balancer().servers()] == running
+    one = pool.green[0]
+    lb.write(INCLUDE, f"upstream deepseek {{\n    server {one} weight=3 max_fails=2 fail_timeout=5s;\n}}\n".encode())
+    assert lb.run("nginx -s reload").ok
+    [only] = site.balancer().servers()
+    assert (only.address, only.weight, only.max_fails, only.fail_timeout_s) == (one, 3, 2, 5.0)
+
+
+def _through(url: str, prompt: dict, n: int) -> list[tuple[str, int, str, float]]:
+    """n completions through the balancer: (colour, status, text, seconds) each."""
+    out = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(n):
+            t0 = time.monotonic()
+            r = client.post(f"{url}/v1/completions", json=prompt)
+            text = r.json()["choices"][0]["text"] if r.status_code == 200 else ""
+            out.append((r.headers.get("x-dsconsole-colour", "?"), r.status_code, text, time.monotonic() - t0))
+    return out
+
+
+@pytest.mark.parametrize("fault", ["5xx", "wrong", "slow"])
+def test_a_fault_injected_into_green_shows_through_the_balancer(demo_bg, fault):
+    """What the gate must catch, seen as a client of the balancer sees it:
+    green's answers fail (503), differ from blue's, or take longer than the
+    gate's 500 ms P99; blue's stay good and fast."""
+    site, pool, _owner = demo_bg
+    url = site.balancer().url
+    prompt = _served_prompt(url)
+    before = _through(url, prompt, 8)
+    assert {c for c, *_ in before} == {"blue", "green"} and all(st == 200 for _c, st, _t, _s in before)
+    reference = {t for c, _st, t, _s in before if c == "blue"}
+    assert len(reference) == 1 and {t for c, _st, t, _s in before if c == "green"} == reference
+    assert site.inject_green_fault(fault) == [a.rsplit(":", 1)[0] for a in pool.green]
+    after = _through(url, prompt, 8)
+    blue = [r for r in after if r[0] == "blue"]
+    green = [r for r in after if r[0] == "green"]
+    assert blue and green                                        # 50/50 still: both answered
+    assert all(st == 200 and t in reference for _c, st, t, _s in blue)
+    if fault == "5xx":
+        assert all(st == 503 for _c, st, _t, _s in green)
+    elif fault == "wrong":
+        assert all(st == 200 and t not in reference for _c, st, t, _s in green)
+    else:
+        assert all(st == 200 and t in reference and s >= 0.5 for _c, st, t, s in green)
+    site.inject_green_fault("none")
+    assert all(st == 200 and t in reference for _c, st, t, _s in _through(url, prompt, 4))
+
+
+def test_a_green_fault_reaches_green_servers_started_later():
+    """--green-fault is given before the wizard makes green: its servers start failing."""
+    from console.sim.demo_site import start_demo_site
+    with pytest.raises(ValueError, match="expected one of"):
+        start_demo_site(nodes=1, gpus_per_node=1, green_fault="teapot")
+    site = start_demo_site(nodes=2, gpus_per_node=2, replicas=2, traffic=False, model_load_s=0.0,
+                           time_scale=20, green_fault="wrong")
+    try:
+        pool = site.model_servers
+        [green] = _start_green(site)
+        ip = green.rsplit(":", 1)[0]
+        with httpx.Client(timeout=30) as client:
+            model = client.get(f"{pool.url(ip)}/v1/models").json()["data"][0]["id"]
+            texts = {c: client.post(f"{pool.url(a)}/v1/completions", json=dict(PROMPT, model=model)).json()
+                     ["choices"][0]["text"] for c, a in (("green", ip), ("blue", sorted(pool.addresses())[0]))}
+        assert texts["green"] != texts["blue"]
+    finally:
+        site.stop()
+
+
+def test_the_demo_traffic_follows_the_running_weights(demo_bg):
+    """The dashboard's per-pod request rates come from the demo traffic: once
+    nginx runs a blue-green upstream, green's share of it is green's weight,
+    and moves with each reload."""
+    from actions.bluegreen.nginx_upstream import Weights
+    from console.sim.demo_traffic import DemoTraffic
+    site, pool, owner = demo_bg
+    traffic = DemoTraffic(site.model_servers, site.clock, 0, shares=site.balancer().shares)
+    green_ips = {a.rsplit(":", 1)[0] for a in pool.green}
+
+    def green_share() -> float:
+        rates = traffic.rates_at(site.clock.now())
+        return sum(r for ip, r in rates.items() if ip in green_ips) / sum(rates.values())
+
+    assert abs(green_share() - 0.5) < 0.01
+    for blue, green in ((90, 10), (0, 100), (100, 0)):
+        owner.apply(pool, Weights(blue, green))
+        assert abs(green_share() - green / 100) < 0.01, (blue, green)
+    # before any reload (a fresh balancer) the pods keep their own rates
+    assert DemoTraffic(site.model_servers, site.clock, 0, shares=lambda: None).rates_at(0.0) == \
+        {ip: traffic.rate(name, 0.0) for ip, name in site.model_servers.addresses().items()}
+
+
+def test_the_demo_s_bluegreen_section_names_lb0_and_its_balancer(demo_bg):
+    """The site file's bluegreen: section for the demo (the contract's shape):
+    mode nginx on lb-0, the balancer's URL (it answers), blue's servers."""
+    site, pool, _owner = demo_bg
+    bg = site.bluegreen_section()
+    assert bg["mode"] == "nginx" and bg["model"] == "deepseek-v3"
+    lb = bg["lb"]
+    assert lb["host"] == "lb-0" and site.host(lb["host"]).run(f"{lb['nginx']} -t").ok
+    assert lb["include"] == "/etc/nginx/conf.d/dsconsole-upstream.conf" and lb["upstream"] == "deepseek"
+    with httpx.Client(timeout=30) as client:
+        assert client.get(f"{lb['url']}/v1/models").status_code == 200
+    assert lb["blue"] == pool.blue and lb["green"] == pool.green
+    assert bg["steps"][-1] == [0, 100] and bg["gate"]["p99_ms"] == 500

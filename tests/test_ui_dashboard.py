@@ -368,3 +368,30 @@ async def test_data_ready_before_the_screen_is_shown_at_once(demo, monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.first_frame_at is not None, "the first complete frame")
         assert not app.paint_held
+
+
+async def test_pods_table_colours_blue_and_green_pods(demo):
+    """Issue 13: during a blue-green switch the pods table shows each pod's
+    colour (dsconsole.io/colour, else its version label) in the theme's
+    blue/green styles: the demo's model pods blue, a green beside them green."""
+    from tests.demo_green import start_green
+    app = DashboardApp(demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.is_complete(), "overview filled")
+        await asyncio.to_thread(start_green, demo.demo_site)
+        await pilot.press("colon", *"pods", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "pods", ":pods opens the pods view")
+        table = app.screen.query_one(DataPanel)
+
+        def versions() -> dict[str, set]:
+            out: dict[str, set] = {}
+            for key in table.keys():
+                row = table.row(key)
+                out.setdefault(row.cells[-1], set()).add(row.styles[-1])
+            return out
+
+        await wait_for(pilot, lambda: "green" in versions(), "the green pod listed")
+        got = versions()
+        assert got["green"] == {"green"} and got["blue"] == {"blue"}, got
+        green = [k for k in table.keys() if table.row(k).cells[-1] == "green"]
+        assert len(green) == 1 and green[0][1].startswith("deepseek-v3-green-")

@@ -7,7 +7,7 @@ import argparse
 from console.commands.arg_types import gpus_per_node, non_negative_int, positive_float, positive_int
 
 # the start_demo_site keyword each option sets
-DEMO_SITE_OPTIONS = ("nodes", "gpus_per_node", "replicas", "time_scale", "seed")
+DEMO_SITE_OPTIONS = ("nodes", "gpus_per_node", "replicas", "time_scale", "seed", "green_fault")
 
 
 def given(args: argparse.Namespace) -> dict:
@@ -26,3 +26,6 @@ def add_demo_site_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated seconds per real second (default 1)")
     parser.add_argument("--seed", type=non_negative_int, metavar="S",
                         help="seed for names and telemetry (default 0)")
+    parser.add_argument("--green-fault", choices=("5xx", "wrong", "slow"),
+                        help="make the blue-green wizard's green servers fail (503s, wrong completions, or "
+                             "0.6 s slower), to watch the gate roll the switch back")

@@ -27,7 +27,7 @@ from .defaults import _default_pod_spec, default_and_validate
 from .disruption import make_evictor
 from .http_server import ApiServer
 from .kubeconfig import CONTEXT, write_kubeconfig
-from .kubelet import GPU_INDEX_ANNOTATION, bind_model_port, node_ip, overlay_ip, running_status
+from .kubelet import GPU_INDEX_ANNOTATION, bind_model_port, node_ip, overlay_ip, pod_colour, running_status
 from .pod_logs import PodLogBook
 from .pod_termination import graceful_delete
 from .resources import BY_PLURAL
@@ -43,6 +43,8 @@ SITE_AGE_S = 3 * 86400.0    # the site was installed three days "ago"
 PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
 FREEZE_GC_PODS = 2000       # from this size on, bootstrap objects leave the cyclic GC
 LB_HOST = "lb-0"            # the demo's load-balancer host (lb_host())
+GREEN_FAULTS = ("5xx", "wrong", "slow", "none")   # inject_green_fault / dsconsole demo --green-fault
+SLOW_GREEN_S = 0.6          # real seconds green's "slow" fault adds: over the gate's 500 ms P99
 
 
 def default_replicas(nodes: int, gpus_per_node: int) -> int:
@@ -228,7 +230,8 @@ class DemoSite:
         pod["status"] = running_status(pod, node=node, pod_ip=ip, now=ts, ready=True, host_ip=host_ip)
         stored = self.store.create(BY_PLURAL["pods"], pod)
         if model and gpu_indices:   # (checked above)
-            self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0, warm=True)
+            self.model_servers.add(ip, md["name"], os.path.basename(model), node_name, load_s=0.0, warm=True,
+                                   colour=pod_colour(pod))
             self.cluster.kubelet.adopt(stored, ip, gpu_indices)
         self.logs.append(md["namespace"], md["name"], "INFO Application startup complete." if model else "INFO started")
 
@@ -269,7 +272,8 @@ class DemoSite:
                                   visible=self._churn_visible).start()
         if self._want_traffic:
             from .demo_traffic import DemoTraffic
-            self.traffic = DemoTraffic(self.model_servers, self.clock, self._seed).start()
+            self.traffic = DemoTraffic(self.model_servers, self.clock, self._seed,
+                                       shares=self._balancer_shares).start()
         write_kubeconfig(self.kubeconfig_path, self.url, so.NAMESPACE)
 
     def _make_hosts(self) -> None:
@@ -303,6 +307,11 @@ class DemoSite:
             self._balancer = LbProxy(servers, refuses=pool.refuses).start()
         return self._balancer
 
+    def _balancer_shares(self) -> dict[str, float] | None:
+        """The running upstream's split of the demo traffic (None: no balancer yet)."""
+        balancer = self._balancer
+        return None if balancer is None else balancer.shares()
+
     def lb_host(self) -> SimulatedHost:
         """The demo's load-balancer host lb-0 (nginx_host.py), made on first
         use. Kept out of `hosts`, the GPU nodes that telemetry and host
@@ -312,6 +321,43 @@ class DemoSite:
                 from .nginx_host import make_lb_host
                 self._lb_host = make_lb_host(LB_HOST, self._started_balancer, clock=self.clock)
             return self._lb_host
+
+    def host(self, name: str) -> SimulatedHost:
+        """A demo host by name: a GPU node's, or the balancer lb-0 (made on first use)."""
+        if name == LB_HOST:
+            return self.lb_host()
+        return self.hosts[name]
+
+    # ---- blue-green (issue 13) ---------------------------------------------------
+    def inject_green_fault(self, kind: str) -> list[str]:
+        """Make the green colour's model servers fail, now and when the wizard
+        starts them later, so a newcomer sees the gate roll a switch back:
+        "5xx" (503 on every request, /health too), "wrong" (200 with a
+        completion that differs from blue's), "slow" (0.6 s more per request,
+        real time, over the gate's 500 ms P99), "none" clears. The addresses
+        of the green servers running now."""
+        if kind not in GREEN_FAULTS:
+            raise ValueError(f"green fault {kind!r}: expected one of {', '.join(GREEN_FAULTS)}")
+        scale = float(getattr(self.clock, "time_scale", 1.0) or 1.0)
+        return self.model_servers.inject_colour_fault(
+            "green", unhealthy=kind == "5xx", bad_reply=kind == "wrong",
+            latency_s=SLOW_GREEN_S * scale if kind == "slow" else 0.0)   # simulated seconds
+
+    def bluegreen_section(self) -> dict:
+        """The site file's `bluegreen:` section for this demo (the contract's
+        shape, parsed by actions/bluegreen/spec.py): mode nginx on lb-0, the
+        balancer's loopback URL, each colour's upstream servers as running
+        now (green's: none until the wizard has made them)."""
+        from .nginx_host import INCLUDE, UPSTREAM
+        pool = self.model_servers
+        by_colour = {c: sorted(f"{ip}:{pool.port}" for ip in pool.addresses() if pool.colour(ip) == c)
+                     for c in ("blue", "green")}
+        return {"model": so.DEPLOYMENT, "mode": "nginx",
+                "lb": {"host": LB_HOST, "include": INCLUDE, "upstream": UPSTREAM, "nginx": "nginx",
+                       "url": self.balancer().url, **by_colour},
+                "steps": [[100, 0], [90, 10], [50, 50], [0, 100]],
+                "gate": {"window_s": 20, "min_requests": 50, "success_rate": 0.99, "p99_ms": 500},
+                "drain_s": 60}
 
     def stop(self) -> None:
         if self._stopped:
@@ -343,14 +389,22 @@ class DemoSite:
 def start_demo_site(nodes: int = 8, gpus_per_node: int = 8, replicas: int | None = None, port: int = 0,
                     kubeconfig: str | os.PathLike | None = None, time_scale: float = 1.0, seed: int = 0,
                     model_load_s: float = 60.0, frozen: bool = False, hosts: bool = True,
-                    churn: float = 0.0, traffic: bool = True, churn_visible: float = 0.0) -> DemoSite:
+                    churn: float = 0.0, traffic: bool = True, churn_visible: float = 0.0,
+                    green_fault: str | None = None) -> DemoSite:
     """Build and start a demo site; call .stop() when done (or use `with`).
     churn > 0: the model-server pods change at that many per real second
     (see churn.PodChurn), a steady stream of watch MODIFIED events;
     churn_visible (0..1) of them also bump a restartCount (shown in tables).
     traffic: light synthetic requests to the model servers (demo_traffic.py),
-    so GPU utilisation follows load; never with frozen=True."""
-    return DemoSite(nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, port=port,
+    so GPU utilisation follows load; never with frozen=True.
+    green_fault: a fault the blue-green wizard's green servers get
+    (DemoSite.inject_green_fault)."""
+    if green_fault is not None and green_fault not in GREEN_FAULTS:
+        raise ValueError(f"green fault {green_fault!r}: expected one of {', '.join(GREEN_FAULTS)}")
+    site = DemoSite(nodes=nodes, gpus_per_node=gpus_per_node, replicas=replicas, port=port,
                     kubeconfig=kubeconfig, time_scale=time_scale, seed=seed, model_load_s=model_load_s,
                     frozen=frozen, hosts=hosts, churn=churn, traffic=traffic,
                     churn_visible=churn_visible).start()
+    if green_fault is not None:
+        site.inject_green_fault(green_fault)
+    return site

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 RATE_MIN = 1.0          # requests per simulated second per pod, at the quietest
@@ -48,9 +49,15 @@ def _unit(*parts: Any) -> float:
 
 
 class DemoTraffic:
-    def __init__(self, pool: Any, clock: Any, seed: int = 0, *, tick_s: float | None = None):
+    def __init__(self, pool: Any, clock: Any, seed: int = 0, *, tick_s: float | None = None,
+                 shares: Callable[[], dict[str, float] | None] | None = None):
+        """shares(): each pod IP's share of the traffic by the demo balancer's
+        running upstream weights (LbProxy.shares), or None while nginx has
+        not been reloaded: the split a blue-green switch sets then moves the
+        per-pod request rates."""
         from .model_server import RATE_WINDOW_S
         self.pool = pool
+        self.shares = shares
         self.clock = clock
         self.seed = seed
         if tick_s is None:
@@ -91,13 +98,14 @@ class DemoTraffic:
         addresses = pool.addresses()
         for ip in [ip for ip in self._credit if ip not in addresses]:
             del self._credit[ip]                 # pods that went away
+        rates = self.rates_at(now, addresses)
         for ip, name in addresses.items():
             if not pool.healthy(ip):            # loading, failed, or removed: no traffic
                 self._credit.pop(ip, None)
                 pool.record_background(ip, 0, 0, prompt_tokens=PROMPT_TOKENS, max_tokens=MAX_TOKENS,
                                        key=name)
                 continue
-            r = self.rate(name, now)
+            r = rates[ip]
             credit = self._credit.get(ip, 0.0) + r * dt
             done = int(credit)
             self._credit[ip] = credit - done
@@ -105,6 +113,19 @@ class DemoTraffic:
             pool.record_background(ip, running, min(done, MAX_PER_TICK), prompt_tokens=PROMPT_TOKENS,
                                    max_tokens=MAX_TOKENS, key=f"traffic/{name}/{now:.3f}", span_s=dt)
         self.ticks += 1
+
+    def rates_at(self, now: float, addresses: dict[str, str] | None = None) -> dict[str, float]:
+        """Each healthy pod's request rate: its own wave, or, once the balancer
+        routes by weights, the healthy pods' summed rate split by the shares
+        (a pod outside the upstream gets nothing, as behind nginx)."""
+        if addresses is None:
+            addresses = self.pool.addresses()
+        own = {ip: self.rate(name, now) for ip, name in addresses.items() if self.pool.healthy(ip)}
+        shares = self.shares() if self.shares is not None else None
+        if shares is None:
+            return own
+        total = sum(own.values())
+        return {ip: total * shares.get(ip, 0.0) for ip in own}
 
     # ---- lifecycle ---------------------------------------------------------------
     def start(self) -> DemoTraffic:

@@ -22,6 +22,7 @@ MODEL_PORT_ANNOTATION = "dsconsole.io/model-port"
 GPU_INDEX_ANNOTATION = "dsconsole.io/gpu-indices"
 VLLM_MEM_FRACTION = 0.9   # vLLM's default gpu_memory_utilization
 H200_MEM_MIB = 143771
+COLOUR_LABEL = "dsconsole.io/colour"      # actions/bluegreen's label (sim/ imports nothing of actions/)
 SWEEP_MIN_REAL_S = 0.5
 SWEEP_CPU_SHARE_DIVISOR = 20
 
@@ -49,6 +50,15 @@ def gpu_memory_fraction(pod: dict) -> float:
                 except (ValueError, IndexError):
                     break
     return VLLM_MEM_FRACTION
+
+
+def pod_colour(pod: dict) -> str | None:
+    """The blue-green colour of a pod (its server sends it as X-Dsconsole-Colour):
+    its colour label, else a version label of blue or green (the demo's own
+    pods; console/kube/rows.py reads the same)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    version = labels.get("version")
+    return labels.get(COLOUR_LABEL) or (version if version in ("blue", "green") else None)
 
 
 def bind_model_port(pod: dict, port: int) -> None:
@@ -278,7 +288,7 @@ class Kubelet(Controller):
         if model and self.pool is not None and not model_missing:
             ip = self.pool.allocate_ip()
             self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node_name,
-                          load_s=self.cluster.model_load_s)
+                          load_s=self.cluster.model_load_s, colour=pod_colour(pod))
             self.ips[k] = ip
             self.mem_fraction[k] = gpu_memory_fraction(pod)
         elif pod["spec"].get("hostNetwork"):
@@ -493,7 +503,8 @@ class Kubelet(Controller):
                                lambda: self._missing_model(k, uid, model))
         elif ip and model and self.pool is not None:
             self.pool.remove(ip)
-            self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node, load_s=self.cluster.model_load_s)
+            self.pool.add(ip, k[1], os.path.basename(model.rstrip("/")), node, load_s=self.cluster.model_load_s,
+                          colour=pod_colour(pod))
             self._startup_logs(k, model)
             if not self._load_fault(k, uid, pod, model):
                 self.probing[k] = uid

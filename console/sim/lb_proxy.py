@@ -62,6 +62,7 @@ class LbProxy:
         self.upstream = upstream
         self._refuses = refuses
         self._servers = list(servers)
+        self.reloaded = False            # whether a reload has set the servers (shares())
         self._clock = clock
         self._timeout = upstream_timeout_s
         self._lock = threading.Lock()
@@ -95,6 +96,18 @@ class LbProxy:
         new servers, their failure counts start afresh."""
         with self._lock:
             self._servers = list(servers)
+            self.reloaded = True
+
+    def shares(self) -> dict[str, float] | None:
+        """Each upstream host's share of the traffic by the running weights
+        (down servers 0), keyed by IP; None until a reload has configured the
+        upstream (the demo's traffic keeps its own per-pod rates until then)."""
+        with self._lock:
+            if not self.reloaded:
+                return None
+            live = {s.address.rpartition(":")[0]: (0 if s.down else s.weight) for s in self._servers}
+        total = sum(live.values())
+        return {ip: (w / total if total else 0.0) for ip, w in live.items()}
 
     def servers(self) -> list[UpstreamServer]:
         with self._lock:

@@ -93,6 +93,7 @@ class _Pod(msgspec.Struct, eq=False):
     bad_reply: bool = False
     unhealthy: bool = False
     stopped: bool = False     # the server process is down: connections are reset
+    colour: str | None = None  # the pod's dsconsole.io/colour label (blue-green), sent as X-Dsconsole-Colour
 
 
 class ModelServerPool:
@@ -113,6 +114,7 @@ class ModelServerPool:
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task] = set()  # requests in flight
         self._conns: set[_Connection] = set()   # open client connections (closed on stop)
+        self._colour_faults: dict[str, dict[str, Any]] = {}  # colour -> faults its pods get (inject_colour_fault)
 
     # ---- lifecycle -------------------------------------------------------
     @property
@@ -198,7 +200,7 @@ class ModelServerPool:
         raise RuntimeError("no free loopback address left for a pod")
 
     def add(self, pod_ip: str, pod_name: str, model: str, node: str, *,
-            load_s: float = 0.0, warm: bool = False) -> None:
+            load_s: float = 0.0, warm: bool = False, colour: str | None = None) -> None:
         """Start the server of a pod; /health turns 200 after `load_s` simulated
         seconds of model loading (0: at once). `warm`: every shape of the
         profile is already compiled, as after a completed compiled warmup (the
@@ -211,6 +213,8 @@ class ModelServerPool:
             pod = _Pod(pod_ip, pod_name, model, node, ready_at=self.clock.now() + max(0.0, load_s))
             if warm:
                 pod.compiled.update(self.profile.all_shapes())
+            pod.colour = colour
+            self._apply_faults(pod, self._colour_faults.get(colour or "", {}))
             self._pods[pod_ip] = pod
 
     def remove(self, pod_ip: str) -> None:
@@ -315,6 +319,28 @@ class ModelServerPool:
     def set_unhealthy(self, pod_ip: str, unhealthy: bool = True) -> None:
         """Make /health answer 503 (and completions fail) while set."""
         self._pod(pod_ip).unhealthy = unhealthy
+
+    def inject_colour_fault(self, colour: str, *, latency_s: float = 0.0, bad_reply: bool = False,
+                            unhealthy: bool = False) -> list[str]:
+        """The faults above on every pod of a blue-green colour, now and on
+        the colour's pods started later (the wizard creates green after the
+        fault is set); all false/0 clears them. The addresses it applies to now."""
+        faults = {"extra_latency_s": max(0.0, float(latency_s)), "bad_reply": bad_reply, "unhealthy": unhealthy}
+        with self._lock:
+            self._colour_faults[colour] = faults
+            pods = [p for p in self._pods.values() if p.colour == colour]
+            for pod in pods:
+                self._apply_faults(pod, faults)
+        return [p.ip for p in pods]
+
+    @staticmethod
+    def _apply_faults(pod: _Pod, faults: dict[str, Any]) -> None:
+        for name, value in faults.items():
+            setattr(pod, name, value)
+
+    def colour(self, pod_ip: str) -> str | None:
+        pod = self._pods.get(pod_ip)
+        return pod.colour if pod else None
 
     def stop_server(self, pod_ip: str) -> None:
         """The pod's server process dies: open connections and new ones are
@@ -556,10 +582,15 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             500: "Internal Server Error", 503: "Service Unavailable"}
 
 
+def _colour_header(pod: _Pod) -> str:
+    """The header telling a balancer's client which colour answered."""
+    return f"x-dsconsole-colour: {pod.colour}\r\n" if pod.colour else ""
+
+
 def _response(status: int, payload: bytes, ctype: str = "application/json", *, close: bool = False,
-              head_only: bool = False) -> bytes:
+              head_only: bool = False, extra: str = "") -> bytes:
     head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            f"server: dsconsole-sim\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n"
+            f"server: dsconsole-sim\r\ncontent-type: {ctype}\r\ncontent-length: {len(payload)}\r\n{extra}"
             f"{'connection: close' + chr(13) + chr(10) if close else ''}\r\n")
     return head.encode() + (b"" if head_only else payload)
 
@@ -645,23 +676,24 @@ class _Connection(asyncio.Protocol):
             result = self.pool._route(pod, method, path.split("?", 1)[0], body)
             if isinstance(result, tuple):
                 status, payload, ctype = result
-                self.send(_response(status, payload, ctype, close=close, head_only=method == "HEAD"), close)
+                self.send(_response(status, payload, ctype, close=close, head_only=method == "HEAD",
+                                    extra=_colour_header(pod)), close)
             else:
                 self.busy = True
-                task = asyncio.ensure_future(self.finish(result, close))
+                task = asyncio.ensure_future(self.finish(result, close, _colour_header(pod)))
                 # the loop keeps only weak references to tasks: hold it until done
                 self.pool._tasks.add(task)
                 task.add_done_callback(self.pool._tasks.discard)
 
-    async def finish(self, coro, close: bool) -> None:
+    async def finish(self, coro, close: bool, extra: str = "") -> None:
         try:
             result = await coro
             if isinstance(result, tuple):
                 status, payload, ctype = result
-                self.send(_response(status, payload, ctype, close=close), close)
+                self.send(_response(status, payload, ctype, close=close, extra=extra), close)
             else:  # server-sent events, chunked
                 self.send(b"HTTP/1.1 200 OK\r\nserver: dsconsole-sim\r\ncontent-type: text/event-stream; "
-                          b"charset=utf-8\r\ntransfer-encoding: chunked\r\n"
+                          b"charset=utf-8\r\ntransfer-encoding: chunked\r\n" + extra.encode()
                           + (b"connection: close\r\n" if close else b"") + b"\r\n", False)
                 async for event in result:
                     self.send(b"%x\r\n%s\r\n" % (len(event), event), False)

@@ -139,9 +139,14 @@ def model_deployment(replicas: int, model_port: int, created: str, *, version: s
     annotations = {"dsconsole.io/model-port": str(model_port)}
     if model is SMALL_NODE_V3:
         annotations[TOY_SHAPE_ANNOTATION] = "true"
+    # the blue-green colour (actions/bluegreen): the demo's model runs as blue.
+    # On the Deployment only: in the pod template it would change the
+    # pod-template-hash, so every demo pod's name; its pods' colour is their
+    # version label (console/kube/rows.py and the kubelet read it so too).
+    coloured = {**labels, "dsconsole.io/colour": version} if version in ("blue", "green") else labels
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": NAMESPACE, "creationTimestamp": created,
-                         "labels": dict(labels)},
+                         "labels": dict(coloured)},
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
                      "template": {
                          "metadata": {"labels": dict(labels), "annotations": annotations},
