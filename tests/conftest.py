@@ -33,3 +33,13 @@ def demo():
     assert session.wait_synced(30), session.start_error
     yield session
     session.stop()
+
+
+@pytest.fixture
+def pair():
+    """A blue and a green upstream server on loopback (tests/nginx_lb.py)."""
+    from tests.nginx_lb import Upstream
+    blue, green = Upstream("blue").start(), Upstream("green").start()
+    yield blue, green
+    blue.stop()
+    green.stop()

@@ -28,14 +28,6 @@ from tests.nginx_lb import ANSWER, PROMPT, LoadGenerator, Nginx, Upstream, green
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture
-def pair():
-    blue, green = Upstream("blue").start(), Upstream("green").start()
-    yield blue, green
-    blue.stop()
-    green.stop()
-
-
 def _owner(nginx: Nginx) -> NginxUpstream:
     return NginxUpstream(LocalTransport("local"), include_path=nginx.include_path, upstream="deepseek",
                          nginx_cmd=nginx.cmd)

@@ -19,14 +19,6 @@ pytestmark = [pytest.mark.timeout(240),
                                                                       "(tests/install-deps.sh installs it)")]
 
 
-@pytest.fixture
-def pair():
-    blue, green = Upstream("blue").start(), Upstream("green").start()
-    yield blue, green
-    blue.stop()
-    green.stop()
-
-
 def traffic_plan(nginx: Nginx, blue: Upstream, green: Upstream):
     """The wizard's plan in mode nginx, its traffic part: weight steps, gates, drain."""
     from actions.bluegreen.spec import BlueGreenSpec, Gate, LoadBalancer

@@ -11,14 +11,6 @@ from tests.nginx_lb import LoadGenerator, Nginx, Upstream, green_share, upstream
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def pair():
-    blue, green = Upstream("blue").start(), Upstream("green").start()
-    yield blue, green
-    blue.stop()
-    green.stop()
-
-
 def _set(nginx: Nginx, blue: Upstream, green: Upstream, wb: int, wg: int) -> None:
     with open(nginx.include_path, "w") as f:
         f.write(upstream_block({blue.address: wb, green.address: wg}))
