@@ -35,6 +35,9 @@ class Aborted(Exception):
     pass
 
 
+REAL_P99_FLOOR_S = 0.2   # see DrillRun.p99_budget_real_s
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """Tolerances of the steady state."""
@@ -111,6 +114,15 @@ class DrillRun(Timeline):
         self.abort_event.set()
 
     # ---- steady state --------------------------------------------------------
+    def p99_budget_real_s(self) -> float:
+        """The P99 budget in real seconds. A scaled clock compresses the model
+        servers' simulated time but not this machine's own delays, which the
+        scale would multiply: on a 100x clock the 2 s budget is 20 ms of real
+        time, and a loaded machine's scheduling delays alone reach that
+        (measured: P99 of 1.0-2.0 "simulated" seconds under eight busy loops).
+        So the budget is never tighter than REAL_P99_FLOOR_S of real time."""
+        return max(self.hyp.max_p99_s / self.time_scale, REAL_P99_FLOOR_S)
+
     def steady_state(self, phase: str) -> dict:
         since = time.monotonic()
         self.prober.wait_for(len(self.prober.results) + self.hyp.min_requests, self.hyp.window_s * 3)
@@ -127,8 +139,8 @@ class DrillRun(Timeline):
             reasons.append(f"only {w.sent} probe requests in the window")
         elif (w.success_rate or 0.0) < self.hyp.min_success_rate:
             reasons.append(f"success rate {w.success_rate:.4f} < {self.hyp.min_success_rate}")
-        if w.p99_s is not None and w.p99_s * self.time_scale > self.hyp.max_p99_s:
-            reasons.append(f"P99 {w.p99_s * self.time_scale:.3f} s > {self.hyp.max_p99_s} s")
+        if w.p99_s is not None and w.p99_s > self.p99_budget_real_s():
+            reasons.append(f"P99 {w.p99_s * self.time_scale:.3f} s > {self.p99_budget_real_s() * self.time_scale:g} s")
         res = {"phase": phase, "ok": not reasons, "serving": serving, "desired": desired, **w.to_dict(),
                "p99_s": None if w.p99_s is None else round(w.p99_s * self.time_scale, 4), "reasons": reasons}
         self.event("steady-state", f"{phase}: {'holds' if not reasons else 'FAILS: ' + '; '.join(reasons)} "
@@ -163,14 +175,18 @@ class DrillRun(Timeline):
         self._audit("drill-start", radius, f"confirmed: {confirmation}")
         status, error = COMPLETED, None
         steady = {}
+        budget_s = self.p99_budget_real_s() * self.time_scale
+        if budget_s > self.hyp.max_p99_s:
+            self.note(f"on a {self.time_scale:g}x clock the P99 budget is {budget_s:g} s simulated "
+                      f"({REAL_P99_FLOOR_S:g} s of real time): this machine's own delays are not compressed")
         self.prober.start()
         try:
             try:
                 steady["before"] = self.steady_state("before")
                 if not steady["before"]["ok"]:
                     status = NOT_STARTED
-                    return self._finish(status, "steady state does not hold: the drill did not start",
-                                        radius, steady)
+                    return self._finish(status, "steady state does not hold: the drill did not start ("
+                                        + "; ".join(steady["before"]["reasons"]) + ")", radius, steady)
                 self.deadline = time.monotonic() + self.max_wait_real_s
                 t_fault_probe = time.monotonic()
                 self.drill.inject(self, radius)
