@@ -462,11 +462,16 @@ def serve_upstream(colour: str, port: int) -> None:
     """Run one Upstream in this process until SIGTERM: an upstream a site
     file's stop_command can kill and start_command can start again
     (`python3 tests/nginx_lb.py COLOUR PORT`)."""
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # SIGTERM blocked in every thread (the server's threads inherit the mask)
+    # and taken by sigwait in this one. With a Python handler instead, the
+    # kernel may deliver the signal to a server thread while this thread
+    # sleeps in a lock wait that nothing then interrupts: the handler never
+    # runs and the upstream outlives its stop_command (seen: still serving
+    # 20 s after the kill, in a full run under two busy loops).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     up = Upstream(colour, port=port).start()
     try:
-        stopped.wait()
+        signal.sigwait({signal.SIGTERM})
     finally:
         up.stop()
 
