@@ -36,6 +36,15 @@ class Plan:
     title: str
     params: dict
     hosts: list[HostPlan] = field(default_factory=list)
+    # every transport the plan was built with: its hosts', and the ones its
+    # steps only reach through (blue-green's balancer host): a rollback or
+    # resume rebuilds the plan with them all (`auxiliary`)
+    targets: dict[str, Transport] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def auxiliary(self) -> dict[str, Transport]:
+        """The targets that are no host of the plan."""
+        return {k: v for k, v in self.targets.items() if self.host(k) is None}
 
     @property
     def host_names(self) -> list[str]:
@@ -65,4 +74,6 @@ def build_plan(wizard: str, transports: dict[str, Transport], params: dict) -> P
     except KeyError:
         raise UnknownWizard(f"unknown wizard {wizard!r} (known: {', '.join(WIZARDS)})") from None
     module_name, func = target.split(":")
-    return getattr(importlib.import_module(module_name), func)(transports, params)
+    plan: Plan = getattr(importlib.import_module(module_name), func)(transports, params)
+    plan.targets = dict(transports)
+    return plan

@@ -277,13 +277,15 @@ class Runner:
             return HostResult(hp.host, FAILED, error=_err(e))
 
     @staticmethod
-    def plan_for_run(run_id: str, transports: dict) -> tuple[jr.RunState, Plan]:
-        """Rebuild the plan of a journaled run for the given hosts' transports."""
+    def plan_for_run(run_id: str, transports: dict, auxiliary: dict | None = None) -> tuple[jr.RunState, Plan]:
+        """Rebuild the plan of a journaled run for the given hosts' transports
+        (and the `auxiliary` targets its steps reach: Plan.auxiliary)."""
         state = jr.load(run_id)
         missing = [h for h in state.hosts if h not in transports]
         if missing:
             raise KeyError(f"run {run_id} touched host(s) not available now: {', '.join(missing)}")
-        plan = build_plan(state.wizard, {h: transports[h] for h in state.hosts}, state.params)
+        plan = build_plan(state.wizard, {**(auxiliary or {}), **{h: transports[h] for h in state.hosts}},
+                          state.params)
         return state, plan
 
     # -- plan (check) ----------------------------------------------------------

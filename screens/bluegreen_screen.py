@@ -22,6 +22,7 @@ from screens.wizard_screen import WizardScreen
 if TYPE_CHECKING:
     from console.hosts.transport import Transport
     from console.session_view import SessionView
+    from console.site_config import Site
 
 _COLOUR = {"blue": "bold blue", "green": "bold green"}
 
@@ -78,24 +79,37 @@ class BlueGreenScreen(WizardScreen):
                 live.update(phase=f"weights not read back: {e}")
 
 
+def _site_of(session: SessionView) -> Site | None:
+    """The site whose bluegreen: section `:bluegreen` switches: the site file,
+    or the demo's own section (deepseek-v3 through its balancer lb-0)."""
+    demo = session.demo_site
+    return demo.bluegreen_site() if demo is not None and session.site is None else session.site
+
+
+def _hosts(session: SessionView) -> dict[str, Transport]:
+    """The site's hosts, and on the demo its balancer host lb-0 too."""
+    hosts = dict(session.transports())
+    demo = session.demo_site
+    if demo is not None:
+        from console.sim.demo_site import LB_HOST
+        hosts[LB_HOST] = demo.lb_host()
+    return hosts
+
+
 def open_bluegreen_wizard(app: App[object], session: SessionView) -> None:
-    """What `:bluegreen` does: the switch of the site's bluegreen: section
-    (on the demo: the 14B distill, mode service) on the session's cluster."""
-    from actions.bluegreen.spec import BlueGreenSpec
-    from actions.model_load.spec import spec_for
+    """What `:bluegreen` does: the switch of the site's bluegreen: section (on
+    the demo: deepseek-v3 through lb-0, mode nginx) on the session's cluster."""
+    from actions.bluegreen.spec import spec_for_site
     from actions.plan import CLUSTER, build_plan
 
     runner = runner_for_session(session)
-    site = session.site
-    bg = getattr(site, "bluegreen", None)
-    name = bg.model if bg is not None else "deepseek-r1-distill-qwen-14b"
-    entry = next((m for m in getattr(site, "models", ()) if m.name == name), None)
+    site = _site_of(session)
 
     def plan() -> Plan:
-        spec = BlueGreenSpec.from_site(site, spec_for(name, entry))
+        spec = spec_for_site(site)
         targets: dict[str, Transport] = {CLUSTER: cast("Transport", session.kube_client())}
         if spec.mode == "nginx" and spec.lb is not None:
-            targets[spec.lb.host] = session.transports()[spec.lb.host]
+            targets[spec.lb.host] = _hosts(session)[spec.lb.host]
         return build_plan("bluegreen", targets, {**spec.to_params(), "to": "green"})
     app.push_screen(BlueGreenScreen(plan, runner))
 
@@ -109,6 +123,6 @@ def open_bluegreen_run(app: App[object], session: SessionView, run_id: str) -> N
 
     def plan() -> Plan:
         state = journal.load(run_id)
-        targets: dict[str, Transport] = {**session.transports(), CLUSTER: cast("Transport", session.kube_client())}
+        targets: dict[str, Transport] = {**_hosts(session), CLUSTER: cast("Transport", session.kube_client())}
         return build_plan(state.wizard, targets, state.params)
     app.push_screen(BlueGreenScreen(plan, runner_for_session(session), run_id=run_id))

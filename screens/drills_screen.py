@@ -341,7 +341,7 @@ def drill_parts(session: SessionView) -> dict:
     """What a drill needs from the session: the cluster, the fault injector
     (the demo's simulator, or the site file's hosts for node loss), names."""
     from actions.drills.cluster_ops import ClusterOps
-    ops = ClusterOps(session.kube_client(), namespace=session.namespace, deployment="deepseek-v3")
+    ops = ClusterOps(session.kube_client(), namespace=session.namespace)
     site = session.site
     faults: FaultInjector | None = None
     scale = 1.0

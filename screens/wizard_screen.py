@@ -162,7 +162,8 @@ class WizardScreen(Screen, inherit_bindings=False):
                 self.run_id = result.run_id
             elif action in ("rollback", "resume"):
                 run_id = self._target_run(action)
-                state, plan = Runner.plan_for_run(run_id, {h.host: h.transport for h in self.loaded_plan.hosts})
+                state, plan = Runner.plan_for_run(run_id, {h.host: h.transport for h in self.loaded_plan.hosts},
+                                                  self.loaded_plan.auxiliary)
                 if action == "rollback":
                     result = self.runner.rollback(run_id, plan, confirmation=how)
                 else:

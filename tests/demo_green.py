@@ -15,11 +15,9 @@ def start_green(site, replicas: int = 1) -> list[str]:
     once they answer /health (bounded wait)."""
     from console.sim import site_objects as so
     from console.sim.resources import BY_PLURAL
-    # a new version ("v2") whose colour is green: only the colour label says green
+    # a new version ("v2") whose colour is green: the colour labels say green
     dep = so.model_deployment(replicas, site.model_servers.port, "2026-01-01T00:00:00Z", version="v2",
-                              name=f"{so.DEPLOYMENT}-green")
-    for meta in (dep["metadata"], dep["spec"]["template"]["metadata"]):
-        meta["labels"]["dsconsole.io/colour"] = "green"
+                              name=f"{so.MODEL}-green", colour="green")
     site.store.create(BY_PLURAL["deployments"], dep)
     pool = site.model_servers
     deadline = time.monotonic() + 60

@@ -1,14 +1,17 @@
-"""Pilot test of `:bluegreen` in the dashboard of the demo site: plan ->
-confirm -> green up, warmed, preview gate, selector switch, gate, drain,
-blue scaled to zero; the live panel shows the weights and per-colour
-figures as they change."""
+"""Pilot tests of `:bluegreen` in the dashboard of the demo site: the demo's
+own switch of deepseek-v3 through its balancer lb-0 (plan -> confirm ->
+green up, warmed, weights moved step by step through the gates, drain, blue
+scaled to zero), the live panel showing the weights and per-colour figures
+as they change; pause and abort; an unfinished run reopened."""
 from __future__ import annotations
 
 from textual.widgets import DataTable
 
 from screens.bluegreen_screen import BlueGreenScreen
 from screens.wizard_screen import ConfirmScreen
-from tests.bluegreen_site import MODEL, bluegreen_spec, deploy_blue
+from tests.bluegreen_site import bluegreen_spec, deploy_blue
+
+V3 = "deepseek-v3"   # the demo's blue-green model (console/sim/site_objects.py)
 
 
 async def until(pilot, cond, what, limit=3000):
@@ -17,12 +20,12 @@ async def until(pilot, cond, what, limit=3000):
         if cond():
             return
         await pilot.pause(0.02)
-    raise AssertionError(f"bluegreen screen never reached: {what}")
+    raise AssertionError(f"bluegreen screen never reached: {what() if callable(what) else what}")
 
 
 def shorten(wizard, window_s: float) -> None:
-    """The demo has no bluegreen: section: the defaults (20 s gates, 60 s
-    drain) are shortened on the built plan."""
+    """The demo's gates (10 s) and drain (10 s plus nginx's 30 s
+    worker_shutdown_timeout) shortened on the built plan."""
     from dataclasses import replace
 
     from actions.bluegreen.spec import BlueGreenSpec, Gate
@@ -30,18 +33,32 @@ def shorten(wizard, window_s: float) -> None:
         if isinstance(getattr(s, "spec", None), BlueGreenSpec):
             s.spec = replace(s.spec, gate=Gate(window_s=window_s, min_requests=10), drain_s=1.0)
         if s.id == "drain":
-            s.seconds = 1.0
+            s.seconds, s.extra = 1.0, None
+
+
+def _session():
+    """One 671B replica in service on three 8-GPU nodes: a node left for green."""
+    from console.site_session import SiteSession
+    session = SiteSession.demo(nodes=3, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
+    session.start()
+    assert session.wait_ready(30), session.start_error
+    return session
+
+
+def _nginx_weights(session) -> tuple[int, int] | None:
+    from actions.bluegreen.plan import read_weights
+    from actions.bluegreen.spec import spec_for_site
+    from actions.plan import CLUSTER
+    from console.sim.demo_site import LB_HOST
+    demo = session.demo_site
+    spec = spec_for_site(demo.bluegreen_site())
+    return read_weights(spec, {CLUSTER: session.kube_client(), LB_HOST: demo.lb_host()})
 
 
 async def test_bluegreen_command_plan_to_done(tmp_path):
-    from console.site_session import SiteSession
     from screens.app import DashboardApp
-    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
-    session.start()
+    session = _session()
     try:
-        assert session.wait_ready(30), session.start_error
-        kube = session.kube_client()
-        deploy_blue(kube, bluegreen_spec())
         app = DashboardApp(session)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("colon", *"bluegreen", "enter")
@@ -51,7 +68,8 @@ async def test_bluegreen_command_plan_to_done(tmp_path):
             table = wizard.query_one(DataTable)
             assert str(table.get_cell("cluster/preflight.blue", "state")) == "ok"
             assert str(table.get_cell("cluster/green.up", "state")) == "needed"
-            assert f"+++ Deployment/deepseek/{MODEL}-green" in wizard.detail_text("cluster").plain
+            assert f"+++ Deployment/deepseek/{V3}-green" in wizard.detail_text("cluster").plain
+            assert str(table.get_cell("cluster/traffic.100-0", "state")) == "needed"
             shorten(wizard, 2.0)
             seen: list = []
             live = wizard.live
@@ -67,36 +85,28 @@ async def test_bluegreen_command_plan_to_done(tmp_path):
             await until(pilot, lambda: (panel(), "apply" in wizard.results and not wizard.busy)[1],
                         "the apply result")
             assert wizard.results["apply"].status == "complete", wizard.results["apply"].message
-            for step in ("green.up", "green.rollout", "green.warmup", "service.switch", "gate.switch",
-                         "blue.scale-zero"):
+            for step in ("green.up", "green.rollout", "green.warmup", "traffic.90-10", "gate.50-50",
+                         "traffic.0-100", "blue.scale-zero"):
                 assert str(table.get_cell(f"cluster/{step}", "state")) == "applied", step
             await until(pilot, lambda: "blue 0 / green 100" in panel(), "the panel's final weights")
             final = panel()
             assert "green:" in final and "success 100.0 %" in final and "P99" in final
-            # the panel moved with the switch: the weights read back at the start, green's
-            # figures from the preview gate while the Service still selected blue
-            assert any("weights: blue 100 / green 0" in t and "green:" in t and "requests" in t for t in seen), seen
+            # the panel moved with the switch: a step where both colours answered
+            assert any("weights: blue 50 / green 50" in t and "blue:" in t and "green:" in t for t in seen), seen
             assert live.view().weights == (0, 100)
-            from actions.bluegreen.service_switch import live_colour
-            assert live_colour(kube, bluegreen_spec()) == "green"
+        assert _nginx_weights(session) == (0, 100)      # read back from lb-0's nginx
     finally:
         session.stop()
 
 
 async def test_bluegreen_pause_then_abort_rolls_back(tmp_path):
-    """`s` pauses the running gate, `x` aborts it: traffic stays on blue and
-    the run is rolled back (green deleted)."""
-    from actions.bluegreen.service_switch import live_colour
+    """`s` pauses the running gate, `x` aborts it: the weights go back to
+    100/0 and the run is rolled back (green deleted)."""
     from actions.model_load import cluster_reads as cr
-    from console.site_session import SiteSession
     from screens.app import DashboardApp
-    session = SiteSession.demo(nodes=2, gpus_per_node=8, replicas=1, time_scale=40.0, model_load_s=40.0)
-    session.start()
+    session = _session()
     try:
-        assert session.wait_ready(30), session.start_error
         kube = session.kube_client()
-        spec = bluegreen_spec()
-        deploy_blue(kube, spec)
         app = DashboardApp(session)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("colon", *"bluegreen", "enter")
@@ -111,18 +121,20 @@ async def test_bluegreen_pause_then_abort_rolls_back(tmp_path):
             await pilot.press("a")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("y", "e", "s", "enter")
-            await until(pilot, lambda: "gate.preview" in started, "the preview gate")
+            await until(pilot, lambda: "gate.90-10" in started, "the 90/10 gate")
             await pilot.press("s")
             await until(pilot, lambda: wizard.runner.paused, "paused")
             assert "paused" in str(wizard.query_one("#wizard-status").render())
             await pilot.press("x")
-            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy, "the rollback")
+            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy,
+                        lambda: f"the rollback ({sorted(wizard.results)}, busy {wizard.busy}, "
+                                f"{wizard.query_one('#wizard-status').render()})")
             assert wizard.results["apply"].status == "failed"
-            step = next(s for s in wizard.results["apply"].hosts["cluster"].steps if s.id == "gate.preview")
+            step = next(s for s in wizard.results["apply"].hosts["cluster"].steps if s.id == "gate.90-10")
             assert "aborted by the operator" in (step.error or "")
             assert wizard.results["rollback"].status == "complete", wizard.results["rollback"].message
-            assert live_colour(kube, spec) == "blue"
-            assert cr.get_or_none(kube, "deployments", spec.namespace, spec.colour("green").name) is None
+        assert _nginx_weights(session) == (100, 0)
+        assert cr.get_or_none(kube, "deployments", "deepseek", f"{V3}-green") is None
     finally:
         session.stop()
 
@@ -168,7 +180,9 @@ async def test_unfinished_run_opens_with_weights_read_back(tmp_path):
             await pilot.press("r")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
             await pilot.press("y", "e", "s", "enter")
-            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy, "the rollback")
+            await until(pilot, lambda: "rollback" in wizard.results and not wizard.busy,
+                        lambda: f"the rollback ({sorted(wizard.results)}, busy {wizard.busy}, "
+                                f"{wizard.query_one('#wizard-status').render()})")
             assert wizard.results["rollback"].status == "complete", wizard.results["rollback"].message
             assert cr.get_or_none(kube, "deployments", spec.namespace, spec.colour("green").name) is None
     finally:

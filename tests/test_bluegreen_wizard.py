@@ -321,7 +321,8 @@ def test_back_to_blue_after_a_switch(site, tmp_path):
     assert selector_colour(site) == "blue"
     assert replicas(site, "blue") == 1 and replicas(site, "green") == 0
     pods = json.loads(kubectl(site.kubeconfig_path, "get", "pods", "-n", NS, "-l",
-                              "dsconsole.io/colour=blue,dsconsole.io/warm=true", "-o", "json").stdout)["items"]
+                              f"dsconsole.io/bluegreen={MODEL},dsconsole.io/colour=blue,dsconsole.io/warm=true",
+                              "-o", "json").stdout)["items"]
     assert len(pods) == 1      # the new blue pod was warmed before it got traffic
 
 

@@ -63,7 +63,7 @@ def test_cache_fills_from_demo_site_and_matches_the_official_client(site, cache)
     row = view.pods[0]
     assert row.version == "blue" and row.app == "deepseek-server" and row.gpus >= 1
     assert row.ip and row.model_port and row.node
-    assert view.deployments and view.deployments[0].name == "deepseek-v3"
+    assert view.deployments and view.deployments[0].name == "deepseek-v3-blue"
     assert view.pdbs and all(k.synced and k.error is None for k in view.kinds.values())
     # the same through small pages (chunked list, next page fetched while one is parsed)
     small = ClusterCache(KubeHttp(resolve(str(site.kubeconfig_path), site.context)), kinds=("pods",),
@@ -405,7 +405,7 @@ def test_changes_the_views_do_not_show_cause_no_rebuild(site):
         ns, name = key.split("/")
 
         def relabel(pod):
-            pod["metadata"]["labels"]["version"] = "green"
+            pod["metadata"]["labels"]["dsconsole.io/colour"] = "green"   # shown as its version
         site.store.modify(BY_PLURAL["pods"], ns, name, relabel)
         # watch events arrive in order: once the relabel shows, every heartbeat was applied
         wait_for(lambda: (c.pod(ns, name) or before[key]).version == "green", what="the relabel in the cache")

@@ -91,8 +91,7 @@ def test_node_loss_stops_the_hosts_kubelet_and_rolls_back(test_hosts):
     scale = 100.0
     with start_demo_site(nodes=3, gpus_per_node=2, replicas=4, time_scale=scale, model_load_s=20.0,
                          traffic=False, hosts=False) as site:
-        ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace="deepseek",
-                         deployment="deepseek-v3")
+        ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace="deepseek")
         with pytest.raises(DrillRefused, match="fault injection"):
             DrillRun("node-loss", ops, site="t", time_scale=scale)   # no host named for it: refused
         probe = DrillRun("node-loss", ops, faults=HostFaults((), lambda h: None), site="t", time_scale=scale)

@@ -80,7 +80,7 @@ def test_engine_refuses_production_without_confirmation(tmp_path):
                         "--time-scale", "10", "--model-load", "2")
     try:
         before = _pods(served.kubeconfig)
-        ops = ClusterOps(KubeHttp(resolve(str(served.kubeconfig))), namespace="deepseek", deployment="deepseek-v3")
+        ops = ClusterOps(KubeHttp(resolve(str(served.kubeconfig))), namespace="deepseek")
         run = DrillRun("pod-kill", ops, site="prod-east", context="prod-admin", production=True)
         radius = run.plan()
         with pytest.raises(ProductionRefused, match="marked production"):

@@ -36,7 +36,7 @@ def _site(scale: float):
 
 
 def _ops(kubeconfig) -> ClusterOps:
-    return ClusterOps(KubeHttp(resolve(str(kubeconfig))), namespace="deepseek", deployment="deepseek-v3")
+    return ClusterOps(KubeHttp(resolve(str(kubeconfig))), namespace="deepseek")
 
 
 def _nodes(kubeconfig) -> str:

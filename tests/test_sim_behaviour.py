@@ -106,7 +106,7 @@ def test_readiness_follows_the_model_server(site, v1):
 
 def test_no_free_gpu_means_pending_with_failed_scheduling(site, v1, apps):
     # 16 GPUs, 8 used: 10 more replicas leave 2 Pending
-    apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 18}})
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", NS, {"spec": {"replicas": 18}})
 
     def pending():
         ps = [p for p in model_pods(v1) if p.status.phase == "Pending"]
@@ -120,15 +120,15 @@ def test_no_free_gpu_means_pending_with_failed_scheduling(site, v1, apps):
     evs = v1.list_namespaced_event(NS, field_selector="reason=FailedScheduling").items
     assert evs and all(e.type == "Warning" for e in evs)
     # GPUs freed: the pending pods get scheduled
-    apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 16}})
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", NS, {"spec": {"replicas": 16}})
     wait_for(lambda: len(model_pods(v1)) == 16 and all(ready(p) for p in model_pods(v1)), timeout=30,
              what="16 Ready pods")
     # a cordoned node gets nothing new
     v1.patch_node("gpu-node-0001", {"spec": {"unschedulable": True}})
     before = {p.metadata.name for p in model_pods(v1)}
-    apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 12}})
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", NS, {"spec": {"replicas": 12}})
     wait_for(lambda: len(model_pods(v1)) == 12, timeout=30, what="scale down")
-    apps.patch_namespaced_deployment_scale("deepseek-v3", NS, {"spec": {"replicas": 16}})
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", NS, {"spec": {"replicas": 16}})
     wait_for(lambda: len(model_pods(v1)) == 16, timeout=30, what="scale up")
     new = [p for p in model_pods(v1) if p.metadata.name not in before]
     assert len(new) == 4 and all(p.spec.node_name != "gpu-node-0001" for p in new)
@@ -159,7 +159,7 @@ def test_eviction_api_honours_the_pdb(site, v1):
 
 
 def test_rolling_update_honours_max_surge_and_max_unavailable(site, v1, apps):
-    # deepseek-v3: maxSurge 25% (2 of 8), maxUnavailable 0
+    # deepseek-v3-blue: maxSurge 25% (2 of 8), maxUnavailable 0
     w, _ = site.store.watch("pods", site.store.resource_version)
     worst = {"total": 0, "ready_min": 8}
     stop = threading.Event()
@@ -180,11 +180,11 @@ def test_rolling_update_honours_max_surge_and_max_unavailable(site, v1, apps):
     t = threading.Thread(target=track, daemon=True)
     t.start()
     try:
-        apps.patch_namespaced_deployment("deepseek-v3", NS, {"spec": {"template": {"metadata": {
+        apps.patch_namespaced_deployment("deepseek-v3-blue", NS, {"spec": {"template": {"metadata": {
             "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"}}}}})
 
         def done():
-            d = apps.read_namespaced_deployment("deepseek-v3", NS)
+            d = apps.read_namespaced_deployment("deepseek-v3-blue", NS)
             return d.status.observed_generation == d.metadata.generation and d.status.updated_replicas == 8 \
                 and d.status.replicas == 8 and d.status.available_replicas == 8
         wait_for(done, timeout=60, what="the rollout to finish")
@@ -202,7 +202,7 @@ def test_rolling_update_honours_max_surge_and_max_unavailable(site, v1, apps):
 def test_delete_cascades_to_replicasets_and_pods(site, v1, apps):
     addresses = [p.status.pod_ip for p in model_pods(v1)]
     assert len(addresses) == 8 and all(site.model_servers.healthy(ip) for ip in addresses)
-    apps.delete_namespaced_deployment("deepseek-v3", NS)
+    apps.delete_namespaced_deployment("deepseek-v3-blue", NS)
     wait_for(lambda: not model_pods(v1) and not apps.list_namespaced_replica_set(NS).items, timeout=10,
              what="cascading deletion")
     # the deleted pods' model servers are gone with them, not merely unhealthy
@@ -236,16 +236,17 @@ def test_a_rollout_that_cannot_progress_times_out(site, v1, apps):
     # a new template that needs 4 GPUs per pod cannot be scheduled anywhere
     # (2 are free per node); maxUnavailable 0 keeps the old pods: the rollout
     # stalls, and after progressDeadlineSeconds (60 simulated s) says so
-    apps.patch_namespaced_deployment("deepseek-v3", NS, {"spec": {"progressDeadlineSeconds": 60, "template": {"spec": {
-        "containers": [{"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": "4"},
-                                                      "requests": {"nvidia.com/gpu": "4"}}}]}}}})
+    apps.patch_namespaced_deployment("deepseek-v3-blue", NS, {"spec": {
+        "progressDeadlineSeconds": 60, "template": {"spec": {
+            "containers": [{"name": "vllm", "resources": {"limits": {"nvidia.com/gpu": "4"},
+                                                          "requests": {"nvidia.com/gpu": "4"}}}]}}}})
 
     def timed_out():
-        d = apps.read_namespaced_deployment("deepseek-v3", NS)
+        d = apps.read_namespaced_deployment("deepseek-v3-blue", NS)
         cond = [c for c in d.status.conditions if c.type == "Progressing"][0]
         return cond.status == "False" and cond.reason == "ProgressDeadlineExceeded"
     wait_for(timed_out, timeout=30, what="ProgressDeadlineExceeded")
-    d = apps.read_namespaced_deployment("deepseek-v3", NS)
+    d = apps.read_namespaced_deployment("deepseek-v3-blue", NS)
     assert d.status.available_replicas == 8  # the old pods still serve
 
 

@@ -65,7 +65,7 @@ def test_churn_changes_and_stops(tmp_path):
                          for c in e.obj["status"]["conditions"])]
         assert probed
         # heartbeats change nothing a controller reads: the Deployment stays rolled out
-        dep = site.store.get("deployments", NS, "deepseek-v3")
+        dep = site.store.get("deployments", NS, "deepseek-v3-blue")
         assert dep["status"]["readyReplicas"] == site.replicas
         # stop() returns once the churn's thread has ended: nothing is left to change a pod
         site.churn.stop()

@@ -167,14 +167,14 @@ def test_patch_kinds(api):
 
 def test_deployment_status_and_scale(site, api):
     apps = client.AppsV1Api(api)
-    d = apps.read_namespaced_deployment_status("deepseek-v3", "deepseek")
+    d = apps.read_namespaced_deployment_status("deepseek-v3-blue", "deepseek")
     assert d.status.ready_replicas == 12 and d.status.observed_generation == d.metadata.generation
-    s = apps.read_namespaced_deployment_scale("deepseek-v3", "deepseek")
-    assert s.spec.replicas == 12 and "app=deepseek-server" in s.status.selector
-    apps.patch_namespaced_deployment_scale("deepseek-v3", "deepseek", {"spec": {"replicas": 14}})
-    wait_for(lambda: (apps.read_namespaced_deployment("deepseek-v3", "deepseek").status.ready_replicas or 0) == 14,
+    s = apps.read_namespaced_deployment_scale("deepseek-v3-blue", "deepseek")
+    assert s.spec.replicas == 12 and "dsconsole.io/model=deepseek-v3-blue" in s.status.selector
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", "deepseek", {"spec": {"replicas": 14}})
+    wait_for(lambda: (apps.read_namespaced_deployment("deepseek-v3-blue", "deepseek").status.ready_replicas or 0) == 14,
              timeout=30, what="14 ready replicas")
-    apps.patch_namespaced_deployment_scale("deepseek-v3", "deepseek", {"spec": {"replicas": 12}})
+    apps.patch_namespaced_deployment_scale("deepseek-v3-blue", "deepseek", {"spec": {"replicas": 12}})
     wait_for(lambda: len(client.CoreV1Api(api).list_namespaced_pod(
         "deepseek", label_selector="app=deepseek-server").items) == 12, timeout=30, what="scale down to 12")
 
@@ -250,7 +250,7 @@ def test_watch_list_initial_events_end_with_a_bookmark_and_timeout_ends_the_stre
     with urllib.request.urlopen(url, timeout=10) as r:
         events = [json.loads(line) for line in r]
     assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
-    assert events[0]["object"]["metadata"]["name"] == "deepseek-v3"
+    assert events[0]["object"]["metadata"]["name"] == "deepseek-v3-blue"
     bm = events[1]["object"]["metadata"]
     assert bm["annotations"] == {"k8s.io/initial-events-end": "true"}
     assert int(bm["resourceVersion"]) >= int(events[0]["object"]["metadata"]["resourceVersion"])

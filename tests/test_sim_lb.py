@@ -13,6 +13,7 @@ import pytest
 
 from console.sim.clock import SimClock
 from console.sim.compile_profile import CompileProfile
+from console.sim.demo_site import GREEN_5XX_AFTER
 from console.sim.lb_proxy import LbProxy, UpstreamServer
 from console.sim.model_server import ModelServerPool
 from tests.demo_green import start_green as _start_green
@@ -121,7 +122,11 @@ def test_the_demo_lb_host_runs_dsconsole_s_nginx_owner_unchanged():
         pool = Pool(blue=addrs[:2], green=addrs[2:])
         owner = NginxUpstream(lb, include_path=INCLUDE, upstream="deepseek", nginx_cmd="nginx")
         assert owner.running(pool) == Weights(67, 33)              # the operator's block: weight 1 each
-        assert "+    server" in owner.adopt_diff(pool, Weights(90, 10))
+        # the adoption diff keeps its lines and shows what the file holds, escapes made visible
+        lb.write(INCLUDE, b"# edited by \x1b[31mops\x1b[0m\n" + (owner.read_owned() or "").encode())
+        diff = owner.adopt_diff(pool, Weights(90, 10)).splitlines()
+        assert "+    server" in "\n".join(diff) and not any("\x1b" in line for line in diff)
+        assert [line for line in diff if line.startswith("-# edited by ") and "ops" in line]
         assert owner.apply(pool, Weights(90, 10)) == Weights(90, 10)
         with httpx.Client(timeout=30) as client:
             got = _split(client, site.balancer().url, 1000)
@@ -219,7 +224,7 @@ def _through(url: str, prompt: dict, n: int) -> list[tuple[str, int, str, float]
 @pytest.mark.parametrize("fault", ["5xx", "wrong", "slow"])
 def test_a_fault_injected_into_green_shows_through_the_balancer(demo_bg, fault):
     """What the gate must catch, seen as a client of the balancer sees it:
-    green's answers fail (503), differ from blue's, or take longer than the
+    green's answers fail (500, past a warmup's worth), differ from blue's, or take longer than the
     gate's 500 ms P99; blue's stay good and fast."""
     site, pool, _owner = demo_bg
     url = site.balancer().url
@@ -229,13 +234,17 @@ def test_a_fault_injected_into_green_shows_through_the_balancer(demo_bg, fault):
     reference = {t for c, _st, t, _s in before if c == "blue"}
     assert len(reference) == 1 and {t for c, _st, t, _s in before if c == "green"} == reference
     assert site.inject_green_fault(fault) == [a.rsplit(":", 1)[0] for a in pool.green]
-    after = _through(url, prompt, 8)
+    # "5xx" fails green's completions once a server has answered GREEN_5XX_AFTER (past its warmup)
+    after = _through(url, prompt, 8 if fault != "5xx" else 2 * len(pool.green) * GREEN_5XX_AFTER + 16)
     blue = [r for r in after if r[0] == "blue"]
     green = [r for r in after if r[0] == "green"]
     assert blue and green                                        # 50/50 still: both answered
     assert all(st == 200 and t in reference for _c, st, t, _s in blue)
     if fault == "5xx":
-        assert all(st == 503 for _c, st, _t, _s in green)
+        statuses = [st for _c, st, _t, _s in green]
+        assert set(statuses) == {200, 500} and statuses[-4:] == [500] * 4
+        with httpx.Client(timeout=10) as client:                        # it still answers /health
+            assert all(client.get(f"http://{a}/health").status_code == 200 for a in pool.green)
     elif fault == "wrong":
         assert all(st == 200 and t not in reference for _c, st, t, _s in green)
     else:

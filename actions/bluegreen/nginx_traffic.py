@@ -126,8 +126,7 @@ class WeightStep(BlueGreenStep):
         running = up.running(pool)
         now = (running.blue, running.green) if running is not None else None
         diff = up.adopt_diff(pool, self._weights(*self.weights)) if self.first else ""
-        # adopt_diff makes the whole diff visible text, its line breaks included (\x0a)
-        lines = tuple(line for line in diff.replace("\\x0a", "\n").splitlines())
+        lines = tuple(diff.splitlines())
         notes = ("first run: dsconsole will own this upstream block (the diff above)",) if diff else ()
         needed = now != self.weights or bool(diff)   # the first step adopts the block even at the same weights
         return CheckResult(needed, f"{self.title}: nginx runs "

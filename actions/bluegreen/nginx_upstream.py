@@ -24,7 +24,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from console.safe_text import visible
+from console.safe_text import visible, visible_text
 
 if TYPE_CHECKING:
     from console.hosts.transport import Transport
@@ -125,12 +125,13 @@ class NginxUpstream:
             return None
 
     def adopt_diff(self, pool: Pool, weights: Weights) -> str:
-        """A unified diff from the file now to the one dsconsole will own ("" if the same)."""
+        """A unified diff from the file now to the one dsconsole will own ("" if
+        the same): its lines kept, any control character in them made visible."""
         now = self.read_owned() or ""
         new = render(self.upstream, pool, weights)
         if now == new:
             return ""
-        return visible("".join(difflib.unified_diff(now.splitlines(True), new.splitlines(True),
+        return visible_text("".join(difflib.unified_diff(now.splitlines(True), new.splitlines(True),
                                                     f"{self.include_path} (now)",
                                                     f"{self.include_path} (dsconsole)")))
 

@@ -131,6 +131,21 @@ class BlueGreenSpec:
                    drain_s=float(bg.drain_s))
 
 
+DEFAULT_MODEL = "deepseek-r1-distill-qwen-14b"   # with no bluegreen: section (mode service)
+
+
+def spec_for_site(site: Any, model: str | None = None, mode: str | None = None) -> BlueGreenSpec:
+    """The switch a site's bluegreen: section describes, for the command line
+    and `:bluegreen` alike: its model (or `model`) as the site's models: entry
+    or the model-load preset, `mode` from the command line. Raises ValueError
+    or TypeError on a spec the model-load wizard refuses."""
+    from ..model_load.spec import spec_for
+    bg = getattr(site, "bluegreen", None)
+    name = model or (bg.model if bg is not None else DEFAULT_MODEL)
+    entry = next((m for m in getattr(site, "models", ()) if m.name == name), None)
+    return BlueGreenSpec.from_site(site, spec_for(name, entry), mode=mode)
+
+
 def _load_balancer(d: dict) -> LoadBalancer:
     return LoadBalancer(host=str(d["host"]), include=d.get("include", LoadBalancer.include),
                         upstream=d.get("upstream", LoadBalancer.upstream), nginx=d.get("nginx", LoadBalancer.nginx),

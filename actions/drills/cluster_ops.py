@@ -45,12 +45,40 @@ def _ready(pod: dict) -> bool:
                for c in (pod.get("status") or {}).get("conditions") or ())
 
 
+MODEL = "deepseek-v3"   # the model drills disrupt
+
+
 class ClusterOps:
-    def __init__(self, http: KubeHttp, *, namespace: str, deployment: str):
+    """`deployment`: the model-server Deployment the drill disrupts; or
+    `model`, whose serving Deployment is found on first use (`serving_deployment`)."""
+
+    def __init__(self, http: KubeHttp, *, namespace: str, deployment: str | None = None, model: str = MODEL):
         self.http = http
         self.namespace = namespace
-        self.deployment = deployment
+        self.model = model
+        self._deployment = deployment
         self._selector: str | None = None
+
+    @property
+    def deployment(self) -> str:
+        if self._deployment is None:
+            self._deployment = self.serving_deployment()
+        return self._deployment
+
+    def serving_deployment(self) -> str:
+        """The Deployment serving the model now: of the blue-green wizard's
+        colours `<model>-blue` and `<model>-green` the one with replicas (the
+        other is scaled to zero after a switch), else `<model>` itself."""
+        found: list[tuple[int, str]] = []
+        for name in (f"{self.model}-blue", f"{self.model}-green", self.model):
+            try:
+                d = self.http.get_object("deployments", self.namespace, name)
+            except KubeApiError as e:
+                if e.status == 404:
+                    continue
+                raise
+            found.append((int(d["spec"].get("replicas", 1)), name))
+        return max(found, key=lambda f: f[0])[1] if found else self.model
 
     # ---- reads -----------------------------------------------------------
     def selector(self) -> str:

@@ -67,13 +67,9 @@ def _site(args: argparse.Namespace) -> tuple[Any, str | None, str | None]:
 
 
 def spec_from(args: argparse.Namespace, site: Any) -> Any:
-    from actions.bluegreen.spec import BlueGreenSpec
-    from actions.model_load.spec import spec_for
-    bg = getattr(site, "bluegreen", None)
-    name = args.model or (bg.model if bg is not None else "deepseek-r1-distill-qwen-14b")
-    entry = next((m for m in getattr(site, "models", ()) if m.name == name), None)
+    from actions.bluegreen.spec import spec_for_site
     try:
-        return BlueGreenSpec.from_site(site, spec_for(name, entry), mode=args.mode)
+        return spec_for_site(site, args.model, args.mode)
     except (ValueError, TypeError) as e:
         raise BadInput(f"bluegreen: {e}") from None
 
@@ -86,8 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     context: str | None
     if args.demo:
         from console.sim.demo_site import start_demo_site
-        demo = start_demo_site(nodes=4, gpus_per_node=8, time_scale=30.0, model_load_s=60.0)
-        site, kubeconfig, context = None, str(demo.kubeconfig_path), demo.context
+        # one 671B replica in service (blue): room for green's beside it
+        demo = start_demo_site(nodes=4, gpus_per_node=8, replicas=1, time_scale=30.0, model_load_s=60.0)
+        site, kubeconfig, context = demo.bluegreen_site(), str(demo.kubeconfig_path), demo.context
         site_name = journal_site(is_demo=True, name=None)
     else:
         site, kubeconfig, context = _site(args)

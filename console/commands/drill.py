@@ -53,8 +53,7 @@ def _cluster(args: Any) -> tuple:
         from actions.drills.faults import DemoFaults
         from console.sim.demo_site import start_demo_site
         site = start_demo_site(nodes=4, gpus_per_node=4, time_scale=args.time_scale, traffic=False)
-        ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace=site.namespace,
-                         deployment="deepseek-v3")
+        ops = ClusterOps(KubeHttp(resolve(str(site.kubeconfig_path))), namespace=site.namespace)
         return ops, DemoFaults(site), "demo", site.context, args.time_scale, site, False
     namespace, kubeconfig, context, name = "deepseek", getattr(args, "kubeconfig", None), args.context, None
     production, faults = False, None
@@ -68,7 +67,7 @@ def _cluster(args: Any) -> tuple:
         if site_cfg.hosts:
             faults = _host_faults(site_cfg.hosts)
     target = resolve(kubeconfig, context)
-    return (ClusterOps(KubeHttp(target), namespace=namespace, deployment="deepseek-v3"), faults, name,
+    return (ClusterOps(KubeHttp(target), namespace=namespace), faults, name,
             getattr(target, "context", context), 1.0, None, production)
 
 

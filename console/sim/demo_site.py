@@ -1,7 +1,7 @@
 """The embedded demo site: a simulated GPU cluster served over the Kubernetes
 API on 127.0.0.1, with a model server per model pod, simulated GPUs and
 hosts. `start_demo_site()` builds the site already in its steady state (nodes
-Ready, the deepseek-v3 Deployment rolled out, every pod Running and Ready),
+Ready, the deepseek-v3-blue Deployment rolled out, every pod Running and Ready),
 so a dashboard's first frame shows a healthy cluster, then starts the
 controllers that keep it behaving like one.
 
@@ -34,6 +34,8 @@ from .resources import BY_PLURAL
 from .store import Store
 
 if TYPE_CHECKING:
+    from console.site_config import Site
+
     from .churn import PodChurn
     from .demo_traffic import DemoTraffic
     from .hosts import SimulatedHost
@@ -44,6 +46,7 @@ PODS_AGE_S = 2 * 3600.0     # the current rollout two hours "ago"
 FREEZE_GC_PODS = 2000       # from this size on, bootstrap objects leave the cyclic GC
 LB_HOST = "lb-0"            # the demo's load-balancer host (lb_host())
 GREEN_FAULTS = ("5xx", "wrong", "slow", "none")   # inject_green_fault / dsconsole demo --green-fault
+GREEN_5XX_AFTER = 60        # completions a "5xx" green answers first: more than its warmup sends
 SLOW_GREEN_S = 0.6          # real seconds green's "slow" fault adds: over the gate's 500 ms P99
 
 
@@ -143,7 +146,7 @@ class DemoSite:
             for n in node_objs:
                 self._finish_pod(proto, n, pods_ts, ip=None)
         # the model-server Deployments, their ReplicaSets and Ready pods:
-        # deepseek-v3 (on 8-GPU nodes a 671B replica per node, tensor parallel 8)
+        # deepseek-v3-blue (on 8-GPU nodes a 671B replica per node, tensor parallel 8)
         # and, where GPUs are left, the 14B model on one GPU a pod
         main = main_model(self.gpus_per_node)
         free = [self.gpus_per_node] * len(node_objs)
@@ -151,7 +154,7 @@ class DemoSite:
         if main is so.V3_671B and placed == self.replicas:
             n14 = small_model_replicas(sum(free))
             if n14:
-                self._deploy(so.R1_14B, n14, node_objs, free, site_ts, pods_ts, "10.96.100.11")
+                self._deploy(so.R1_14B, n14, node_objs, free, site_ts, pods_ts, "10.96.100.11", pack=True)
         store.create(R["persistentvolumeclaims"], so.compile_cache_pvc(site_ts))
         self.cluster.model_paths = set(so.MODEL_PATHS)
         store.create(R["services"], {"apiVersion": "v1", "kind": "Service",
@@ -165,11 +168,13 @@ class DemoSite:
                                      "status": {"loadBalancer": {}}})
 
     def _deploy(self, model: so.DemoModel, replicas: int, node_objs: list[dict], free: list[int], site_ts: str,
-                pods_ts: str, cluster_ip: str) -> int:
+                pods_ts: str, cluster_ip: str, pack: bool = False) -> int:
         """A model's Deployment, ReplicaSet, Service and PDB, and as many of its
         pods Running and Ready as whole replicas fit the free GPUs (`free`, per
         node, is updated); the ReplicaSet controller makes the rest (Pending).
-        Returns the pods placed."""
+        Pods go round-robin over the nodes; `pack`: onto the fullest node that
+        fits (a MostAllocated scheduler), so the small model leaves whole nodes
+        free for a green 671B replica. Returns the pods placed."""
         store, R = self.store, BY_PLURAL
         # the template names vLLM's usual port (a stable pod-template-hash);
         # each pod is pointed at the pool's real port when it starts
@@ -184,14 +189,14 @@ class DemoSite:
         bind_model_port(proto, self.model_servers.port)
         placed = 0
         for i in range(replicas):
-            # round-robin over nodes with a whole replica's GPUs free (what the scheduler would do)
-            j = i % len(node_objs)
-            for _ in range(len(node_objs)):
-                if free[j] >= model.gpus:
-                    break
-                j = (j + 1) % len(node_objs)
-            else:
+            fits = [k for k in range(len(node_objs)) if free[k] >= model.gpus]
+            if not fits:
                 break
+            if pack:
+                j = min(fits, key=lambda k: (free[k], k))
+            else:   # round-robin over nodes with a whole replica's GPUs free
+                j = next(k % len(node_objs) for k in range(i, i + len(node_objs))
+                         if free[k % len(node_objs)] >= model.gpus)
             n = node_objs[j]
             first = self.gpus_per_node - free[j]
             free[j] -= model.gpus
@@ -332,7 +337,9 @@ class DemoSite:
     def inject_green_fault(self, kind: str) -> list[str]:
         """Make the green colour's model servers fail, now and when the wizard
         starts them later, so a newcomer sees the gate roll a switch back:
-        "5xx" (503 on every request, /health too), "wrong" (200 with a
+        "5xx" (a 500 to every completion once a server has answered
+        GREEN_5XX_AFTER: warmup passes, /health stays 200, and the fault shows
+        under the traffic of the 90/10 or 50/50 step), "wrong" (200 with a
         completion that differs from blue's), "slow" (0.6 s more per request,
         real time, over the gate's 500 ms P99), "none" clears. The addresses
         of the green servers running now."""
@@ -340,7 +347,7 @@ class DemoSite:
             raise ValueError(f"green fault {kind!r}: expected one of {', '.join(GREEN_FAULTS)}")
         scale = float(getattr(self.clock, "time_scale", 1.0) or 1.0)
         return self.model_servers.inject_colour_fault(
-            "green", unhealthy=kind == "5xx", bad_reply=kind == "wrong",
+            "green", fail_after=GREEN_5XX_AFTER if kind == "5xx" else None, bad_reply=kind == "wrong",
             latency_s=SLOW_GREEN_S * scale if kind == "slow" else 0.0)   # simulated seconds
 
     def bluegreen_section(self) -> dict:
@@ -352,12 +359,21 @@ class DemoSite:
         pool = self.model_servers
         by_colour = {c: sorted(f"{ip}:{pool.port}" for ip in pool.addresses() if pool.colour(ip) == c)
                      for c in ("blue", "green")}
-        return {"model": so.DEPLOYMENT, "mode": "nginx",
+        return {"model": so.MODEL, "mode": "nginx",
                 "lb": {"host": LB_HOST, "include": INCLUDE, "upstream": UPSTREAM, "nginx": "nginx",
                        "url": self.balancer().url, **by_colour},
                 "steps": [[100, 0], [90, 10], [50, 50], [0, 100]],
-                "gate": {"window_s": 20, "min_requests": 50, "success_rate": 0.99, "p99_ms": 500},
-                "drain_s": 60}
+                # shorter than a site's (20 s, 60 s), so a newcomer's whole switch takes about two minutes
+                "gate": {"window_s": 10, "min_requests": 50, "success_rate": 0.99, "p99_ms": 500},
+                "drain_s": 10}
+
+    def bluegreen_site(self) -> Site:
+        """The demo as a site file with only its bluegreen: section, what the
+        blue-green wizard reads (`dsconsole bluegreen --demo`, `:bluegreen`)."""
+        import msgspec
+
+        from console.site_config import BlueGreenConfig, Site
+        return Site(name="demo", bluegreen=msgspec.convert(self.bluegreen_section(), BlueGreenConfig))
 
     def stop(self) -> None:
         if self._stopped:

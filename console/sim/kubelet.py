@@ -16,13 +16,13 @@ from .controllers.base import Controller, key_of, pod_ready, set_condition
 from .quantities import pod_request
 from .resources import BY_PLURAL
 from .scheduler import GPU, node_ready
+from .site_objects import COLOUR_LABEL
 
 PODS = BY_PLURAL["pods"]
 MODEL_PORT_ANNOTATION = "dsconsole.io/model-port"
 GPU_INDEX_ANNOTATION = "dsconsole.io/gpu-indices"
 VLLM_MEM_FRACTION = 0.9   # vLLM's default gpu_memory_utilization
 H200_MEM_MIB = 143771
-COLOUR_LABEL = "dsconsole.io/colour"      # actions/bluegreen's label (sim/ imports nothing of actions/)
 SWEEP_MIN_REAL_S = 0.5
 SWEEP_CPU_SHARE_DIVISOR = 20
 
@@ -54,11 +54,9 @@ def gpu_memory_fraction(pod: dict) -> float:
 
 def pod_colour(pod: dict) -> str | None:
     """The blue-green colour of a pod (its server sends it as X-Dsconsole-Colour):
-    its colour label, else a version label of blue or green (the demo's own
-    pods; console/kube/rows.py reads the same)."""
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    version = labels.get("version")
-    return labels.get(COLOUR_LABEL) or (version if version in ("blue", "green") else None)
+    its colour label only, so a model blue-green does not switch (the demo's
+    14B, version label "blue") is no colour's upstream."""
+    return ((pod.get("metadata") or {}).get("labels") or {}).get(COLOUR_LABEL)
 
 
 def bind_model_port(pod: dict, port: int) -> None:

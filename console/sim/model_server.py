@@ -92,6 +92,8 @@ class _Pod(msgspec.Struct, eq=False):
     extra_latency_s: float = 0.0
     bad_reply: bool = False
     unhealthy: bool = False
+    fail_after: int | None = None   # completions answered before every later one gets a 500 (/health stays 200)
+    completions: int = 0            # answered or refused, in the server's life
     stopped: bool = False     # the server process is down: connections are reset
     colour: str | None = None  # the pod's dsconsole.io/colour label (blue-green), sent as X-Dsconsole-Colour
 
@@ -321,11 +323,15 @@ class ModelServerPool:
         self._pod(pod_ip).unhealthy = unhealthy
 
     def inject_colour_fault(self, colour: str, *, latency_s: float = 0.0, bad_reply: bool = False,
-                            unhealthy: bool = False) -> list[str]:
+                            unhealthy: bool = False, fail_after: int | None = None) -> list[str]:
         """The faults above on every pod of a blue-green colour, now and on
         the colour's pods started later (the wizard creates green after the
-        fault is set); all false/0 clears them. The addresses it applies to now."""
-        faults = {"extra_latency_s": max(0.0, float(latency_s)), "bad_reply": bad_reply, "unhealthy": unhealthy}
+        fault is set); all false/0/None clears them. `fail_after`: the server
+        answers that many completions, then 500 to every one (its /health
+        stays 200: a server that fails real prompts only). The addresses it
+        applies to now."""
+        faults = {"extra_latency_s": max(0.0, float(latency_s)), "bad_reply": bad_reply, "unhealthy": unhealthy,
+                  "fail_after": fail_after}
         with self._lock:
             self._colour_faults[colour] = faults
             pods = [p for p in self._pods.values() if p.colour == colour]
@@ -366,7 +372,7 @@ class ModelServerPool:
 
     def clear_faults(self, pod_ip: str) -> None:
         pod = self._pod(pod_ip)
-        pod.extra_latency_s, pod.bad_reply, pod.unhealthy = 0.0, False, False
+        pod.extra_latency_s, pod.bad_reply, pod.unhealthy, pod.fail_after = 0.0, False, False, None
 
     def _pod(self, pod_ip: str) -> _Pod:
         pod = self._pods.get(pod_ip)
@@ -405,6 +411,9 @@ class ModelServerPool:
                 "id": pod.model, "object": "model", "created": now, "owned_by": "vllm",
                 "root": pod.model, "parent": None, "max_model_len": self.profile.max_model_len}]}), \
                 "application/json"
+        pod.completions += 1
+        if pod.fail_after is not None and pod.completions > pod.fail_after:
+            return _error(500, "Internal server error (injected fault)", "InternalServerError")
         return self._complete(pod, body, chat=path == "/v1/chat/completions")
 
     async def _complete(self, pod: _Pod, body: bytes, *, chat: bool):

@@ -1,7 +1,8 @@
 """The objects a demo site starts with: nodes shaped like H200 GPU nodes, the
-namespaces, system DaemonSets, the model-server Deployment `deepseek-v3`
-(blue), its Service and PodDisruptionBudget, and on 8-GPU nodes a second,
-small model beside it (DEMO_MODELS). Pure builders: no store access."""
+namespaces, system DaemonSets, the model-server Deployment `deepseek-v3-blue`
+(model deepseek-v3, colour blue, as the model-load and blue-green wizards
+leave it), its Service and PodDisruptionBudget `deepseek-v3`, and on 8-GPU
+nodes a second, small model beside it. Pure builders: no store access."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,13 @@ from .load_physics import TOY_SHAPE_ANNOTATION
 from .node_lifecycle import HEALTHY
 
 NAMESPACE = "deepseek"
-DEPLOYMENT = "deepseek-v3"
+# the blue-green and model-load wizards' labels (actions/bluegreen/spec.py, actions/model_load/spec.py)
+COLOUR_LABEL = "dsconsole.io/colour"
+BLUEGREEN_LABEL = "dsconsole.io/bluegreen"
+MODEL_LABEL = "dsconsole.io/model"
+WARM_LABEL = "dsconsole.io/warm"
+MODEL = "deepseek-v3"            # the model blue-green switches: its Service and PDB are named so
+DEPLOYMENT = f"{MODEL}-blue"     # the version in service, as the blue-green wizard names a colour
 APP_LABEL = "deepseek-server"
 MODEL_PATH = "/models/deepseek-v3"
 IMAGE = "vllm/vllm-openai:v0.8.5"
@@ -35,6 +42,8 @@ class DemoModel:
     gpu_memory_fraction of each GPU it uses (weights + KV cache), which is
     what nvidia-smi shows as used."""
     deployment: str
+    service: str                  # the model's Service and PodDisruptionBudget
+    colour: str | None            # blue-green colour of the Deployment (None: not switched by blue-green)
     app: str                      # the pods' `app` label (one Service per model)
     model_path: str
     gpus: int                     # per replica, all on one node
@@ -44,14 +53,15 @@ class DemoModel:
     gpu_memory_fraction: float
 
 
-V3_671B = DemoModel(DEPLOYMENT, APP_LABEL, MODEL_PATH, gpus=8, tensor_parallel=8, memory="512Gi", cpu="64",
-                    gpu_memory_fraction=0.9)
-R1_14B = DemoModel("deepseek-r1-14b", "deepseek-r1-14b-server", "/models/deepseek-r1-distill-qwen-14b", gpus=1,
+V3_671B = DemoModel(DEPLOYMENT, MODEL, "blue", APP_LABEL, MODEL_PATH, gpus=8, tensor_parallel=8,
+                    memory="512Gi", cpu="64", gpu_memory_fraction=0.9)
+R1_14B = DemoModel("deepseek-r1-14b", "deepseek-r1-14b", None, "deepseek-r1-14b-server",
+                   "/models/deepseek-r1-distill-qwen-14b", gpus=1,
                    tensor_parallel=1, memory="64Gi", cpu="8", gpu_memory_fraction=0.9)
 # nodes with fewer than 8 GPUs cannot hold a 671B replica: on such (test-sized)
-# sites the deepseek-v3 Deployment keeps one GPU per pod, a toy shape
-SMALL_NODE_V3 = DemoModel(DEPLOYMENT, APP_LABEL, MODEL_PATH, gpus=1, tensor_parallel=1, memory="64Gi", cpu="8",
-                          gpu_memory_fraction=0.9)
+# sites the deepseek-v3-blue Deployment keeps one GPU per pod, a toy shape
+SMALL_NODE_V3 = DemoModel(DEPLOYMENT, MODEL, "blue", APP_LABEL, MODEL_PATH, gpus=1, tensor_parallel=1,
+                          memory="64Gi", cpu="8", gpu_memory_fraction=0.9)
 SYSTEM_DAEMONSETS = (  # (name, image): what a GPU node runs besides the model
     ("kube-proxy", "registry.k8s.io/kube-proxy:v1.37.0"),
     ("nvidia-device-plugin-daemonset", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
@@ -125,12 +135,29 @@ def daemonset(name: str, image: str, created: str) -> dict:
             "status": {}}
 
 
+def colour_labels(model: str, colour: str) -> dict[str, str]:
+    """The labels the blue-green wizard gives a colour's Deployment and pods
+    (actions/bluegreen/spec.py colour_spec: the model-load selector of
+    `<model>-<colour>`, the model, the colour). Spelled here as sim/ imports
+    nothing of actions/; tests/test_sim_lb.py checks they agree."""
+    name = f"{model}-{colour}"
+    return {"app.kubernetes.io/name": name, MODEL_LABEL: name, BLUEGREEN_LABEL: model, COLOUR_LABEL: colour}
+
+
 def model_deployment(replicas: int, model_port: int, created: str, *, version: str = "blue",
                      name: str | None = None, model_path: str | None = None,
-                     model: DemoModel = SMALL_NODE_V3) -> dict:
-    name = name or model.deployment
+                     model: DemoModel = SMALL_NODE_V3, colour: str | None = None) -> dict:
+    """A model's Deployment. With a colour (the model's own, else `colour`)
+    its pods carry the blue-green wizard's labels and are marked warm: the
+    demo's story is that the model-load wizard deployed and warmed them."""
+    colour = colour or model.colour
+    name = name or (f"{model.service}-{colour}" if colour else model.deployment)
     model_path = model_path or model.model_path
     labels = {"app": model.app, "version": version}
+    selector = dict(labels)
+    if colour:
+        labels.update(colour_labels(model.service, colour), **{WARM_LABEL: "true"})
+        selector = {k: labels[k] for k in ("app.kubernetes.io/name", MODEL_LABEL)}
     args = ["--model", model_path, "--port", str(model_port),
             "--gpu-memory-utilization", f"{model.gpu_memory_fraction:g}"]
     if model.tensor_parallel > 1:
@@ -139,15 +166,10 @@ def model_deployment(replicas: int, model_port: int, created: str, *, version: s
     annotations = {"dsconsole.io/model-port": str(model_port)}
     if model is SMALL_NODE_V3:
         annotations[TOY_SHAPE_ANNOTATION] = "true"
-    # the blue-green colour (actions/bluegreen): the demo's model runs as blue.
-    # On the Deployment only: in the pod template it would change the
-    # pod-template-hash, so every demo pod's name; its pods' colour is their
-    # version label (console/kube/rows.py and the kubelet read it so too).
-    coloured = {**labels, "dsconsole.io/colour": version} if version in ("blue", "green") else labels
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": NAMESPACE, "creationTimestamp": created,
-                         "labels": dict(coloured)},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                         "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
                      "template": {
                          "metadata": {"labels": dict(labels), "annotations": annotations},
                          "spec": {"nodeSelector": {"nvidia.com/gpu.product": GPU_PRODUCT},
@@ -169,7 +191,7 @@ def model_deployment(replicas: int, model_port: int, created: str, *, version: s
 
 def model_service(created: str, model: DemoModel = SMALL_NODE_V3, cluster_ip: str = "10.96.100.10") -> dict:
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": model.deployment, "namespace": NAMESPACE, "creationTimestamp": created,
+            "metadata": {"name": model.service, "namespace": NAMESPACE, "creationTimestamp": created,
                          "labels": {"app": model.app}},
             "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
                      "selector": {"app": model.app, "version": "blue"}, "sessionAffinity": "None",
@@ -188,6 +210,6 @@ def compile_cache_pvc(created: str) -> dict:
 
 def model_pdb(created: str, model: DemoModel = SMALL_NODE_V3) -> dict:
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": {"name": model.deployment, "namespace": NAMESPACE, "creationTimestamp": created},
+            "metadata": {"name": model.service, "namespace": NAMESPACE, "creationTimestamp": created},
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": model.app}}},
             "status": {}}
