@@ -5,7 +5,8 @@
     hosts: [{name, address, user, port, jump, identity_file, role, node, stop_command, start_command}]
     thresholds: {...}   consistency: {...}   tuning: {...}   telemetry: {...}
     backup: {password_file | password_env, sources: [...], copies: [...], policy: {...}}
-    bluegreen: {model, mode, lb: {...}, steps, gate: {...}, drain_s}
+    balancer: {host, url, include, upstream, nginx, error_log, max_fails, fail_timeout_s, upstreams: [...]}
+    bluegreen: {model, mode, blue, green, steps, gate: {...}, drain_s}
 
 (README.md, "Site file", has the complete example and every default.)
 
@@ -222,10 +223,14 @@ class BalancerUpstream(msgspec.Struct, frozen=True):
 
 
 class BalancerConfig(msgspec.Struct, frozen=True):
-    """The site's nginx load balancer (README.md, "Disaster-recovery drills")."""
-    host: str                             # where nginx runs (a hosts: entry, or local): its error log is there
+    """The site's nginx load balancer: the load-balancer drill stops its
+    upstreams, the blue-green wizard (mode nginx) owns its include file
+    (README.md, "Site file")."""
+    host: str                             # where nginx runs (a hosts: entry with role lb, or local)
     url: str                              # the balancer as this console reaches it
     upstream: str = "deepseek"            # the upstream block's name
+    include: str = "/etc/nginx/conf.d/dsconsole-upstream.conf"   # the one file blue-green owns there
+    nginx: str = "nginx"                  # the command (tests: "nginx -p PREFIX -c CONF")
     error_log: str = "/var/log/nginx/error.log"
     max_fails: int = 1                    # as the upstream block sets them: what the drill expects
     fail_timeout_s: float = 10.0
@@ -233,18 +238,6 @@ class BalancerConfig(msgspec.Struct, frozen=True):
 
 
 BLUEGREEN_MODES = ("nginx", "service")
-
-
-class BlueGreenLbConfig(msgspec.Struct, frozen=True):
-    """The bluegreen: section's `lb:` (actions/bluegreen/spec.py LoadBalancer
-    is its public form, for the wizard and the LB-loss drill)."""
-    host: str                               # a hosts: entry with role lb
-    include: str = "/etc/nginx/conf.d/dsconsole-upstream.conf"
-    upstream: str = "deepseek"
-    nginx: str = "nginx"                    # the command (tests: "nginx -p PREFIX -c CONF")
-    url: str | None = None                  # the balancer as the console's probes reach it
-    blue: tuple[str, ...] = ()              # upstream servers host:port of each colour
-    green: tuple[str, ...] = ()
 
 
 class BlueGreenGateConfig(msgspec.Struct, frozen=True):
@@ -256,8 +249,9 @@ class BlueGreenGateConfig(msgspec.Struct, frozen=True):
 
 class BlueGreenConfig(msgspec.Struct, frozen=True):
     model: str                              # a models: entry both colours run
-    mode: str = "nginx"                     # nginx | service
-    lb: BlueGreenLbConfig | None = None     # required for mode nginx
+    mode: str = "nginx"                     # nginx (through the site's balancer:) | service
+    blue: tuple[str, ...] = ()              # mode nginx: upstream servers host:port of each colour
+    green: tuple[str, ...] = ()             # (empty: the colour's warm pods)
     steps: tuple[tuple[int, int], ...] = ((100, 0), (90, 10), (50, 50), (0, 100))
     gate: BlueGreenGateConfig = msgspec.field(default_factory=BlueGreenGateConfig)
     drain_s: float = 60
@@ -766,11 +760,10 @@ def parse_site(text: str, path: str = "<site>") -> Site:
             kwargs["backup"] = _parse_backup(p, *top["backup"],
                                              {h.name for h in kwargs.get("hosts", ())})
         if "balancer" in top:
-            kwargs["balancer"] = _parse_balancer(p, top["balancer"][1],
-                                                 {h.name for h in kwargs.get("hosts", ())})
+            kwargs["balancer"] = _parse_balancer(p, top["balancer"][1], kwargs.get("hosts", ()))
         if "bluegreen" in top:
-            kwargs["bluegreen"] = _parse_bluegreen(p, *top["bluegreen"], kwargs.get("hosts", ()),
-                                                   kwargs.get("models", ()), has_balancer="balancer" in top)
+            kwargs["bluegreen"] = _parse_bluegreen(p, *top["bluegreen"], kwargs.get("models", ()),
+                                                   has_balancer="balancer" in top)
     if p.errors:
         p.errors.sort(key=lambda e: e[0])
         errs = [ConfigError(path, line, msg) for line, msg in p.errors]
@@ -878,15 +871,18 @@ def _server_address(v: Any) -> str:
 
 
 _BALANCER: Spec = {"host": (_host_name, True), "url": (_url, True), "upstream": (_string, False),
-                   "error_log": (_path, False), "max_fails": (_int_range(0, 1000), False),
+                   "include": (_path, False), "nginx": (_string, False), "error_log": (_path, False),
+                   "max_fails": (_int_range(0, 1000), False),
                    "fail_timeout_s": (_number(positive=True), False)}
 _BALANCER_UPSTREAM: Spec = {"address": (_server_address, True), "host": (_host_name, False),
                       "stop_command": (_string, False), "start_command": (_string, False)}
 
 
-def _parse_balancer(p: _Parser, node: Node, host_names: set[str]) -> BalancerConfig | None:
-    """The balancer: section: its scalars, then each upstream (unique
-    addresses, hosts that exist, stop and start given together)."""
+def _parse_balancer(p: _Parser, node: Node, hosts: tuple[HostConfig, ...]) -> BalancerConfig | None:
+    """The balancer: section: its scalars (the host local or one with role
+    lb), then each upstream (unique addresses, hosts that exist, stop and
+    start given together)."""
+    host_names = {h.name for h in hosts}
     keys = {**_BALANCER, "upstreams": None}
     m = p.mapping(node, "balancer", keys, "keys " + ", ".join(keys))
     if m is None:
@@ -895,8 +891,12 @@ def _parse_balancer(p: _Parser, node: Node, host_names: set[str]) -> BalancerCon
     values = p.fields(p.yaml.MappingNode("tag:yaml.org,2002:map", list(scalars.values()),
                                          start_mark=node.start_mark), "balancer", _BALANCER) or {}
     known = host_names | {LOCAL_HOST}
-    if "host" in values:
-        _host_known(p, node, "balancer", values["host"], known)
+    if "host" in values and _host_known(p, node, "balancer", values["host"], known):
+        role = next((h.role for h in hosts if h.name == values["host"]), "lb")
+        if role != "lb":
+            line_node = next((v for k, v in node.value if p.scalar(k) == "host"), node)
+            p.error(line_node, f"balancer.host: host {values['host']!r} has role {role}; expected a host "
+                               f"with role lb, or `{LOCAL_HOST}`")
     upstreams: list[BalancerUpstream] = []
     if "upstreams" in m:
         seq = m["upstreams"][1]
@@ -1031,23 +1031,20 @@ def _parse_backup(p: _Parser, key_node: Node, node: Node, host_names: set[str]) 
 
 
 _BLUEGREEN: Spec = {"model": (_host_name, True), "mode": (_choice(BLUEGREEN_MODES), False),
+              "blue": (_ListOf(_server_address), False), "green": (_ListOf(_server_address), False),
               "drain_s": (_number(0, 86400), False)}
-_BLUEGREEN_LB: Spec = {"host": (_host_name, True), "include": (_string, False), "upstream": (_string, False),
-                 "nginx": (_string, False), "url": (_url, False),
-                 "blue": (_ListOf(_server_address), False), "green": (_ListOf(_server_address), False)}
 _BLUEGREEN_GATE: Spec = {"window_s": (_number(positive=True), False), "min_requests": (_int_range(1, 10 ** 6), False),
                    "success_rate": (_number(0, 1), False), "p99_ms": (_number(positive=True), False)}
 
 
-def _parse_bluegreen(p: _Parser, key_node: Node, node: Node, hosts: tuple[HostConfig, ...],
-                     models: tuple[ModelConfig, ...], *, has_balancer: bool) -> BlueGreenConfig | None:
+def _parse_bluegreen(p: _Parser, key_node: Node, node: Node, models: tuple[ModelConfig, ...], *,
+                     has_balancer: bool) -> BlueGreenConfig | None:
     """The bluegreen: section (README.md, "Blue-green switchover"). Besides each
-    value's type: the model is a models: entry, the lb host a hosts: entry
-    with role lb (mode nginx needs lb:, or the site's balancer: whose host,
-    url and upstream it then uses), every step is [blue, green] in 0..100
+    value's type: the model is a models: entry, mode nginx has the site's
+    balancer: section to switch on, every step is [blue, green] in 0..100
     summing to 100, and the last step gives green everything."""
     yaml = p.yaml
-    spec = {**_BLUEGREEN, "lb": None, "steps": None, "gate": None}
+    spec = {**_BLUEGREEN, "steps": None, "gate": None}
     m = p.mapping(node, "bluegreen", spec, "keys " + ", ".join(spec))
     if m is None:
         return None
@@ -1062,25 +1059,9 @@ def _parse_bluegreen(p: _Parser, key_node: Node, node: Node, hosts: tuple[HostCo
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         p.error(m["model"][1], f"bluegreen.model: unknown model {model!r}{hint}; expected the name of an "
                                "entry of models:")
-    lb = None
-    if "lb" in m:
-        lb_nodes: dict[str, Node] = {}
-        lbv = p.fields(m["lb"][1], "bluegreen.lb", _BLUEGREEN_LB, lb_nodes)
-        if lbv is not None and "host" in lbv:
-            by_name = {h.name: h for h in hosts}
-            h = by_name.get(lbv["host"])
-            if h is None:
-                close = _close_matches(lbv["host"], list(by_name))
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                p.error(lb_nodes["host"], f"bluegreen.lb.host: unknown host {lbv['host']!r}{hint}; expected "
-                                          "a host of this file with role lb")
-            elif h.role != "lb":
-                p.error(lb_nodes["host"], f"bluegreen.lb.host: host {h.name!r} has role {h.role}; expected "
-                                          "a host with role lb")
-            lb = BlueGreenLbConfig(**lbv)
-    elif values.get("mode", "nginx") == "nginx" and not has_balancer:
-        p.error(key_node, "bluegreen: mode nginx needs `lb:` (host, include, upstream, ...) or the site's "
-                          "`balancer:`; expected one of them, or `mode: service`")
+    if values.get("mode", "nginx") == "nginx" and not has_balancer:
+        p.error(key_node, "bluegreen: mode nginx switches the weights on the site's `balancer:` section "
+                          "(host, url, include, ...), and this file has none; expected one, or `mode: service`")
     steps = _bluegreen_steps(p, m["steps"][1]) if "steps" in m else None
     gate = BlueGreenGateConfig()
     if "gate" in m:
@@ -1088,7 +1069,7 @@ def _parse_bluegreen(p: _Parser, key_node: Node, node: Node, hosts: tuple[HostCo
         if gv is not None:
             gate = BlueGreenGateConfig(**gv)
     extra: dict[str, Any] = {"steps": steps} if steps else {}
-    return BlueGreenConfig(lb=lb, gate=gate, **extra, **values)
+    return BlueGreenConfig(gate=gate, **extra, **values)
 
 
 def _bluegreen_steps(p: _Parser, node: Node) -> tuple[tuple[int, int], ...] | None:

@@ -77,3 +77,24 @@ def test_green_failing_at_50_50_goes_back_to_100_0(tmp_path, pair):
         step = plan.hosts[0].steps[0]
         from actions.bluegreen.nginx_traffic import pool_for, upstream_for
         assert upstream_for(step.lb_transport, step.spec).running(pool_for(step.spec)) == Weights(100, 0)
+
+
+def test_answers_that_name_no_colour_are_told_by_metrics(tmp_path, pair):
+    """Upstreams without the colour header and an nginx without
+    X-Upstream-Addr: the plan says how colours will be told, and the gates
+    learn that green received traffic from the servers' /metrics counters."""
+    from actions.runner import Runner
+    blue, green = pair
+    blue.colour_header = green.colour_header = False
+    with Nginx(str(tmp_path), upstream_block({blue.address: 1, green.address: 0}), shutdown_s=1,
+               addr_header=False) as nginx:
+        plan = traffic_plan(nginx, blue, green)
+        checked = Runner().check(plan)
+        gate = next(s for s in checked.hosts["cluster"].steps if s.id == "gate.50-50")
+        assert any("/metrics request counters" in n for n in gate.check.notes), gate.check.notes
+        result = Runner().apply(plan, confirmation="test")
+        assert result.status == "complete", result.message
+        steps = {s.id: s for s in result.hosts["cluster"].steps}
+        assert "served by /metrics" in steps["gate.50-50"].notes[0], steps["gate.50-50"].notes
+        assert steps["gate.50-50"].notes[1].startswith("colours from the model servers' /metrics request counters")
+        assert green.counts()["served"] >= 1

@@ -195,7 +195,7 @@ def test_breach_after_the_switch_rolls_back_and_keeps_green(site, tmp_path):
     result = Runner(on_progress=fault).apply(plan, confirmation="test")
     assert result.status == "failed"
     step = next(s for s in result.hosts["cluster"].steps if s.id == "gate.switch")
-    assert "gate breached: green P99" in step.error and "above 500 ms" in step.error, step.error
+    assert "gate breached: latency above 500 ms: green P99" in step.error, step.error
     assert "selects blue again" in step.error
     assert live_colour(site.kube, spec) == "blue" == selector_colour(site)
     assert replicas(site, "green") == 1 and replicas(site, "blue") == 1     # green kept, blue never scaled
@@ -234,12 +234,13 @@ hosts:
     address: 10.0.0.5
 models:
   - name: deepseek-r1-14b
+balancer:
+  host: lb-0
+  url: http://10.0.0.5
 bluegreen:
   model: deepseek-r1-4b
   mode: blue
-  lb:
-    host: lb-0
-    green: [10.0.2.1]
+  green: [10.0.2.1]
   steps: [[100, 0], [90, 20], [0, 100]]
   gate: {window_s: 0, p99: 5}
 """
@@ -251,13 +252,13 @@ def test_bad_bluegreen_section_file_line_errors(tmp_path):
     for cmd in (["check-config", str(path)], ["bluegreen", "plan", "--site", str(path)]):
         p = run([sys.executable, "-m", "console", *cmd], timeout=60)
         assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
-        for line, text in ((8, "bluegreen.model: unknown model 'deepseek-r1-4b' (did you mean 'deepseek-r1-14b'?)"),
-                           (9, "bluegreen.mode: expected one of nginx, service"),
-                           (11, "bluegreen.lb.host: host 'lb-0' has role gpu; expected a host with role lb"),
-                           (12, "bluegreen.lb.green: expected HOST:PORT as nginx"),
-                           (13, "bluegreen.steps[1]: weights 90 + 20 = 110; expected a sum of 100"),
-                           (14, "bluegreen.gate: unknown key 'p99' (did you mean 'p99_ms'?)"),
-                           (14, "bluegreen.gate.window_s: 0 is out of range")):
+        for line, text in ((8, "balancer.host: host 'lb-0' has role gpu; expected a host with role lb"),
+                           (11, "bluegreen.model: unknown model 'deepseek-r1-4b' (did you mean 'deepseek-r1-14b'?)"),
+                           (12, "bluegreen.mode: expected one of nginx, service"),
+                           (13, "bluegreen.green: expected HOST:PORT as nginx"),
+                           (14, "bluegreen.steps[1]: weights 90 + 20 = 110; expected a sum of 100"),
+                           (15, "bluegreen.gate: unknown key 'p99' (did you mean 'p99_ms'?)"),
+                           (15, "bluegreen.gate.window_s: 0 is out of range")):
             assert f"{path}:{line}: {text}" in p.stderr, p.stderr
 
 
@@ -268,11 +269,11 @@ def test_site_section_parsed_with_its_load_balancer(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text(BAD.replace("    address: 10.0.0.5\n", "    address: 10.0.0.5\n    role: lb\n")
                     .replace("deepseek-r1-4b", "deepseek-r1-14b").replace("mode: blue", "mode: nginx")
-                    .replace("[10.0.2.1]", "[10.0.2.1:8000]\n    blue: [10.0.1.1:8000]")
+                    .replace("[10.0.2.1]", "[10.0.2.1:8000]\n  blue: [10.0.1.1:8000]")
                     .replace("[90, 20]", "[90, 10]").replace("{window_s: 0, p99: 5}", "{window_s: 5}"))
     site = load_site(path)
     lb = LoadBalancer.from_site(site)
-    assert lb == LoadBalancer(host="lb-0", blue=("10.0.1.1:8000",), green=("10.0.2.1:8000",))
+    assert lb == LoadBalancer(host="lb-0", url="http://10.0.0.5", blue=("10.0.1.1:8000",), green=("10.0.2.1:8000",))
     spec = BlueGreenSpec.from_site(site, spec_for("deepseek-r1-14b"))
     assert spec.mode == "nginx" and spec.steps == ((100, 0), (90, 10), (0, 100)) and spec.gate.window_s == 5
     assert BlueGreenSpec.from_params(spec.to_params()) == spec
@@ -348,7 +349,8 @@ def test_nginx_mode_plan_has_a_gate_after_every_weight_step(tmp_path):
         ["traffic.0-100", "traffic.50-50", "traffic.100-0"]
     p = run([sys.executable, "-m", "console", "bluegreen", "plan", "--mode", "nginx", "--kubeconfig",
              str(tmp_path / "none")], timeout=60)
-    assert p.returncode == 2 and "mode nginx needs the lb: block" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "mode nginx needs the site's balancer: section" in p.stderr, p.stderr
 
 
 def test_nginx_mode_on_the_demo_balancer(site, tmp_path):

@@ -297,15 +297,18 @@ def test_the_demo_traffic_follows_the_running_weights(demo_bg):
 
 
 def test_the_demo_s_bluegreen_section_names_lb0_and_its_balancer(demo_bg):
-    """The site file's bluegreen: section for the demo (the contract's shape):
-    mode nginx on lb-0, the balancer's URL (it answers), blue's servers."""
+    """The demo's balancer: and bluegreen: sections (the site file's shape):
+    lb-0 and its balancer's URL (it answers), mode nginx, each colour's
+    servers; parsed as a site, they are the wizard's LoadBalancer."""
+    from actions.bluegreen.spec import LoadBalancer
     site, pool, _owner = demo_bg
-    bg = site.bluegreen_section()
+    bg, lb = site.bluegreen_section(), site.balancer_section()
     assert bg["mode"] == "nginx" and bg["model"] == "deepseek-v3"
-    lb = bg["lb"]
     assert lb["host"] == "lb-0" and site.host(lb["host"]).run(f"{lb['nginx']} -t").ok
     assert lb["include"] == "/etc/nginx/conf.d/dsconsole-upstream.conf" and lb["upstream"] == "deepseek"
     with httpx.Client(timeout=30) as client:
         assert client.get(f"{lb['url']}/v1/models").status_code == 200
-    assert lb["blue"] == pool.blue and lb["green"] == pool.green
-    assert bg["steps"][-1] == [0, 100] and bg["gate"]["p99_ms"] == 500
+    assert bg["blue"] == pool.blue and bg["green"] == pool.green
+    assert LoadBalancer.from_site(site.bluegreen_site()) == LoadBalancer(
+        host="lb-0", include=lb["include"], upstream="deepseek", url=lb["url"], blue=tuple(pool.blue),
+        green=tuple(pool.green))

@@ -192,15 +192,16 @@ def test_readme_site_example_is_valid_and_complete():
     b = site.backup
     assert b is not None and len(b.sources) == 4 and len(b.copies) == 3
     for spec in (sc._BACKUP, sc._BACKUP_SOURCE, sc._BACKUP_COPY, sc._BACKUP_POLICY, {"namespaces": 0},
-                 sc._BALANCER, sc._BALANCER_UPSTREAM, sc._BLUEGREEN, sc._BLUEGREEN_LB, sc._BLUEGREEN_GATE,
-                 {"lb": 0, "steps": 0, "gate": 0}):
+                 sc._BALANCER, sc._BALANCER_UPSTREAM, sc._BLUEGREEN, sc._BLUEGREEN_GATE,
+                 {"steps": 0, "gate": 0}):
         for key in spec:
             assert f" {key}:" in example, key
     lb = site.balancer
     assert lb is not None and lb.host == "lb-01" and [u.address for u in lb.upstreams] == \
         ["10.20.0.11:8000", "10.20.0.12:8000"] and lb.upstreams[0].start_command == "systemctl start vllm"
     bg = site.bluegreen
-    assert bg is not None and bg.model == "deepseek-v3" and bg.lb is not None and bg.lb.green == ("10.20.0.12:8000",)
+    assert bg is not None and bg.model == "deepseek-v3" and tuple(bg.green) == ("10.20.0.12:8000",)
+    assert lb.include == "/etc/nginx/conf.d/dsconsole-upstream.conf" and lb.nginx == "nginx"
     assert bg.steps == ((100, 0), (90, 10), (50, 50), (0, 100)) and bg.gate.p99_ms == 500
 
 

@@ -17,16 +17,10 @@ from dataclasses import dataclass, field
 from console.probes.window import ProbeResult, Window
 
 from .nginx_upstream import Weights
+from .spec import Gate
 
 COLOURS = ("blue", "green")
-
-
-@dataclass(frozen=True)
-class GateRule:
-    success_rate: float = 0.99
-    p99_ms: float = 500.0          # the deployment guide's latency alert
-    window_s: float = 20.0
-    min_requests: int = 50
+GateRule = Gate   # the thresholds: the bluegreen: section's gate (P99 500 ms: the deployment guide's alert)
 
 
 @dataclass(frozen=True)

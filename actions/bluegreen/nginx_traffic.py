@@ -19,13 +19,13 @@ from .steps import BlueGreenStep
 def upstream_for(transport: Any, spec: BlueGreenSpec) -> Any:
     from .nginx_upstream import NginxUpstream
     lb = spec.lb
-    assert lb is not None   # (BlueGreenSpec refuses mode nginx without lb:)
+    assert lb is not None   # (BlueGreenSpec refuses mode nginx without a balancer)
     return NginxUpstream(transport, include_path=lb.include, upstream=lb.upstream, nginx_cmd=lb.nginx)
 
 
 def pool_for(spec: BlueGreenSpec, kube: Any = None) -> Any:
-    """The upstream servers of each colour: lb.blue / lb.green as the site
-    file gives them, else the warm Ready pods of the colour (pod IP and model
+    """The upstream servers of each colour: bluegreen.blue / .green as the
+    site file gives them, else the warm Ready pods of the colour (pod IP and model
     port), read from the cluster."""
     from .nginx_upstream import Pool
     lb = spec.lb
@@ -37,9 +37,9 @@ def pool_for(spec: BlueGreenSpec, kube: Any = None) -> Any:
         blue = blue or [f"{t.ip}:{t.model_port}" for t in found if t.colour == "blue"]
         green = green or [f"{t.ip}:{t.model_port}" for t in found if t.colour == "green"]
     if not blue or not green:
-        raise StepError("bluegreen.lb: no upstream servers for " + " and ".join(
+        raise StepError("bluegreen: no upstream servers for " + " and ".join(
             c for c, servers in (("blue", blue), ("green", green)) if not servers)
-            + ": give lb.blue / lb.green (host:port), or have warm pods of each colour")
+            + ": give bluegreen.blue / bluegreen.green (host:port), or have warm pods of each colour")
     return Pool(blue=blue, green=green)
 
 
@@ -73,7 +73,12 @@ def drain_extra(transport: Any, spec: BlueGreenSpec) -> tuple[float, str]:
 class BalancerGate:
     """The observe() of the gates in mode nginx: probes through the balancer.
     The reference answer (the old colour's text) is handed from one gate to
-    the next, for the last step where the old colour gets no traffic."""
+    the next, for the last step where the old colour gets no traffic. Who
+    answered: the upstreams' colour header, else nginx's upstream address,
+    else (answers naming no colour) the servers' /metrics counters, read
+    around the window."""
+    preview = ("colours told by the upstreams' X-Dsconsole-Colour header, else nginx's X-Upstream-Addr "
+               "mapped through the pool, else the model servers' /metrics request counters")
 
     def __init__(self, kube: Any, spec: BlueGreenSpec, old: str):
         self.kube, self.spec, self.old = kube, spec, old
@@ -83,19 +88,25 @@ class BalancerGate:
     def __call__(self, step: Any) -> Any:
         from . import probe_gate
         from .balancer_probe import BalancerProber
+        from .served_counts import SOURCE, ServedCounts
         lb = self.spec.lb
         if lb is None or not lb.url:
-            raise StepError("bluegreen.lb.url: the balancer's URL is needed for the gate in mode nginx")
-        prober = BalancerProber(lb.url, pool_for(self.spec, self.kube), prompt=probe_gate.probe_prompt(self.spec),
+            raise StepError("balancer.url: the balancer's URL is needed for the gate in mode nginx")
+        pool = pool_for(self.spec, self.kube)
+        counts = ServedCounts(pool)
+        before = counts.read()
+        prober = BalancerProber(lb.url, pool, prompt=probe_gate.probe_prompt(self.spec),
                                 rate=self.spec.probe_rate, reference_colour=self.old, expected=self.expected).start()
+
+        def served() -> dict[str, int] | None:   # only where no answer named its colour
+            return None if prober.source else counts.since(before)
         try:
             v = probe_gate.window(prober, {"blue": "blue", "green": "green"}, self.spec, step.colours,
-                                  step.control, step.live)
+                                  step.control, step.live, served)
         finally:
             self.expected = self.expected or prober.expected
-            self.source = prober.source
-        if prober.source:
-            step.live.update(verdict=f"{v.reason} (colours from {prober.source})")
+            self.source = prober.source or SOURCE
+        step.live.update(verdict=f"{v.reason} (colours from {self.source})")
         return v
 
 

@@ -1,26 +1,27 @@
 """The gate observed over one window: real completions sent to the pods of
 the colours in traffic (actions/drills/prober.py's Prober: a bounded rate,
-bounded timeouts), then a verdict. No data is a halt, never a pass: fewer
-than `min_requests` answers, or a colour in traffic that answered nothing.
+bounded timeouts), then gate.py's verdict. No data is a halt, never a pass.
 
 Used where the console reaches the pods themselves (mode service: the
 preview Service's and the Service's endpoints are the colour's warm pods;
-the model-load warmup reaches pods the same way). Through an nginx balancer
-the gate of actions/bluegreen/gate.py measures instead."""
+the model-load warmup reaches pods the same way), and through an nginx
+balancer (nginx_traffic.py's BalancerGate). The verdict is gate.py's."""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..drills.prober import Prober, p99
+from ..drills.prober import Prober
 from ..model_load import cluster_reads as cr
 from ..model_load.rollout import pod_progress
 from ..model_load.spec import WARM_LABEL
 from ..model_load.steps import pod_endpoint
 from ..step import StepControl
+from . import gate
 from .live import ColourStats, Live
+from .nginx_upstream import Weights
 from .spec import BlueGreenSpec
 
 
@@ -71,32 +72,19 @@ def completion_problem(body: bytes) -> str | None:
 
 
 def evaluate(results: list, colour_of: dict[str, str], spec: BlueGreenSpec,
-             colours: tuple[str, ...]) -> Verdict:
-    g = spec.gate
-    per: dict[str, ColourStats] = {}
-    for colour in colours:
-        mine = [r for r in results if colour_of.get(r.pod) == colour]
-        ok = [r.latency_s for r in mine if r.ok]
-        p = p99(ok)
-        per[colour] = ColourStats(len(mine), len(ok), None if p is None else p * 1000)
-    sent = len(results)
-    if sent < g.min_requests:
-        return Verdict(False, True, f"no data: {sent} answer(s) in the window, at least {g.min_requests} "
-                                    "needed (no data is a halt, never a pass)", per)
-    silent = [c for c, s in per.items() if not s.sent]
-    if silent:
-        return Verdict(False, True, f"no data: {', '.join(silent)} received no request", per)
-    failed = sum(1 for r in results if not r.ok)
-    rate = (sent - failed) / sent
-    if rate < g.success_rate:
-        return Verdict(False, False, f"success rate {100 * rate:.1f} % below {100 * g.success_rate:.1f} % "
-                                     f"({failed} of {sent} failed)", per)
-    slow = [f"{c} P99 {s.p99_ms:.0f} ms" for c, s in per.items() if s.p99_ms is not None and s.p99_ms > g.p99_ms]
-    if slow:
-        return Verdict(False, False, f"{', '.join(slow)} above {g.p99_ms:g} ms", per)
-    return Verdict(True, False, f"passed: {sent} requests, success {100 * rate:.1f} %, "
-                                + ", ".join(f"{c} P99 {s.p99_ms:.0f} ms" for c, s in per.items()
-                                            if s.p99_ms is not None), per)
+             colours: tuple[str, ...], served: dict[str, int] | None = None) -> Verdict:
+    """The gate's verdict on a window of probe results whose `pod` colour_of
+    maps to a colour: gate.py's rule, the colours in `colours` in traffic;
+    `served`: requests per colour by the servers' /metrics, for answers
+    that name no colour."""
+    samples = [replace(r, pod=colour_of.get(r.pod, "")) for r in results]
+    # gate.py judges each colour with weight > 0: the weights' sizes do not matter
+    blue, green = "blue" in colours, "green" in colours
+    in_traffic = Weights(50, 50) if blue and green else Weights(100, 0) if blue else Weights(0, 100)
+    v = gate.evaluate(samples, in_traffic, spec.gate, served)
+    per = {c: ColourStats(w.sent, w.succeeded, None if w.p99_s is None else 1000 * w.p99_s)
+           for c, w in v.per_colour.items() if c in colours}
+    return Verdict(v.passed, v.halted, v.reason, per)
 
 
 def probe_prompt(spec: BlueGreenSpec) -> dict:
@@ -122,11 +110,12 @@ def observe(kube: Any, spec: BlueGreenSpec, colours: tuple[str, ...], control: S
 
 
 def window(prober: Any, colour_of: dict[str, str], spec: BlueGreenSpec, colours: tuple[str, ...],
-           control: StepControl, live: Live) -> Verdict:
+           control: StepControl, live: Live, served: Callable[[], dict[str, int] | None] | None = None) -> Verdict:
     """One gate window over a started prober (pods' Prober, or the balancer's
     BalancerProber: both give ProbeResults whose `pod` colour_of maps to a
     colour), stopped at the end; pause and abort are honoured between
-    samples (a paused window starts over)."""
+    samples (a paused window starts over). `served()` at the end: the
+    requests each colour served meanwhile by /metrics (None: not needed)."""
     try:
         start = time.monotonic()
         while True:
@@ -145,6 +134,7 @@ def window(prober: Any, colour_of: dict[str, str], spec: BlueGreenSpec, colours:
             control.sleep(min(0.5, spec.gate.window_s / 4))
     finally:
         prober.stop()
-    verdict = evaluate([r for r in prober.results if r.t >= start], colour_of, spec, colours)
+    verdict = evaluate([r for r in prober.results if r.t >= start], colour_of, spec, colours,
+                       served() if served else None)
     live.update(stats=verdict.per_colour, verdict=verdict.reason)
     return verdict

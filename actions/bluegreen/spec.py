@@ -1,8 +1,8 @@
 """What the blue-green wizard switches: the site file's `bluegreen:` section
 (parsed with file:line errors by console/site_config.py) in the wizard's own
-JSON-able form (`to_params`, so the journal rebuilds the plan), and the
-load balancer's `lb:` block as a small public dataclass, `LoadBalancer`,
-which the LB-loss drill can read from the same section.
+JSON-able form (`to_params`, so the journal rebuilds the plan), and, for
+mode nginx, the site's `balancer:` section with the colours' servers as a
+small public dataclass, `LoadBalancer`.
 
 Each colour is the model-load wizard's model under its own name,
 `<model>-blue` / `<model>-green`, with the colour label on the Deployment,
@@ -24,10 +24,11 @@ DEFAULT_STEPS = ((100, 0), (90, 10), (50, 50), (0, 100))
 
 @dataclass(frozen=True)
 class LoadBalancer:
-    """The balancer of the `lb:` block: the site host (role lb) that runs
+    """The balancer mode nginx switches on: the site host (role lb) that runs
     nginx, the include file dsconsole owns there, the upstream's name, the
-    nginx command, the balancer's URL as the console reaches it, and the
-    upstream servers of each colour (empty: read from the colour's pods)."""
+    nginx command, the balancer's URL as the console reaches it (the
+    balancer: section), and the upstream servers of each colour (the
+    bluegreen: section's blue/green; empty: read from the colour's pods)."""
     host: str
     include: str = "/etc/nginx/conf.d/dsconsole-upstream.conf"
     upstream: str = "deepseek"
@@ -38,20 +39,19 @@ class LoadBalancer:
 
     @classmethod
     def from_site(cls, site: Any) -> LoadBalancer | None:
-        """The balancer of a console.site_config.Site: its bluegreen: section's
-        lb:, else the site's balancer: section (the drills'), else None."""
+        """The balancer of a console.site_config.Site: its balancer: section,
+        with the bluegreen: section's servers of each colour (None: no balancer:)."""
+        bal = getattr(site, "balancer", None)
+        if bal is None:
+            return None
         bg = getattr(site, "bluegreen", None)
-        lb = getattr(bg, "lb", None)
-        if lb is None:
-            bal = getattr(site, "balancer", None)
-            return None if bal is None else cls(host=bal.host, upstream=bal.upstream, url=bal.url)
-        return cls(host=lb.host, include=lb.include, upstream=lb.upstream, nginx=lb.nginx, url=lb.url,
-                   blue=tuple(lb.blue), green=tuple(lb.green))
+        return cls(host=bal.host, include=bal.include, upstream=bal.upstream, nginx=bal.nginx, url=bal.url,
+                   blue=tuple(getattr(bg, "blue", ())), green=tuple(getattr(bg, "green", ())))
 
 
 @dataclass(frozen=True)
 class Gate:
-    """The gate's thresholds (GateRule of actions/bluegreen/gate.py takes the same)."""
+    """The gate's thresholds (actions/bluegreen/gate.py judges a window by them)."""
     window_s: float = 20.0
     min_requests: int = 50
     success_rate: float = 0.99
@@ -73,7 +73,7 @@ class BlueGreenSpec:
         if self.mode not in MODES:
             problems.append(f"mode: expected nginx or service, got {self.mode!r}")
         if self.mode == "nginx" and self.lb is None:
-            problems.append("mode nginx needs the lb: block of the bluegreen: section")
+            problems.append("mode nginx needs the site's balancer: section (host, url, include, ...)")
         if not self.steps or any(b + g != 100 or min(b, g) < 0 for b, g in self.steps):
             problems.append(f"steps: expected [blue, green] pairs summing to 100, got {self.steps!r}")
         elif tuple(self.steps[-1]) != (0, 100):
@@ -120,11 +120,11 @@ class BlueGreenSpec:
 
     @classmethod
     def from_site(cls, site: Any, model: ModelSpec, *, mode: str | None = None) -> BlueGreenSpec:
-        """The spec of a site's bluegreen: section (None: the defaults, mode
-        service unless the section has an lb:), `mode` from the command line."""
+        """The spec of a site's bluegreen: section (none: the defaults, mode
+        service), its balancer: section for mode nginx, `mode` from the command line."""
         bg = getattr(site, "bluegreen", None)
         if bg is None:
-            return cls(model=model, mode=mode or "service")
+            return cls(model=model, mode=mode or "service", lb=LoadBalancer.from_site(site))
         g = bg.gate
         return cls(model=model, mode=mode or bg.mode, lb=LoadBalancer.from_site(site), steps=tuple(bg.steps),
                    gate=Gate(float(g.window_s), int(g.min_requests), float(g.success_rate), float(g.p99_ms)),

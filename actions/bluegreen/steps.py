@@ -124,10 +124,11 @@ class GateStep(BlueGreenStep):
 
     def check(self) -> CheckResult:
         g = self.spec.gate
+        how = getattr(self._observe, "preview", None)   # mode nginx: how the colours are told apart
         return CheckResult(True, f"{self.title}: will observe {g.window_s:g} s; pass: success >= "
                                  f"{100 * g.success_rate:g} %, P99 <= {g.p99_ms:g} ms, at least "
                                  f"{g.min_requests} answers, {' and '.join(self.colours)} answering",
-                           status="needed")
+                           notes=(how,) if how else (), status="needed")
 
     def verify(self) -> VerifyResult:
         v = self.verdict

@@ -114,10 +114,15 @@ def _transports(spec: Any, site: Any, demo: Any, kube: Any) -> dict:
             if spec.lb.host == LB_HOST:   # the demo's balancer host, whose nginx routes its traffic
                 out[LB_HOST] = demo.lb_host()
         elif site is not None:
-            from console.hosts.ssh import transports_for_hosts
-            out.update(transports_for_hosts([h for h in site.hosts if h.name == spec.lb.host]))
+            from console.site_config import LOCAL_HOST
+            if spec.lb.host == LOCAL_HOST:   # nginx on this machine
+                from console.hosts.local import LocalTransport
+                out[LOCAL_HOST] = LocalTransport(LOCAL_HOST)
+            else:
+                from console.hosts.ssh import transports_for_hosts
+                out.update(transports_for_hosts([h for h in site.hosts if h.name == spec.lb.host]))
         if spec.lb.host not in out:
-            raise BadInput(f"bluegreen.lb.host {spec.lb.host!r}: not a host of this site")
+            raise BadInput(f"balancer.host {spec.lb.host!r}: not a host of this site")
     return out
 
 

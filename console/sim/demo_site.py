@@ -350,30 +350,37 @@ class DemoSite:
             "green", fail_after=GREEN_5XX_AFTER if kind == "5xx" else None, bad_reply=kind == "wrong",
             latency_s=SLOW_GREEN_S * scale if kind == "slow" else 0.0)   # simulated seconds
 
+    def balancer_section(self) -> dict:
+        """The site file's `balancer:` section for this demo: lb-0, its
+        balancer's loopback URL, the include file and upstream block its
+        nginx (nginx_host.py) reads."""
+        from .nginx_host import INCLUDE, UPSTREAM
+        return {"host": LB_HOST, "url": self.balancer().url, "upstream": UPSTREAM, "include": INCLUDE,
+                "nginx": "nginx"}
+
     def bluegreen_section(self) -> dict:
         """The site file's `bluegreen:` section for this demo (the contract's
-        shape, parsed by actions/bluegreen/spec.py): mode nginx on lb-0, the
-        balancer's loopback URL, each colour's upstream servers as running
-        now (green's: none until the wizard has made them)."""
-        from .nginx_host import INCLUDE, UPSTREAM
+        shape, parsed by actions/bluegreen/spec.py): deepseek-v3 in mode
+        nginx on the balancer, each colour's upstream servers as running now
+        (green's: none until the wizard has made them)."""
         pool = self.model_servers
         by_colour = {c: sorted(f"{ip}:{pool.port}" for ip in pool.addresses() if pool.colour(ip) == c)
                      for c in ("blue", "green")}
-        return {"model": so.MODEL, "mode": "nginx",
-                "lb": {"host": LB_HOST, "include": INCLUDE, "upstream": UPSTREAM, "nginx": "nginx",
-                       "url": self.balancer().url, **by_colour},
+        return {"model": so.MODEL, "mode": "nginx", **by_colour,
                 "steps": [[100, 0], [90, 10], [50, 50], [0, 100]],
                 # shorter than a site's (20 s, 60 s), so a newcomer's whole switch takes about two minutes
                 "gate": {"window_s": 10, "min_requests": 50, "success_rate": 0.99, "p99_ms": 500},
                 "drain_s": 10}
 
     def bluegreen_site(self) -> Site:
-        """The demo as a site file with only its bluegreen: section, what the
-        blue-green wizard reads (`dsconsole bluegreen --demo`, `:bluegreen`)."""
+        """The demo as a site file with only its balancer: and bluegreen:
+        sections, what the blue-green wizard reads (`dsconsole bluegreen
+        --demo`, `:bluegreen`)."""
         import msgspec
 
-        from console.site_config import BlueGreenConfig, Site
-        return Site(name="demo", bluegreen=msgspec.convert(self.bluegreen_section(), BlueGreenConfig))
+        from console.site_config import BalancerConfig, BlueGreenConfig, Site
+        return Site(name="demo", balancer=msgspec.convert(self.balancer_section(), BalancerConfig),
+                    bluegreen=msgspec.convert(self.bluegreen_section(), BlueGreenConfig))
 
     def stop(self) -> None:
         if self._stopped:
