@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from console import http1
+from console.probes.paced import PacedThreads
 from console.probes.window import ProbeResult
 
 from .nginx_upstream import Pool
@@ -54,34 +55,21 @@ class BalancerProber:
         self.source: str | None = None          # which header told the colours
         self.answers: list[Answer] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._pace = PacedThreads(rate=rate, workers=workers, join_s=timeout_s + 2, name="bg-probe")
 
     def start(self) -> BalancerProber:
-        self._threads = [threading.Thread(target=self._worker, args=(i,), name=f"bg-probe-{i}", daemon=True)
-                         for i in range(self.workers)]
-        for t in self._threads:
-            t.start()
+        self._pace.start(self._send)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=self.timeout_s + 2)
+        self._pace.stop()
 
-    def _worker(self, i: int) -> None:
-        period = self.workers / self.rate
-        next_at = time.monotonic() + period * i / self.workers
-        while not self._stop.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
-                return
-            next_at = max(next_at + period, time.monotonic())
-            a = self.one()
-            with self._lock:
-                self.answers.append(a)
-                if self.expected is None and a.colour == self.reference_colour and a.status == 200 and a.text:
-                    self.expected = a.text
+    def _send(self) -> None:
+        a = self.one()
+        with self._lock:
+            self.answers.append(a)
+            if self.expected is None and a.colour == self.reference_colour and a.status == 200 and a.text:
+                self.expected = a.text
 
     def one(self) -> Answer:
         """One completion through the balancer, on a new connection (a reload

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.probes import model_probe
+from console.probes.paced import PacedThreads
 from console.probes.window import ProbeResult, Window, p99
 
 # re-exported: callers of the drills (and the blue-green probe gate) import them from here
@@ -41,25 +42,19 @@ class Prober:
         self.timeout_s = timeout_s
         self.results: list[ProbeResult] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._pace = PacedThreads(rate=rate, workers=workers, join_s=timeout_s + 2, name="drill-probe")
+        self._stop = self._pace.stopping
         self._targets: list = []
         self._next = 0
-        self._threads: list[threading.Thread] = []
         self.refresh_errors = 0
 
     def start(self) -> Prober:
         self._refresh()
-        self._threads = [threading.Thread(target=self._refresher, name="drill-targets", daemon=True)]
-        self._threads += [threading.Thread(target=self._worker, args=(i,), name=f"drill-probe-{i}", daemon=True)
-                          for i in range(self.workers)]
-        for t in self._threads:
-            t.start()
+        self._pace.start(self._send, ("drill-targets", self._refresher))
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=self.timeout_s + 2)
+        self._pace.stop()
 
     def _refresh(self) -> None:
         try:
@@ -82,26 +77,19 @@ class Prober:
             self._next += 1
             return pod
 
-    def _worker(self, i: int) -> None:
-        period = self.workers / self.rate
-        next_at = time.monotonic() + period * i / self.workers
-        while not self._stop.is_set():
-            delay = next_at - time.monotonic()
-            if delay > 0 and self._stop.wait(delay):
-                return
-            next_at = max(next_at + period, time.monotonic())
-            pod = self._pick()
-            t0 = time.monotonic()
-            if pod is None:   # nothing serving: the request has nowhere to go, a failure
-                self._record(ProbeResult(t0, False, 0.0, "", "no serving pod"))
-                continue
-            try:
-                body = model_probe.request(pod, "POST", "/v1/completions", timeout=self.timeout_s,
-                                           json_body=self.prompt)
-                wrong = self.accept(body) if self.accept is not None else None
-                self._record(ProbeResult(t0, wrong is None, time.monotonic() - t0, pod.name, wrong or ""))
-            except Exception as e:  # noqa: BLE001 - refused, reset, timeout, HTTP error: all failures
-                self._record(ProbeResult(t0, False, time.monotonic() - t0, pod.name, type(e).__name__))
+    def _send(self) -> None:
+        pod = self._pick()
+        t0 = time.monotonic()
+        if pod is None:   # nothing serving: the request has nowhere to go, a failure
+            self._record(ProbeResult(t0, False, 0.0, "", "no serving pod"))
+            return
+        try:
+            body = model_probe.request(pod, "POST", "/v1/completions", timeout=self.timeout_s,
+                                       json_body=self.prompt)
+            wrong = self.accept(body) if self.accept is not None else None
+            self._record(ProbeResult(t0, wrong is None, time.monotonic() - t0, pod.name, wrong or ""))
+        except Exception as e:  # noqa: BLE001 - refused, reset, timeout, HTTP error: all failures
+            self._record(ProbeResult(t0, False, time.monotonic() - t0, pod.name, type(e).__name__))
 
     def _record(self, r: ProbeResult) -> None:
         with self._lock:

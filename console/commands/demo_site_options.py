@@ -27,5 +27,5 @@ def add_demo_site_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, metavar="S",
                         help="seed for names and telemetry (default 0)")
     parser.add_argument("--green-fault", choices=("5xx", "wrong", "slow"),
-                        help="make the blue-green wizard's green servers fail (503s, wrong completions, or "
-                             "0.6 s slower), to watch the gate roll the switch back")
+                        help="make the blue-green wizard's green servers fail (500s after 60 answers, wrong "
+                             "completions, or 0.6 s slower), to watch the gate roll the switch back")
