@@ -63,17 +63,19 @@ def _pod_cells(p: PodRow) -> tuple[tuple, tuple]:
     status_style = _STATUS_STYLE.get(status, "bad")
     ready = p.ready_containers or ("1/1" if p.ready else "0/1")
     version = p.version or "-"
-    return ((p.name, status, ready, str(p.restarts), p.node or "-", p.created, version),
+    return ((p.name, status, ready, str(p.restarts), version, p.node or "-", p.created),
             (None, status_style, "ok" if p.ready else "warn",
-             "warn" if p.restarts else None, None, None,
-             version if version in ("blue", "green") else None))
+             "warn" if p.restarts else None, version if version in ("blue", "green") else None, None, None))
 
 
 PODS = TableSpec(
     kind="pods", title="Model-server pods",
+    # VERSION (the blue-green colour) before NODE and AGE: in the overview's
+    # half-width panel, with pod names like deepseek-v3-blue-<hash>-<id>, the
+    # last columns are the ones cut off, and during a switch the colour matters most
     columns=(Column("NAME", 16, 48), Column("STATUS", 6, 18), Column("READY", 5, 5, "right"),
-             Column("RESTARTS", 8, 8, "right"), Column("NODE", 4, 24),
-             Column("AGE", kind="age"), Column("VERSION", 7, 10)),
+             Column("RESTARTS", 8, 8, "right"), Column("VERSION", 7, 10), Column("NODE", 4, 24),
+             Column("AGE", kind="age")),
     key=attrgetter("namespace", "name"), format=_pod_cells, rows=lambda s: s.pods,
     empty_text="no model-server pods")
 

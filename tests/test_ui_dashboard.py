@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingsMap
 from console.site_session import SiteSession
 from screens import keymap
 from screens.app import DashboardApp
+from screens.table_specs import PODS
 from screens.widgets.data_panel import DataPanel
 from screens.widgets.virtual_table import VirtualTable
 from tests.dashboard_pilot import panel, start_api, stop_api, wait_for
@@ -383,15 +384,17 @@ async def test_pods_table_colours_blue_and_green_pods(demo):
         await wait_for(pilot, lambda: getattr(app.screen, "kind", None) == "pods", ":pods opens the pods view")
         table = app.screen.query_one(DataPanel)
 
+        vi = [c.label for c in PODS.columns].index("VERSION")
+
         def versions() -> dict[str, set]:
             out: dict[str, set] = {}
             for key in table.keys():
                 row = table.row(key)
-                out.setdefault(row.cells[-1], set()).add(row.styles[-1])
+                out.setdefault(row.cells[vi], set()).add(row.styles[vi])
             return out
 
         await wait_for(pilot, lambda: "green" in versions(), "the green pod listed")
         got = versions()
         assert got["green"] == {"green"} and got["blue"] == {"blue"}, got
-        green = [k for k in table.keys() if table.row(k).cells[-1] == "green"]
+        green = [k for k in table.keys() if table.row(k).cells[vi] == "green"]
         assert len(green) == 1 and green[0][1].startswith("deepseek-v3-green-")
