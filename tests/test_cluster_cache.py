@@ -126,9 +126,11 @@ def test_api_lost_then_back_on_the_same_port_recovers_by_itself(site):
         port = int(site.url.rsplit(":", 1)[1])
         site.stop()
         lost_at = time.time()
+        # the open watches see the server go first ("connection reset"); the
+        # reconnects after it are refused (on a loaded machine the view can
+        # show the reset before any reconnect was tried: wait for the refusal)
         view = wait_for(lambda: (v := c.view()) and not v.api_ok and "unreachable" in (v.api_error or "")
-                        and v, timeout=10, what="unreachable")
-        assert "connection refused" in view.api_error
+                        and "connection refused" in (v.api_error or "") and v, timeout=10, what="unreachable")
         assert view.last_update is not None and view.last_update <= lost_at + 0.5
         # while down, the last good time stays where it was: the data's age grows
         stale = wait_for(lambda: (v := c.view()) and time.time() - v.last_update >= 1.0 and v,
