@@ -65,6 +65,7 @@ SUDO_WANTS_PASSWORD = re.compile(r"^sudo: (a password is required|a terminal is 
                                  r"|.*no tty present)", re.M)
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 NO_TIMEOUT = 24 * 3600.0  # timeout=None: a day, so that nothing waits forever
+BACKSTOP_MARGIN_S = 5.0  # paramiko's connect timers run this much past ours
 
 # Remote helpers for read() and write(). Paths and modes are passed as
 # arguments ($1, $2), never spliced into the script.
@@ -257,7 +258,12 @@ class SshTransport(Transport):
         # _active_check_timeout is read only in Transport.__init__, where it
         # sets that timeout, so setting the attribute afterwards did nothing.)
         ssh.sock.settimeout(1.0)
-        ssh.banner_timeout = ssh.handshake_timeout = self.connect_timeout
+        # Our own bound (done.wait below) decides when a silent host has
+        # failed; paramiko's timers are only a backstop. Set equal, paramiko's
+        # banner timer (started in its thread, a moment before our wait) could
+        # fire first on a busy machine and report a hung host as a failed
+        # negotiation ("Error reading SSH protocol banner").
+        ssh.banner_timeout = ssh.handshake_timeout = self.connect_timeout + BACKSTOP_MARGIN_S
         ssh.auth_timeout = max(10.0, 2 * self.connect_timeout)
         known = kh.KnownHosts(self.known_hosts_files)
         types = known.known_types(self.host_key_name)
