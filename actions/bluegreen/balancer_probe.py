@@ -50,7 +50,7 @@ class BalancerProber:
         u = urlsplit(url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
         self.pool, self.prompt = pool, prompt
-        self.rate, self.workers, self.timeout_s = rate, workers, timeout_s
+        self.timeout_s = timeout_s
         self.reference_colour, self.expected = reference_colour, expected
         self.source: str | None = None          # which header told the colours
         self.answers: list[Answer] = []

@@ -36,14 +36,12 @@ class Prober:
         self._targets_fn = targets
         self.prompt = prompt or PROMPT
         self.accept = accept
-        self.rate = rate
-        self.workers = workers
+        self.workers = workers  # at most this many requests in flight (callers bound errors by it)
         self.refresh_s = refresh_s
         self.timeout_s = timeout_s
         self.results: list[ProbeResult] = []
         self._lock = threading.Lock()
         self._pace = PacedThreads(rate=rate, workers=workers, join_s=timeout_s + 2, name="drill-probe")
-        self._stop = self._pace.stopping
         self._targets: list = []
         self._next = 0
         self.refresh_errors = 0
@@ -66,7 +64,7 @@ class Prober:
             self._targets = pods
 
     def _refresher(self) -> None:
-        while not self._stop.wait(self.refresh_s):
+        while not self._pace.stopping.wait(self.refresh_s):
             self._refresh()
 
     def _pick(self) -> Any:
@@ -107,6 +105,6 @@ class Prober:
             with self._lock:
                 if len(self.results) >= n:
                     return True
-            if self._stop.wait(0.05):
+            if self._pace.stopping.wait(0.05):
                 return False
         return False
