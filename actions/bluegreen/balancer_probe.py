@@ -64,6 +64,11 @@ class BalancerProber:
     def stop(self) -> None:
         self._pace.stop()
 
+    def settle(self, before: float) -> None:
+        """Wait until the requests sent before `before` (time.monotonic())
+        have their answers in `answers`/`results` (at most one timeout)."""
+        self._pace.wait_answered(before, self.timeout_s + 1)
+
     def _send(self) -> None:
         a = self.one()
         with self._lock:

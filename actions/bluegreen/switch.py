@@ -4,8 +4,8 @@ the starting weights back at once, the rollback, and says why and how many
 requests failed. The wizard wraps this in its engine steps; tests and the
 benchmark call it as it is.
 
-`prober` is anything with `results` (a list of ProbeResult, pod = colour),
-already started: BalancerProber in mode nginx. Only results sent after a
+`prober` is anything with `results` (a list of ProbeResult, pod = colour)
+and `settle(before)`, already started: BalancerProber in mode nginx. Only results sent after a
 step's weights are in force count for that step's window. A breach certain
 before the window ends (gate.early_breach) rolls back at once."""
 from __future__ import annotations
@@ -36,6 +36,7 @@ class SwitchOutcome:
     failed_requests: int             # failed probe requests from the first step to the end
     steps: list[StepOutcome] = field(default_factory=list)
     aborted: bool = False
+    counted_until: float = 0.0       # time.monotonic() the failed_requests count ends at
 
 
 def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequence[tuple[int, int]], *,
@@ -54,13 +55,18 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
     start = time.monotonic()
     done: list[StepOutcome] = []
 
-    def failed() -> int:
-        return sum(1 for r in list(prober.results) if r.t >= start and not r.ok)
+    def failed() -> tuple[int, float]:
+        # the count ends once the final weights are in force: the probes sent
+        # until then, including those still waiting for their answer
+        end = time.monotonic()
+        prober.settle(end)
+        return sum(1 for r in list(prober.results) if start <= r.t < end and not r.ok), end
 
     def rollback(why: str, aborted: bool = False) -> SwitchOutcome:
         running = switch.set_weights(back.blue, back.green)
+        count, end = failed()
         return SwitchOutcome(False, True, f"{why}; rolled back to {back.blue}/{back.green}", running,
-                             failed(), done, aborted)
+                             count, done, aborted, end)
 
     for blue, green in steps:
         if should_abort and should_abort():
@@ -94,5 +100,6 @@ def run_steps(switch: TrafficSwitch, prober: Any, rule: GateRule, steps: Sequenc
             what = "halted" if outcome.verdict.halted else "gate breached"
             return rollback(f"{what} at {blue}/{green}: {outcome.verdict.reason}")
     last = done[-1].weights
+    count, end = failed()
     return SwitchOutcome(True, False, f"switched to {last.blue}/{last.green}: every gate passed", last,
-                         failed(), done)
+                         count, done, counted_until=end)

@@ -15,6 +15,8 @@ class PacedThreads:
         self.rate, self.workers, self.join_s, self.name = rate, workers, join_s, name
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._sent_at: dict[int, float] = {}   # worker -> when its unanswered request was sent
+        self._answered = threading.Condition()
 
     def start(self, send: Callable[[], None], *also: tuple[str, Callable[[], None]]) -> None:
         """`send()` at the rate until stop(); `also`: (name, function) threads run beside."""
@@ -37,4 +39,17 @@ class PacedThreads:
             if delay > 0 and self.stopping.wait(delay):
                 return
             next_at = max(next_at + period, time.monotonic())
-            send()
+            with self._answered:
+                self._sent_at[i] = time.monotonic()
+            try:
+                send()
+            finally:
+                with self._answered:
+                    del self._sent_at[i]
+                    self._answered.notify_all()
+
+    def wait_answered(self, before: float, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until every request sent before
+        `before` (time.monotonic()) has its answer recorded; False if not."""
+        with self._answered:
+            return self._answered.wait_for(lambda: all(t >= before for t in self._sent_at.values()), timeout)
